@@ -1,0 +1,85 @@
+# One command runner. `make test` and `make run` set up everything they need.
+SHELL := /bin/bash
+PYTHON ?= $(shell scripts/find-python.sh)
+VENV := .venv
+TOOLS := .venv-tools
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TOOLS_STAMP := $(TOOLS)/.installed
+export AWS_DEFAULT_REGION ?= us-east-1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help venv tools test test-fast unit integration infra e2e lint format validate build run demo bench clean
+
+help:
+	@echo "make run       # start the local stack (moto + local ECS + API) and run the demo"
+	@echo "make test      # set up and run every test tier (unit, integration, infra, e2e)"
+	@echo "make lint      # ruff (lint + format check) and mypy"
+	@echo "make validate  # sam validate --lint, cfn-lint, hadolint on worker/Dockerfile"
+	@echo "make build     # sam build (no container needed)"
+	@echo "make bench     # cold-start and event-path benchmarks"
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# SAM CLI, cfn-lint and hadolint pin boto3/pydantic/etc.: kept apart from the app's venv.
+$(TOOLS_STAMP): requirements-tools.txt
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install -q --upgrade pip
+	$(TOOLS)/bin/python -m pip install -q -r requirements-tools.txt
+	touch $(TOOLS_STAMP)
+
+tools: $(TOOLS_STAMP)
+
+test: venv
+	$(PY) -m pytest -q -n 2 --dist loadgroup tests
+
+test-fast: venv
+	$(PY) -m pytest -q -n 2 tests/unit tests/integration
+
+unit: venv
+	$(PY) -m pytest -q tests/unit
+
+integration: venv
+	$(PY) -m pytest -q tests/integration
+
+infra: venv
+	$(PY) -m pytest -q tests/infra
+
+e2e: venv
+	$(PY) -m pytest -q tests/e2e
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy layers/common/jobtracker worker/jobtracker_worker local/jobtracker_local functions bench
+
+format: venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+validate: tools
+	$(TOOLS)/bin/sam validate --lint -t template.yaml
+	$(TOOLS)/bin/cfn-lint template.yaml
+	$(TOOLS)/bin/hadolint worker/Dockerfile
+
+build: tools
+	PATH="$$(dirname $(PYTHON)):$$PATH" $(TOOLS)/bin/sam build
+
+run: venv
+	$(PY) -m jobtracker_local.main --demo
+
+demo: venv
+	$(PY) -m jobtracker_local.demo
+
+bench: venv
+	$(PY) bench/coldstart.py
+	$(PY) bench/events.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache

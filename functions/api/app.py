@@ -1,0 +1,46 @@
+"""GET /jobs, GET /jobs/{job_id}, POST /jobs/{job_id}/cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from jobtracker.api import json_response, make_resolver
+from jobtracker.api_models import CancelRequest, JobList, job_summary, job_view
+from jobtracker.domain import JobStatus
+from jobtracker.observability import logger, metrics
+from jobtracker.service import cancel_job, get_job, list_jobs
+
+app = make_resolver()
+
+
+@app.get("/jobs")
+def list_route(
+    status: Annotated[JobStatus | None, Query()] = None,
+    definition: Annotated[str | None, Query(max_length=64)] = None,
+    schedule: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+    next_token: Annotated[str | None, Query(max_length=2048)] = None,
+) -> Any:
+    jobs, token = list_jobs(
+        status.value if status else None, definition, schedule, limit, next_token
+    )
+    return json_response(200, JobList(jobs=[job_summary(j) for j in jobs], next_token=token))
+
+
+@app.get("/jobs/<job_id>")
+def get_route(job_id: str) -> Any:
+    return json_response(200, job_view(get_job(job_id)))
+
+
+@app.post("/jobs/<job_id>/cancel")
+def cancel_route(job_id: str, request: Annotated[CancelRequest | None, Body()] = None) -> Any:
+    job = cancel_job(job_id, request.reason if request else None)
+    return json_response(202 if not job.status.terminal else 200, job_view(job))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,25 @@
+"""POST /jobs: validate, store, launch. All logic lives in jobtracker.service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from jobtracker.api import caller_of, idempotency_key, json_response, make_resolver
+from jobtracker.api_models import JobSubmission, job_view
+from jobtracker.observability import logger, metrics
+from jobtracker.service import submit_job
+
+app = make_resolver()
+
+
+@app.post("/jobs")
+def create_job(submission: JobSubmission) -> Any:
+    submitted = submit_job(submission, caller=caller_of(app), idempotency_key=idempotency_key(app))
+    return json_response(submitted.http_status, job_view(submitted.job))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,20 @@
+"""EventBridge "ECS Task State Change" → attempt and job state, version-guarded.
+
+A malformed or foreign event is logged, counted and dropped (returning normally), so it is
+never retried forever; a real failure (DynamoDB down) raises and EventBridge retries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from jobtracker.observability import logger, metrics
+from jobtracker.service import handle_task_event
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+    result = handle_task_event(event)
+    return {"result": result.value}

@@ -1,0 +1,154 @@
+"""The HTTP edge shared by the API functions: a Powertools resolver with validation, and the
+one JSON error shape every failure is answered with."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+
+from jobtracker.errors import ApiError
+from jobtracker.observability import logger
+
+JSON = "application/json"
+
+# Every route the API serves, with its methods: unknown paths are 404, known paths with
+# another method are 405.
+ROUTES: dict[str, frozenset[str]] = {
+    r"^/jobs/?$": frozenset({"GET", "POST"}),
+    r"^/jobs/[^/]+/?$": frozenset({"GET"}),
+    r"^/jobs/[^/]+/cancel/?$": frozenset({"POST"}),
+}
+
+
+def json_response(status: int, body: BaseModel | dict[str, Any]) -> Response[Any]:
+    payload = body.model_dump_json() if isinstance(body, BaseModel) else body
+    return Response(status_code=status, content_type=JSON, body=payload)
+
+
+def error_response(error: ApiError) -> Response[Any]:
+    headers = (
+        {"Allow": error.fields[0]["allow"]}
+        if error.code == "method_not_allowed" and error.fields
+        else None
+    )
+    return Response(status_code=error.status, content_type=JSON, body=error.body(), headers=headers)
+
+
+def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def _validation_error(exc: RequestValidationError) -> ApiError:
+    errors = list(exc.errors())
+    kinds = {e.get("type") for e in errors}
+    if "json_invalid" in kinds:
+        detail = next(
+            (e.get("ctx", {}).get("error") for e in errors if e.get("type") == "json_invalid"), ""
+        )
+        return ApiError(
+            400, "malformed_json", f"request body is not valid JSON: {detail}".rstrip(": ")
+        )
+    fields = []
+    for e in errors:
+        loc = e.get("loc", ())
+        name = _field_name(loc)
+        message = str(e.get("msg", "invalid"))
+        if e.get("type") == "missing":
+            message = "field required"
+        elif e.get("type") == "extra_forbidden":
+            message = "unknown field"
+        fields.append({"field": name, "message": message})
+    summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
+    return ApiError(422, "validation_error", f"invalid request: {summary}", fields)
+
+
+def _require_json(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    event = app.current_event
+    if event.http_method in ("POST", "PUT", "PATCH") and event.body:
+        content_type = (event.headers.get("content-type") or "").split(";")[0].strip().lower()
+        if content_type != JSON:
+            return error_response(
+                ApiError(
+                    415,
+                    "unsupported_media_type",
+                    f"Content-Type must be {JSON}, got {content_type or 'none'!r}",
+                )
+            )
+    return next_middleware(app)
+
+
+def make_resolver() -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver(enable_validation=True)
+    app.use(middlewares=[_require_json])
+
+    @app.exception_handler(ApiError)
+    def _api_error(exc: ApiError) -> Response[Any]:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(exc: RequestValidationError) -> Response[Any]:
+        return error_response(_validation_error(exc))
+
+    @app.not_found
+    def _not_found(exc: Exception) -> Response[Any]:
+        path = app.current_event.path
+        method = app.current_event.http_method
+        for pattern, methods in ROUTES.items():
+            if re.match(pattern, path) and method not in methods:
+                allow = ", ".join(sorted(methods))
+                return error_response(
+                    ApiError(
+                        405,
+                        "method_not_allowed",
+                        f"{method} is not allowed on {path}",
+                        [{"field": "method", "message": f"allowed: {allow}", "allow": allow}],
+                    )
+                )
+        return error_response(ApiError(404, "not_found", f"no route {method} {path}"))
+
+    @app.exception_handler(Exception)
+    def _unexpected(exc: Exception) -> Response[Any]:
+        logger.exception("unhandled error")
+        return error_response(ApiError(500, "internal_error", "internal error; it was logged"))
+
+    return app
+
+
+def caller_of(app: APIGatewayHttpResolver) -> str:
+    """The IAM principal API Gateway authenticated (SigV4); 'anonymous' only where no
+    authorizer ran (the local stack without credentials)."""
+    context = app.current_event.raw_event.get("requestContext") or {}
+    iam = (context.get("authorizer") or {}).get("iam") or {}
+    return str(iam.get("userArn") or iam.get("userId") or "anonymous")
+
+
+def header(app: APIGatewayHttpResolver, name: str) -> str | None:
+    headers = app.current_event.headers or {}
+    lowered = name.lower()
+    for key, value in headers.items():
+        if key.lower() == lowered:
+            return str(value)
+    return None
+
+
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+def idempotency_key(app: APIGatewayHttpResolver) -> str | None:
+    key = header(app, "Idempotency-Key")
+    if key is None:
+        return None
+    if not IDEMPOTENCY_KEY.match(key):
+        raise ApiError(
+            400,
+            "validation_error",
+            "Idempotency-Key: 1-128 characters of letters, digits and . _ : -",
+            [{"field": "Idempotency-Key", "message": "1-128 characters of [A-Za-z0-9._:-]"}],
+        )
+    return key

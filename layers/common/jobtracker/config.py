@@ -1,0 +1,139 @@
+"""Validated settings, read lazily from the environment through a cached getter.
+
+Nothing here runs at import time, so tests (and the local stack) set the environment first and
+call `reset_settings()` when they change it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from jobtracker.policy import RetryOverrides, RetryPolicy, default_policy
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+
+
+class CapacityProvider(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    capacity_provider: str
+    weight: int = Field(default=1, ge=0, le=1000)
+    base: int = Field(default=0, ge=0, le=100000)
+
+
+class JobDefinition(BaseModel):
+    """A deployment-configured way to run jobs. Users pick one by name; never a raw ARN."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task_definition: Annotated[str, Field(min_length=1)]
+    container: Annotated[str, Field(min_length=1)]
+    cluster: Annotated[str, Field(min_length=1)]
+    subnets: list[str] = Field(default_factory=list)
+    security_groups: list[str] = Field(default_factory=list)
+    assign_public_ip: bool = False
+    launch_type: Literal["FARGATE", "EC2", "EXTERNAL"] | None = "FARGATE"
+    capacity_provider_strategy: list[CapacityProvider] | None = None
+    platform_version: str | None = None
+    essential_containers: list[str] | None = None
+    log_group: str | None = None
+    log_stream_prefix: str | None = None
+    timeout_seconds: int | None = Field(default=None, ge=1)
+    start_timeout_seconds: int | None = Field(default=None, ge=1)
+    stop_timeout_seconds: int = Field(default=30, ge=2, le=120)
+    retry: RetryOverrides | None = None
+
+    @field_validator("subnets", "security_groups", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        # CloudFormation hands lists over as one comma-joined string.
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @property
+    def deciding_containers(self) -> list[str]:
+        return self.essential_containers or [self.container]
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    table_name: Annotated[str, Field(min_length=1)]
+    job_definitions: dict[Annotated[str, Field(pattern=NAME_PATTERN)], JobDefinition]
+    launch_queue_url: str | None = None
+    retry_queue_url: str | None = None
+    event_bus_name: str = "default"
+    job_topic_arn: str | None = None
+    default_retry: RetryPolicy = Field(default_factory=default_policy)
+    # Multiplies every backoff wait: 1 in production; the local stack and e2e tests use less.
+    backoff_scale: float = Field(default=1.0, ge=0, le=10)
+    max_launch_failures: int = Field(default=8, ge=1, le=100)
+    launch_backoff_base_seconds: float = Field(default=5.0, ge=0, le=900)
+    launch_backoff_cap_seconds: float = Field(default=300.0, ge=0, le=3600)
+    quiet_after_seconds: int = Field(default=300, ge=10)
+    decision_grace_seconds: int = Field(default=120, ge=1)
+    default_start_timeout_seconds: int = Field(default=900, ge=1)
+    retention_days: int | None = Field(default=None, ge=1)
+    idempotency_ttl_hours: int = Field(default=24, ge=1, le=24 * 30)
+    tracing: bool = False
+
+
+class ConfigError(RuntimeError):
+    pass
+
+
+def _json_env(name: str, default: str) -> object:
+    raw = os.environ.get(name, default)
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{name} is not valid JSON: {exc}") from exc
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    data: dict[str, object] = {
+        "table_name": env.get("TABLE_NAME", ""),
+        "job_definitions": json.loads(env.get("JOB_DEFINITIONS", "{}") or "{}"),
+        "launch_queue_url": env.get("LAUNCH_QUEUE_URL") or None,
+        "retry_queue_url": env.get("RETRY_QUEUE_URL") or None,
+        "event_bus_name": env.get("EVENT_BUS_NAME") or "default",
+        "job_topic_arn": env.get("JOB_TOPIC_ARN") or None,
+        "tracing": env.get("JOBTRACKER_TRACING", "false").lower() == "true",
+    }
+    optional_numbers = {
+        "BACKOFF_SCALE": "backoff_scale",
+        "MAX_LAUNCH_FAILURES": "max_launch_failures",
+        "LAUNCH_BACKOFF_BASE_SECONDS": "launch_backoff_base_seconds",
+        "LAUNCH_BACKOFF_CAP_SECONDS": "launch_backoff_cap_seconds",
+        "QUIET_AFTER_SECONDS": "quiet_after_seconds",
+        "DECISION_GRACE_SECONDS": "decision_grace_seconds",
+        "DEFAULT_START_TIMEOUT_SECONDS": "default_start_timeout_seconds",
+        "RETENTION_DAYS": "retention_days",
+    }
+    for var, key in optional_numbers.items():
+        if env.get(var):
+            data[key] = env[var]
+    if env.get("DEFAULT_RETRY_POLICY"):
+        base = default_policy()
+        overrides = RetryOverrides.model_validate(json.loads(env["DEFAULT_RETRY_POLICY"]))
+        data["default_retry"] = base.with_overrides(overrides)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid jobtracker configuration: {exc}") from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def reset_settings() -> None:
+    get_settings.cache_clear()

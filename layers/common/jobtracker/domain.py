@@ -1,0 +1,339 @@
+"""The job and its attempts as the logic sees them: plain dataclasses, no AWS types.
+
+The data-access module converts these to and from pynamodb items; the API converts them to
+pydantic views. Everything that decides a transition works on these objects only.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+
+class JobStatus(StrEnum):
+    PENDING = "PENDING"
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    CANCELLING = "CANCELLING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset(
+    {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.TIMED_OUT, JobStatus.CANCELLED}
+)
+ACTIVE_STATUSES = frozenset({JobStatus.STARTING, JobStatus.RUNNING, JobStatus.CANCELLING})
+
+
+class Outcome(StrEnum):
+    """What became of one attempt."""
+
+    SUCCEEDED = "succeeded"
+    RETRY = "retry"
+    FAIL = "fail"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+    LOST = "lost"  # ECS no longer knows the task; the retry policy decides what follows
+
+
+class StopRequest(StrEnum):
+    """Why we asked ECS to stop a task, so its STOPPED event ends the job the right way."""
+
+    CANCEL = "cancel"
+    TIMEOUT = "timeout"
+    START_TIMEOUT = "start_timeout"
+    REPLACED = "replaced"
+
+
+# Order of ECS lastStatus values; used only to pick a job status, never to order events
+# (detail.version does that).
+ECS_STATUS_ORDER = (
+    "PROVISIONING",
+    "PENDING",
+    "ACTIVATING",
+    "RUNNING",
+    "DEACTIVATING",
+    "STOPPING",
+    "DEPROVISIONING",
+    "STOPPED",
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(ts: datetime | None) -> str | None:
+    if ts is None:
+        return None
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_job_id(now: datetime | None = None) -> str:
+    """A ULID-style id: sortable by creation time, valid as ECS startedBy (≤128, [A-Za-z0-9-_/])."""
+    ms = int((now or utcnow()).timestamp() * 1000)
+    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return "job-" + "".join(reversed(chars)).lower()
+
+
+def client_token(job_id: str, attempt: int) -> str:
+    """RunTask clientToken for one (job, attempt): ≤ 64 printable ASCII characters."""
+    token = f"{job_id}-a{attempt}"
+    if len(token) > 64:
+        # Job ids we mint are 30 characters; an id from elsewhere is hashed to fit.
+        token = hashlib.sha256(job_id.encode()).hexdigest()[:56] + f"-a{attempt}"
+    return token
+
+
+@dataclass
+class ContainerState:
+    name: str
+    exit_code: int | None = None
+    reason: str | None = None
+    last_status: str | None = None
+    essential: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "exit_code": self.exit_code,
+            "reason": self.reason,
+            "last_status": self.last_status,
+            "essential": self.essential,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ContainerState:
+        exit_code = data.get("exit_code")
+        return cls(
+            name=str(data.get("name", "")),
+            exit_code=int(exit_code) if exit_code is not None else None,
+            reason=data.get("reason"),
+            last_status=data.get("last_status"),
+            essential=bool(data.get("essential", True)),
+        )
+
+
+@dataclass
+class TaskState:
+    """One observation of an ECS task: from an event, or from DescribeTasks."""
+
+    task_arn: str
+    last_status: str
+    version: int
+    desired_status: str | None = None
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+    created_at: str | None = None
+    started_at: str | None = None
+    stopping_at: str | None = None
+    stopped_at: str | None = None
+    observed_at: str | None = None
+    containers: list[ContainerState] = field(default_factory=list)
+    source: str = "event"
+
+    @property
+    def stopped(self) -> bool:
+        return self.last_status == "STOPPED"
+
+    @property
+    def spot_interruption(self) -> bool:
+        return self.stop_code in ("SpotInterruption", "TerminationNotice") or (
+            self.stopped_reason is not None and "Spot Task was interrupted" in self.stopped_reason
+        )
+
+
+@dataclass
+class Attempt:
+    number: int
+    client_token: str
+    task_arn: str | None = None
+    last_status: str | None = None  # ECS lastStatus of the newest applied state
+    version: int = 0  # last applied detail.version (0 = none yet)
+    created_at: str | None = None
+    launched_at: str | None = None
+    started_at: str | None = None
+    stopped_at: str | None = None
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+    containers: list[ContainerState] = field(default_factory=list)
+    outcome: str | None = None
+    rule: str | None = None
+    uncounted: bool = False  # RETRY_UNCOUNTED chose this attempt: not charged to max_attempts
+    spot_interruption_at: str | None = None
+    awaiting_decision: bool = False
+    log_stream: str | None = None
+    history: dict[str, dict[str, Any]] = field(default_factory=dict)  # "v%08d" -> state
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "client_token": self.client_token,
+            "task_arn": self.task_arn,
+            "last_status": self.last_status,
+            "version": self.version,
+            "created_at": self.created_at,
+            "launched_at": self.launched_at,
+            "started_at": self.started_at,
+            "stopped_at": self.stopped_at,
+            "stop_code": self.stop_code,
+            "stopped_reason": self.stopped_reason,
+            "containers": [c.to_dict() for c in self.containers],
+            "outcome": self.outcome,
+            "rule": self.rule,
+            "uncounted": self.uncounted,
+            "spot_interruption_at": self.spot_interruption_at,
+            "awaiting_decision": self.awaiting_decision,
+            "log_stream": self.log_stream,
+            "history": copy.deepcopy(self.history),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Attempt:
+        return cls(
+            number=int(data["number"]),
+            client_token=str(data["client_token"]),
+            task_arn=data.get("task_arn"),
+            last_status=data.get("last_status"),
+            version=int(data.get("version") or 0),
+            created_at=data.get("created_at"),
+            launched_at=data.get("launched_at"),
+            started_at=data.get("started_at"),
+            stopped_at=data.get("stopped_at"),
+            stop_code=data.get("stop_code"),
+            stopped_reason=data.get("stopped_reason"),
+            containers=[ContainerState.from_dict(c) for c in data.get("containers") or []],
+            outcome=data.get("outcome"),
+            rule=data.get("rule"),
+            uncounted=bool(data.get("uncounted", False)),
+            spot_interruption_at=data.get("spot_interruption_at"),
+            awaiting_decision=bool(data.get("awaiting_decision", False)),
+            log_stream=data.get("log_stream"),
+            history={
+                k: {kk: _plain(vv) for kk, vv in v.items()}
+                for k, v in (data.get("history") or {}).items()
+            },
+        )
+
+    def history_entries(self) -> list[dict[str, Any]]:
+        return [self.history[k] for k in sorted(self.history)]
+
+
+def _plain(value: Any) -> Any:
+    # DynamoDB numbers come back as Decimal/float; history values are ints or strings.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def history_key(version: int) -> str:
+    return f"v{version:08d}"
+
+
+@dataclass
+class JobSpec:
+    """What the user asked for: immutable after acceptance."""
+
+    definition: str
+    command: list[str] | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)
+    timeout_seconds: int | None = None
+    start_timeout_seconds: int | None = None
+    retry: dict[str, Any] = field(default_factory=dict)  # the resolved RetryPolicy, as a dict
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "definition": self.definition,
+            "command": self.command,
+            "parameters": self.parameters,
+            "environment": self.environment,
+            "timeout_seconds": self.timeout_seconds,
+            "start_timeout_seconds": self.start_timeout_seconds,
+            "retry": self.retry,
+            "tags": self.tags,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobSpec:
+        return cls(
+            definition=data["definition"],
+            command=data.get("command"),
+            parameters=data.get("parameters") or {},
+            environment=data.get("environment") or {},
+            timeout_seconds=data.get("timeout_seconds"),
+            start_timeout_seconds=data.get("start_timeout_seconds"),
+            retry=data.get("retry") or {},
+            tags=data.get("tags") or {},
+        )
+
+
+@dataclass
+class Job:
+    job_id: str
+    spec: JobSpec
+    status: JobStatus
+    created_at: str
+    updated_at: str
+    attempt: int = 1  # current attempt number
+    attempts: dict[int, Attempt] = field(default_factory=dict)
+    not_before: str | None = None  # earliest launch time of a PENDING attempt
+    launch_error: str | None = None
+    launch_failures: int = 0
+    stop_request: str | None = None
+    stop_requested_at: str | None = None
+    status_reason: str | None = None
+    finished_at: str | None = None
+    caller: str | None = None
+    schedule_name: str | None = None
+    scheduled_time: str | None = None
+    rev: int = 0  # optimistic-concurrency revision, bumped by every write
+
+    @property
+    def definition(self) -> str:
+        return self.spec.definition
+
+    @property
+    def current(self) -> Attempt:
+        return self.attempts[self.attempt]
+
+    @property
+    def counted_attempts(self) -> int:
+        return sum(1 for a in self.attempts.values() if not a.uncounted)
+
+    @property
+    def uncounted_attempts(self) -> int:
+        return sum(1 for a in self.attempts.values() if a.uncounted)
+
+    def clone(self) -> Job:
+        return copy.deepcopy(self)
+
+
+def monotonic_ms() -> int:
+    return int(time.monotonic() * 1000)

@@ -1,0 +1,234 @@
+"""Retry policy: which failed attempts are worth another try, and how long to wait.
+
+AWS-Batch-like (ordered rules on exit code / stop code / reason glob), plus what Batch lacks:
+RETRY_UNCOUNTED for infrastructure noise, full-jitter exponential backoff with a cap, and
+"no exit code is never success".
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from jobtracker.domain import Attempt, ContainerState
+
+Action = Literal["RETRY", "FAIL", "RETRY_UNCOUNTED"]
+
+
+class Backoff(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    base_seconds: float = Field(default=30.0, ge=0, le=3600)
+    factor: float = Field(default=2.0, ge=1, le=10)
+    cap_seconds: float = Field(default=3600.0, ge=0, le=86400)
+    jitter: Literal["full", "none"] = "full"
+
+
+class RetryRule(BaseModel):
+    """One rule; every matcher given must match. Reason globs are case-insensitive."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    exit_codes: (
+        Annotated[list[Annotated[int, Field(ge=0, le=255)]], Field(max_length=50)] | None
+    ) = None
+    no_exit_code: bool | None = None
+    stop_codes: (
+        Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=20)] | None
+    ) = None
+    reason: Annotated[str, Field(min_length=1, max_length=512)] | None = None
+    action: Action
+
+    @model_validator(mode="after")
+    def _needs_a_matcher(self) -> RetryRule:
+        if (
+            not self.exit_codes
+            and not self.stop_codes
+            and self.reason is None
+            and self.no_exit_code is None
+        ):
+            raise ValueError(
+                "a rule needs at least one of exit_codes, stop_codes, reason, no_exit_code"
+            )
+        return self
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        parts = []
+        if self.exit_codes:
+            parts.append("exit_codes=" + ",".join(map(str, self.exit_codes)))
+        if self.stop_codes:
+            parts.append("stop_codes=" + ",".join(self.stop_codes))
+        if self.reason:
+            parts.append(f"reason={self.reason}")
+        if self.no_exit_code is not None:
+            parts.append(f"no_exit_code={self.no_exit_code}")
+        return f"{self.action}({' '.join(parts)})"
+
+
+class RetryOverrides(BaseModel):
+    """Per-job overrides from POST /jobs; rules given here are evaluated before the defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_attempts: int | None = Field(default=None, ge=1, le=10)
+    max_uncounted: int | None = Field(default=None, ge=0, le=20)
+    backoff: Backoff | None = None
+    rules: Annotated[list[RetryRule], Field(max_length=20)] | None = None
+    replace_default_rules: bool = False
+
+
+class RetryPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    max_uncounted: int = Field(default=5, ge=0, le=20)
+    backoff: Backoff = Field(default_factory=Backoff)
+    rules: list[RetryRule] = Field(default_factory=list)
+
+    def with_overrides(self, overrides: RetryOverrides | None) -> RetryPolicy:
+        if overrides is None:
+            return self.model_copy(deep=True)
+        rules = list(overrides.rules or [])
+        if not overrides.replace_default_rules:
+            rules += self.rules
+        return RetryPolicy(
+            max_attempts=overrides.max_attempts or self.max_attempts,
+            max_uncounted=(
+                overrides.max_uncounted
+                if overrides.max_uncounted is not None
+                else self.max_uncounted
+            ),
+            backoff=overrides.backoff or self.backoff,
+            rules=rules,
+        )
+
+
+def _rule(name: str, action: Action, **match: object) -> RetryRule:
+    return RetryRule.model_validate({"name": name, "action": action, **match})
+
+
+# Defaults distilled from ../shared/reference/ecs.md: community practice (aws-samples, Dagster)
+# on which ECS failures are transient. Order matters: the first match decides.
+DEFAULT_RULES: list[RetryRule] = [
+    _rule(
+        "spot-interruption", "RETRY_UNCOUNTED", stop_codes=["SpotInterruption", "TerminationNotice"]
+    ),
+    _rule("task-lost", "RETRY_UNCOUNTED", reason="jobtracker: task lost*"),
+    _rule("oom", "FAIL", reason="*OutOfMemoryError*"),
+    _rule("oom-exit-137", "FAIL", exit_codes=[137]),
+    _rule("image-not-found", "FAIL", reason="CannotPullContainerError*not found*"),
+    _rule("image-access-denied", "FAIL", reason="CannotPullContainerError*denied*"),
+    _rule("image-pull-transient", "RETRY_UNCOUNTED", reason="CannotPullContainerError*"),
+    _rule("resource-init", "RETRY_UNCOUNTED", reason="ResourceInitializationError*"),
+    _rule("container-runtime-timeout", "RETRY_UNCOUNTED", reason="ContainerRuntimeTimeoutError*"),
+    _rule("docker-timeout", "RETRY_UNCOUNTED", reason="DockerTimeoutError*"),
+    _rule("cannot-start", "RETRY_UNCOUNTED", reason="CannotStartContainerError*"),
+    _rule("cannot-create-volume", "RETRY_UNCOUNTED", reason="CannotCreateVolumeError*"),
+    _rule("internal-error", "RETRY_UNCOUNTED", reason="InternalError*"),
+    _rule("eni-timeout", "RETRY_UNCOUNTED", reason="Timeout waiting for network interface*"),
+    _rule("storage-timeout", "RETRY_UNCOUNTED", reason="Timeout waiting for EphemeralStorage*"),
+    _rule("eni-auth-failure", "RETRY_UNCOUNTED", reason="Unexpected EC2 error*AuthFailure*"),
+    _rule("service-discovery", "RETRY_UNCOUNTED", reason="*Service Discovery instance*"),
+    _rule("infrastructure-health", "RETRY_UNCOUNTED", stop_codes=["InfrastructureHealth"]),
+    _rule("failed-to-start", "RETRY", stop_codes=["TaskFailedToStart"]),
+    _rule("retryable-exit-2", "RETRY", exit_codes=[2]),
+]
+
+
+def default_policy() -> RetryPolicy:
+    return RetryPolicy(rules=[r.model_copy() for r in DEFAULT_RULES])
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    rule: str
+    reason: str
+
+
+def _reasons(attempt: Attempt) -> list[str]:
+    reasons = [attempt.stopped_reason or ""]
+    reasons += [c.reason for c in attempt.containers if c.reason]
+    return reasons
+
+
+def _deciding_containers(attempt: Attempt) -> list[ContainerState]:
+    essential = [c for c in attempt.containers if c.essential]
+    return essential or attempt.containers
+
+
+def _matches(rule: RetryRule, attempt: Attempt) -> bool:
+    containers = _deciding_containers(attempt)
+    if rule.exit_codes and not any(c.exit_code in rule.exit_codes for c in containers):
+        return False
+    if rule.no_exit_code is not None:
+        missing = not containers or any(c.exit_code is None for c in containers)
+        if missing != rule.no_exit_code:
+            return False
+    if rule.stop_codes and attempt.stop_code not in rule.stop_codes:
+        return False
+    if rule.reason is not None:
+        pattern = rule.reason.lower()
+        if not any(fnmatch.fnmatchcase(r.lower(), pattern) for r in _reasons(attempt)):
+            return False
+    return True
+
+
+def failure_reason(attempt: Attempt) -> str:
+    parts = []
+    if attempt.stop_code:
+        parts.append(attempt.stop_code)
+    if attempt.stopped_reason:
+        parts.append(attempt.stopped_reason)
+    for c in _deciding_containers(attempt):
+        code = "no exit code" if c.exit_code is None else f"exit code {c.exit_code}"
+        parts.append(f"{c.name}: {code}" + (f" ({c.reason})" if c.reason else ""))
+    return "; ".join(parts) or "unknown failure"
+
+
+def decide(policy: RetryPolicy, attempt: Attempt, counted: int, uncounted: int) -> Decision:
+    """Decide what follows a failed attempt.
+
+    counted / uncounted: attempts made so far that were (not) charged to max_attempts,
+    this one included as it was launched.
+    """
+    reason = failure_reason(attempt)
+    if attempt.stop_code == "UserInitiated" and attempt.outcome in ("cancelled", "timed_out"):
+        return Decision("FAIL", "user-initiated", reason)
+    for rule in policy.rules:
+        if not _matches(rule, attempt):
+            continue
+        if rule.action == "FAIL":
+            return Decision("FAIL", rule.label, reason)
+        if rule.action == "RETRY_UNCOUNTED":
+            if uncounted < policy.max_uncounted:
+                return Decision("RETRY_UNCOUNTED", rule.label, reason)
+            # Noise has its own bound; beyond it the attempt counts like any other.
+            if counted < policy.max_attempts:
+                return Decision("RETRY", rule.label + "+uncounted-exhausted", reason)
+            return Decision("FAIL", rule.label + "+exhausted", reason)
+        if counted < policy.max_attempts:
+            return Decision("RETRY", rule.label, reason)
+        return Decision("FAIL", rule.label + "+exhausted", reason)
+    return Decision("FAIL", "no-matching-rule", reason)
+
+
+def backoff_seconds(
+    backoff: Backoff,
+    retry_number: int,
+    scale: float = 1.0,
+    rand: Callable[[], float] = random.random,
+) -> float:
+    """Wait before retry number `retry_number` (1 = first retry): full jitter, capped."""
+    ceiling = min(backoff.cap_seconds, backoff.base_seconds * backoff.factor ** (retry_number - 1))
+    wait = ceiling * rand() if backoff.jitter == "full" else ceiling
+    return max(0.0, wait * scale)

@@ -1,0 +1,31 @@
+"""Messages on the retry and launch queues, parsed into a model and dispatched."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from jobtracker.observability import count, logger
+from jobtracker.service import Deps, decide_attempt, handle_launch_message
+
+
+class WorkMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    kind: Literal["decide", "launch"]
+    job_id: Annotated[str, Field(min_length=1, max_length=128)]
+    attempt: Annotated[int, Field(ge=1, le=1000)]
+
+
+def handle_work_message(body: str, deps: Deps | None = None) -> str:
+    """Returns what was done. Raises only for failures worth a redelivery."""
+    try:
+        message = WorkMessage.model_validate_json(body)
+    except ValidationError as exc:
+        logger.warning("malformed work message dropped", extra={"errors": str(exc)[:500]})
+        count("WorkMessagesMalformed")
+        return "malformed"
+    if message.kind == "decide":
+        return decide_attempt(message.job_id, message.attempt, deps).action
+    return handle_launch_message(message.job_id, message.attempt, deps)

@@ -1,0 +1,46 @@
+"""Load a function's handler the way Lambda does: CodeUri on the path, module.function."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_handler(code_uri: str, handler: str) -> Callable[[dict[str, Any], Any], Any]:
+    module_name, func_name = handler.rsplit(".", 1)
+    folder = (ROOT / code_uri).resolve()
+    path = folder / (module_name.replace(".", "/") + ".py")
+    unique = f"_fn_{folder.name}_{module_name.replace('.', '_')}"
+    module = sys.modules.get(unique)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(unique, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[unique] = module
+        spec.loader.exec_module(module)
+    func = getattr(module, func_name)
+    if not callable(func):
+        raise TypeError(f"{handler} in {code_uri} is not callable")
+    return func  # type: ignore[no-any-return]
+
+
+class FakeContext:
+    """The parts of a Lambda context that Powertools reads."""
+
+    def __init__(self, function_name: str = "local") -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{function_name}"
+        self.memory_limit_in_mb = 256
+        self.aws_request_id = "local-request"
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
