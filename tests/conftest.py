@@ -33,6 +33,10 @@ class AwsEnv:
     retry_queue_url: str
     env: dict[str, str]
     run_task_tokens: list[str] = field(default_factory=list)
+    sent: list[tuple[str, dict[str, Any], int]] = field(default_factory=list)
+
+    def sent_to(self, queue_url: str) -> list[tuple[dict[str, Any], int]]:
+        return [(body, delay) for url, body, delay in self.sent if url == queue_url]
 
     def runs_per_token(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -94,7 +98,13 @@ def provision(env_overrides: dict[str, str] | None = None) -> AwsEnv:
         cpu="256",
         memory="512",
         containerDefinitions=[
-            {"name": "worker", "image": "worker:latest", "essential": True, "memory": 512, "cpu": 256}
+            {
+                "name": "worker",
+                "image": "worker:latest",
+                "essential": True,
+                "memory": 512,
+                "cpu": 256,
+            }
         ],
     )["taskDefinition"]["taskDefinitionArn"]
     sqs = boto3.client("sqs", region_name=REGION)
@@ -149,5 +159,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
 
         # moto ignores clientToken: count RunTask calls per token to prove no double launch.
         client("ecs").meta.events.register("provide-client-params.ecs.RunTask", count_run_task)
+
+        def record_send(params: dict[str, Any], **_: Any) -> None:
+            env.sent.append(
+                (params["QueueUrl"], json.loads(params["MessageBody"]), params.get("DelaySeconds", 0))
+            )
+
+        client("sqs").meta.events.register("provide-client-params.sqs.SendMessage", record_send)
         yield env
     reset_caches()

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from jobtracker.api import json_response, make_resolver
 from jobtracker.api_models import CancelRequest, JobList, job_summary, job_view
 from jobtracker.domain import JobStatus

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from jobtracker.api import caller_of, idempotency_key, json_response, make_resolver
 from jobtracker.api_models import JobSubmission, job_view
 from jobtracker.observability import logger, metrics

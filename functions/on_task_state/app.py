@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from jobtracker.observability import logger, metrics
 from jobtracker.service import handle_task_event
 

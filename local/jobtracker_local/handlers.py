@@ -27,7 +27,7 @@ def load_handler(code_uri: str, handler: str) -> Callable[[dict[str, Any], Any],
     func = getattr(module, func_name)
     if not callable(func):
         raise TypeError(f"{handler} in {code_uri} is not callable")
-    return func  # type: ignore[no-any-return]
+    return func
 
 
 class FakeContext:
@@ -36,7 +36,9 @@ class FakeContext:
     def __init__(self, function_name: str = "local") -> None:
         self.function_name = function_name
         self.function_version = "$LATEST"
-        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{function_name}"
+        self.invoked_function_arn = (
+            f"arn:aws:lambda:us-east-1:000000000000:function:{function_name}"
+        )
         self.memory_limit_in_mb = 256
         self.aws_request_id = "local-request"
         self.log_group_name = f"/aws/lambda/{function_name}"

@@ -11,7 +11,7 @@ from typing import Any
 def client(service: str) -> Any:
     import boto3  # imported here: keeps boto3 off the import path of pure modules
 
-    return boto3.session.Session().client(service)  # type: ignore[call-overload]
+    return boto3.session.Session().client(service)
 
 
 def reset_clients() -> None:

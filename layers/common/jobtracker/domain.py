@@ -204,7 +204,7 @@ class Attempt:
             "stop_code": self.stop_code,
             "stopped_reason": self.stopped_reason,
             "containers": [c.to_dict() for c in self.containers],
-            "outcome": self.outcome,
+            "outcome": str(self.outcome) if self.outcome is not None else None,
             "rule": self.rule,
             "uncounted": self.uncounted,
             "spot_interruption_at": self.spot_interruption_at,

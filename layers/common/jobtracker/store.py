@@ -159,8 +159,6 @@ def bind_models(table_name: str | None = None) -> None:
     for model in (JobItem, IdempotencyItem):
         model.Meta.table_name = name
         model._connection = None
-    for index in (ByCreated, ByStatus, ByDefinition, BySchedule, ByWatch):
-        index._connection = None  # type: ignore[attr-defined]
 
 
 # ---- conversions ---------------------------------------------------------------------------
@@ -182,7 +180,7 @@ def _to_item(job: Job, watch_at: str | None, retention_days: int | None) -> JobI
         attempt=job.attempt,
         attempts={str(n): a.to_dict() for n, a in job.attempts.items()},
         spec=json.dumps(job.spec.to_dict(), separators=(",", ":")),
-        state={f: getattr(job, f) for f in _STATE_FIELDS},
+        state={f: _scalar(getattr(job, f)) for f in _STATE_FIELDS},
     )
     if job.rev:
         item.rev = job.rev
@@ -191,6 +189,11 @@ def _to_item(job: Job, watch_at: str | None, retention_days: int | None) -> JobI
         assert finished is not None
         item.expires_at = int((finished + timedelta(days=retention_days)).timestamp())
     return item
+
+
+def _scalar(value: Any) -> Any:
+    # pynamodb serialises by exact type: StrEnum members go in as plain strings.
+    return value.value if isinstance(value, StrEnum) else value
 
 
 def _plain(value: Any) -> Any:
@@ -349,8 +352,7 @@ class DynamoJobRepository:
         return job
 
     def _connection(self) -> Connection:
-        conn = JobItem._get_connection().connection
-        return conn  # type: ignore[no-any-return]
+        return JobItem._get_connection().connection
 
     def get_idempotency(self, key: str) -> IdempotencyRecord | None:
         try:
@@ -564,3 +566,10 @@ def create_table(table_name: str | None = None) -> None:
     bind_models(table_name)
     if not JobItem.exists():
         JobItem.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+
+
+def job_from_image(image: dict[str, Any] | None) -> Job | None:
+    """A job from a stream image (DynamoDB JSON); None for other item kinds."""
+    if not image or image.get("kind", {}).get("S") != "JOB":
+        return None
+    return _from_raw(image)

@@ -1,0 +1,105 @@
+"""Job state change notifications, fed by the table's stream (an outbox: every committed
+status change is published at least once, even when the writer crashed right after writing).
+
+- EventBridge: source "jobtracker", detail-type "Job State Change", on the stack's bus.
+- SNS: terminal states only, with message attributes `status` and `definition` for filtering.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Protocol
+
+from jobtracker.aws import client
+from jobtracker.config import get_settings
+from jobtracker.domain import Job, JobStatus
+
+SOURCE = "jobtracker"
+DETAIL_TYPE = "Job State Change"
+
+
+@dataclass(frozen=True)
+class JobChange:
+    job: Job
+    previous: JobStatus | None
+
+    def detail(self) -> dict[str, Any]:
+        job = self.job
+        attempt = job.current
+        return {
+            "job_id": job.job_id,
+            "status": job.status.value,
+            "previous_status": self.previous.value if self.previous else None,
+            "definition": job.definition,
+            "attempt": job.attempt,
+            "status_reason": job.status_reason,
+            "task_arn": attempt.task_arn,
+            "schedule": job.schedule_name,
+            "tags": job.spec.tags,
+            "updated_at": job.updated_at,
+            "finished_at": job.finished_at,
+        }
+
+
+def change_of(new: Job | None, old: Job | None) -> JobChange | None:
+    """A status change worth publishing, or None (same status, deletion, not a job)."""
+    if new is None:
+        return None
+    if old is not None and old.status == new.status:
+        return None
+    return JobChange(new, old.status if old else None)
+
+
+class Publisher(Protocol):
+    def publish(self, change: JobChange) -> None: ...
+
+
+class AwsPublisher:
+    def publish(self, change: JobChange) -> None:
+        settings = get_settings()
+        detail = change.detail()
+        response = client("events").put_events(
+            Entries=[
+                {
+                    "Source": SOURCE,
+                    "DetailType": DETAIL_TYPE,
+                    "Resources": [r for r in [detail["task_arn"]] if r],
+                    "Detail": json.dumps(detail, separators=(",", ":")),
+                    "EventBusName": settings.event_bus_name,
+                }
+            ]
+        )
+        if response.get("FailedEntryCount"):
+            raise RuntimeError(f"PutEvents failed: {response.get('Entries')}")
+        if change.job.status.terminal and settings.job_topic_arn:
+            client("sns").publish(
+                TopicArn=settings.job_topic_arn,
+                Subject=f"jobtracker: job {change.job.status.value}"[:100],
+                Message=json.dumps(detail, separators=(",", ":")),
+                MessageAttributes={
+                    "status": {"DataType": "String", "StringValue": change.job.status.value},
+                    "definition": {"DataType": "String", "StringValue": change.job.definition},
+                },
+            )
+
+
+@lru_cache(maxsize=1)
+def default_publisher() -> AwsPublisher:
+    return AwsPublisher()
+
+
+def notify_stream_record(record: dict[str, Any], publisher: Publisher | None = None) -> str:
+    """Handle one DynamoDB stream record; returns what happened."""
+    from jobtracker.observability import count
+    from jobtracker.store import job_from_image
+
+    ddb = record.get("dynamodb") or {}
+    change = change_of(job_from_image(ddb.get("NewImage")), job_from_image(ddb.get("OldImage")))
+    if change is None:
+        return "skipped"
+    (publisher or default_publisher()).publish(change)
+    if change.job.status.terminal:
+        count(f"Jobs{change.job.status.value.title().replace('_', '')}")
+    return change.job.status.value

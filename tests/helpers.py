@@ -1,0 +1,105 @@
+"""Test helpers: call the API handlers as API Gateway would, inject AWS faults, read state."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from jobtracker_local.apigw import http_event
+from jobtracker_local.handlers import FakeContext, load_handler
+
+ROUTES = {
+    ("POST", "/jobs"): ("functions/create_job", "app.handler"),
+}
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+def call_api(
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    query: str | None = None,
+) -> Reply:
+    code_uri, handler = ROUTES.get((method, path), ("functions/api", "app.handler"))
+    fn = load_handler(code_uri, handler)
+    response = fn(http_event(method, path, body, headers, query), FakeContext())
+    raw = response.get("body")
+    return Reply(response["statusCode"], json.loads(raw) if raw else None, response.get("headers") or {})
+
+
+def inject(
+    service: str, operation: str, respond: Callable[[dict[str, Any]], dict[str, Any] | None]
+) -> Callable[[], None]:
+    """Make the cached boto3 client's `operation` answer with respond(params) (a parsed
+    response, or {"Error": {...}} for a failure), or go through when it returns None.
+    Returns a function that removes the fault."""
+    from jobtracker.aws import client
+
+    events = client(service).meta.events
+    seen: dict[str, Any] = {}
+
+    def capture(params: dict[str, Any], **_: Any) -> None:
+        seen["params"] = params
+
+    def before_call(**_: Any) -> Any:
+        parsed = respond(seen.get("params", {}))
+        if parsed is None:
+            return None
+
+        class _Http:
+            status_code = 400 if "Error" in parsed else 200
+            headers: dict[str, str] = {}
+
+        parsed.setdefault("ResponseMetadata", {"HTTPStatusCode": _Http.status_code})
+        return _Http(), parsed
+
+    name = f"{service}.{operation}"
+    events.register(f"provide-client-params.{name}", capture)
+    events.register(f"before-call.{name}", before_call)
+
+    def remove() -> None:
+        events.unregister(f"provide-client-params.{name}", capture)
+        events.unregister(f"before-call.{name}", before_call)
+
+    return remove
+
+
+def error(code: str, message: str) -> dict[str, Any]:
+    return {"Error": {"Code": code, "Message": message}}
+
+
+def queue_messages(queue_url: str) -> list[dict[str, Any]]:
+    import boto3
+
+    sqs = boto3.client("sqs")
+    out = []
+    for _ in range(10):
+        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        batch = got.get("Messages", [])
+        if not batch:
+            break
+        for m in batch:
+            out.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+    return out
+
+
+def table_item_count(table: str) -> int:
+    import boto3
+
+    return int(boto3.client("dynamodb").scan(TableName=table, Select="COUNT")["Count"])
+
+
+def ecs_task_count(cluster: str) -> int:
+    import boto3
+
+    return len(boto3.client("ecs").list_tasks(cluster=cluster)["taskArns"])

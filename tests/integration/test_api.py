@@ -1,0 +1,309 @@
+"""Integration: API handler → logic → moto (DynamoDB, ECS, SQS)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.conftest import AwsEnv
+from tests.helpers import call_api, ecs_task_count, error, inject, table_item_count
+
+
+def submit(body: dict[str, Any] | None = None, **headers: str) -> Any:
+    payload = {"definition": "demo", "parameters": {"n": 1}} if body is None else body
+    return call_api("POST", "/jobs", payload, headers=headers or None)
+
+
+def test_post_launches_task_with_expected_run_task_parameters(aws: AwsEnv) -> None:
+    # Given a RunTask spy
+    captured: list[dict[str, Any]] = []
+    inject("ecs", "RunTask", lambda p: captured.append(p) or None)
+    # When a job is submitted
+    reply = submit(
+        {
+            "definition": "demo",
+            "command": ["python", "-m", "job"],
+            "parameters": {"rows": 10, "name": "x"},
+            "environment": {"LOG_LEVEL": "debug"},
+            "tags": {"team": "data"},
+        }
+    )
+    # Then it is launched with job metadata in the overrides, and stored STARTING
+    assert reply.status == 201, reply.body
+    job = reply.body
+    assert job["status"] == "STARTING"
+    params = captured[0]
+    assert params["clientToken"] == f"{job['id']}-a1"
+    assert params["startedBy"] == job["id"]
+    assert params["group"] == "jobtracker:demo"
+    assert params["taskDefinition"] == aws.task_definition_arn
+    assert params["cluster"] == aws.cluster_arn
+    container = params["overrides"]["containerOverrides"][0]
+    assert container["name"] == "worker"
+    assert container["command"] == ["python", "-m", "job"]
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    assert env == {
+        "JOB_ID": job["id"],
+        "JOB_ATTEMPT": "1",
+        "JOB_DEFINITION": "demo",
+        "JOB_PARAMETERS": json.dumps({"name": "x", "rows": 10}, separators=(",", ":")),
+        "LOG_LEVEL": "debug",
+    }
+    tags = {t["key"]: t["value"] for t in params["tags"]}
+    assert tags == {
+        "jobtracker:job-id": job["id"],
+        "jobtracker:definition": "demo",
+        "jobtracker:attempt": "1",
+        "team": "data",
+    }
+    assert params["networkConfiguration"]["awsvpcConfiguration"]["assignPublicIp"] == "DISABLED"
+    attempt = job["attempts"][0]
+    assert attempt["task_arn"].startswith("arn:aws:ecs:")
+    assert attempt["client_token"] == f"{job['id']}-a1"
+    assert job["links"]["self"] == f"/jobs/{job['id']}"
+    # And the stored job reads back the same
+    got = call_api("GET", f"/jobs/{job['id']}")
+    assert got.status == 200
+    assert got.body["attempts"][0]["task_arn"] == attempt["task_arn"]
+    assert aws.runs_per_token() == {f"{job['id']}-a1": 1}
+
+
+def test_get_unknown_job_is_404(aws: AwsEnv) -> None:
+    reply = call_api("GET", "/jobs/job-doesnotexist")
+    assert reply.status == 404
+    assert reply.body["error"]["code"] == "not_found"
+
+
+def test_list_pages_newest_first_and_filters(aws: AwsEnv) -> None:
+    # Given 7 demo jobs, 2 of them cancelled
+    ids = [submit().body["id"] for _ in range(7)]
+    for job_id in ids[:2]:
+        assert call_api("POST", f"/jobs/{job_id}/cancel").status in (200, 202)
+    # When listing 3 per page
+    seen: list[str] = []
+    token = None
+    pages = 0
+    while True:
+        query = "limit=3" + (f"&next_token={token}" if token else "")
+        page = call_api("GET", "/jobs", query=query)
+        assert page.status == 200, page.body
+        seen += [j["id"] for j in page.body["jobs"]]
+        pages += 1
+        token = page.body["next_token"]
+        if not token:
+            break
+    # Then every job appears once, newest first
+    assert seen == list(reversed(ids))
+    assert pages >= 3
+    # And filters use the indexes
+    cancelling = call_api("GET", "/jobs", query="status=CANCELLING&limit=100").body["jobs"]
+    assert {j["id"] for j in cancelling} == set(ids[:2])
+    starting = call_api("GET", "/jobs", query="status=STARTING&definition=demo&limit=2")
+    assert len(starting.body["jobs"]) == 2
+    rest = call_api(
+        "GET", "/jobs", query=f"status=STARTING&definition=demo&limit=100&next_token={starting.body['next_token']}"
+    )
+    assert len(starting.body["jobs"]) + len(rest.body["jobs"]) == 5
+    assert call_api("GET", "/jobs", query="definition=other").body["jobs"] == []
+
+
+def test_bad_next_token_is_400(aws: AwsEnv) -> None:
+    for token in ["garbage!!", "eyJpIjoiYWxsIn0", "e30"]:
+        reply = call_api("GET", "/jobs", query=f"next_token={token}")
+        assert reply.status == 400, (token, reply.body)
+        assert reply.body["error"]["code"] == "bad_token"
+
+
+def test_token_from_another_filter_is_rejected(aws: AwsEnv) -> None:
+    for _ in range(3):
+        submit()
+    token = call_api("GET", "/jobs", query="limit=1").body["next_token"]
+    reply = call_api("GET", "/jobs", query=f"status=RUNNING&next_token={token}")
+    assert reply.status == 400
+
+
+def test_idempotency_key_replay_returns_same_job_and_conflict_on_other_body(aws: AwsEnv) -> None:
+    # Given a job submitted with a key
+    first = submit(None, **{"Idempotency-Key": "order-42"})
+    assert first.status == 201
+    # When the same request is replayed
+    again = submit(None, **{"Idempotency-Key": "order-42"})
+    # Then the same job comes back, and nothing new is launched
+    assert again.status == 200
+    assert again.body["id"] == first.body["id"]
+    assert ecs_task_count(aws.cluster_arn) == 1
+    # When the key is reused with another body
+    other = submit({"definition": "demo", "parameters": {"n": 2}}, **{"Idempotency-Key": "order-42"})
+    # Then 409 and nothing written
+    assert other.status == 409
+    assert other.body["error"]["code"] == "idempotency_conflict"
+    assert ecs_task_count(aws.cluster_arn) == 1
+    assert table_item_count(aws.table) == 2  # one job + one key
+
+
+def test_replay_after_crash_before_launch_reattaches(aws: AwsEnv) -> None:
+    # Given the first try stored the job and its key, then crashed before RunTask
+    from jobtracker.api_models import JobSubmission
+    from jobtracker.service import body_hash, build_job, default_deps, idempotency_item_key
+    from jobtracker.store import IdempotencyRecord
+
+    deps = default_deps()
+
+    submission = JobSubmission.model_validate({"definition": "demo", "parameters": {"n": 1}})
+    job = build_job(submission, deps.settings, deps.clock(), "arn:aws:iam::000000000000:user/local-developer")
+    deps.repo.create(
+        job,
+        IdempotencyRecord(
+            key=idempotency_item_key("arn:aws:iam::000000000000:user/local-developer", "k1"),
+            job_id=job.job_id,
+            body_hash=body_hash(submission),
+            expires_at=2_000_000_000,
+        ),
+    )
+    # When the client retries with the same key
+    again = submit(None, **{"Idempotency-Key": "k1"})
+    # Then the stored job is launched once, not a second job
+    assert again.status == 200
+    assert again.body["id"] == job.job_id
+    assert again.body["status"] == "STARTING"
+    assert aws.runs_per_token() == {f"{job.job_id}-a1": 1}
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"failures": [{"arn": "x", "reason": "Capacity is unavailable at this time. Please try again later or in a different availability zone"}], "tasks": []},
+        {"failures": [{"arn": "x", "reason": "RESOURCE:MEMORY"}], "tasks": []},
+        error("ThrottlingException", "Rate exceeded"),
+        error("ServerException", "Service unavailable"),
+    ],
+    ids=["capacity", "resource-memory", "throttle", "server-error"],
+)
+def test_launch_failure_keeps_job_pending_and_queues_a_launch_retry(
+    aws: AwsEnv, fault: dict[str, Any]
+) -> None:
+    # Given RunTask fails
+    inject("ecs", "RunTask", lambda p: json.loads(json.dumps(fault)))
+    # When a job is submitted
+    reply = submit()
+    # Then it is accepted (202), PENDING, with the error, and handed to the launch queue
+    assert reply.status == 202, reply.body
+    assert reply.body["status"] == "PENDING"
+    assert reply.body["launch_error"]
+    assert reply.body["not_before"]
+    sent = aws.sent_to(aws.launch_queue_url)
+    assert [body for body, _ in sent] == [{"kind": "launch", "job_id": reply.body["id"], "attempt": 1}]
+    assert 2 <= sent[0][1] <= 6  # launch backoff: 5 s base, half of it jittered
+    assert ecs_task_count(aws.cluster_arn) == 0
+
+
+def test_fatal_launch_error_fails_job_with_reason(aws: AwsEnv) -> None:
+    inject("ecs", "RunTask", lambda p: error("InvalidParameterException", "No Fargate configuration exists"))
+    reply = submit()
+    assert reply.status == 201
+    assert reply.body["status"] == "FAILED"
+    assert "InvalidParameterException" in reply.body["status_reason"]
+    assert aws.sent_to(aws.launch_queue_url) == []
+
+
+def test_conflict_exception_reattaches_to_existing_task(aws: AwsEnv) -> None:
+    arn = f"arn:aws:ecs:us-east-1:123456789012:task/jobtracker/{'a' * 32}"
+    inject(
+        "ecs",
+        "RunTask",
+        lambda p: {"Error": {"Code": "ConflictException", "Message": "token reused"}, "resourceIds": [arn]},
+    )
+    reply = submit()
+    assert reply.status == 201
+    assert reply.body["attempts"][0]["task_arn"] == arn
+
+
+LONG = "x" * 9000
+
+BAD_REQUESTS: list[tuple[str, Any, dict[str, str] | None, int, str]] = [
+    ("malformed json", "{not json", {"content-type": "application/json"}, 400, "malformed_json"),
+    ("truncated json", '{"definition": "demo"', {"content-type": "application/json"}, 400, "malformed_json"),
+    ("no content type", '{"definition": "demo"}', None, 415, "unsupported_media_type"),
+    ("form content type", "definition=demo", {"content-type": "application/x-www-form-urlencoded"}, 415, "unsupported_media_type"),
+    ("text content type", '{"definition":"demo"}', {"content-type": "text/plain"}, 415, "unsupported_media_type"),
+    ("missing definition", {"parameters": {}}, None, 422, "definition"),
+    ("unknown definition", {"definition": "nope"}, None, 422, "definition"),
+    ("definition with slash", {"definition": "arn:aws:ecs:task-definition/x"}, None, 422, "definition"),
+    ("unknown field", {"definition": "demo", "task_role": "arn:aws:iam::1:role/admin"}, None, 422, "task_role"),
+    ("task definition field", {"definition": "demo", "task_definition": "evil:1"}, None, 422, "task_definition"),
+    ("command not a list", {"definition": "demo", "command": "rm -rf /"}, None, 422, "command"),
+    ("command item not string", {"definition": "demo", "command": [1, 2]}, None, 422, "command"),
+    ("parameters not object", {"definition": "demo", "parameters": [1]}, None, 422, "parameters"),
+    ("env reserved JOB_", {"definition": "demo", "environment": {"JOB_ID": "x"}}, None, 422, "environment"),
+    ("env reserved AWS_", {"definition": "demo", "environment": {"AWS_ACCESS_KEY_ID": "x"}}, None, 422, "environment"),
+    ("env bad name", {"definition": "demo", "environment": {"1BAD": "x"}}, None, 422, "environment"),
+    ("env value not string", {"definition": "demo", "environment": {"A": 1}}, None, 422, "environment"),
+    ("timeout zero", {"definition": "demo", "timeout_seconds": 0}, None, 422, "timeout_seconds"),
+    ("timeout too long", {"definition": "demo", "timeout_seconds": 10**9}, None, 422, "timeout_seconds"),
+    ("max_attempts 0", {"definition": "demo", "retry": {"max_attempts": 0}}, None, 422, "retry.max_attempts"),
+    ("max_attempts 11", {"definition": "demo", "retry": {"max_attempts": 11}}, None, 422, "retry.max_attempts"),
+    ("backoff factor", {"definition": "demo", "retry": {"backoff": {"factor": 0.5}}}, None, 422, "retry.backoff.factor"),
+    ("rule without matcher", {"definition": "demo", "retry": {"rules": [{"action": "RETRY"}]}}, None, 422, "retry.rules"),
+    ("rule bad action", {"definition": "demo", "retry": {"rules": [{"exit_codes": [1], "action": "MAYBE"}]}}, None, 422, "retry.rules"),
+    ("rule exit code 300", {"definition": "demo", "retry": {"rules": [{"exit_codes": [300], "action": "RETRY"}]}}, None, 422, "retry.rules"),
+    ("tag aws prefix", {"definition": "demo", "tags": {"aws:x": "y"}}, None, 422, "tags"),
+    ("tag value too long", {"definition": "demo", "tags": {"k": "v" * 300}}, None, 422, "tags"),
+    ("too many tags", {"definition": "demo", "tags": {f"k{i}": "v" for i in range(48)}}, None, 422, "tags"),
+    ("overrides too large", {"definition": "demo", "parameters": {"blob": LONG}}, None, 422, "overrides_too_large"),
+    ("body is a list", [{"definition": "demo"}], None, 422, "body"),
+    ("empty body", None, {"content-type": "application/json"}, 422, "body"),
+    ("bad idempotency key", {"definition": "demo"}, {"Idempotency-Key": "has spaces in it"}, 400, "Idempotency-Key"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "headers", "status", "mentions"), BAD_REQUESTS, ids=[b[0] for b in BAD_REQUESTS]
+)
+def test_bad_request_is_rejected_with_a_useful_error_and_nothing_happens(
+    aws: AwsEnv, name: str, body: Any, headers: dict[str, str] | None, status: int, mentions: str
+) -> None:
+    # When a bad request is posted
+    reply = call_api("POST", "/jobs", body, headers=headers)
+    # Then it is answered with the one error shape, naming the problem
+    assert reply.status == status, reply.body
+    assert reply.headers.get("Content-Type") == "application/json"
+    err = reply.body["error"]
+    assert set(err) <= {"code", "message", "fields"}
+    text = json.dumps(err)
+    assert mentions in text, text
+    # And nothing was written or launched
+    assert table_item_count(aws.table) == 0
+    assert aws.run_task_tokens == []
+    assert ecs_task_count(aws.cluster_arn) == 0
+
+
+def test_unknown_route_is_404_and_wrong_method_405(aws: AwsEnv) -> None:
+    assert call_api("GET", "/nope").status == 404
+    reply = call_api("DELETE", "/jobs")
+    assert reply.status == 405
+    assert reply.body["error"]["code"] == "method_not_allowed"
+    assert call_api("PUT", "/jobs/job-x").status == 405
+
+
+def test_list_limit_out_of_range_is_422(aws: AwsEnv) -> None:
+    for limit in ("0", "101", "abc"):
+        reply = call_api("GET", "/jobs", query=f"limit={limit}")
+        assert reply.status == 422
+        assert "limit" in json.dumps(reply.body)
+    bad_status = call_api("GET", "/jobs", query="status=DONE")
+    assert bad_status.status == 422
+
+
+def test_caller_scopes_idempotency_keys(aws: AwsEnv) -> None:
+    # Two callers with the same key get two jobs.
+    from jobtracker_local.apigw import http_event
+    from jobtracker_local.handlers import FakeContext, load_handler
+
+    fn = load_handler("functions/create_job", "app.handler")
+    body = {"definition": "demo"}
+    a = fn(http_event("POST", "/jobs", body, {"Idempotency-Key": "k"}, caller="arn:aws:iam::1:user/a"), FakeContext())
+    b = fn(http_event("POST", "/jobs", body, {"Idempotency-Key": "k"}, caller="arn:aws:iam::1:user/b"), FakeContext())
+    assert a["statusCode"] == b["statusCode"] == 201
+    assert json.loads(a["body"])["id"] != json.loads(b["body"])["id"]
