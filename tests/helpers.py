@@ -103,3 +103,36 @@ def ecs_task_count(cluster: str) -> int:
     import boto3
 
     return len(boto3.client("ecs").list_tasks(cluster=cluster)["taskArns"])
+
+
+def ecs_event(
+    name: str,
+    job_id: str,
+    attempt: int = 1,
+    version: int | None = None,
+    task_arn: str | None = None,
+    cluster_arn: str | None = None,
+) -> dict[str, Any]:
+    """A fixture from tests/events/, re-addressed to one job's attempt."""
+    from tests.conftest import load_event
+
+    event = load_event(name)
+    detail = event["detail"]
+    detail["startedBy"] = job_id
+    for override in detail.get("overrides", {}).get("containerOverrides", []):
+        for var in override.get("environment", []):
+            if var["name"] == "JOB_ID":
+                var["value"] = job_id
+            if var["name"] == "JOB_ATTEMPT":
+                var["value"] = str(attempt)
+    if version is not None:
+        detail["version"] = version
+    if task_arn is not None:
+        detail["taskArn"] = task_arn
+        event["resources"] = [task_arn]
+        for c in detail.get("containers", []):
+            c["taskArn"] = task_arn
+    if cluster_arn is not None:
+        detail["clusterArn"] = cluster_arn
+    event["id"] = f"{event['id']}-{job_id}-{attempt}-{detail.get('version')}"
+    return event

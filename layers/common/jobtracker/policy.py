@@ -139,6 +139,9 @@ DEFAULT_RULES: list[RetryRule] = [
     _rule("eni-auth-failure", "RETRY_UNCOUNTED", reason="Unexpected EC2 error*AuthFailure*"),
     _rule("service-discovery", "RETRY_UNCOUNTED", reason="*Service Discovery instance*"),
     _rule("infrastructure-health", "RETRY_UNCOUNTED", stop_codes=["InfrastructureHealth"]),
+    _rule("cannot-stop", "RETRY", reason="CannotStopContainerError*"),
+    _rule("cannot-inspect", "RETRY", reason="CannotInspectContainerError*"),
+    _rule("start-deadline", "RETRY", reason="jobtracker: start deadline*"),
     _rule("failed-to-start", "RETRY", stop_codes=["TaskFailedToStart"]),
     _rule("retryable-exit-2", "RETRY", exit_codes=[2]),
 ]

@@ -1,0 +1,146 @@
+"""Unit: validation of submissions, policies and configuration; model conversions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from jobtracker.api_models import JobSubmission, job_view
+from jobtracker.config import ConfigError, load_settings
+from jobtracker.domain import Attempt, ContainerState, Job, JobSpec, JobStatus, client_token, new_job_id
+from jobtracker.policy import RetryOverrides, RetryPolicy, RetryRule, default_policy
+from jobtracker.store import _from_item, _to_item, job_from_image
+from tests.fakes import DEFINITIONS
+
+
+def errors_of(data: dict[str, object]) -> list[str]:
+    with pytest.raises(ValidationError) as info:
+        JobSubmission.model_validate(data)
+    return [".".join(str(p) for p in e["loc"]) for e in info.value.errors()]
+
+
+def test_minimal_submission_is_valid() -> None:
+    sub = JobSubmission.model_validate({"definition": "demo"})
+    assert sub.parameters == {} and sub.environment == {} and sub.command is None
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({}, "definition"),
+        ({"definition": ""}, "definition"),
+        ({"definition": "a" * 65}, "definition"),
+        ({"definition": "demo", "extra": 1}, "extra"),
+        ({"definition": "demo", "environment": {"JOB_X": "1"}}, "environment"),
+        ({"definition": "demo", "environment": {"ecs_agent": "1"}}, "environment"),
+        ({"definition": "demo", "environment": {"A-B": "1"}}, "environment"),
+        ({"definition": "demo", "environment": {f"V{i}": "x" for i in range(51)}}, "environment"),
+        ({"definition": "demo", "command": ["x" * 5000]}, "command.0"),
+        ({"definition": "demo", "command": ["x"] * 65}, "command"),
+        ({"definition": "demo", "timeout_seconds": -1}, "timeout_seconds"),
+        ({"definition": "demo", "start_timeout_seconds": 0}, "start_timeout_seconds"),
+        ({"definition": "demo", "tags": {"": "x"}}, "tags"),
+        ({"definition": "demo", "tags": {"jobtracker:job-id": "x"}}, "tags"),
+        ({"definition": "demo", "tags": {"k": "bad\\char"}}, "tags"),
+        ({"definition": "demo", "retry": {"max_uncounted": 21}}, "retry.max_uncounted"),
+        ({"definition": "demo", "retry": {"backoff": {"cap_seconds": -1}}}, "retry.backoff.cap_seconds"),
+        ({"definition": "demo", "retry": {"backoff": {"jitter": "some"}}}, "retry.backoff.jitter"),
+        ({"definition": "demo", "retry": {"rules": [{"action": "FAIL"}] }}, "retry.rules.0"),
+        ({"definition": "demo", "retry": {"unknown": 1}}, "retry.unknown"),
+    ],
+)
+def test_invalid_submission_names_the_field(data: dict[str, object], field: str) -> None:
+    assert any(loc.startswith(field) for loc in errors_of(data))
+
+
+def test_overrides_prepend_rules_and_keep_defaults_unless_replaced() -> None:
+    base = default_policy()
+    mine = RetryRule(exit_codes=[3], action="RETRY")
+    merged = base.with_overrides(RetryOverrides(max_attempts=5, rules=[mine]))
+    assert merged.max_attempts == 5
+    assert merged.rules[0] == mine and len(merged.rules) == len(base.rules) + 1
+    only = base.with_overrides(RetryOverrides(rules=[mine], replace_default_rules=True))
+    assert only.rules == [mine]
+    assert base.with_overrides(None) == base
+
+
+def test_settings_reject_bad_configuration() -> None:
+    with pytest.raises(ConfigError):
+        load_settings({"TABLE_NAME": "", "JOB_DEFINITIONS": DEFINITIONS})
+    with pytest.raises(ConfigError):
+        load_settings({"TABLE_NAME": "t", "JOB_DEFINITIONS": '{"demo": {"container": "w"}}'})
+    settings = load_settings({"TABLE_NAME": "t", "JOB_DEFINITIONS": DEFINITIONS, "BACKOFF_SCALE": "0.01"})
+    assert settings.job_definitions["demo"].subnets == ["subnet-1", "subnet-2"]
+    assert settings.backoff_scale == 0.01
+
+
+def test_default_retry_policy_can_be_configured() -> None:
+    settings = load_settings(
+        {"TABLE_NAME": "t", "JOB_DEFINITIONS": DEFINITIONS, "DEFAULT_RETRY_POLICY": '{"max_attempts": 7}'}
+    )
+    assert settings.default_retry.max_attempts == 7
+    assert settings.default_retry.rules  # the default rules are kept
+
+
+def test_job_ids_are_valid_started_by_and_sortable() -> None:
+    ids = [new_job_id() for _ in range(50)]
+    assert all(len(i) <= 128 and all(c.isalnum() or c in "-_/" for c in i) for i in ids)
+    assert len(set(ids)) == 50
+
+
+def test_client_token_fits_64_chars_for_any_id() -> None:
+    assert client_token("job-abc", 3) == "job-abc-a3"
+    long = client_token("x" * 200, 10)
+    assert len(long) <= 64 and long.endswith("-a10")
+    assert client_token("x" * 200, 10) == long  # deterministic: a retried launch reattaches
+    assert all(33 <= ord(c) <= 126 for c in long)
+
+
+def _job() -> Job:
+    job = Job(
+        job_id="job-1",
+        spec=JobSpec(definition="demo", parameters={"a": [1, 2]}, tags={"t": "v"}, retry=RetryPolicy().model_dump()),
+        status=JobStatus.RUNNING,
+        created_at="2026-01-01T00:00:00.000Z",
+        updated_at="2026-01-01T00:00:01.000Z",
+        attempt=2,
+        caller="arn:aws:iam::1:user/u",
+        schedule_name="nightly",
+    )
+    job.attempts[1] = Attempt(
+        number=1, client_token="job-1-a1", task_arn="arn:t1", version=5, last_status="STOPPED",
+        containers=[ContainerState(name="worker", exit_code=2, reason=None)], outcome="retry",
+        rule="retryable-exit-2", history={"v00000005": {"status": "STOPPED", "version": 5, "at": "t"}},
+    )
+    job.attempts[2] = Attempt(number=2, client_token="job-1-a2", task_arn="arn:t2", version=3)
+    job.rev = 4
+    return job
+
+
+def test_job_round_trips_through_the_table_item() -> None:
+    job = _job()
+    item = _to_item(job, "2026-01-01T00:05:00.000Z", None)
+    assert item.status == "RUNNING" and item.created_key == f"{job.created_at}#job-1"
+    assert item.watch == "W"
+    back = _from_item(item)
+    assert back == job
+
+
+def test_job_from_stream_image_and_ignores_other_items() -> None:
+    item = _to_item(_job(), None, None)
+    image = item.serialize()
+    image["pk"] = {"S": "job-1"}
+    assert job_from_image(image) == _job()
+    assert job_from_image({"pk": {"S": "idem#x"}, "kind": {"S": "IDEM"}}) is None
+    assert job_from_image(None) is None
+
+
+def test_job_view_lists_attempts_in_order_with_history() -> None:
+    view = job_view(_job())
+    data = json.loads(view.model_dump_json())
+    assert [a["number"] for a in data["attempts"]] == [1, 2]
+    assert data["attempts"][0]["history"][0]["status"] == "STOPPED"
+    assert data["attempts"][0]["containers"] == [{"name": "worker", "exit_code": 2, "reason": None}]
+    assert data["schedule"] == "nightly"
