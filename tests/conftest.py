@@ -162,7 +162,11 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
 
         def record_send(params: dict[str, Any], **_: Any) -> None:
             env.sent.append(
-                (params["QueueUrl"], json.loads(params["MessageBody"]), params.get("DelaySeconds", 0))
+                (
+                    params["QueueUrl"],
+                    json.loads(params["MessageBody"]),
+                    params.get("DelaySeconds", 0),
+                )
             )
 
         client("sqs").meta.events.register("provide-client-params.sqs.SendMessage", record_send)

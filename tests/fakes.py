@@ -10,7 +10,13 @@ from jobtracker.config import Settings, load_settings
 from jobtracker.domain import Job, JobStatus, TaskState
 from jobtracker.launcher import Describe, LaunchRequest, LaunchResult
 from jobtracker.service import Deps
-from jobtracker.store import ApplyResult, FastApply, IdempotencyConflict, IdempotencyRecord, StaleJob
+from jobtracker.store import (
+    ApplyResult,
+    FastApply,
+    IdempotencyConflict,
+    IdempotencyRecord,
+    StaleJob,
+)
 
 DEFINITIONS = (
     '{"demo": {"task_definition": "arn:aws:ecs:us-east-1:1:task-definition/w:1", '
@@ -76,8 +82,14 @@ class FakeRepo:
         self.jobs[job.job_id] = job.clone()
         return job
 
-    def apply_state(self, job_id: str, attempt: int, state: TaskState, job_status: JobStatus | None,
-                    allowed_from: frozenset[JobStatus]) -> FastApply:
+    def apply_state(
+        self,
+        job_id: str,
+        attempt: int,
+        state: TaskState,
+        job_status: JobStatus | None,
+        allowed_from: frozenset[JobStatus],
+    ) -> FastApply:
         return FastApply(ApplyResult.CONFLICT)
 
     def record_history(self, job_id: str, attempt: int, state: TaskState) -> bool:
@@ -102,7 +114,8 @@ class FakeLauncher:
         if self.fail_with is not None:
             return self.fail_with
         arn = self.tasks_by_token.setdefault(
-            request.client_token, f"arn:aws:ecs:us-east-1:1:task/jobtracker/{len(self.tasks_by_token):032x}"
+            request.client_token,
+            f"arn:aws:ecs:us-east-1:1:task/jobtracker/{len(self.tasks_by_token):032x}",
         )
         return LaunchResult(task_arn=arn)
 

@@ -33,7 +33,9 @@ def call_api(
     fn = load_handler(code_uri, handler)
     response = fn(http_event(method, path, body, headers, query), FakeContext())
     raw = response.get("body")
-    return Reply(response["statusCode"], json.loads(raw) if raw else None, response.get("headers") or {})
+    return Reply(
+        response["statusCode"], json.loads(raw) if raw else None, response.get("headers") or {}
+    )
 
 
 def inject(

@@ -103,7 +103,9 @@ def test_list_pages_newest_first_and_filters(aws: AwsEnv) -> None:
     starting = call_api("GET", "/jobs", query="status=STARTING&definition=demo&limit=2")
     assert len(starting.body["jobs"]) == 2
     rest = call_api(
-        "GET", "/jobs", query=f"status=STARTING&definition=demo&limit=100&next_token={starting.body['next_token']}"
+        "GET",
+        "/jobs",
+        query=f"status=STARTING&definition=demo&limit=100&next_token={starting.body['next_token']}",
     )
     assert len(starting.body["jobs"]) + len(rest.body["jobs"]) == 5
     assert call_api("GET", "/jobs", query="definition=other").body["jobs"] == []
@@ -135,7 +137,9 @@ def test_idempotency_key_replay_returns_same_job_and_conflict_on_other_body(aws:
     assert again.body["id"] == first.body["id"]
     assert ecs_task_count(aws.cluster_arn) == 1
     # When the key is reused with another body
-    other = submit({"definition": "demo", "parameters": {"n": 2}}, **{"Idempotency-Key": "order-42"})
+    other = submit(
+        {"definition": "demo", "parameters": {"n": 2}}, **{"Idempotency-Key": "order-42"}
+    )
     # Then 409 and nothing written
     assert other.status == 409
     assert other.body["error"]["code"] == "idempotency_conflict"
@@ -152,7 +156,9 @@ def test_replay_after_crash_before_launch_reattaches(aws: AwsEnv) -> None:
     deps = default_deps()
 
     submission = JobSubmission.model_validate({"definition": "demo", "parameters": {"n": 1}})
-    job = build_job(submission, deps.settings, deps.clock(), "arn:aws:iam::000000000000:user/local-developer")
+    job = build_job(
+        submission, deps.settings, deps.clock(), "arn:aws:iam::000000000000:user/local-developer"
+    )
     deps.repo.create(
         job,
         IdempotencyRecord(
@@ -174,7 +180,15 @@ def test_replay_after_crash_before_launch_reattaches(aws: AwsEnv) -> None:
 @pytest.mark.parametrize(
     "fault",
     [
-        {"failures": [{"arn": "x", "reason": "Capacity is unavailable at this time. Please try again later or in a different availability zone"}], "tasks": []},
+        {
+            "failures": [
+                {
+                    "arn": "x",
+                    "reason": "Capacity is unavailable at this time. Please try again later or in a different availability zone",
+                }
+            ],
+            "tasks": [],
+        },
         {"failures": [{"arn": "x", "reason": "RESOURCE:MEMORY"}], "tasks": []},
         error("ThrottlingException", "Rate exceeded"),
         error("ServerException", "Service unavailable"),
@@ -194,13 +208,19 @@ def test_launch_failure_keeps_job_pending_and_queues_a_launch_retry(
     assert reply.body["launch_error"]
     assert reply.body["not_before"]
     sent = aws.sent_to(aws.launch_queue_url)
-    assert [body for body, _ in sent] == [{"kind": "launch", "job_id": reply.body["id"], "attempt": 1}]
+    assert [body for body, _ in sent] == [
+        {"kind": "launch", "job_id": reply.body["id"], "attempt": 1}
+    ]
     assert 2 <= sent[0][1] <= 6  # launch backoff: 5 s base, half of it jittered
     assert ecs_task_count(aws.cluster_arn) == 0
 
 
 def test_fatal_launch_error_fails_job_with_reason(aws: AwsEnv) -> None:
-    inject("ecs", "RunTask", lambda p: error("InvalidParameterException", "No Fargate configuration exists"))
+    inject(
+        "ecs",
+        "RunTask",
+        lambda p: error("InvalidParameterException", "No Fargate configuration exists"),
+    )
     reply = submit()
     assert reply.status == 201
     assert reply.body["status"] == "FAILED"
@@ -213,7 +233,10 @@ def test_conflict_exception_reattaches_to_existing_task(aws: AwsEnv) -> None:
     inject(
         "ecs",
         "RunTask",
-        lambda p: {"Error": {"Code": "ConflictException", "Message": "token reused"}, "resourceIds": [arn]},
+        lambda p: {
+            "Error": {"Code": "ConflictException", "Message": "token reused"},
+            "resourceIds": [arn],
+        },
     )
     reply = submit()
     assert reply.status == 201
@@ -224,42 +247,164 @@ LONG = "x" * 9000
 
 BAD_REQUESTS: list[tuple[str, Any, dict[str, str] | None, int, str]] = [
     ("malformed json", "{not json", {"content-type": "application/json"}, 400, "malformed_json"),
-    ("truncated json", '{"definition": "demo"', {"content-type": "application/json"}, 400, "malformed_json"),
+    (
+        "truncated json",
+        '{"definition": "demo"',
+        {"content-type": "application/json"},
+        400,
+        "malformed_json",
+    ),
     ("no content type", '{"definition": "demo"}', None, 415, "unsupported_media_type"),
-    ("form content type", "definition=demo", {"content-type": "application/x-www-form-urlencoded"}, 415, "unsupported_media_type"),
-    ("text content type", '{"definition":"demo"}', {"content-type": "text/plain"}, 415, "unsupported_media_type"),
+    (
+        "form content type",
+        "definition=demo",
+        {"content-type": "application/x-www-form-urlencoded"},
+        415,
+        "unsupported_media_type",
+    ),
+    (
+        "text content type",
+        '{"definition":"demo"}',
+        {"content-type": "text/plain"},
+        415,
+        "unsupported_media_type",
+    ),
     ("missing definition", {"parameters": {}}, None, 422, "definition"),
     ("unknown definition", {"definition": "nope"}, None, 422, "definition"),
-    ("definition with slash", {"definition": "arn:aws:ecs:task-definition/x"}, None, 422, "definition"),
-    ("unknown field", {"definition": "demo", "task_role": "arn:aws:iam::1:role/admin"}, None, 422, "task_role"),
-    ("task definition field", {"definition": "demo", "task_definition": "evil:1"}, None, 422, "task_definition"),
+    (
+        "definition with slash",
+        {"definition": "arn:aws:ecs:task-definition/x"},
+        None,
+        422,
+        "definition",
+    ),
+    (
+        "unknown field",
+        {"definition": "demo", "task_role": "arn:aws:iam::1:role/admin"},
+        None,
+        422,
+        "task_role",
+    ),
+    (
+        "task definition field",
+        {"definition": "demo", "task_definition": "evil:1"},
+        None,
+        422,
+        "task_definition",
+    ),
     ("command not a list", {"definition": "demo", "command": "rm -rf /"}, None, 422, "command"),
     ("command item not string", {"definition": "demo", "command": [1, 2]}, None, 422, "command"),
     ("parameters not object", {"definition": "demo", "parameters": [1]}, None, 422, "parameters"),
-    ("env reserved JOB_", {"definition": "demo", "environment": {"JOB_ID": "x"}}, None, 422, "environment"),
-    ("env reserved AWS_", {"definition": "demo", "environment": {"AWS_ACCESS_KEY_ID": "x"}}, None, 422, "environment"),
-    ("env bad name", {"definition": "demo", "environment": {"1BAD": "x"}}, None, 422, "environment"),
-    ("env value not string", {"definition": "demo", "environment": {"A": 1}}, None, 422, "environment"),
+    (
+        "env reserved JOB_",
+        {"definition": "demo", "environment": {"JOB_ID": "x"}},
+        None,
+        422,
+        "environment",
+    ),
+    (
+        "env reserved AWS_",
+        {"definition": "demo", "environment": {"AWS_ACCESS_KEY_ID": "x"}},
+        None,
+        422,
+        "environment",
+    ),
+    (
+        "env bad name",
+        {"definition": "demo", "environment": {"1BAD": "x"}},
+        None,
+        422,
+        "environment",
+    ),
+    (
+        "env value not string",
+        {"definition": "demo", "environment": {"A": 1}},
+        None,
+        422,
+        "environment",
+    ),
     ("timeout zero", {"definition": "demo", "timeout_seconds": 0}, None, 422, "timeout_seconds"),
-    ("timeout too long", {"definition": "demo", "timeout_seconds": 10**9}, None, 422, "timeout_seconds"),
-    ("max_attempts 0", {"definition": "demo", "retry": {"max_attempts": 0}}, None, 422, "retry.max_attempts"),
-    ("max_attempts 11", {"definition": "demo", "retry": {"max_attempts": 11}}, None, 422, "retry.max_attempts"),
-    ("backoff factor", {"definition": "demo", "retry": {"backoff": {"factor": 0.5}}}, None, 422, "retry.backoff.factor"),
-    ("rule without matcher", {"definition": "demo", "retry": {"rules": [{"action": "RETRY"}]}}, None, 422, "retry.rules"),
-    ("rule bad action", {"definition": "demo", "retry": {"rules": [{"exit_codes": [1], "action": "MAYBE"}]}}, None, 422, "retry.rules"),
-    ("rule exit code 300", {"definition": "demo", "retry": {"rules": [{"exit_codes": [300], "action": "RETRY"}]}}, None, 422, "retry.rules"),
+    (
+        "timeout too long",
+        {"definition": "demo", "timeout_seconds": 10**9},
+        None,
+        422,
+        "timeout_seconds",
+    ),
+    (
+        "max_attempts 0",
+        {"definition": "demo", "retry": {"max_attempts": 0}},
+        None,
+        422,
+        "retry.max_attempts",
+    ),
+    (
+        "max_attempts 11",
+        {"definition": "demo", "retry": {"max_attempts": 11}},
+        None,
+        422,
+        "retry.max_attempts",
+    ),
+    (
+        "backoff factor",
+        {"definition": "demo", "retry": {"backoff": {"factor": 0.5}}},
+        None,
+        422,
+        "retry.backoff.factor",
+    ),
+    (
+        "rule without matcher",
+        {"definition": "demo", "retry": {"rules": [{"action": "RETRY"}]}},
+        None,
+        422,
+        "retry.rules",
+    ),
+    (
+        "rule bad action",
+        {"definition": "demo", "retry": {"rules": [{"exit_codes": [1], "action": "MAYBE"}]}},
+        None,
+        422,
+        "retry.rules",
+    ),
+    (
+        "rule exit code 300",
+        {"definition": "demo", "retry": {"rules": [{"exit_codes": [300], "action": "RETRY"}]}},
+        None,
+        422,
+        "retry.rules",
+    ),
     ("tag aws prefix", {"definition": "demo", "tags": {"aws:x": "y"}}, None, 422, "tags"),
     ("tag value too long", {"definition": "demo", "tags": {"k": "v" * 300}}, None, 422, "tags"),
-    ("too many tags", {"definition": "demo", "tags": {f"k{i}": "v" for i in range(48)}}, None, 422, "tags"),
-    ("overrides too large", {"definition": "demo", "parameters": {"blob": LONG}}, None, 422, "overrides_too_large"),
+    (
+        "too many tags",
+        {"definition": "demo", "tags": {f"k{i}": "v" for i in range(48)}},
+        None,
+        422,
+        "tags",
+    ),
+    (
+        "overrides too large",
+        {"definition": "demo", "parameters": {"blob": LONG}},
+        None,
+        422,
+        "overrides_too_large",
+    ),
     ("body is a list", [{"definition": "demo"}], None, 422, "body"),
     ("empty body", None, {"content-type": "application/json"}, 422, "body"),
-    ("bad idempotency key", {"definition": "demo"}, {"Idempotency-Key": "has spaces in it"}, 400, "Idempotency-Key"),
+    (
+        "bad idempotency key",
+        {"definition": "demo"},
+        {"Idempotency-Key": "has spaces in it"},
+        400,
+        "Idempotency-Key",
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("name", "body", "headers", "status", "mentions"), BAD_REQUESTS, ids=[b[0] for b in BAD_REQUESTS]
+    ("name", "body", "headers", "status", "mentions"),
+    BAD_REQUESTS,
+    ids=[b[0] for b in BAD_REQUESTS],
 )
 def test_bad_request_is_rejected_with_a_useful_error_and_nothing_happens(
     aws: AwsEnv, name: str, body: Any, headers: dict[str, str] | None, status: int, mentions: str
@@ -303,7 +448,13 @@ def test_caller_scopes_idempotency_keys(aws: AwsEnv) -> None:
 
     fn = load_handler("functions/create_job", "app.handler")
     body = {"definition": "demo"}
-    a = fn(http_event("POST", "/jobs", body, {"Idempotency-Key": "k"}, caller="arn:aws:iam::1:user/a"), FakeContext())
-    b = fn(http_event("POST", "/jobs", body, {"Idempotency-Key": "k"}, caller="arn:aws:iam::1:user/b"), FakeContext())
+    a = fn(
+        http_event("POST", "/jobs", body, {"Idempotency-Key": "k"}, caller="arn:aws:iam::1:user/a"),
+        FakeContext(),
+    )
+    b = fn(
+        http_event("POST", "/jobs", body, {"Idempotency-Key": "k"}, caller="arn:aws:iam::1:user/b"),
+        FakeContext(),
+    )
     assert a["statusCode"] == b["statusCode"] == 201
     assert json.loads(a["body"])["id"] != json.loads(b["body"])["id"]

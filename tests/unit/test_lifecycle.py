@@ -16,7 +16,9 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def launched_job(**spec: object) -> Job:
-    job = build_job(JobSubmission.model_validate({"definition": "demo", **spec}), settings(), NOW, "me")
+    job = build_job(
+        JobSubmission.model_validate({"definition": "demo", **spec}), settings(), NOW, "me"
+    )
     lifecycle.mark_launched(job, 1, "arn:task/1", NOW, None)
     return job
 
@@ -64,7 +66,10 @@ def test_failure_waits_for_decision_and_redelivery_hands_off_again() -> None:
 
 
 def test_stop_we_asked_for_ends_in_that_state() -> None:
-    for request, status in [(StopRequest.CANCEL, JobStatus.CANCELLED), (StopRequest.TIMEOUT, JobStatus.TIMED_OUT)]:
+    for request, status in [
+        (StopRequest.CANCEL, JobStatus.CANCELLED),
+        (StopRequest.TIMEOUT, JobStatus.TIMED_OUT),
+    ]:
         job = launched_job()
         job.stop_request = request
         lifecycle.apply_task_state(job, 1, state("task_stopped_user_initiated", job), NOW)
@@ -132,7 +137,10 @@ def test_cancel_running_job_asks_for_stop() -> None:
 def test_launch_failures_back_off_then_fail() -> None:
     job = build_job(JobSubmission.model_validate({"definition": "demo"}), settings(), NOW, "me")
     s = settings(MAX_LAUNCH_FAILURES="3")
-    waits = [lifecycle.record_launch_failure(job, 1, "RESOURCE:MEMORY", True, NOW, s, lambda: 1.0) for _ in range(3)]
+    waits = [
+        lifecycle.record_launch_failure(job, 1, "RESOURCE:MEMORY", True, NOW, s, lambda: 1.0)
+        for _ in range(3)
+    ]
     assert waits[:2] == [5.0, 10.0] and waits[2] is None
     assert job.status == JobStatus.FAILED and "RESOURCE:MEMORY" in (job.status_reason or "")
 

@@ -9,7 +9,15 @@ from pydantic import ValidationError
 
 from jobtracker.api_models import JobSubmission, job_view
 from jobtracker.config import ConfigError, load_settings
-from jobtracker.domain import Attempt, ContainerState, Job, JobSpec, JobStatus, client_token, new_job_id
+from jobtracker.domain import (
+    Attempt,
+    ContainerState,
+    Job,
+    JobSpec,
+    JobStatus,
+    client_token,
+    new_job_id,
+)
 from jobtracker.policy import RetryOverrides, RetryPolicy, RetryRule, default_policy
 from jobtracker.store import _from_item, _to_item, job_from_image
 from tests.fakes import DEFINITIONS
@@ -45,9 +53,12 @@ def test_minimal_submission_is_valid() -> None:
         ({"definition": "demo", "tags": {"jobtracker:job-id": "x"}}, "tags"),
         ({"definition": "demo", "tags": {"k": "bad\\char"}}, "tags"),
         ({"definition": "demo", "retry": {"max_uncounted": 21}}, "retry.max_uncounted"),
-        ({"definition": "demo", "retry": {"backoff": {"cap_seconds": -1}}}, "retry.backoff.cap_seconds"),
+        (
+            {"definition": "demo", "retry": {"backoff": {"cap_seconds": -1}}},
+            "retry.backoff.cap_seconds",
+        ),
         ({"definition": "demo", "retry": {"backoff": {"jitter": "some"}}}, "retry.backoff.jitter"),
-        ({"definition": "demo", "retry": {"rules": [{"action": "FAIL"}] }}, "retry.rules.0"),
+        ({"definition": "demo", "retry": {"rules": [{"action": "FAIL"}]}}, "retry.rules.0"),
         ({"definition": "demo", "retry": {"unknown": 1}}, "retry.unknown"),
     ],
 )
@@ -71,14 +82,20 @@ def test_settings_reject_bad_configuration() -> None:
         load_settings({"TABLE_NAME": "", "JOB_DEFINITIONS": DEFINITIONS})
     with pytest.raises(ConfigError):
         load_settings({"TABLE_NAME": "t", "JOB_DEFINITIONS": '{"demo": {"container": "w"}}'})
-    settings = load_settings({"TABLE_NAME": "t", "JOB_DEFINITIONS": DEFINITIONS, "BACKOFF_SCALE": "0.01"})
+    settings = load_settings(
+        {"TABLE_NAME": "t", "JOB_DEFINITIONS": DEFINITIONS, "BACKOFF_SCALE": "0.01"}
+    )
     assert settings.job_definitions["demo"].subnets == ["subnet-1", "subnet-2"]
     assert settings.backoff_scale == 0.01
 
 
 def test_default_retry_policy_can_be_configured() -> None:
     settings = load_settings(
-        {"TABLE_NAME": "t", "JOB_DEFINITIONS": DEFINITIONS, "DEFAULT_RETRY_POLICY": '{"max_attempts": 7}'}
+        {
+            "TABLE_NAME": "t",
+            "JOB_DEFINITIONS": DEFINITIONS,
+            "DEFAULT_RETRY_POLICY": '{"max_attempts": 7}',
+        }
     )
     assert settings.default_retry.max_attempts == 7
     assert settings.default_retry.rules  # the default rules are kept
@@ -101,7 +118,12 @@ def test_client_token_fits_64_chars_for_any_id() -> None:
 def _job() -> Job:
     job = Job(
         job_id="job-1",
-        spec=JobSpec(definition="demo", parameters={"a": [1, 2]}, tags={"t": "v"}, retry=RetryPolicy().model_dump()),
+        spec=JobSpec(
+            definition="demo",
+            parameters={"a": [1, 2]},
+            tags={"t": "v"},
+            retry=RetryPolicy().model_dump(),
+        ),
         status=JobStatus.RUNNING,
         created_at="2026-01-01T00:00:00.000Z",
         updated_at="2026-01-01T00:00:01.000Z",
@@ -110,9 +132,15 @@ def _job() -> Job:
         schedule_name="nightly",
     )
     job.attempts[1] = Attempt(
-        number=1, client_token="job-1-a1", task_arn="arn:t1", version=5, last_status="STOPPED",
-        containers=[ContainerState(name="worker", exit_code=2, reason=None)], outcome="retry",
-        rule="retryable-exit-2", history={"v00000005": {"status": "STOPPED", "version": 5, "at": "t"}},
+        number=1,
+        client_token="job-1-a1",
+        task_arn="arn:t1",
+        version=5,
+        last_status="STOPPED",
+        containers=[ContainerState(name="worker", exit_code=2, reason=None)],
+        outcome="retry",
+        rule="retryable-exit-2",
+        history={"v00000005": {"status": "STOPPED", "version": 5, "at": "t"}},
     )
     job.attempts[2] = Attempt(number=2, client_token="job-1-a2", task_arn="arn:t2", version=3)
     job.rev = 4

@@ -7,14 +7,26 @@ import pytest
 from jobtracker.domain import Attempt
 from jobtracker.ecs_event import correlate, parse_event
 from jobtracker.lifecycle import succeeded
-from jobtracker.policy import Backoff, RetryOverrides, RetryRule, backoff_seconds, decide, default_policy
+from jobtracker.policy import (
+    Backoff,
+    RetryOverrides,
+    RetryRule,
+    backoff_seconds,
+    decide,
+    default_policy,
+)
 from tests.conftest import load_event
 
 
 def stopped_attempt(fixture: str, deciding: tuple[str, ...] = ("worker",)) -> Attempt:
     state = correlate(parse_event(load_event(fixture))).state
-    attempt = Attempt(number=1, client_token="t", stop_code=state.stop_code, stopped_reason=state.stopped_reason,
-                      containers=state.containers)
+    attempt = Attempt(
+        number=1,
+        client_token="t",
+        stop_code=state.stop_code,
+        stopped_reason=state.stopped_reason,
+        containers=state.containers,
+    )
     if any(c.name in deciding for c in attempt.containers):
         for c in attempt.containers:
             c.essential = c.name in deciding
@@ -52,7 +64,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("fixture", "action", "rule"), CASES, ids=[c[0] for c in CASES])
-def test_default_policy_decides_each_stop_family(fixture: str, action: str | None, rule: str | None) -> None:
+def test_default_policy_decides_each_stop_family(
+    fixture: str, action: str | None, rule: str | None
+) -> None:
     # Given a stopped attempt shaped like the real event
     attempt = stopped_attempt(fixture)
     # Then success is exactly "every deciding container exited 0"
@@ -97,7 +111,9 @@ def test_user_rules_come_first_and_can_fail_fast() -> None:
 
 def test_reason_globs_match_container_reasons_case_insensitively() -> None:
     rule = RetryRule(reason="*outofmemoryerror*", action="RETRY")
-    policy = default_policy().with_overrides(RetryOverrides(rules=[rule], replace_default_rules=True))
+    policy = default_policy().with_overrides(
+        RetryOverrides(rules=[rule], replace_default_rules=True)
+    )
     assert decide(policy, stopped_attempt("task_stopped_oom"), 1, 0).action == "RETRY"
 
 

@@ -37,7 +37,11 @@ def test_unknown_definition_writes_nothing() -> None:
 def test_retryable_launch_failure_queues_a_delayed_launch_then_launches() -> None:
     deps = fake_deps()
     launcher, queue, clock = deps.launcher, deps.queue, deps.clock
-    assert isinstance(launcher, FakeLauncher) and isinstance(queue, FakeQueue) and isinstance(clock, FakeClock)
+    assert (
+        isinstance(launcher, FakeLauncher)
+        and isinstance(queue, FakeQueue)
+        and isinstance(clock, FakeClock)
+    )
     launcher.fail_with = LaunchResult(error="RESOURCE:CPU", retryable=True)
     submitted = submit_job(sub(), "me", None, deps)
     assert submitted.http_status == 202

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -68,7 +69,7 @@ def _validation_error(exc: RequestValidationError) -> ApiError:
     return ApiError(422, "validation_error", f"invalid request: {summary}", fields)
 
 
-def _precheck(event: dict[str, Any]) -> ApiError | None:
+def _precheck(event: Mapping[str, Any]) -> ApiError | None:
     """Checks Powertools' validation runs too late for: the content type of a body (a form
     body would otherwise be parsed as a form), and a JSON body that is not an object."""
     method = str((event.get("requestContext") or {}).get("http", {}).get("method", "")).upper()
@@ -100,7 +101,7 @@ def _precheck(event: dict[str, Any]) -> ApiError | None:
 
 
 class JobsResolver(APIGatewayHttpResolver):
-    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         problem = _precheck(event)
         if problem is not None:
             return {

@@ -41,7 +41,7 @@ from jobtracker.launcher import (
 )
 from jobtracker.observability import count, logger
 from jobtracker.queue import MAX_DELAY_SECONDS, WorkQueue
-from jobtracker.store import (
+from jobtracker.repository import (
     ApplyResult,
     IdempotencyConflict,
     IdempotencyRecord,
@@ -363,7 +363,7 @@ def list_jobs(
     token: str | None,
     deps: Deps | None = None,
 ) -> tuple[list[Job], str | None]:
-    from jobtracker.store import BadToken
+    from jobtracker.repository import BadToken
 
     deps = deps or default_deps()
     try:

@@ -16,11 +16,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any
 
 from pynamodb.attributes import (
     MapAttribute,
@@ -43,6 +42,14 @@ from jobtracker.domain import (
     TaskState,
     history_key,
     parse_iso,
+)
+from jobtracker.repository import (
+    ApplyResult,
+    BadToken,
+    FastApply,
+    IdempotencyConflict,
+    IdempotencyRecord,
+    StaleJob,
 )
 
 GSI_ALL = "JOB"
@@ -233,71 +240,6 @@ def _from_raw(raw: dict[str, Any]) -> Job:
     """A job from a raw DynamoDB item (as ReturnValuesOnConditionCheckFailure hands it back)."""
     item = JobItem.from_raw_data(raw)
     return _from_item(item)
-
-
-# ---- results -------------------------------------------------------------------------------
-
-
-class ApplyResult(StrEnum):
-    APPLIED = "applied"  # state and (where asked) job status written
-    DUPLICATE = "duplicate"  # same detail.version already applied
-    STALE = "stale"  # an older version than applied: history only
-    CONFLICT = "conflict"  # newer, but the job is not where the fast path expected
-    UNKNOWN = "unknown"  # no such job or attempt
-
-
-@dataclass
-class FastApply:
-    result: ApplyResult
-    job: Job | None = None  # the job as stored when the write was refused
-
-
-class StaleJob(Exception):
-    """The job changed since it was read (optimistic lock lost)."""
-
-
-class IdempotencyConflict(Exception):
-    def __init__(self, job_id: str, body_hash: str) -> None:
-        super().__init__(job_id)
-        self.job_id = job_id
-        self.body_hash = body_hash
-
-
-class BadToken(ValueError):
-    pass
-
-
-@dataclass
-class IdempotencyRecord:
-    key: str
-    job_id: str
-    body_hash: str
-    expires_at: int
-
-
-class JobRepository(Protocol):
-    def create(self, job: Job, idem: IdempotencyRecord | None = None) -> Job: ...
-    def get(self, job_id: str) -> Job | None: ...
-    def get_idempotency(self, key: str) -> IdempotencyRecord | None: ...
-    def save(self, job: Job, watch_at: str | None) -> Job: ...
-    def apply_state(
-        self,
-        job_id: str,
-        attempt: int,
-        state: TaskState,
-        job_status: JobStatus | None,
-        allowed_from: frozenset[JobStatus],
-    ) -> FastApply: ...
-    def record_history(self, job_id: str, attempt: int, state: TaskState) -> bool: ...
-    def list_jobs(
-        self,
-        status: str | None,
-        definition: str | None,
-        schedule: str | None,
-        limit: int,
-        token: str | None,
-    ) -> tuple[list[Job], str | None]: ...
-    def due_for_watch(self, now: str, limit: int) -> list[str]: ...
 
 
 def history_entry(state: TaskState) -> dict[str, Any]:

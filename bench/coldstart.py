@@ -1,0 +1,102 @@
+"""Cold start: import-and-init time of each handler in a fresh interpreter.
+
+Prints the median of several runs per handler and its ratio to the floor every Python Lambda
+using AWS pays anyway: `import boto3; boto3.client("dynamodb")`. Target: ratio <= 1.25.
+
+    python bench/coldstart.py [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET = 1.25
+
+FLOOR = "import boto3; boto3.client('dynamodb')"
+HANDLER = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("app", {path!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+assert callable(module.handler)
+"""
+# What the first invocation adds before its first AWS call: the data-access module and a client.
+FIRST_CALL = """
+import jobtracker.store, jobtracker.aws
+jobtracker.aws.client("dynamodb")
+"""
+TIMER = """
+import time
+_t0 = time.perf_counter()
+{body}
+print((time.perf_counter() - _t0) * 1000)
+"""
+
+
+def measure_pair(body: str, runs: int) -> tuple[float, float, float]:
+    """Floor and body measured alternately, so machine noise hits both alike.
+    Returns (floor ms, body ms, median of per-pair ratios)."""
+    floors, bodies, ratios = [], [], []
+    for _ in range(runs):
+        f = measure(FLOOR, 1)
+        b = measure(body, 1)
+        floors.append(f)
+        bodies.append(b)
+        ratios.append(b / f)
+    return statistics.median(floors), statistics.median(bodies), statistics.median(ratios)
+
+
+def measure(body: str, runs: int) -> float:
+    env = dict(
+        os.environ,
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ACCESS_KEY_ID="x",
+        AWS_SECRET_ACCESS_KEY="x",
+        POWERTOOLS_METRICS_NAMESPACE="jobtracker",
+        PYTHONDONTWRITEBYTECODE="0",
+    )
+    samples = []
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", TIMER.format(body=body)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+            cwd=ROOT,
+        )
+        samples.append(float(out.stdout.strip().splitlines()[-1]))
+    return statistics.median(samples)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    measure(FLOOR, 1)  # warm the page cache and .pyc files once
+    print(f"floor = import boto3 + client('dynamodb'); medians of {args.runs} alternating pairs")
+    worst = 0.0
+    for app in sorted((ROOT / "functions").glob("*/app.py")):
+        body = HANDLER.format(path=str(app))
+        measure(body + FIRST_CALL, 1)
+        floor, ms, ratio = measure_pair(body, args.runs)
+        worst = max(worst, ratio)
+        mark = "ok" if ratio <= TARGET else "OVER"
+        _, ready, ready_ratio = measure_pair(body + FIRST_CALL, args.runs)
+        print(
+            f"{app.parent.name:14s} floor {floor:6.1f} ms | import+init {ms:6.1f} ms"
+            f" ratio {ratio:4.2f} {mark:4s} | + data access & first client {ready:6.1f} ms"
+            f" ratio {ready_ratio:4.2f}"
+        )
+    print(f"worst ratio {worst:.2f} (target <= {TARGET})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,280 @@
+"""Infrastructure: the template lints, wires real handlers, uses the layer, and is least-privilege."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from jobtracker.store import JobItem
+from jobtracker_local.handlers import load_handler
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOLS = ROOT / ".venv-tools" / "bin"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    pass
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+def load_template() -> dict[str, Any]:
+    return yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)
+
+
+TEMPLATE = load_template()
+RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+FUNCTIONS = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
+
+
+def tool(name: str) -> str:
+    path = TOOLS / name
+    if path.exists():
+        return str(path)
+    found = shutil.which(name)
+    if not found:
+        pytest.fail(f"{name} is not installed: run `make tools` (the test command does)")
+    return found
+
+
+def test_sam_validate_lint_is_clean() -> None:
+    env = dict(os.environ, SAM_CLI_TELEMETRY="0", AWS_DEFAULT_REGION="us-east-1")
+    result = subprocess.run(
+        [tool("sam"), "validate", "--lint", "-t", "template.yaml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cfn_lint_is_clean() -> None:
+    result = subprocess.run(
+        [tool("cfn-lint"), "template.yaml"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_every_handler_resolves_to_a_real_function(name: str) -> None:
+    props = FUNCTIONS[name]["Properties"]
+    code_uri, handler = props["CodeUri"], props["Handler"]
+    assert (ROOT / code_uri).is_dir()
+    fn = load_handler(code_uri, handler)
+    assert inspect.isfunction(fn) or callable(fn)
+    assert len(inspect.signature(fn).parameters) == 2  # (event, context)
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_every_function_uses_the_common_layer_and_no_boto_in_handlers(name: str) -> None:
+    props = FUNCTIONS[name]["Properties"]
+    layers = props.get("Layers") or TEMPLATE["Globals"]["Function"]["Layers"]
+    assert {"Ref": "CommonLayer"} in layers
+    source = (ROOT / props["CodeUri"] / "app.py").read_text()
+    assert "import boto3" not in source and "pynamodb" not in source
+    # nothing copied into a function folder: one app.py, the shared code comes from the layer
+    files = [p.name for p in (ROOT / props["CodeUri"]).iterdir() if p.suffix == ".py"]
+    assert files == ["app.py"]
+
+
+def test_layer_is_built_by_sam_from_the_shared_package() -> None:
+    layer = RESOURCES["CommonLayer"]
+    assert layer["Metadata"]["BuildMethod"] == TEMPLATE["Globals"]["Function"]["Runtime"]
+    content = ROOT / layer["Properties"]["ContentUri"]
+    assert (content / "jobtracker" / "__init__.py").exists()
+    assert (content / "requirements.txt").exists()
+
+
+def test_runtime_is_current_and_arm64() -> None:
+    glob = TEMPLATE["Globals"]["Function"]
+    assert glob["Runtime"] in ("python3.12", "python3.13")
+    assert glob["Architectures"] == ["arm64"]
+
+
+def _statements() -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for name, res in RESOURCES.items():
+        props = res.get("Properties", {})
+        for policy in props.get("Policies", []) or []:
+            if isinstance(policy, dict) and "Statement" in policy:
+                out += [(name, s) for s in policy["Statement"]]
+        for policy in props.get("Policies", []) if res["Type"] == "AWS::IAM::Role" else []:
+            out += [(name, s) for s in policy["PolicyDocument"]["Statement"]]
+    return out
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement["Action"]
+    return actions if isinstance(actions, list) else [actions]
+
+
+def test_no_wildcard_actions_or_resources() -> None:
+    statements = _statements()
+    assert statements
+    for owner, st in statements:
+        for action in _actions(st):
+            assert "*" not in action, (owner, action)
+        resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+        for r in resources:
+            assert r != "*", (owner, st)
+
+
+def test_run_task_only_on_our_task_definition_family_in_our_cluster() -> None:
+    for owner, st in _statements():
+        if "ecs:RunTask" in _actions(st):
+            assert "task-definition/${AWS::StackName}-worker:*" in json.dumps(st["Resource"]), owner
+            assert st["Condition"]["ArnEquals"]["ecs:cluster"] == {
+                "Fn::GetAtt": ["JobCluster", "Arn"]
+            }
+        if set(_actions(st)) & {"ecs:StopTask", "ecs:DescribeTasks"}:
+            assert "task/${JobCluster}/*" in json.dumps(st["Resource"]), owner
+            assert "ecs:cluster" in st["Condition"]["ArnEquals"], owner
+    family = RESOURCES["WorkerTaskDefinition"]["Properties"]["Family"]
+    assert family == {"Fn::Sub": "${AWS::StackName}-worker"}
+
+
+def test_pass_role_only_for_task_roles_to_ecs_tasks() -> None:
+    found = 0
+    for owner, st in _statements():
+        if "iam:PassRole" in _actions(st):
+            found += 1
+            assert st["Resource"] == [
+                {"Fn::GetAtt": ["TaskRole", "Arn"]},
+                {"Fn::GetAtt": ["TaskExecutionRole", "Arn"]},
+            ], owner
+            assert st["Condition"] == {
+                "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+            }
+    assert found >= 2  # create_job and retry_decider launch tasks
+
+
+def test_dynamodb_only_on_the_table_and_its_indexes() -> None:
+    for owner, st in _statements():
+        if any(a.startswith("dynamodb:") for a in _actions(st)):
+            text = json.dumps(st["Resource"])
+            assert "JobsTable" in text, owner
+
+
+def test_functions_have_only_their_own_permissions() -> None:
+    def actions_of(fn: str) -> set[str]:
+        return {a for owner, st in _statements() if owner == fn for a in _actions(st)}
+
+    assert "ecs:RunTask" not in actions_of("ApiFunction")
+    assert "ecs:RunTask" not in actions_of("OnTaskStateFunction")
+    assert "dynamodb:Query" not in actions_of("CreateJobFunction")
+    assert not any(a.startswith("ecs:") for a in actions_of("NotifierFunction"))
+
+
+def test_every_route_requires_iam_auth() -> None:
+    api = RESOURCES["JobsApi"]["Properties"]["Auth"]
+    assert api["DefaultAuthorizer"] == "AWS_IAM" and api["EnableIamAuthorizer"] is True
+    routes = []
+    for fn in FUNCTIONS.values():
+        for event in (fn["Properties"].get("Events") or {}).values():
+            if event["Type"] == "HttpApi":
+                assert event["Properties"]["ApiId"] == {"Ref": "JobsApi"}
+                assert "Auth" not in event["Properties"]  # nobody opts a route out
+                routes.append((event["Properties"]["Method"], event["Properties"]["Path"]))
+    assert sorted(routes) == sorted(
+        [
+            ("POST", "/jobs"),
+            ("GET", "/jobs"),
+            ("GET", "/jobs/{job_id}"),
+            ("POST", "/jobs/{job_id}/cancel"),
+        ]
+    )
+
+
+def test_every_queue_and_event_target_has_a_dead_letter_queue() -> None:
+    for name, res in RESOURCES.items():
+        if res["Type"] == "AWS::SQS::Queue" and "DeadLetter" not in name:
+            assert "RedrivePolicy" in res["Properties"], name
+    rule = FUNCTIONS["OnTaskStateFunction"]["Properties"]["Events"]["TaskStateChange"]["Properties"]
+    assert rule["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["EventDeadLetterQueue", "Arn"]}
+    stream = RESOURCES["NotifierStreamMapping"]["Properties"]
+    assert stream["DestinationConfig"]["OnFailure"]["Destination"]
+
+
+def test_event_rule_selects_only_our_tasks_and_useful_states() -> None:
+    pattern = FUNCTIONS["OnTaskStateFunction"]["Properties"]["Events"]["TaskStateChange"][
+        "Properties"
+    ]["Pattern"]
+    assert pattern["source"] == ["aws.ecs"]
+    assert pattern["detail"]["clusterArn"] == [{"Fn::GetAtt": ["JobCluster", "Arn"]}]
+    assert pattern["detail"]["startedBy"] == [{"prefix": "job-"}]
+    assert set(pattern["detail"]["lastStatus"]) <= {"PENDING", "RUNNING", "STOPPED"}
+
+
+def test_table_matches_the_data_access_model() -> None:
+    table = RESOURCES["JobsTable"]["Properties"]
+    schema = JobItem._get_schema()
+    declared = {i["IndexName"]: i["KeySchema"] for i in table["GlobalSecondaryIndexes"]}
+    model = {i["index_name"]: i["key_schema"] for i in schema["global_secondary_indexes"]}
+    assert declared.keys() == model.keys()
+    for name, keys in model.items():
+        assert sorted((k["AttributeName"], k["KeyType"]) for k in declared[name]) == sorted(
+            (k["AttributeName"], k["KeyType"]) for k in keys
+        ), name
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["SSESpecification"]["SSEEnabled"] is True
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_no_secrets_in_container_environment() -> None:
+    env = RESOURCES["WorkerTaskDefinition"]["Properties"]["ContainerDefinitions"][0]["Environment"]
+    for var in env:
+        assert not any(
+            word in var["Name"].upper() for word in ("SECRET", "PASSWORD", "TOKEN", "KEY")
+        )
+
+
+def test_job_definitions_config_is_valid_json_shape() -> None:
+    sub = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["JOB_DEFINITIONS"]["Fn::Sub"]
+    text = sub[0]
+    for placeholder in (
+        "${WorkerTaskDefinition}",
+        "${JobCluster.Arn}",
+        "${SubnetList}",
+        "${SecurityGroupList}",
+        "${JobLogGroup}",
+    ):
+        text = text.replace(placeholder, "x")
+    text = text.replace("${AssignPublicIp}", "false").replace("${StopTimeoutSeconds}", "60")
+    from jobtracker.config import load_settings
+
+    settings = load_settings({"TABLE_NAME": "t", "JOB_DEFINITIONS": text})
+    assert "demo" in settings.job_definitions
+
+
+def test_samconfig_has_working_defaults() -> None:
+    import tomllib
+
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    default = config["default"]
+    assert default["build"]["parameters"]
+    assert default["deploy"]["parameters"]["capabilities"]
+    assert default["validate"]["parameters"]["lint"] is True
