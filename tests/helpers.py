@@ -138,3 +138,90 @@ def ecs_event(
         detail["clusterArn"] = cluster_arn
     event["id"] = f"{event['id']}-{job_id}-{attempt}-{detail.get('version')}"
     return event
+
+
+def aws_clients() -> list[Any]:
+    """Every botocore client the tracker uses: pynamodb's and jobtracker.aws's."""
+    from jobtracker.aws import client
+    from jobtracker.store import JobItem
+
+    return [
+        JobItem._get_connection().connection.client,
+        client("ecs"),
+        client("sqs"),
+        client("events"),
+        client("sns"),
+    ]
+
+
+class CallCounter:
+    """Counts AWS API calls (service.Operation), e.g. to prove an event costs one write."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        for c in aws_clients():
+            c.meta.events.register("before-call", self._seen)
+
+    def _seen(self, model: Any, **_: Any) -> None:
+        self.calls.append(f"{model.service_model.service_name}.{model.name}")
+
+    def reset(self) -> list[str]:
+        calls, self.calls = self.calls, []
+        return calls
+
+    def close(self) -> None:
+        for c in aws_clients():
+            c.meta.events.unregister("before-call", self._seen)
+
+
+def sqs_event(queue_url: str, bodies: list[dict[str, Any]]) -> dict[str, Any]:
+    """An SQS → Lambda event (as the event source mapping builds it)."""
+    arn = "arn:aws:sqs:us-east-1:123456789012:" + queue_url.rsplit("/", 1)[-1]
+    return {
+        "Records": [
+            {
+                "messageId": f"m-{i}",
+                "receiptHandle": f"r-{i}",
+                "body": json.dumps(b),
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": "0",
+                    "SenderId": "x",
+                    "ApproximateFirstReceiveTimestamp": "0",
+                },
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": arn,
+                "awsRegion": "us-east-1",
+            }
+            for i, b in enumerate(bodies)
+        ]
+    }
+
+
+def invoke(code_uri: str, event: dict[str, Any]) -> Any:
+    return load_handler(code_uri, "app.handler")(event, FakeContext())
+
+
+def drain(queue_url: str, code_uri: str = "functions/retry_decider") -> list[dict[str, Any]]:
+    """Receive what is visible on a queue and hand it to the consumer as Lambda would; delete
+    what succeeded. Returns the bodies handled."""
+    import boto3
+
+    sqs = boto3.client("sqs")
+    handled = []
+    got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+    messages = got.get("Messages", [])
+    if not messages:
+        return []
+    event = sqs_event(queue_url, [json.loads(m["Body"]) for m in messages])
+    for record, m in zip(event["Records"], messages, strict=True):
+        record["messageId"] = m["MessageId"]
+    result = invoke(code_uri, event)
+    failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+    for m in messages:
+        if m["MessageId"] not in failed:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+            handled.append(json.loads(m["Body"]))
+    return handled

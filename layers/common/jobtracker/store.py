@@ -352,7 +352,8 @@ class DynamoJobRepository:
             a["last_status"].set(state.last_status),
             a["version"].set(state.version),
             a["history"][history_key(state.version)].set(history_entry(state)),
-            a["task_arn"].set(a["task_arn"].set_if_not_exists_value(state.task_arn)),
+            # The event names its task: JOB_ATTEMPT in the overrides ties it to this attempt.
+            a["task_arn"].set(state.task_arn),
             JobItem.rev.add(1),
         ]
         if state.started_at:
@@ -365,9 +366,7 @@ class DynamoJobRepository:
         if job_status is not None:
             actions.append(JobItem.status.set(job_status.value))
             actions.append(JobItem.updated_at.set(state.observed_at or ""))
-            condition &= JobItem.status.is_in(*[s.value for s in allowed_from])
-        else:
-            condition &= JobItem.status.is_in(*[s.value for s in allowed_from])
+        condition &= JobItem.status.is_in(*[s.value for s in allowed_from])
         raw = self._update_returning_old(job_id, actions, condition)
         if raw is None:
             return FastApply(ApplyResult.APPLIED)
