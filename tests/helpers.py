@@ -143,8 +143,9 @@ def ecs_event(
 def aws_clients() -> list[Any]:
     """Every botocore client the tracker uses: pynamodb's and jobtracker.aws's."""
     from jobtracker.aws import client
-    from jobtracker.store import JobItem
+    from jobtracker.store import JobItem, default_repository
 
+    default_repository()  # binds the models (and their client) first
     return [
         JobItem._get_connection().connection.client,
         client("ecs"),
@@ -218,7 +219,12 @@ def drain(queue_url: str, code_uri: str = "functions/retry_decider") -> list[dic
     event = sqs_event(queue_url, [json.loads(m["Body"]) for m in messages])
     for record, m in zip(event["Records"], messages, strict=True):
         record["messageId"] = m["MessageId"]
-    result = invoke(code_uri, event)
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+    try:
+        result = invoke(code_uri, event)
+    except BatchProcessingError:
+        return []  # every record failed: Lambda fails the invocation, SQS redelivers them all
     failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
     for m in messages:
         if m["MessageId"] not in failed:
