@@ -1,0 +1,109 @@
+"""Event path cost: AWS calls per applied event, per duplicate and per job lifecycle (counted,
+not timed), against the minimum; then events per second through on_task_state on moto.
+
+    python bench/events.py [--events 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
+    AWS_REGION="us-east-1", POWERTOOLS_LOG_LEVEL="ERROR", POWERTOOLS_METRICS_DISABLED="true",
+    LAUNCH_BACKOFF_BASE_SECONDS="0",
+)
+for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
+    del os.environ[name]
+
+
+def row(label: str, calls: list[str], minimum: int, why: str) -> None:
+    summary = ", ".join(f"{k} x{v}" for k, v in Counter(calls).items())
+    print(f"{label:34s} {len(calls):3d} calls (minimum {minimum}, ratio {len(calls) / minimum:4.2f})  {summary}  [{why}]")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=500)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    from moto import mock_aws
+
+    with mock_aws():
+        from tests.conftest import provision
+        from tests.helpers import CallCounter, call_api, drain, ecs_event, invoke
+
+        env = provision()
+        on_state = "functions/on_task_state"
+
+        def new_job(body: dict | None = None) -> dict:
+            reply = call_api("POST", "/jobs", body or {"definition": "demo"})
+            assert reply.status == 201, reply.body
+            return reply.body
+
+        counter = CallCounter()
+        job = new_job()
+        row("POST /jobs (store + launch)", counter.reset(), 3, "create, RunTask, record task")
+
+        def ev(name: str, job: dict, attempt: int = 1, version: int | None = None) -> dict:
+            arn = job["attempts"][attempt - 1]["task_arn"] if len(job["attempts"]) >= attempt else None
+            return ecs_event(name, job["id"], attempt, version, arn, env.cluster_arn)
+
+        invoke(on_state, ev("task_pending", job))
+        row("non-terminal event, applied", counter.reset(), 1, "one conditional write, no read")
+        invoke(on_state, ev("task_pending", job))
+        row("duplicate event", counter.reset(), 1, "one rejected conditional write")
+        invoke(on_state, ev("task_running", job))
+        counter.reset()
+        invoke(on_state, ev("task_pending", job))
+        row("older event after newer", counter.reset(), 1, "history only")
+        invoke(on_state, ev("task_stopped_success", job))
+        row("STOPPED, success", counter.reset(), 1, "terminal: read + conditional write")
+
+        counter.reset()
+        job = new_job()
+        for name in ("task_pending", "task_running", "task_stopped_success"):
+            invoke(on_state, ev(name, job))
+        row("job lifecycle, success", counter.reset(), 6, "3 launch + 3 states")
+
+        job = new_job({"definition": "demo", "retry": {"backoff": {"base_seconds": 0}}})
+        for name in ("task_pending", "task_running", "task_stopped_exit_2"):
+            invoke(on_state, ev(name, job))
+        drain(env.retry_queue_url)
+        drain(env.launch_queue_url)
+        job = call_api("GET", f"/jobs/{job['id']}").body
+        for name in ("task_pending", "task_running", "task_stopped_success"):
+            invoke(on_state, ev(name, job, attempt=2))
+        calls = [c for c in counter.reset() if c not in ("sqs.ReceiveMessage", "sqs.DeleteMessage")]
+        row("job lifecycle, one retry", calls, 12, "launch 3 + states 3+3 + hand-off + decide + relaunch")
+
+        # Throughput: distinct jobs, one RUNNING event each, then the same events again.
+        counter.close()
+        jobs = [new_job() for _ in range(args.events)]
+        events = [ev("task_running", j) for j in jobs]
+        t0 = time.perf_counter()
+        for e in events:
+            invoke(on_state, e)
+        applied = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for e in events:
+            invoke(on_state, e)
+        dup = time.perf_counter() - t0
+        print(
+            f"throughput on moto in-process: {args.events / applied:6.0f} applied events/s, "
+            f"{args.events / dup:6.0f} duplicates/s ({args.events} events each)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
