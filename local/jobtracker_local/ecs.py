@@ -1,0 +1,470 @@
+"""A local ECS service speaking the ECS JSON protocol (what boto3 sends with
+AWS_ENDPOINT_URL_ECS): RunTask with clientToken semantics, StopTask, DescribeTasks, ListTasks.
+
+Each task's container runs as a local process with the task definition's and the overrides'
+environment; its output is the task's log. Every change of a task is emitted as a real-shaped
+"ECS Task State Change" event (increasing detail.version, ISO timestamps, stopCode,
+stoppedReason, container exit codes) through the given `emit` callback.
+
+Faults can be injected (POST /_faults) so retry paths can be seen locally: RunTask capacity
+failures, throttling, and start failures (CannotPullContainerError, ResourceInitializationError).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ACCOUNT = "000000000000"
+PREFIX = "AmazonEC2ContainerServiceV20141113."
+START_FAILURES = {
+    "pull": ("TaskFailedToStart", "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref: dial tcp 10.0.0.1:443: i/o timeout"),
+    "resource_init": ("TaskFailedToStart", "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: i/o timeout"),
+    "image_not_found": ("TaskFailedToStart", "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref worker:missing: not found"),
+}
+RUN_FAILURES = {
+    "capacity": "Capacity is unavailable at this time. Please try again later or in a different availability zone",
+    "resource_memory": "RESOURCE:MEMORY",
+}
+
+
+def now_iso() -> str:
+    t = datetime.now(UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+class EcsError(Exception):
+    def __init__(self, code: str, message: str, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.extra = extra or {}
+
+
+@dataclass
+class TaskDefinition:
+    arn: str
+    family: str
+    container: str
+    command: list[str]
+    environment: dict[str, str]
+    stop_timeout: float
+
+
+@dataclass
+class Task:
+    arn: str
+    cluster_arn: str
+    task_definition: TaskDefinition
+    overrides: dict[str, Any]
+    started_by: str | None
+    group: str | None
+    tags: list[dict[str, str]]
+    client_token: str | None
+    params_hash: str
+    created_at: str = field(default_factory=now_iso)
+    version: int = 0
+    last_status: str = "PROVISIONING"
+    desired_status: str = "RUNNING"
+    started_at: str | None = None
+    stopping_at: str | None = None
+    stopped_at: str | None = None
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+    exit_code: int | None = None
+    container_reason: str | None = None
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+    stop_requested: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def task_id(self) -> str:
+        return self.arn.rsplit("/", 1)[-1]
+
+
+@dataclass
+class Faults:
+    """Failures to inject, each (kind, match): `match` (optional) must occur in the task's
+    JOB_PARAMETERS, so a fault can be aimed at one job."""
+
+    run_task: list[tuple[str, str | None]] = field(default_factory=list)
+    start: list[tuple[str, str | None]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take(self, queue: list[tuple[str, str | None]], parameters: str) -> str | None:
+        with self.lock:
+            for i, (kind, match) in enumerate(queue):
+                if match is None or match in parameters:
+                    del queue[i]
+                    return kind
+        return None
+
+
+def job_parameters(overrides: dict[str, Any]) -> str:
+    for override in overrides.get("containerOverrides") or []:
+        for var in override.get("environment") or []:
+            if var.get("name") == "JOB_PARAMETERS":
+                return str(var.get("value", ""))
+    return ""
+
+
+class LocalEcs:
+    def __init__(
+        self,
+        emit: Callable[[dict[str, Any]], None],
+        region: str,
+        work_dir: Path,
+        step_seconds: float = 0.2,
+    ) -> None:
+        self.emit = emit
+        self.region = region
+        self.work_dir = work_dir
+        self.step = step_seconds
+        self.clusters: dict[str, str] = {}  # name -> arn
+        self.task_definitions: dict[str, TaskDefinition] = {}  # arn and family -> def
+        self.tasks: dict[str, Task] = {}
+        self.tokens: dict[tuple[str, str], str] = {}
+        self.faults = Faults()
+        self.lock = threading.Lock()
+        self.threads: list[threading.Thread] = []
+        self.run_task_calls: dict[str, int] = {}
+
+    # ---- setup (from the template) -----------------------------------------------------------
+
+    def create_cluster(self, name: str) -> str:
+        arn = f"arn:aws:ecs:{self.region}:{ACCOUNT}:cluster/{name}"
+        self.clusters[name] = arn
+        return arn
+
+    def register_task_definition(
+        self, family: str, container: str, command: list[str], environment: dict[str, str],
+        stop_timeout: float,
+    ) -> str:
+        arn = f"arn:aws:ecs:{self.region}:{ACCOUNT}:task-definition/{family}:1"
+        td = TaskDefinition(arn, family, container, command, environment, stop_timeout)
+        self.task_definitions[arn] = td
+        self.task_definitions[family] = td
+        self.task_definitions[f"{family}:1"] = td
+        return arn
+
+    def _cluster(self, value: str | None) -> str:
+        name = (value or "default").rsplit("/", 1)[-1]
+        if name not in self.clusters:
+            raise EcsError("ClusterNotFoundException", f"Cluster not found: {value}")
+        return self.clusters[name]
+
+    # ---- API ----------------------------------------------------------------------------------
+
+    def dispatch(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        handler = {
+            "RunTask": self.run_task,
+            "StopTask": self.stop_task,
+            "DescribeTasks": self.describe_tasks,
+            "ListTasks": self.list_tasks,
+        }.get(action)
+        if handler is None:
+            raise EcsError("InvalidParameterException", f"{action} is not supported locally")
+        return handler(body)
+
+    def run_task(self, body: dict[str, Any]) -> dict[str, Any]:
+        cluster = self._cluster(body.get("cluster"))
+        td = self.task_definitions.get(str(body.get("taskDefinition")))
+        if td is None:
+            raise EcsError("InvalidParameterException", "TaskDefinition not found.")
+        token = body.get("clientToken")
+        relevant = {k: v for k, v in body.items() if k != "clientToken"}
+        params_hash = hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
+        with self.lock:
+            if token:
+                self.run_task_calls[token] = self.run_task_calls.get(token, 0) + 1
+                existing = self.tokens.get((cluster, token))
+                if existing:
+                    task = self.tasks[existing]
+                    if task.params_hash != params_hash:
+                        raise EcsError(
+                            "ConflictException",
+                            "The specified client token has already been used with other parameters.",
+                            {"resourceIds": [task.arn]},
+                        )
+                    return {"tasks": [self._describe(task)], "failures": []}
+            fault = self.faults.take(self.faults.run_task, job_parameters(body.get("overrides") or {}))
+            if fault == "throttle":
+                raise EcsError("ThrottlingException", "Rate exceeded")
+            if fault is not None:
+                return {"tasks": [], "failures": [{"arn": td.arn, "reason": RUN_FAILURES.get(fault, fault)}]}
+            arn = f"arn:aws:ecs:{self.region}:{ACCOUNT}:task/{cluster.rsplit('/', 1)[-1]}/{uuid.uuid4().hex}"
+            task = Task(
+                arn=arn, cluster_arn=cluster, task_definition=td,
+                overrides=body.get("overrides") or {}, started_by=body.get("startedBy"),
+                group=body.get("group"), tags=body.get("tags") or [], client_token=token,
+                params_hash=params_hash,
+            )
+            self.tasks[arn] = task
+            if token:
+                self.tokens[(cluster, token)] = arn
+        thread = threading.Thread(target=self._run, args=(task,), name=f"task-{task.task_id[:8]}", daemon=True)
+        self.threads.append(thread)
+        thread.start()
+        return {"tasks": [self._describe(task)], "failures": []}
+
+    def stop_task(self, body: dict[str, Any]) -> dict[str, Any]:
+        task = self.tasks.get(str(body.get("task")))
+        if task is None:
+            raise EcsError("InvalidParameterException", "The referenced task was not found.")
+        with task.lock:
+            if task.last_status == "STOPPED" or task.stop_requested.is_set():
+                return {"task": self._describe(task)}
+            task.stop_requested.set()
+            task.desired_status = "STOPPED"
+            task.stopped_reason = body.get("reason") or "Task stopped by user"
+            task.stop_code = "UserInitiated"
+            task.stopping_at = now_iso()
+            proc = task.process
+        self._change(task)
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            timer = threading.Timer(task.task_definition.stop_timeout, self._kill, args=(proc,))
+            timer.daemon = True
+            timer.start()
+        return {"task": self._describe(task)}
+
+    @staticmethod
+    def _kill(proc: subprocess.Popen[bytes]) -> None:
+        if proc.poll() is None:
+            proc.kill()
+
+    def describe_tasks(self, body: dict[str, Any]) -> dict[str, Any]:
+        tasks, failures = [], []
+        for arn in body.get("tasks") or []:
+            task = self.tasks.get(arn)
+            if task is None:
+                failures.append({"arn": arn, "reason": "MISSING"})
+            else:
+                tasks.append(self._describe(task, epoch=True))
+        return {"tasks": tasks, "failures": failures}
+
+    def list_tasks(self, body: dict[str, Any]) -> dict[str, Any]:
+        cluster = self._cluster(body.get("cluster"))
+        arns = [
+            t.arn for t in self.tasks.values()
+            if t.cluster_arn == cluster
+            and (not body.get("startedBy") or t.started_by == body["startedBy"])
+            and (not body.get("desiredStatus") or t.desired_status == body["desiredStatus"])
+        ]
+        return {"taskArns": arns}
+
+    # ---- the task's life ----------------------------------------------------------------------
+
+    def _env(self, task: Task) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "JOB_"))}
+        env.update(task.task_definition.environment)
+        env["JOB_CHECKPOINT_DIR"] = str(self.work_dir / "checkpoints")
+        for override in task.overrides.get("containerOverrides") or []:
+            if override.get("name") in (None, task.task_definition.container):
+                for var in override.get("environment") or []:
+                    env[var["name"]] = var["value"]
+        return env
+
+    def _command(self, task: Task) -> list[str]:
+        for override in task.overrides.get("containerOverrides") or []:
+            if override.get("command"):
+                return list(override["command"])
+        return list(task.task_definition.command)
+
+    def _run(self, task: Task) -> None:
+        for status in ("PENDING", "ACTIVATING"):
+            time.sleep(self.step)
+            if task.stop_requested.is_set():
+                return self._finish(task, None, None)
+            self._set(task, status)
+        start_fault = self.faults.take(self.faults.start, job_parameters(task.overrides))
+        if start_fault is not None:
+            code, reason = START_FAILURES.get(start_fault, ("TaskFailedToStart", start_fault))
+            with task.lock:
+                task.stop_code, task.stopped_reason = code, reason
+                task.container_reason = reason
+            return self._finish(task, None, None)
+        logs = self.work_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        task.log_path = logs / f"{task.task_id}.log"
+        command = self._command(task)
+        if command and command[0] == "python":
+            command[0] = sys.executable  # the local "image" is this interpreter
+        with task.log_path.open("wb") as out:
+            try:
+                proc = subprocess.Popen(command, env=self._env(task), stdout=out, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+            except OSError as exc:
+                with task.lock:
+                    task.stop_code = "TaskFailedToStart"
+                    task.stopped_reason = f"CannotStartContainerError: {exc}"
+                return self._finish(task, None, None)
+            with task.lock:
+                task.process = proc
+                task.started_at = now_iso()
+                stop_now = task.stop_requested.is_set()
+            if stop_now:
+                proc.send_signal(signal.SIGTERM)
+            self._set(task, "RUNNING")
+            code = proc.wait()
+        self._finish(task, code, None)
+
+    def _finish(self, task: Task, exit_code: int | None, reason: str | None) -> None:
+        with task.lock:
+            if exit_code is not None and exit_code < 0:
+                exit_code = 128 + (-exit_code)  # killed by a signal: shell convention
+            task.exit_code = exit_code
+            if task.stop_code is None:
+                task.stop_code = "EssentialContainerExited"
+                task.stopped_reason = "Essential container in task exited"
+            task.desired_status = "STOPPED"
+            task.stopping_at = task.stopping_at or now_iso()
+        for status in ("DEACTIVATING", "STOPPING", "DEPROVISIONING"):
+            self._set(task, status)
+        with task.lock:
+            task.stopped_at = now_iso()
+        self._set(task, "STOPPED")
+
+    def _set(self, task: Task, status: str) -> None:
+        with task.lock:
+            task.last_status = status
+        self._change(task)
+
+    def _change(self, task: Task) -> None:
+        with task.lock:
+            task.version += 1
+            detail = self._describe(task)
+        self.emit(
+            {
+                "version": "0",
+                "id": str(uuid.uuid4()),
+                "detail-type": "ECS Task State Change",
+                "source": "aws.ecs",
+                "account": ACCOUNT,
+                "time": now_iso(),
+                "region": self.region,
+                "resources": [task.arn],
+                "detail": detail,
+            }
+        )
+
+    def _describe(self, task: Task, epoch: bool = False) -> dict[str, Any]:
+        def ts(value: str | None) -> Any:
+            if value is None or not epoch:
+                return value
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+        container: dict[str, Any] = {
+            "containerArn": f"arn:aws:ecs:{self.region}:{ACCOUNT}:container/{task.task_id}/{task.task_definition.container}",
+            "name": task.task_definition.container,
+            "lastStatus": {"PROVISIONING": "PENDING", "ACTIVATING": "PENDING"}.get(task.last_status, task.last_status),
+            "taskArn": task.arn,
+            "image": "jobtracker-worker:local",
+        }
+        if task.last_status == "STOPPED":
+            if task.exit_code is not None:
+                container["exitCode"] = task.exit_code
+            if task.container_reason:
+                container["reason"] = task.container_reason
+        detail: dict[str, Any] = {
+            "taskArn": task.arn,
+            "clusterArn": task.cluster_arn,
+            "taskDefinitionArn": task.task_definition.arn,
+            "lastStatus": task.last_status,
+            "desiredStatus": task.desired_status,
+            "launchType": "FARGATE",
+            "capacityProviderName": "FARGATE",
+            "platformVersion": "1.4.0",
+            "cpu": "256",
+            "memory": "512",
+            "availabilityZone": f"{self.region}a",
+            "createdAt": ts(task.created_at),
+            "updatedAt": ts(now_iso()),
+            "version": task.version,
+            "containers": [container],
+            "overrides": task.overrides,
+            "attachments": [],
+            "tags": task.tags if epoch else None,
+        }
+        if not epoch:
+            detail.pop("tags")
+        for key, value in (
+            ("startedBy", task.started_by), ("group", task.group), ("startedAt", ts(task.started_at)),
+            ("stoppingAt", ts(task.stopping_at)), ("stoppedAt", ts(task.stopped_at)),
+            ("stopCode", task.stop_code if task.desired_status == "STOPPED" else None),
+            ("stoppedReason", task.stopped_reason if task.desired_status == "STOPPED" else None),
+        ):
+            if value is not None:
+                detail[key] = value
+        return detail
+
+    # ---- shutdown ---------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        for task in list(self.tasks.values()):
+            proc = task.process
+            if proc is not None and proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+def serve(ecs: LocalEcs, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _reply(self, status: int, payload: dict[str, Any]) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/x-amz-json-1.1")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b"{}"
+            try:
+                body = json.loads(raw or b"{}")
+            except json.JSONDecodeError:
+                return self._reply(400, {"__type": "SerializationException", "message": "bad JSON"})
+            if self.path.rstrip("/") == "/_faults":
+                match = body.get("match")
+                for kind in body.get("run_task", []):
+                    ecs.faults.run_task.append((kind, match))
+                for kind in body.get("start", []):
+                    ecs.faults.start.append((kind, match))
+                return self._reply(200, {"run_task": ecs.faults.run_task, "start": ecs.faults.start})
+            target = self.headers.get("X-Amz-Target", "")
+            if not target.startswith(PREFIX):
+                return self._reply(400, {"__type": "UnknownOperationException", "message": target})
+            try:
+                return self._reply(200, ecs.dispatch(target[len(PREFIX):], body))
+            except EcsError as exc:
+                return self._reply(400, {"__type": exc.code, "message": exc.message, **exc.extra})
+
+        def do_GET(self) -> None:
+            if self.path.rstrip("/") == "/_tasks":
+                return self._reply(200, {"tasks": [ecs._describe(t) for t in ecs.tasks.values()],
+                                         "run_task_calls": ecs.run_task_calls})
+            return self._reply(404, {"message": "not found"})
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    threading.Thread(target=server.serve_forever, name="local-ecs", daemon=True).start()
+    return server

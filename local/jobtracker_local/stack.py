@@ -1,0 +1,429 @@
+"""The local stack: moto server (DynamoDB, SQS, SNS, EventBridge, logs), the local ECS service,
+an HTTP front for the API functions and a dispatcher delivering rule targets, SQS event
+sources, the table's stream and schedules to the same handlers — all wired from template.yaml.
+
+Handlers run in this process, one invocation at a time (as one Lambda instance per function
+would: no two invocations share Powertools' per-invocation state).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from jobtracker_local import template as tpl
+from jobtracker_local.apigw import LOCAL_CALLER, http_event
+from jobtracker_local.ecs import LocalEcs, serve
+from jobtracker_local.handlers import FakeContext, load_handler
+
+REGION = "us-east-1"
+ACCOUNT = "000000000000"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Route:
+    method: str
+    parts: list[str]
+    function: str
+
+    def match(self, method: str, path: str) -> bool:
+        segs = [p for p in path.split("/") if p]
+        if len(segs) != len(self.parts):
+            return False
+        return all(p.startswith("{") or p == s for p, s in zip(self.parts, segs, strict=True))
+
+
+@dataclass
+class Stats:
+    invocations: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+class LocalStack:
+    def __init__(
+        self,
+        work_dir: Path,
+        api_port: int = 0,
+        backoff_scale: float = 0.05,
+        quiet: bool = True,
+        auth: bool = True,
+        extra_env: dict[str, str] | None = None,
+        step_seconds: float = 0.2,
+    ) -> None:
+        self.work_dir = work_dir
+        self.api_port = api_port or free_port()
+        self.moto_port = free_port()
+        self.backoff_scale = backoff_scale
+        self.quiet = quiet
+        self.auth = auth
+        self.token = secrets.token_urlsafe(18)
+        self.extra_env = extra_env or {}
+        self.step_seconds = step_seconds
+        self.template = tpl.load()
+        self.invoke_lock = threading.Lock()
+        self.stop_event = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.stats = Stats()
+        self.functions: dict[str, tpl.Function] = {}
+        self.routes: list[Route] = []
+        self.queue_urls: dict[str, str] = {}
+        self.queue_arns: dict[str, str] = {}
+        self.servers: list[Any] = []
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        import logging
+
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # it logs every request otherwise
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
+        self.moto.start()
+        self._wait_port(self.moto_port)
+        self.ecs = LocalEcs(self._emit_ecs_event, REGION, self.work_dir, self.step_seconds)
+        self.ecs_server = serve(self.ecs)
+        self.servers.append(self.ecs_server)
+        self.ecs_port = self.ecs_server.server_address[1]
+        self._environment()
+        self.sqs_client = self._boto("sqs")
+        self.events_client = self._boto("events")
+        self._create_resources()
+        self._wire_functions()
+        self._start_front()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.ecs.shutdown()
+        for server in self.servers:
+            server.shutdown()
+        for thread in self.threads:
+            thread.join(timeout=5)
+        self.moto.stop()
+
+    @staticmethod
+    def _wait_port(port: int) -> None:
+        for _ in range(100):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError(f"nothing listening on {port}")
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    # ---- environment and resources ------------------------------------------------------------
+
+    def _environment(self) -> None:
+        os.environ.update(
+            AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local", AWS_SESSION_TOKEN="local",
+            AWS_DEFAULT_REGION=REGION, AWS_REGION=REGION,
+            AWS_ENDPOINT_URL=f"http://127.0.0.1:{self.moto_port}",
+            AWS_ENDPOINT_URL_ECS=f"http://127.0.0.1:{self.ecs_port}",
+            POWERTOOLS_METRICS_DISABLED="true" if self.quiet else "false",
+            POWERTOOLS_LOG_LEVEL="WARNING" if self.quiet else "INFO",
+        )
+        os.environ.pop("AWS_PROFILE", None)
+
+    def _boto(self, service: str) -> Any:
+        import boto3
+
+        return boto3.session.Session().client(service, region_name=REGION)  # type: ignore[call-overload]
+
+    def _create_resources(self) -> None:
+        t = self.template
+        stack = "jobtracker-local"
+        params = {k: v.get("Default") for k, v in t.get("Parameters", {}).items()}
+        params.update(Subnets=["subnet-local"], SecurityGroups=["sg-local"], BackoffScale=str(self.backoff_scale))
+        r = tpl.Resolver(t, refs=dict(params), pseudo={
+            "AWS::StackName": stack, "AWS::Region": REGION, "AWS::AccountId": ACCOUNT,
+            "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com",
+        })
+        self.resolver = r
+        sqs, ddb, events, sns = self._boto("sqs"), self._boto("dynamodb"), self._boto("events"), self._boto("sns")
+        queues = tpl.resources_of_type(t, "AWS::SQS::Queue")
+        # dead-letter queues first: the others point at them
+        for logical in sorted(queues, key=lambda q: "RedrivePolicy" in queues[q].get("Properties", {})):
+            props = queues[logical].get("Properties", {})
+            attrs: dict[str, str] = {"VisibilityTimeout": "5"}
+            if "RedrivePolicy" in props:
+                redrive = r.resolve(props["RedrivePolicy"])
+                attrs["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": redrive["deadLetterTargetArn"],
+                                                     "maxReceiveCount": str(redrive["maxReceiveCount"])})
+            url = sqs.create_queue(QueueName=f"{stack}-{logical}", Attributes=attrs)["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            r.refs[logical] = url
+            r.attrs[(logical, "Arn")] = arn
+            r.attrs[(logical, "QueueName")] = f"{stack}-{logical}"
+            self.queue_urls[logical], self.queue_arns[logical] = url, arn
+        for logical, res in tpl.resources_of_type(t, "AWS::DynamoDB::Table").items():
+            props = res["Properties"]
+            name = f"{stack}-{logical}"
+            ddb.create_table(
+                TableName=name,
+                AttributeDefinitions=props["AttributeDefinitions"],
+                KeySchema=props["KeySchema"],
+                GlobalSecondaryIndexes=props.get("GlobalSecondaryIndexes", []),
+                BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
+                StreamSpecification={"StreamEnabled": True, "StreamViewType": props["StreamSpecification"]["StreamViewType"]},
+            )
+            desc = ddb.describe_table(TableName=name)["Table"]
+            r.refs[logical] = name
+            r.attrs[(logical, "Arn")] = desc["TableArn"]
+            r.attrs[(logical, "StreamArn")] = desc["LatestStreamArn"]
+        for logical, res in tpl.resources_of_type(t, "AWS::Events::EventBus").items():
+            name = r.resolve(res["Properties"]["Name"])
+            arn = events.create_event_bus(Name=name)["EventBusArn"]
+            r.refs[logical], r.attrs[(logical, "Arn")] = name, arn
+        for logical in tpl.resources_of_type(t, "AWS::SNS::Topic"):
+            arn = sns.create_topic(Name=f"{stack}-{logical}")["TopicArn"]
+            r.refs[logical], r.attrs[(logical, "TopicName")] = arn, f"{stack}-{logical}"
+        for logical, res in tpl.resources_of_type(t, "AWS::Logs::LogGroup").items():
+            r.refs[logical] = r.resolve(res["Properties"]["LogGroupName"])
+        for logical, res in tpl.resources_of_type(t, "AWS::ECS::Cluster").items():
+            name = r.resolve(res["Properties"]["ClusterName"])
+            r.refs[logical] = name
+            r.attrs[(logical, "Arn")] = self.ecs.create_cluster(name)
+        for logical in tpl.resources_of_type(t, "AWS::IAM::Role"):
+            r.attrs[(logical, "Arn")] = f"arn:aws:iam::{ACCOUNT}:role/{stack}-{logical}"
+        for logical, res in tpl.resources_of_type(t, "AWS::ECS::TaskDefinition").items():
+            props = res["Properties"]
+            c = props["ContainerDefinitions"][0]
+            env = {e["Name"]: str(r.resolve(e["Value"])) for e in c.get("Environment", [])}
+            arn = self.ecs.register_task_definition(
+                family=r.resolve(props["Family"]), container=c["Name"],
+                command=["python", "-m", "jobtracker_worker.main"], environment=env,
+                stop_timeout=float(r.resolve(c.get("StopTimeout", 30))),
+            )
+            r.refs[logical] = arn
+        for logical in tpl.resources_of_type(t, "AWS::Serverless::LayerVersion"):
+            r.refs[logical] = "local-layer"
+        for logical in tpl.resources_of_type(t, "AWS::Serverless::HttpApi"):
+            r.refs[logical] = "local-api"
+
+    # ---- functions and their events -----------------------------------------------------------
+
+    def _wire_functions(self) -> None:
+        self.functions = tpl.functions(self.template, self.resolver)
+        env: dict[str, str] = {}
+        for fn in self.functions.values():
+            env.update(fn.environment)
+        env.update(self.extra_env)
+        os.environ.update(env)  # every function shares the Globals environment
+        from jobtracker.aws import reset_clients
+        from jobtracker.config import reset_settings
+        from jobtracker.launcher import default_launcher
+        from jobtracker.queue import default_queue
+        from jobtracker.service import reset_deps
+        from jobtracker.store import default_repository
+
+        reset_settings(), reset_clients(), reset_deps()
+        default_repository.cache_clear(), default_launcher.cache_clear(), default_queue.cache_clear()
+        events = self._boto("events")
+        sqs = self._boto("sqs")
+        for name, fn in self.functions.items():
+            for event_name, event in fn.events.items():
+                props = event.get("Properties", {})
+                if event["Type"] == "HttpApi":
+                    parts = [p for p in props["Path"].split("/") if p]
+                    self.routes.append(Route(props["Method"].upper(), parts, name))
+                elif event["Type"] == "EventBridgeRule":
+                    # moto matches the rule's pattern and delivers to a queue we drain.
+                    pattern = self.resolver.resolve(props["Pattern"])
+                    queue = f"jobtracker-local-rule-{name}-{event_name}"
+                    url = sqs.create_queue(QueueName=queue, Attributes={"VisibilityTimeout": "5"})["QueueUrl"]
+                    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+                    rule = f"{name}-{event_name}"
+                    events.put_rule(Name=rule, EventPattern=json.dumps(pattern))
+                    events.put_targets(Rule=rule, Targets=[{"Id": "local", "Arn": arn}])
+                    self._poll(f"rule:{rule}", lambda u=url, f=name: self._drain_rule_queue(u, f))
+        for logical, res in tpl.resources_of_type(self.template, "AWS::Lambda::EventSourceMapping").items():
+            props = res["Properties"]
+            function = props["FunctionName"]["Ref"]
+            source = self.resolver.resolve(props["EventSourceArn"])
+            if ":sqs:" in source:
+                url = next(u for q, u in self.queue_urls.items() if self.queue_arns[q] == source)
+                size = int(props.get("BatchSize", 10))
+                self._poll(f"sqs:{logical}", lambda u=url, f=function, s=size: self._drain_sqs(u, f, s))
+            elif ":dynamodb:" in source:
+                self._poll(f"stream:{logical}", self._stream_poller(source, function))
+
+    def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        fn = self.functions[function]
+        handler = load_handler(fn.code_uri, fn.handler)
+        with self.invoke_lock:
+            self.stats.invocations[function] = self.stats.invocations.get(function, 0) + 1
+            try:
+                return handler(event, FakeContext(function))
+            except Exception:
+                self.stats.errors[function] = self.stats.errors.get(function, 0) + 1
+                if not self.quiet:
+                    traceback.print_exc()
+                raise
+
+    def _poll(self, name: str, once: Callable[[], bool]) -> None:
+        def loop() -> None:
+            while not self.stop_event.is_set():
+                try:
+                    busy = once()
+                except Exception:
+                    busy = False
+                    if not self.quiet:
+                        traceback.print_exc()
+                if not busy:
+                    self.stop_event.wait(0.1)
+
+        thread = threading.Thread(target=loop, name=name, daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+    def _drain_rule_queue(self, url: str, function: str) -> bool:
+        sqs = self._sqs()
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        messages = got.get("Messages", [])
+        for m in messages:
+            try:
+                self.invoke(function, json.loads(m["Body"]))
+            except Exception:
+                continue  # EventBridge retries the target: the message comes back
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        return bool(messages)
+
+    def _sqs(self) -> Any:
+        return self.sqs_client  # botocore clients are safe to share between threads
+
+    def _drain_sqs(self, url: str, function: str, batch: int) -> bool:
+        sqs = self._sqs()
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=min(batch, 10), WaitTimeSeconds=0,
+                                  AttributeNames=["All"])
+        messages = got.get("Messages", [])
+        if not messages:
+            return False
+        arn = next(a for q, a in self.queue_arns.items() if self.queue_urls[q] == url)
+        event = {"Records": [{
+            "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+            "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m.get("MD5OfBody", ""),
+            "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": REGION,
+        } for m in messages]}
+        try:
+            result = self.invoke(function, event)
+            failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+        except Exception:
+            failed = {m["MessageId"] for m in messages}
+        for m in messages:
+            if m["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        return True
+
+    def _stream_poller(self, stream_arn: str, function: str) -> Callable[[], bool]:
+        streams = self._boto("dynamodbstreams")
+        iterators: dict[str, str | None] = {}
+
+        def once() -> bool:
+            shards = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
+            busy = False
+            for shard in shards:
+                sid = shard["ShardId"]
+                if sid not in iterators:
+                    iterators[sid] = streams.get_shard_iterator(
+                        StreamArn=stream_arn, ShardId=sid, ShardIteratorType="TRIM_HORIZON"
+                    )["ShardIterator"]
+                it = iterators[sid]
+                if it is None:
+                    continue
+                got = streams.get_records(ShardIterator=it, Limit=100)
+                records = got.get("Records", [])
+                if records:
+                    for rec in records:
+                        rec["eventSourceARN"] = stream_arn
+                    for _ in range(3):  # a failing batch is retried, then skipped (to the DLQ on AWS)
+                        try:
+                            self.invoke(function, {"Records": records})
+                            break
+                        except Exception:
+                            time.sleep(0.2)
+                    busy = True
+                iterators[sid] = got.get("NextShardIterator")
+            return busy
+
+        return once
+
+    # ---- ECS events -> EventBridge ---------------------------------------------------------------
+
+    def _emit_ecs_event(self, event: dict[str, Any]) -> None:
+        self.events_client.put_events(Entries=[{
+            "Source": event["source"], "DetailType": event["detail-type"],
+            "Resources": event["resources"], "Detail": json.dumps(event["detail"]),
+        }])
+
+    # ---- HTTP front ------------------------------------------------------------------------------
+
+    def _start_front(self) -> None:
+        stack = self
+
+        class Front(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _handle(self) -> None:
+                path, _, query = self.path.partition("?")
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if path == "/_local/health":
+                    return self._send(200, json.dumps({"ok": True, "stats": stack.stats.__dict__}).encode(),
+                                      {"Content-Type": "application/json"})
+                if stack.auth and self.headers.get("Authorization") != f"Bearer {stack.token}":
+                    # Stands in for API Gateway's IAM (SigV4) authorizer on every route.
+                    return self._send(403, json.dumps({"message": "Forbidden"}).encode(),
+                                      {"Content-Type": "application/json"})
+                route = next((r for r in stack.routes if r.match(self.command, path)), None)
+                if route is None:
+                    # API Gateway sends unknown routes nowhere; the API function answers 404/405.
+                    route = next((r for r in stack.routes if r.function == "ApiFunction"), None)
+                assert route is not None
+                event = http_event(self.command, path, body, dict(self.headers.items()), query,
+                                   caller=LOCAL_CALLER)
+                try:
+                    result = stack.invoke(route.function, event)
+                except Exception:
+                    return self._send(500, b'{"message":"Internal Server Error"}', {"Content-Type": "application/json"})
+                data = (result.get("body") or "").encode()
+                headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
+                self._send(int(result["statusCode"]), data, headers)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle  # noqa: N815
+
+        server = ThreadingHTTPServer(("127.0.0.1", self.api_port), Front)
+        self.servers.append(server)
+        thread = threading.Thread(target=server.serve_forever, name="api-front", daemon=True)
+        self.threads.append(thread)
+        thread.start()
