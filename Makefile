@@ -9,7 +9,7 @@ TOOLS_STAMP := $(TOOLS)/.installed
 export AWS_DEFAULT_REGION ?= us-east-1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv tools test test-fast unit integration infra e2e lint format validate build run demo bench clean
+.PHONY: help venv tools test test-fast unit integration infra e2e lint format validate build run bench clean
 
 help:
 	@echo "make run       # start the local stack (moto + local ECS + API) and run the demo"
@@ -37,7 +37,7 @@ $(TOOLS_STAMP): requirements-tools.txt
 tools: $(TOOLS_STAMP)
 
 test: venv tools
-	$(PY) -m pytest -q -n 2 tests
+	$(PY) -m pytest -q -n 2 --dist loadgroup tests
 
 test-fast: venv
 	$(PY) -m pytest -q -n 2 tests/unit tests/integration
@@ -72,10 +72,7 @@ build: tools
 	PATH="$$(dirname $(PYTHON)):$$PATH" $(TOOLS)/bin/sam build
 
 run: venv
-	$(PY) -m jobtracker_local.main --demo
-
-demo: venv
-	$(PY) -m jobtracker_local.demo
+	$(PY) -m jobtracker_local.main --demo $(ARGS)
 
 bench: venv
 	$(PY) bench/coldstart.py

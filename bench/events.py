@@ -7,10 +7,10 @@ not timed), against the minimum; then events per second through on_task_state on
 from __future__ import annotations
 
 import argparse
-import warnings
 import os
 import sys
 import time
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -18,8 +18,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 os.environ.update(
-    AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
-    AWS_REGION="us-east-1", POWERTOOLS_LOG_LEVEL="ERROR", POWERTOOLS_METRICS_DISABLED="true",
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_REGION="us-east-1",
+    POWERTOOLS_LOG_LEVEL="ERROR",
+    POWERTOOLS_METRICS_DISABLED="true",
     LAUNCH_BACKOFF_BASE_SECONDS="0",
 )
 for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
@@ -28,7 +32,9 @@ for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
 
 def row(label: str, calls: list[str], minimum: int, why: str) -> None:
     summary = ", ".join(f"{k} x{v}" for k, v in Counter(calls).items())
-    print(f"{label:34s} {len(calls):3d} calls (minimum {minimum}, ratio {len(calls) / minimum:4.2f})  {summary}  [{why}]")
+    print(
+        f"{label:34s} {len(calls):3d} calls (minimum {minimum}, ratio {len(calls) / minimum:4.2f})  {summary}  [{why}]"
+    )
 
 
 def main() -> int:
@@ -55,7 +61,11 @@ def main() -> int:
         row("POST /jobs (store + launch)", counter.reset(), 3, "create, RunTask, record task")
 
         def ev(name: str, job: dict, attempt: int = 1, version: int | None = None) -> dict:
-            arn = job["attempts"][attempt - 1]["task_arn"] if len(job["attempts"]) >= attempt else None
+            arn = (
+                job["attempts"][attempt - 1]["task_arn"]
+                if len(job["attempts"]) >= attempt
+                else None
+            )
             return ecs_event(name, job["id"], attempt, version, arn, env.cluster_arn)
 
         invoke(on_state, ev("task_pending", job))
@@ -84,7 +94,12 @@ def main() -> int:
         for name in ("task_pending", "task_running", "task_stopped_success"):
             invoke(on_state, ev(name, job, attempt=2))
         calls = [c for c in counter.reset() if c not in ("sqs.ReceiveMessage", "sqs.DeleteMessage")]
-        row("job lifecycle, one retry", calls, 12, "launch 3 + states 3+3 + hand-off + decide + relaunch")
+        row(
+            "job lifecycle, one retry",
+            calls,
+            12,
+            "launch 3 + states 3+3 + hand-off + decide + relaunch",
+        )
 
         # Throughput: distinct jobs, one RUNNING event each, then the same events again.
         counter.close()

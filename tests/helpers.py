@@ -56,12 +56,13 @@ def inject(
         parsed = respond(seen.get("params", {}))
         if parsed is None:
             return None
+        status = 400 if "Error" in parsed else 200
 
         class _Http:
-            status_code = 400 if "Error" in parsed else 200
+            status_code = status
             headers: dict[str, str] = {}
 
-        parsed.setdefault("ResponseMetadata", {"HTTPStatusCode": _Http.status_code})
+        parsed.setdefault("ResponseMetadata", {"HTTPStatusCode": status})
         return _Http(), parsed
 
     name = f"{service}.{operation}"

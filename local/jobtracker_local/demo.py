@@ -11,20 +11,41 @@ from typing import Any
 
 DEMO_JOBS = [
     ("success", {"definition": "demo", "parameters": {"kind": "succeed", "seconds": 1}}, None),
-    ("flaky, retried", {"definition": "demo", "parameters": {"kind": "flaky", "fail_attempts": 2, "seconds": 0.5},
-                        "retry": {"max_attempts": 4, "backoff": {"base_seconds": 20}}}, None),
-    ("fatal exit 3", {"definition": "demo", "parameters": {"kind": "exit", "code": 3, "seconds": 0.5}}, None),
-    ("capacity error at launch", {"definition": "demo", "parameters": {"kind": "succeed", "seconds": 1, "demo": "capacity"}},
-     {"run_task": ["capacity", "capacity"], "match": '"demo":"capacity"'}),
-    ("image pull error, retried", {"definition": "demo", "parameters": {"kind": "succeed", "seconds": 1, "demo": "pull"}},
-     {"start": ["pull"], "match": '"demo":"pull"'}),
+    (
+        "flaky, retried",
+        {
+            "definition": "demo",
+            "parameters": {"kind": "flaky", "fail_attempts": 2, "seconds": 0.5},
+            "retry": {"max_attempts": 4, "backoff": {"base_seconds": 20}},
+        },
+        None,
+    ),
+    (
+        "fatal exit 3",
+        {"definition": "demo", "parameters": {"kind": "exit", "code": 3, "seconds": 0.5}},
+        None,
+    ),
+    (
+        "capacity error at launch",
+        {"definition": "demo", "parameters": {"kind": "succeed", "seconds": 1, "demo": "capacity"}},
+        {"run_task": ["capacity", "capacity"], "match": '"demo":"capacity"'},
+    ),
+    (
+        "image pull error, retried",
+        {"definition": "demo", "parameters": {"kind": "succeed", "seconds": 1, "demo": "pull"}},
+        {"start": ["pull"], "match": '"demo":"pull"'},
+    ),
 ]
 
 
 def request(url: str, token: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={
-        "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url,
+        data=data,
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, json.loads(resp.read() or b"null")
@@ -37,9 +58,14 @@ def run_demo(api: str, token: str, stack: Any, stopping: threading.Event | None 
     for label, body, faults in DEMO_JOBS:
         if faults:
             ecs_url = f"http://127.0.0.1:{stack.ecs_port}/_faults"
-            urllib.request.urlopen(urllib.request.Request(ecs_url, data=json.dumps(faults).encode(), method="POST"))
+            urllib.request.urlopen(
+                urllib.request.Request(ecs_url, data=json.dumps(faults).encode(), method="POST")
+            )
         status, job = request(f"{api}/jobs", token, "POST", body)
-        print(f"[demo] POST /jobs {label!r}: HTTP {status}, job {job['id']} {job['status']}", flush=True)
+        print(
+            f"[demo] POST /jobs {label!r}: HTTP {status}, job {job['id']} {job['status']}",
+            flush=True,
+        )
         jobs.append((label, job["id"]))
     last: dict[str, str] = {}
     deadline = time.time() + 180
@@ -60,20 +86,11 @@ def run_demo(api: str, token: str, stack: Any, stopping: threading.Event | None 
     for label, job_id in jobs:
         _, job = request(f"{api}/jobs/{job_id}", token)
         attempts = ", ".join(
-            f"#{a['number']} {a['outcome'] or a['status']}" + (f" [{a['rule']}]" if a["rule"] else "")
+            f"#{a['number']} {a['outcome'] or a['status']}"
+            + (f" [{a['rule']}]" if a["rule"] else "")
             for a in job["attempts"]
         )
         print(f"[demo]   {label:28s} {job['status']:10s} attempts: {attempts}", flush=True)
-    print("[demo] done. The stack keeps running: try the API with curl, Ctrl-C to stop.", flush=True)
-
-
-def main() -> int:
-    from pathlib import Path
-
-    token = (Path(__file__).resolve().parents[2] / ".local-stack" / "token").read_text().strip()
-
-    class _Stack:
-        ecs_port = int(input("local ECS port: "))
-
-    run_demo("http://127.0.0.1:8080", token, _Stack())
-    return 0
+    print(
+        "[demo] done. The stack keeps running: try the API with curl, Ctrl-C to stop.", flush=True
+    )

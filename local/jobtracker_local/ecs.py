@@ -12,6 +12,7 @@ failures, throttling, and start failures (CannotPullContainerError, ResourceInit
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -31,9 +32,18 @@ from typing import Any
 ACCOUNT = "000000000000"
 PREFIX = "AmazonEC2ContainerServiceV20141113."
 START_FAILURES = {
-    "pull": ("TaskFailedToStart", "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref: dial tcp 10.0.0.1:443: i/o timeout"),
-    "resource_init": ("TaskFailedToStart", "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: i/o timeout"),
-    "image_not_found": ("TaskFailedToStart", "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref worker:missing: not found"),
+    "pull": (
+        "TaskFailedToStart",
+        "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref: dial tcp 10.0.0.1:443: i/o timeout",
+    ),
+    "resource_init": (
+        "TaskFailedToStart",
+        "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: i/o timeout",
+    ),
+    "image_not_found": (
+        "TaskFailedToStart",
+        "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref worker:missing: not found",
+    ),
 }
 RUN_FAILURES = {
     "capacity": "Capacity is unavailable at this time. Please try again later or in a different availability zone",
@@ -151,7 +161,11 @@ class LocalEcs:
         return arn
 
     def register_task_definition(
-        self, family: str, container: str, command: list[str], environment: dict[str, str],
+        self,
+        family: str,
+        container: str,
+        command: list[str],
+        environment: dict[str, str],
         stop_timeout: float,
     ) -> str:
         arn = f"arn:aws:ecs:{self.region}:{ACCOUNT}:task-definition/{family}:1"
@@ -200,26 +214,38 @@ class LocalEcs:
                             "The specified client token has already been used with other parameters.",
                             {"resourceIds": [task.arn]},
                         )
-                    return {"tasks": [self._describe(task)], "failures": []}
-            fault = self.faults.take(self.faults.run_task, job_parameters(body.get("overrides") or {}))
+                    return {"tasks": [self.describe(task)], "failures": []}
+            fault = self.faults.take(
+                self.faults.run_task, job_parameters(body.get("overrides") or {})
+            )
             if fault == "throttle":
                 raise EcsError("ThrottlingException", "Rate exceeded")
             if fault is not None:
-                return {"tasks": [], "failures": [{"arn": td.arn, "reason": RUN_FAILURES.get(fault, fault)}]}
+                return {
+                    "tasks": [],
+                    "failures": [{"arn": td.arn, "reason": RUN_FAILURES.get(fault, fault)}],
+                }
             arn = f"arn:aws:ecs:{self.region}:{ACCOUNT}:task/{cluster.rsplit('/', 1)[-1]}/{uuid.uuid4().hex}"
             task = Task(
-                arn=arn, cluster_arn=cluster, task_definition=td,
-                overrides=body.get("overrides") or {}, started_by=body.get("startedBy"),
-                group=body.get("group"), tags=body.get("tags") or [], client_token=token,
+                arn=arn,
+                cluster_arn=cluster,
+                task_definition=td,
+                overrides=body.get("overrides") or {},
+                started_by=body.get("startedBy"),
+                group=body.get("group"),
+                tags=body.get("tags") or [],
+                client_token=token,
                 params_hash=params_hash,
             )
             self.tasks[arn] = task
             if token:
                 self.tokens[(cluster, token)] = arn
-        thread = threading.Thread(target=self._run, args=(task,), name=f"task-{task.task_id[:8]}", daemon=True)
+        thread = threading.Thread(
+            target=self._run, args=(task,), name=f"task-{task.task_id[:8]}", daemon=True
+        )
         self.threads.append(thread)
         thread.start()
-        return {"tasks": [self._describe(task)], "failures": []}
+        return {"tasks": [self.describe(task)], "failures": []}
 
     def stop_task(self, body: dict[str, Any]) -> dict[str, Any]:
         task = self.tasks.get(str(body.get("task")))
@@ -227,7 +253,7 @@ class LocalEcs:
             raise EcsError("InvalidParameterException", "The referenced task was not found.")
         with task.lock:
             if task.last_status == "STOPPED" or task.stop_requested.is_set():
-                return {"task": self._describe(task)}
+                return {"task": self.describe(task)}
             task.stop_requested.set()
             task.desired_status = "STOPPED"
             task.stopped_reason = body.get("reason") or "Task stopped by user"
@@ -240,7 +266,7 @@ class LocalEcs:
             timer = threading.Timer(task.task_definition.stop_timeout, self._kill, args=(proc,))
             timer.daemon = True
             timer.start()
-        return {"task": self._describe(task)}
+        return {"task": self.describe(task)}
 
     @staticmethod
     def _kill(proc: subprocess.Popen[bytes]) -> None:
@@ -254,13 +280,14 @@ class LocalEcs:
             if task is None:
                 failures.append({"arn": arn, "reason": "MISSING"})
             else:
-                tasks.append(self._describe(task, epoch=True))
+                tasks.append(self.describe(task, epoch=True))
         return {"tasks": tasks, "failures": failures}
 
     def list_tasks(self, body: dict[str, Any]) -> dict[str, Any]:
         cluster = self._cluster(body.get("cluster"))
         arns = [
-            t.arn for t in self.tasks.values()
+            t.arn
+            for t in self.tasks.values()
             if t.cluster_arn == cluster
             and (not body.get("startedBy") or t.started_by == body["startedBy"])
             and (not body.get("desiredStatus") or t.desired_status == body["desiredStatus"])
@@ -293,9 +320,9 @@ class LocalEcs:
             self._set(task, status)
         start_fault = self.faults.take(self.faults.start, job_parameters(task.overrides))
         if start_fault is not None:
-            code, reason = START_FAILURES.get(start_fault, ("TaskFailedToStart", start_fault))
+            stop_code, reason = START_FAILURES.get(start_fault, ("TaskFailedToStart", start_fault))
             with task.lock:
-                task.stop_code, task.stopped_reason = code, reason
+                task.stop_code, task.stopped_reason = stop_code, reason
                 task.container_reason = reason
             return self._finish(task, None, None)
         logs = self.work_dir / "logs"
@@ -306,8 +333,13 @@ class LocalEcs:
             command[0] = sys.executable  # the local "image" is this interpreter
         with task.log_path.open("wb") as out:
             try:
-                proc = subprocess.Popen(command, env=self._env(task), stdout=out, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+                proc = subprocess.Popen(
+                    command,
+                    env=self._env(task),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
             except OSError as exc:
                 with task.lock:
                     task.stop_code = "TaskFailedToStart"
@@ -347,7 +379,7 @@ class LocalEcs:
     def _change(self, task: Task) -> None:
         with task.lock:
             task.version += 1
-            detail = self._describe(task)
+            detail = self.describe(task)
         self.emit(
             {
                 "version": "0",
@@ -362,7 +394,7 @@ class LocalEcs:
             }
         )
 
-    def _describe(self, task: Task, epoch: bool = False) -> dict[str, Any]:
+    def describe(self, task: Task, epoch: bool = False) -> dict[str, Any]:
         def ts(value: str | None) -> Any:
             if value is None or not epoch:
                 return value
@@ -371,7 +403,9 @@ class LocalEcs:
         container: dict[str, Any] = {
             "containerArn": f"arn:aws:ecs:{self.region}:{ACCOUNT}:container/{task.task_id}/{task.task_definition.container}",
             "name": task.task_definition.container,
-            "lastStatus": {"PROVISIONING": "PENDING", "ACTIVATING": "PENDING"}.get(task.last_status, task.last_status),
+            "lastStatus": {"PROVISIONING": "PENDING", "ACTIVATING": "PENDING"}.get(
+                task.last_status, task.last_status
+            ),
             "taskArn": task.arn,
             "image": "jobtracker-worker:local",
         }
@@ -403,8 +437,11 @@ class LocalEcs:
         if not epoch:
             detail.pop("tags")
         for key, value in (
-            ("startedBy", task.started_by), ("group", task.group), ("startedAt", ts(task.started_at)),
-            ("stoppingAt", ts(task.stopping_at)), ("stoppedAt", ts(task.stopped_at)),
+            ("startedBy", task.started_by),
+            ("group", task.group),
+            ("startedAt", ts(task.started_at)),
+            ("stoppingAt", ts(task.stopping_at)),
+            ("stoppedAt", ts(task.stopped_at)),
             ("stopCode", task.stop_code if task.desired_status == "STOPPED" else None),
             ("stoppedReason", task.stopped_reason if task.desired_status == "STOPPED" else None),
         ):
@@ -418,10 +455,8 @@ class LocalEcs:
         for task in list(self.tasks.values()):
             proc = task.process
             if proc is not None and proc.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
 
 
 def serve(ecs: LocalEcs, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
@@ -450,21 +485,32 @@ def serve(ecs: LocalEcs, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTT
                     ecs.faults.run_task.append((kind, match))
                 for kind in body.get("start", []):
                     ecs.faults.start.append((kind, match))
-                return self._reply(200, {"run_task": ecs.faults.run_task, "start": ecs.faults.start})
+                return self._reply(
+                    200, {"run_task": ecs.faults.run_task, "start": ecs.faults.start}
+                )
             target = self.headers.get("X-Amz-Target", "")
             if not target.startswith(PREFIX):
                 return self._reply(400, {"__type": "UnknownOperationException", "message": target})
             try:
-                return self._reply(200, ecs.dispatch(target[len(PREFIX):], body))
+                return self._reply(200, ecs.dispatch(target[len(PREFIX) :], body))
             except EcsError as exc:
                 return self._reply(400, {"__type": exc.code, "message": exc.message, **exc.extra})
 
         def do_GET(self) -> None:
             if self.path.rstrip("/") == "/_tasks":
-                return self._reply(200, {"tasks": [ecs._describe(t) for t in ecs.tasks.values()],
-                                         "run_task_calls": ecs.run_task_calls})
+                return self._reply(
+                    200,
+                    {
+                        "tasks": [ecs.describe(t) for t in ecs.tasks.values()],
+                        "run_task_calls": ecs.run_task_calls,
+                    },
+                )
             return self._reply(404, {"message": "not found"})
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 256
+        daemon_threads = True
+
+    server = Server((host, port), Handler)
     threading.Thread(target=server.serve_forever, name="local-ecs", daemon=True).start()
     return server

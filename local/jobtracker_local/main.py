@@ -18,8 +18,12 @@ ROOT = Path(__file__).resolve().parents[2]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run jobtracker locally (no AWS account needed).")
     parser.add_argument("--port", type=int, default=8080, help="API port (0 = any free port)")
-    parser.add_argument("--backoff-scale", type=float, default=0.05,
-                        help="multiplies retry waits (BACKOFF_SCALE); 1 = production waits")
+    parser.add_argument(
+        "--backoff-scale",
+        type=float,
+        default=0.05,
+        help="multiplies retry waits (BACKOFF_SCALE); 1 = production waits",
+    )
     parser.add_argument("--work-dir", default=str(ROOT / ".local-stack"))
     parser.add_argument("--demo", action="store_true", help="submit the demo jobs and watch them")
     parser.add_argument("--no-auth", action="store_true", help="accept requests without the token")
@@ -28,10 +32,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     stack = LocalStack(
-        Path(args.work_dir), api_port=args.port, backoff_scale=args.backoff_scale,
-        quiet=not args.verbose, auth=not args.no_auth,
-        extra_env={"LAUNCH_BACKOFF_BASE_SECONDS": "1", "QUIET_AFTER_SECONDS": "30",
-                   "DECISION_GRACE_SECONDS": "10"},
+        Path(args.work_dir),
+        api_port=args.port,
+        backoff_scale=args.backoff_scale,
+        quiet=not args.verbose,
+        auth=not args.no_auth,
+        extra_env={
+            "LAUNCH_BACKOFF_BASE_SECONDS": "1",
+            "QUIET_AFTER_SECONDS": "30",
+            "DECISION_GRACE_SECONDS": "10",
+        },
     )
     stopping = threading.Event()
 
@@ -60,8 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.demo:
         from jobtracker_local.demo import run_demo
 
-        threading.Thread(target=run_demo, args=(stack.api_url, stack.token, stack, stopping),
-                         daemon=True).start()
+        threading.Thread(
+            target=run_demo, args=(stack.api_url, stack.token, stack, stopping), daemon=True
+        ).start()
     stopping.wait()
     print("stopping…", flush=True)
     stack.stop()

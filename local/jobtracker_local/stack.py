@@ -17,6 +17,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ class Route:
 
     def match(self, method: str, path: str) -> bool:
         segs = [p for p in path.split("/") if p]
-        if len(segs) != len(self.parts):
+        if method != self.method or len(segs) != len(self.parts):
             return False
         return all(p.startswith("{") or p == s for p, s in zip(self.parts, segs, strict=True))
 
@@ -135,8 +136,11 @@ class LocalStack:
 
     def _environment(self) -> None:
         os.environ.update(
-            AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local", AWS_SESSION_TOKEN="local",
-            AWS_DEFAULT_REGION=REGION, AWS_REGION=REGION,
+            AWS_ACCESS_KEY_ID="local",
+            AWS_SECRET_ACCESS_KEY="local",
+            AWS_SESSION_TOKEN="local",
+            AWS_DEFAULT_REGION=REGION,
+            AWS_REGION=REGION,
             AWS_ENDPOINT_URL=f"http://127.0.0.1:{self.moto_port}",
             AWS_ENDPOINT_URL_ECS=f"http://127.0.0.1:{self.ecs_port}",
             POWERTOOLS_METRICS_DISABLED="true" if self.quiet else "false",
@@ -147,30 +151,54 @@ class LocalStack:
     def _boto(self, service: str) -> Any:
         import boto3
 
-        return boto3.session.Session().client(service, region_name=REGION)  # type: ignore[call-overload]
+        return boto3.session.Session().client(service, region_name=REGION)
 
     def _create_resources(self) -> None:
         t = self.template
         stack = "jobtracker-local"
         params = {k: v.get("Default") for k, v in t.get("Parameters", {}).items()}
-        params.update(Subnets=["subnet-local"], SecurityGroups=["sg-local"], BackoffScale=str(self.backoff_scale))
-        r = tpl.Resolver(t, refs=dict(params), pseudo={
-            "AWS::StackName": stack, "AWS::Region": REGION, "AWS::AccountId": ACCOUNT,
-            "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com",
-        })
+        params.update(
+            Subnets=["subnet-local"],
+            SecurityGroups=["sg-local"],
+            BackoffScale=str(self.backoff_scale),
+        )
+        r = tpl.Resolver(
+            t,
+            refs=dict(params),
+            pseudo={
+                "AWS::StackName": stack,
+                "AWS::Region": REGION,
+                "AWS::AccountId": ACCOUNT,
+                "AWS::Partition": "aws",
+                "AWS::URLSuffix": "amazonaws.com",
+            },
+        )
         self.resolver = r
-        sqs, ddb, events, sns = self._boto("sqs"), self._boto("dynamodb"), self._boto("events"), self._boto("sns")
+        sqs, ddb, events, sns = (
+            self._boto("sqs"),
+            self._boto("dynamodb"),
+            self._boto("events"),
+            self._boto("sns"),
+        )
         queues = tpl.resources_of_type(t, "AWS::SQS::Queue")
         # dead-letter queues first: the others point at them
-        for logical in sorted(queues, key=lambda q: "RedrivePolicy" in queues[q].get("Properties", {})):
+        for logical in sorted(
+            queues, key=lambda q: "RedrivePolicy" in queues[q].get("Properties", {})
+        ):
             props = queues[logical].get("Properties", {})
             attrs: dict[str, str] = {"VisibilityTimeout": "5"}
             if "RedrivePolicy" in props:
                 redrive = r.resolve(props["RedrivePolicy"])
-                attrs["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": redrive["deadLetterTargetArn"],
-                                                     "maxReceiveCount": str(redrive["maxReceiveCount"])})
+                attrs["RedrivePolicy"] = json.dumps(
+                    {
+                        "deadLetterTargetArn": redrive["deadLetterTargetArn"],
+                        "maxReceiveCount": str(redrive["maxReceiveCount"]),
+                    }
+                )
             url = sqs.create_queue(QueueName=f"{stack}-{logical}", Attributes=attrs)["QueueUrl"]
-            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
             r.refs[logical] = url
             r.attrs[(logical, "Arn")] = arn
             r.attrs[(logical, "QueueName")] = f"{stack}-{logical}"
@@ -184,7 +212,10 @@ class LocalStack:
                 KeySchema=props["KeySchema"],
                 GlobalSecondaryIndexes=props.get("GlobalSecondaryIndexes", []),
                 BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
-                StreamSpecification={"StreamEnabled": True, "StreamViewType": props["StreamSpecification"]["StreamViewType"]},
+                StreamSpecification={
+                    "StreamEnabled": True,
+                    "StreamViewType": props["StreamSpecification"]["StreamViewType"],
+                },
             )
             desc = ddb.describe_table(TableName=name)["Table"]
             r.refs[logical] = name
@@ -210,8 +241,10 @@ class LocalStack:
             c = props["ContainerDefinitions"][0]
             env = {e["Name"]: str(r.resolve(e["Value"])) for e in c.get("Environment", [])}
             arn = self.ecs.register_task_definition(
-                family=r.resolve(props["Family"]), container=c["Name"],
-                command=["python", "-m", "jobtracker_worker.main"], environment=env,
+                family=r.resolve(props["Family"]),
+                container=c["Name"],
+                command=["python", "-m", "jobtracker_worker.main"],
+                environment=env,
                 stop_timeout=float(r.resolve(c.get("StopTimeout", 30))),
             )
             r.refs[logical] = arn
@@ -237,7 +270,11 @@ class LocalStack:
         from jobtracker.store import default_repository
 
         reset_settings(), reset_clients(), reset_deps()
-        default_repository.cache_clear(), default_launcher.cache_clear(), default_queue.cache_clear()
+        (
+            default_repository.cache_clear(),
+            default_launcher.cache_clear(),
+            default_queue.cache_clear(),
+        )
         events = self._boto("events")
         sqs = self._boto("sqs")
         for name, fn in self.functions.items():
@@ -250,20 +287,26 @@ class LocalStack:
                     # moto matches the rule's pattern and delivers to a queue we drain.
                     pattern = self.resolver.resolve(props["Pattern"])
                     queue = f"jobtracker-local-rule-{name}-{event_name}"
-                    url = sqs.create_queue(QueueName=queue, Attributes={"VisibilityTimeout": "5"})["QueueUrl"]
-                    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+                    url = sqs.create_queue(QueueName=queue, Attributes={"VisibilityTimeout": "5"})[
+                        "QueueUrl"
+                    ]
+                    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+                        "Attributes"
+                    ]["QueueArn"]
                     rule = f"{name}-{event_name}"
                     events.put_rule(Name=rule, EventPattern=json.dumps(pattern))
                     events.put_targets(Rule=rule, Targets=[{"Id": "local", "Arn": arn}])
-                    self._poll(f"rule:{rule}", lambda u=url, f=name: self._drain_rule_queue(u, f))
-        for logical, res in tpl.resources_of_type(self.template, "AWS::Lambda::EventSourceMapping").items():
+                    self._poll(f"rule:{rule}", partial(self._drain_rule_queue, url, name))
+        for logical, res in tpl.resources_of_type(
+            self.template, "AWS::Lambda::EventSourceMapping"
+        ).items():
             props = res["Properties"]
             function = props["FunctionName"]["Ref"]
             source = self.resolver.resolve(props["EventSourceArn"])
             if ":sqs:" in source:
                 url = next(u for q, u in self.queue_urls.items() if self.queue_arns[q] == source)
                 size = int(props.get("BatchSize", 10))
-                self._poll(f"sqs:{logical}", lambda u=url, f=function, s=size: self._drain_sqs(u, f, s))
+                self._poll(f"sqs:{logical}", partial(self._drain_sqs, url, function, size))
             elif ":dynamodb:" in source:
                 self._poll(f"stream:{logical}", self._stream_poller(source, function))
 
@@ -313,17 +356,32 @@ class LocalStack:
 
     def _drain_sqs(self, url: str, function: str, batch: int) -> bool:
         sqs = self._sqs()
-        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=min(batch, 10), WaitTimeSeconds=0,
-                                  AttributeNames=["All"])
+        got = sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=min(batch, 10),
+            WaitTimeSeconds=0,
+            AttributeNames=["All"],
+        )
         messages = got.get("Messages", [])
         if not messages:
             return False
         arn = next(a for q, a in self.queue_arns.items() if self.queue_urls[q] == url)
-        event = {"Records": [{
-            "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-            "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m.get("MD5OfBody", ""),
-            "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": REGION,
-        } for m in messages]}
+        event = {
+            "Records": [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": m.get("Attributes", {}),
+                    "messageAttributes": {},
+                    "md5OfBody": m.get("MD5OfBody", ""),
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": arn,
+                    "awsRegion": REGION,
+                }
+                for m in messages
+            ]
+        }
         try:
             result = self.invoke(function, event)
             failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
@@ -355,7 +413,9 @@ class LocalStack:
                 if records:
                     for rec in records:
                         rec["eventSourceARN"] = stream_arn
-                    for _ in range(3):  # a failing batch is retried, then skipped (to the DLQ on AWS)
+                    for _ in range(
+                        3
+                    ):  # a failing batch is retried, then skipped (to the DLQ on AWS)
                         try:
                             self.invoke(function, {"Records": records})
                             break
@@ -370,10 +430,16 @@ class LocalStack:
     # ---- ECS events -> EventBridge ---------------------------------------------------------------
 
     def _emit_ecs_event(self, event: dict[str, Any]) -> None:
-        self.events_client.put_events(Entries=[{
-            "Source": event["source"], "DetailType": event["detail-type"],
-            "Resources": event["resources"], "Detail": json.dumps(event["detail"]),
-        }])
+        self.events_client.put_events(
+            Entries=[
+                {
+                    "Source": event["source"],
+                    "DetailType": event["detail-type"],
+                    "Resources": event["resources"],
+                    "Detail": json.dumps(event["detail"]),
+                }
+            ]
+        )
 
     # ---- HTTP front ------------------------------------------------------------------------------
 
@@ -399,30 +465,45 @@ class LocalStack:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 if path == "/_local/health":
-                    return self._send(200, json.dumps({"ok": True, "stats": stack.stats.__dict__}).encode(),
-                                      {"Content-Type": "application/json"})
+                    return self._send(
+                        200,
+                        json.dumps({"ok": True, "stats": stack.stats.__dict__}).encode(),
+                        {"Content-Type": "application/json"},
+                    )
                 if stack.auth and self.headers.get("Authorization") != f"Bearer {stack.token}":
                     # Stands in for API Gateway's IAM (SigV4) authorizer on every route.
-                    return self._send(403, json.dumps({"message": "Forbidden"}).encode(),
-                                      {"Content-Type": "application/json"})
+                    return self._send(
+                        403,
+                        json.dumps({"message": "Forbidden"}).encode(),
+                        {"Content-Type": "application/json"},
+                    )
                 route = next((r for r in stack.routes if r.match(self.command, path)), None)
                 if route is None:
                     # API Gateway sends unknown routes nowhere; the API function answers 404/405.
                     route = next((r for r in stack.routes if r.function == "ApiFunction"), None)
                 assert route is not None
-                event = http_event(self.command, path, body, dict(self.headers.items()), query,
-                                   caller=LOCAL_CALLER)
+                event = http_event(
+                    self.command, path, body, dict(self.headers.items()), query, caller=LOCAL_CALLER
+                )
                 try:
                     result = stack.invoke(route.function, event)
                 except Exception:
-                    return self._send(500, b'{"message":"Internal Server Error"}', {"Content-Type": "application/json"})
+                    return self._send(
+                        500,
+                        b'{"message":"Internal Server Error"}',
+                        {"Content-Type": "application/json"},
+                    )
                 data = (result.get("body") or "").encode()
                 headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
                 self._send(int(result["statusCode"]), data, headers)
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle  # noqa: N815
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
 
-        server = ThreadingHTTPServer(("127.0.0.1", self.api_port), Front)
+        class FrontServer(ThreadingHTTPServer):
+            request_queue_size = 256  # the default backlog (5) resets bursts of clients
+            daemon_threads = True
+
+        server = FrontServer(("127.0.0.1", self.api_port), Front)
         self.servers.append(server)
         thread = threading.Thread(target=server.serve_forever, name="api-front", daemon=True)
         self.threads.append(thread)

@@ -14,14 +14,30 @@ from typing import Any
 import pytest
 
 
-def start(params: dict[str, Any], attempt: int = 1, stop_timeout: float = 30, tmp: Path | None = None,
-          job_id: str = "job-test") -> subprocess.Popen[str]:
-    env = dict(os.environ, JOB_ID=job_id, JOB_ATTEMPT=str(attempt), JOB_DEFINITION="demo",
-               JOB_PARAMETERS=json.dumps(params), WORKER_STOP_TIMEOUT_SECONDS=str(stop_timeout))
+def start(
+    params: dict[str, Any],
+    attempt: int = 1,
+    stop_timeout: float = 30,
+    tmp: Path | None = None,
+    job_id: str = "job-test",
+) -> subprocess.Popen[str]:
+    env = dict(
+        os.environ,
+        JOB_ID=job_id,
+        JOB_ATTEMPT=str(attempt),
+        JOB_DEFINITION="demo",
+        JOB_PARAMETERS=json.dumps(params),
+        WORKER_STOP_TIMEOUT_SECONDS=str(stop_timeout),
+    )
     if tmp is not None:
         env["JOB_CHECKPOINT_DIR"] = str(tmp)
-    return subprocess.Popen([sys.executable, "-m", "jobtracker_worker.main"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "jobtracker_worker.main"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def lines(proc: subprocess.Popen[str]) -> list[dict[str, Any]]:
@@ -59,8 +75,13 @@ def test_exit_codes_follow_the_contract(params: dict[str, Any], attempt: int, co
 
 def test_missing_job_environment_fails_clearly() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("JOB_")}
-    proc = subprocess.run([sys.executable, "-m", "jobtracker_worker.main"], env=env,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "jobtracker_worker.main"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1
     assert "JOB_ID" in json.loads(proc.stdout.splitlines()[-1])["error"]
 

@@ -96,7 +96,7 @@ class CheckpointStore:
         path = self._path(job_id)
         if path is None or not path.exists():
             return {}
-        return json.loads(path.read_text())  # type: ignore[no-any-return]
+        return dict(json.loads(path.read_text()))
 
     def save(self, job_id: str, state: dict[str, Any]) -> None:
         path = self._path(job_id)
@@ -139,8 +139,10 @@ class Shutdown:
         self._timer.start()
 
     def _deadline_reached(self) -> None:
-        self.log("stop timeout reached before the unit finished: exiting retryable",
-                 exit_code=EXIT_RETRYABLE)
+        self.log(
+            "stop timeout reached before the unit finished: exiting retryable",
+            exit_code=EXIT_RETRYABLE,
+        )
         self.exit(EXIT_RETRYABLE)
 
     def cancel_watchdog(self) -> None:

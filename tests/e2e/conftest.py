@@ -1,0 +1,116 @@
+"""The local stack as a real process, reached over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Stack:
+    api: str
+    token: str
+    moto: str
+    ecs: str
+    work_dir: Path
+
+    def request(
+        self, method: str, path: str, body: Any = None, token: str | None = None
+    ) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"}
+        if token is not False:  # type: ignore[comparison-overlap]
+            headers["Authorization"] = f"Bearer {token or self.token}"
+        req = urllib.request.Request(self.api + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"null")
+
+    def submit(self, body: dict[str, Any]) -> dict[str, Any]:
+        status, job = self.request("POST", "/jobs", body)
+        assert status in (201, 202), job
+        return job  # type: ignore[no-any-return]
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        status, job = self.request("GET", f"/jobs/{job_id}")
+        assert status == 200, job
+        return job  # type: ignore[no-any-return]
+
+    def wait(
+        self, job_id: str, statuses: set[str] | None = None, timeout: float = 90
+    ) -> dict[str, Any]:
+        statuses = statuses or {"SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED"}
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            job = self.job(job_id)
+            if job["status"] in statuses:
+                return job
+            time.sleep(0.25)
+        raise AssertionError(f"{job_id} still {self.job(job_id)['status']} after {timeout}s")
+
+    def faults(self, body: dict[str, Any]) -> None:
+        req = urllib.request.Request(
+            self.ecs + "/_faults", data=json.dumps(body).encode(), method="POST"
+        )
+        urllib.request.urlopen(req, timeout=10).read()
+
+    def ecs_tasks(self) -> dict[str, Any]:
+        with urllib.request.urlopen(self.ecs + "/_tasks", timeout=10) as resp:
+            return json.loads(resp.read())  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    work = tmp_path_factory.mktemp("local-stack")
+    ready = work / "ready.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jobtracker_local.main",
+            "--port",
+            "0",
+            "--backoff-scale",
+            "0.02",
+            "--work-dir",
+            str(work),
+            "--ready-file",
+            str(ready),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=(work / "stack.log").open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.time() + 60
+    while not ready.exists():
+        if proc.poll() is not None or time.time() > deadline:
+            raise RuntimeError(
+                "local stack did not start:\n" + (work / "stack.log").read_text()[-3000:]
+            )
+        time.sleep(0.1)
+    info = json.loads(ready.read_text())
+    yield Stack(info["api"], info["token"], info["moto"], info["ecs"], work)
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)

@@ -1,0 +1,159 @@
+"""End-to-end: through the local stack over HTTP, with real worker processes."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local-stack")]
+
+
+def test_routes_need_authentication(stack: Stack) -> None:
+    status, _ = stack.request("GET", "/jobs", token="wrong")
+    assert status == 403
+    status, _ = stack.request("GET", "/jobs")
+    assert status == 200
+
+
+def test_success_with_full_attempt_history(stack: Stack) -> None:
+    job = stack.submit({"definition": "demo", "parameters": {"kind": "succeed", "seconds": 0.3}})
+    assert job["status"] == "STARTING"
+    done = stack.wait(job["id"])
+    assert done["status"] == "SUCCEEDED"
+    [attempt] = done["attempts"]
+    assert attempt["outcome"] == "succeeded"
+    assert attempt["containers"] == [{"name": "worker", "exit_code": 0, "reason": None}]
+    statuses = [h["status"] for h in attempt["history"]]
+    versions = [h["version"] for h in attempt["history"]]
+    assert versions == sorted(versions)
+    assert statuses[0] == "PENDING" and "RUNNING" in statuses and statuses[-1] == "STOPPED"
+    assert attempt["started_at"] and attempt["stopped_at"] and attempt["log_stream"]
+    log = stack.work_dir / "logs" / (attempt["task_arn"].rsplit("/", 1)[-1] + ".log")
+    assert "job finished" in log.read_text()
+
+
+def test_flaky_job_is_retried_with_backoff_then_succeeds(stack: Stack) -> None:
+    job = stack.submit(
+        {
+            "definition": "demo",
+            "parameters": {"kind": "flaky", "fail_attempts": 2, "seconds": 0.1},
+            "retry": {
+                "max_attempts": 3,
+                "backoff": {"base_seconds": 10, "factor": 2, "jitter": "none"},
+            },
+        }
+    )
+    done = stack.wait(job["id"])
+    assert done["status"] == "SUCCEEDED"
+    assert [a["outcome"] for a in done["attempts"]] == ["retry", "retry", "succeeded"]
+    assert [a["rule"] for a in done["attempts"][:2]] == ["retryable-exit-2"] * 2
+    assert len({a["task_arn"] for a in done["attempts"]}) == 3
+
+
+def test_fatal_exit_fails_without_retry(stack: Stack) -> None:
+    job = stack.submit(
+        {"definition": "demo", "parameters": {"kind": "exit", "code": 3, "seconds": 0.1}}
+    )
+    done = stack.wait(job["id"])
+    assert done["status"] == "FAILED"
+    assert len(done["attempts"]) == 1
+    assert "exit code 3" in done["status_reason"]
+
+
+def test_injected_start_failure_is_retried_uncounted(stack: Stack) -> None:
+    stack.faults({"start": ["pull"], "match": '"case":"pull-e2e"'})
+    job = stack.submit(
+        {
+            "definition": "demo",
+            "parameters": {"kind": "succeed", "seconds": 0.1, "case": "pull-e2e"},
+        }
+    )
+    done = stack.wait(job["id"])
+    assert done["status"] == "SUCCEEDED"
+    first = done["attempts"][0]
+    assert (
+        first["stop_code"] == "TaskFailedToStart"
+        and "CannotPullContainerError" in first["stopped_reason"]
+    )
+    assert first["rule"] == "image-pull-transient" and first["counted"] is False
+
+
+def test_capacity_error_at_launch_is_retried(stack: Stack) -> None:
+    stack.faults({"run_task": ["capacity", "capacity"], "match": '"case":"capacity-e2e"'})
+    status, job = stack.request(
+        "POST",
+        "/jobs",
+        {
+            "definition": "demo",
+            "parameters": {"kind": "succeed", "seconds": 0.1, "case": "capacity-e2e"},
+        },
+    )
+    assert status == 202 and job["status"] == "PENDING" and "Capacity" in job["launch_error"]
+    done = stack.wait(job["id"])
+    assert done["status"] == "SUCCEEDED" and len(done["attempts"]) == 1
+
+
+def test_duplicated_and_old_ecs_events_change_nothing(stack: Stack) -> None:
+    import boto3
+
+    job = stack.submit({"definition": "demo", "parameters": {"kind": "succeed", "seconds": 0.1}})
+    done = stack.wait(job["id"])
+    task = next(
+        t for t in stack.ecs_tasks()["tasks"] if t["taskArn"] == done["attempts"][0]["task_arn"]
+    )
+    events = boto3.client(
+        "events",
+        endpoint_url=stack.moto,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    stale = dict(task, lastStatus="RUNNING", desiredStatus="RUNNING", version=3)
+    for detail in (task, task, stale, task):
+        events.put_events(
+            Entries=[
+                {
+                    "Source": "aws.ecs",
+                    "DetailType": "ECS Task State Change",
+                    "Resources": [task["taskArn"]],
+                    "Detail": json.dumps(detail),
+                }
+            ]
+        )
+    import time
+
+    time.sleep(2)  # let the dispatcher deliver them
+    after = stack.job(job["id"])
+    assert after == done
+
+
+def test_hundred_concurrent_jobs_all_finish_right_none_lost_none_twice(stack: Stack) -> None:
+    def submit(i: int) -> tuple[int, dict[str, Any]]:
+        code = 0 if i % 4 else 5
+        params = {"kind": "exit", "code": code, "seconds": 0.2, "n": i}
+        return i, stack.submit({"definition": "demo", "parameters": params})
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        submitted = list(pool.map(submit, range(100)))
+    finals = {i: stack.wait(job["id"], timeout=180) for i, job in submitted}
+    for i, job in finals.items():
+        assert job["status"] == ("SUCCEEDED" if i % 4 else "FAILED"), job
+        assert len(job["attempts"]) == 1
+    ids = {job["id"] for job in finals.values()}
+    assert len(ids) == 100
+    tasks = [t for t in stack.ecs_tasks()["tasks"] if t.get("startedBy") in ids]
+    per_attempt: dict[tuple[str, str], int] = {}
+    for t in tasks:
+        env = {
+            v["name"]: v["value"]
+            for o in t["overrides"]["containerOverrides"]
+            for v in o["environment"]
+        }
+        key = (env["JOB_ID"], env["JOB_ATTEMPT"])
+        per_attempt[key] = per_attempt.get(key, 0) + 1
+    assert len(per_attempt) == 100 and set(per_attempt.values()) == {1}
