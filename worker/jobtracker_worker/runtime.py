@@ -73,7 +73,9 @@ class Log:
     def __init__(self, stream: TextIO | None = None, **fields: Any) -> None:
         self.stream = stream or sys.stdout
         self.fields = fields
-        self.lock = threading.Lock()
+        # Re-entrant: the SIGTERM handler logs from the main thread, possibly while the main
+        # thread is inside a log call; a plain lock would deadlock there.
+        self.lock = threading.RLock()
 
     def __call__(self, message: str, **extra: Any) -> None:
         record = {"time": round(time.time(), 3), "message": message, **self.fields, **extra}
