@@ -56,7 +56,9 @@ class FakeRepo:
     idem: dict[str, IdempotencyRecord] = field(default_factory=dict)
     saves: int = 0
 
-    def create(self, job: Job, idem: IdempotencyRecord | None = None) -> Job:
+    def create(
+        self, job: Job, idem: IdempotencyRecord | None = None, watch_at: str | None = None
+    ) -> Job:
         if idem is not None and idem.key in self.idem:
             existing = self.idem[idem.key]
             raise IdempotencyConflict(existing.job_id, existing.body_hash)

@@ -17,6 +17,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,6 +27,7 @@ from jobtracker_local import template as tpl
 from jobtracker_local.apigw import LOCAL_CALLER, http_event
 from jobtracker_local.ecs import LocalEcs, serve
 from jobtracker_local.handlers import FakeContext, load_handler
+from jobtracker_local.schedules import ScheduleRunner, runner_for
 
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
@@ -86,6 +88,7 @@ class LocalStack:
         self.queue_urls: dict[str, str] = {}
         self.queue_arns: dict[str, str] = {}
         self.servers: list[Any] = []
+        self.schedules: list[ScheduleRunner] = []
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -161,6 +164,7 @@ class LocalStack:
             Subnets=["subnet-local"],
             SecurityGroups=["sg-local"],
             BackoffScale=str(self.backoff_scale),
+            DemoScheduleState="ENABLED",
         )
         r = tpl.Resolver(
             t,
@@ -297,6 +301,13 @@ class LocalStack:
                     events.put_rule(Name=rule, EventPattern=json.dumps(pattern))
                     events.put_targets(Rule=rule, Targets=[{"Id": "local", "Arn": arn}])
                     self._poll(f"rule:{rule}", partial(self._drain_rule_queue, url, name))
+                elif event["Type"] in ("ScheduleV2", "Schedule"):
+                    resolved = self.resolver.resolve(props)
+                    runner = runner_for(f"{name}-{event_name}", name, resolved, datetime.now(UTC))
+                    if runner is not None:
+                        self.schedules.append(runner)
+        if self.schedules:
+            self._poll("schedules", self._fire_schedules)
         for logical, res in tpl.resources_of_type(
             self.template, "AWS::Lambda::EventSourceMapping"
         ).items():
@@ -309,6 +320,19 @@ class LocalStack:
                 self._poll(f"sqs:{logical}", partial(self._drain_sqs, url, function, size))
             elif ":dynamodb:" in source:
                 self._poll(f"stream:{logical}", self._stream_poller(source, function))
+
+    def _fire_schedules(self) -> bool:
+        fired = False
+        for runner in self.schedules:
+            for when in runner.due(datetime.now(UTC)):
+                fired = True
+                for _ in range(3):  # the schedule's retry policy, shortened
+                    try:
+                        self.invoke(runner.function, runner.payload(when))
+                        break
+                    except Exception:
+                        time.sleep(0.5)
+        return fired
 
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         fn = self.functions[function]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -125,8 +126,6 @@ def test_duplicated_and_old_ecs_events_change_nothing(stack: Stack) -> None:
                 }
             ]
         )
-    import time
-
     time.sleep(2)  # let the dispatcher deliver them
     after = stack.job(job["id"])
     assert after == done
@@ -157,3 +156,32 @@ def test_hundred_concurrent_jobs_all_finish_right_none_lost_none_twice(stack: St
         key = (env["JOB_ID"], env["JOB_ATTEMPT"])
         per_attempt[key] = per_attempt.get(key, 0) + 1
     assert len(per_attempt) == 100 and set(per_attempt.values()) == {1}
+
+
+def test_cancel_running_job_sigterms_the_worker_and_ends_cancelled(stack: Stack) -> None:
+    job = stack.submit(
+        {"definition": "demo", "parameters": {"kind": "long", "units": 100, "unit_seconds": 0.2}}
+    )
+    running = stack.wait(job["id"], {"RUNNING"})
+    log_path = (
+        stack.work_dir / "logs" / (running["attempts"][0]["task_arn"].rsplit("/", 1)[-1] + ".log")
+    )
+    for _ in range(100):  # SIGTERM before the worker installed its handler would just kill it
+        if log_path.exists() and "progress" in log_path.read_text():
+            break
+        time.sleep(0.1)
+    status, cancelling = stack.request("POST", f"/jobs/{job['id']}/cancel", {"reason": "e2e"})
+    assert status == 202 and cancelling["status"] == "CANCELLING"
+    done = stack.wait(job["id"])
+    assert done["status"] == "CANCELLED" and done["status_reason"] == "cancelled: e2e"
+    attempt = done["attempts"][0]
+    assert attempt["stop_code"] == "UserInitiated"
+    assert (
+        attempt["containers"][0]["exit_code"] == 2
+    )  # the worker checkpointed and exited retryable
+    log = (
+        stack.work_dir / "logs" / (running["attempts"][0]["task_arn"].rsplit("/", 1)[-1] + ".log")
+    ).read_text()
+    assert "termination requested" in log and "stopping before the next unit" in log
+    status, _ = stack.request("POST", f"/jobs/{job['id']}/cancel")
+    assert status == 200  # again: harmless

@@ -23,7 +23,7 @@ from jobtracker_local.handlers import FakeContext, load_handler
 from tests.conftest import AwsEnv, load_event
 from tests.helpers import aws_clients, drain, ecs_event, invoke
 
-JOBS = int(os.environ.get("REPLAY_JOBS", "100"))  # per seed: 300 jobs in all
+JOBS = int(os.environ.get("REPLAY_JOBS", "70"))  # per seed: 210 jobs in all
 MAX_ATTEMPTS = 3
 
 

@@ -48,7 +48,9 @@ class Action(StrEnum):
     NOTHING = "nothing"
 
 
-def plan(job: Job, now: datetime, quiet_after: int, decision_grace: int, default_start: int) -> list[Action]:
+def plan(
+    job: Job, now: datetime, quiet_after: int, decision_grace: int, default_start: int
+) -> list[Action]:
     """What the reconciler should do for one job (pure)."""
     if job.status.terminal:
         return [Action.NOTHING]
@@ -65,13 +67,24 @@ def plan(job: Job, now: datetime, quiet_after: int, decision_grace: int, default
     if job.stop_request is None and job.status in (JobStatus.STARTING, JobStatus.RUNNING):
         began = parse_iso(attempt.started_at)
         launched = parse_iso(attempt.launched_at) or parse_iso(job.updated_at) or now
-        if job.spec.timeout_seconds and (began or launched) + timedelta(seconds=job.spec.timeout_seconds) <= now:
+        if (
+            job.spec.timeout_seconds
+            and (began or launched) + timedelta(seconds=job.spec.timeout_seconds) <= now
+        ):
             return [Action.TIMEOUT]
         start_limit = job.spec.start_timeout_seconds or default_start
-        if began is None and job.status == JobStatus.STARTING and launched + timedelta(seconds=start_limit) <= now:
+        if (
+            began is None
+            and job.status == JobStatus.STARTING
+            and launched + timedelta(seconds=start_limit) <= now
+        ):
             return [Action.START_DEADLINE]
     last_news = max(
-        (t for t in (parse_iso(job.updated_at), parse_iso(job.stop_requested_at), _last_event(job)) if t),
+        (
+            t
+            for t in (parse_iso(job.updated_at), parse_iso(job.stop_requested_at), _last_event(job))
+            if t
+        ),
         default=now,
     )
     if last_news + quiet <= now:
@@ -105,8 +118,13 @@ def reconcile(deps: Deps | None = None, limit: int = 500) -> Report:
             job = deps.repo.get(job_id)
             if job is None:
                 continue
-            for action in plan(job, now, settings.quiet_after_seconds, settings.decision_grace_seconds,
-                               settings.default_start_timeout_seconds):
+            for action in plan(
+                job,
+                now,
+                settings.quiet_after_seconds,
+                settings.decision_grace_seconds,
+                settings.default_start_timeout_seconds,
+            ):
                 report.actions[action.value] += 1
                 _act(action, job, deps, to_describe)
         except Exception:
@@ -120,12 +138,14 @@ def reconcile(deps: Deps | None = None, limit: int = 500) -> Report:
             report.errors += 1
             count("ReconcilerErrors")
             logger.exception("DescribeTasks failed", extra={"cluster": cluster})
-    for action, n in report.actions.items():
-        count(f"Reconciler{action.title().replace('_', '')}", n)
+    for name, n in report.actions.items():
+        count(f"Reconciler{name.title().replace('_', '')}", n)
     return report
 
 
-def _act(action: Action, job: Job, deps: Deps, to_describe: dict[str, list[tuple[str, int, str]]]) -> None:
+def _act(
+    action: Action, job: Job, deps: Deps, to_describe: dict[str, list[tuple[str, int, str]]]
+) -> None:
     attempt = job.current
     if action == Action.LAUNCH:
         launch_attempt(job, deps)
@@ -134,23 +154,33 @@ def _act(action: Action, job: Job, deps: Deps, to_describe: dict[str, list[tuple
         _touch(job.job_id, deps)
     elif action in (Action.TIMEOUT, Action.START_DEADLINE):
         request = StopRequest.TIMEOUT if action == Action.TIMEOUT else StopRequest.START_TIMEOUT
-        stored, arn = mutate(deps, job.job_id, lambda j: _request_stop(j, job.attempt, request, deps.clock()))
+        stored, arn = mutate(
+            deps, job.job_id, lambda j: _request_stop(j, job.attempt, request, deps.clock())
+        )
         if stored is not None and arn:
-            deps.launcher.stop_task(cluster_of(deps, stored, arn), arn, lifecycle.STOP_REASONS[request])
+            deps.launcher.stop_task(
+                cluster_of(deps, stored, arn), arn, lifecycle.STOP_REASONS[request]
+            )
             count("StopTaskCalls")
     elif action == Action.RESTOP and attempt.task_arn:
-        reason = lifecycle.STOP_REASONS.get(StopRequest(job.stop_request or "cancel"), "jobtracker: stop")
+        reason = lifecycle.STOP_REASONS.get(
+            StopRequest(job.stop_request or "cancel"), "jobtracker: stop"
+        )
         deps.launcher.stop_task(cluster_of(deps, job, attempt.task_arn), attempt.task_arn, reason)
     elif action == Action.DESCRIBE:
         if attempt.task_arn:
-            to_describe[cluster_of(deps, job, attempt.task_arn)].append((job.job_id, job.attempt, attempt.task_arn))
+            to_describe[cluster_of(deps, job, attempt.task_arn)].append(
+                (job.job_id, job.attempt, attempt.task_arn)
+            )
         else:
             _touch(job.job_id, deps)
     elif action == Action.TOUCH:
         _touch(job.job_id, deps)
 
 
-def _request_stop(job: Job, number: int, request: StopRequest, now: datetime) -> tuple[bool, str | None]:
+def _request_stop(
+    job: Job, number: int, request: StopRequest, now: datetime
+) -> tuple[bool, str | None]:
     if job.attempt != number or job.status.terminal or job.stop_request is not None:
         return False, None
     job.stop_request = request
@@ -164,7 +194,9 @@ def _touch(job_id: str, deps: Deps) -> None:
     mutate(deps, job_id, lambda j: (not j.status.terminal, None))
 
 
-def _describe_and_apply(cluster: str, items: list[tuple[str, int, str]], deps: Deps, report: Report) -> None:
+def _describe_and_apply(
+    cluster: str, items: list[tuple[str, int, str]], deps: Deps, report: Report
+) -> None:
     described = deps.launcher.describe_tasks(cluster, [arn for _, _, arn in items])
     by_arn = {d.state.task_arn: d for d in described.tasks}
     for job_id, number, arn in items:

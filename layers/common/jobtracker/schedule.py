@@ -42,7 +42,11 @@ def _values(field: str, low: int, high: int, names: dict[str, int] | None = None
         if start <= end:
             out.update(range(start, end + 1, step))
         else:  # wrap-around range such as FRI-MON
-            out.update(v for i, v in enumerate(list(range(start, high + 1)) + list(range(low, end + 1))) if i % step == 0)
+            out.update(
+                v
+                for i, v in enumerate(list(range(start, high + 1)) + list(range(low, end + 1)))
+                if i % step == 0
+            )
     return out
 
 
@@ -136,7 +140,9 @@ def _check_day_field(text: str, allowed: str) -> None:
 def parse_cron(body: str) -> Cron:
     fields = body.split()
     if len(fields) != 6:
-        raise ScheduleError("cron() needs exactly six fields: minutes hours day-of-month month day-of-week year")
+        raise ScheduleError(
+            "cron() needs exactly six fields: minutes hours day-of-month month day-of-week year"
+        )
     minute, hour, dom, month, dow, year = fields
     if (dom == "?") == (dow == "?"):
         raise ScheduleError("exactly one of day-of-month and day-of-week must be '?'")
@@ -191,7 +197,9 @@ def parse(expression: str) -> Schedule:
         if value == 0:
             raise ScheduleError("rate() needs a positive value")
         if (value == 1) != (not unit.endswith("s")):
-            raise ScheduleError(f"rate({value} {unit}): use the singular unit for 1, the plural otherwise")
+            raise ScheduleError(
+                f"rate({value} {unit}): use the singular unit for 1, the plural otherwise"
+            )
         return Schedule(expression, rate_seconds=value * UNIT_SECONDS[unit.rstrip("s")])
     if expression.startswith("cron(") and expression.endswith(")"):
         return Schedule(expression, cron=parse_cron(expression[5:-1]))

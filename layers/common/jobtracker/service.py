@@ -238,7 +238,7 @@ def submit_job(
             ),
         )
     try:
-        deps.repo.create(job, idem)
+        deps.repo.create(job, idem, next_watch(job, deps.settings, now))
     except IdempotencyConflict as conflict:
         assert idem is not None
         if conflict.body_hash != idem.body_hash:

@@ -265,8 +265,11 @@ class DynamoJobRepository:
 
     # -- creation
 
-    def create(self, job: Job, idem: IdempotencyRecord | None = None) -> Job:
-        item = _to_item(job, None, self.retention_days)
+    def create(
+        self, job: Job, idem: IdempotencyRecord | None = None, watch_at: str | None = None
+    ) -> Job:
+        # watch_at from the start: a create that dies before RunTask is found by the reconciler.
+        item = _to_item(job, watch_at, self.retention_days)
         if idem is None:
             try:
                 item.save(condition=JobItem.pk.does_not_exist())

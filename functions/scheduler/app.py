@@ -1,0 +1,29 @@
+"""Schedule tick (EventBridge Scheduler) → one job, through the same logic as POST /jobs.
+
+A malformed schedule input is logged, counted and dropped: retrying it would never help.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from jobtracker.observability import count, logger, metrics
+from jobtracker.periodic import ScheduledRun, run_tick
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        run = ScheduledRun.model_validate(event)
+    except ValidationError as exc:
+        logger.error(
+            "malformed schedule input dropped", extra={"errors": exc.errors(include_url=False)}
+        )
+        count("ScheduleInputsMalformed")
+        return {"outcome": "malformed"}
+    result = run_tick(run)
+    return {"outcome": result.outcome.value, "job_id": result.job_id, "replaced": result.replaced}

@@ -1,0 +1,117 @@
+"""Periodic jobs: a schedule's tick creates a job through the same creation logic as POST /jobs.
+
+- One job per tick, however often the tick is delivered: the job id is derived from the
+  schedule's name and scheduled time, and created with a does-not-exist condition.
+- Overlap policy when the previous run is still active: Allow, Forbid (skip this tick) or
+  Replace (cancel the previous run(s), then start this one).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from jobtracker.api_models import JobSubmission
+from jobtracker.domain import Job, iso, parse_iso
+from jobtracker.errors import ApiError
+from jobtracker.observability import count, logger
+from jobtracker.repository import StaleJob
+from jobtracker.service import (
+    Deps,
+    build_job,
+    cancel_job,
+    default_deps,
+    launch_attempt,
+    next_watch,
+)
+
+MAX_ACTIVE_LOOKUP = 25
+
+
+class ScheduledRun(BaseModel):
+    """The input a schedule hands the scheduler function (see template.yaml)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schedule: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
+    scheduled_time: Annotated[str, Field(min_length=10, max_length=40)]
+    overlap: Literal["Allow", "Forbid", "Replace"] = "Allow"
+    job: JobSubmission
+
+
+class Outcome(StrEnum):
+    CREATED = "created"
+    DUPLICATE = "duplicate"
+    SKIPPED = "skipped"
+
+
+@dataclass
+class TickResult:
+    outcome: Outcome
+    job_id: str
+    replaced: list[str] = field(default_factory=list)
+
+
+def scheduled_job_id(schedule: str, scheduled_time: str) -> str:
+    """Deterministic per (schedule, tick): a redelivered tick names the same job."""
+    when = parse_iso(scheduled_time)
+    key = f"{schedule}|{iso(when) if when else scheduled_time}".encode()
+    digest = base64.b32encode(hashlib.sha256(key).digest()).decode().lower().rstrip("=")
+    return f"job-s{digest[:25]}"
+
+
+def _active_runs(schedule: str, exclude: str, deps: Deps) -> list[Job]:
+    jobs, _ = deps.repo.list_jobs(None, None, schedule, MAX_ACTIVE_LOOKUP, None)
+    return [j for j in jobs if not j.status.terminal and j.job_id != exclude]
+
+
+def run_tick(run: ScheduledRun, deps: Deps | None = None) -> TickResult:
+    deps = deps or default_deps()
+    job_id = scheduled_job_id(run.schedule, run.scheduled_time)
+    existing = deps.repo.get(job_id)
+    if existing is not None:
+        count("ScheduleTicksDuplicate")
+        # A tick redelivered after a crash between create and launch finishes the launch.
+        if existing.status.value == "PENDING" and not existing.current.task_arn:
+            launch_attempt(existing, deps)
+        return TickResult(Outcome.DUPLICATE, job_id)
+    active = _active_runs(run.schedule, job_id, deps)
+    replaced: list[str] = []
+    if active and run.overlap == "Forbid":
+        logger.info(
+            "schedule tick skipped: previous run still active",
+            extra={"schedule": run.schedule, "active": [j.job_id for j in active]},
+        )
+        count("ScheduleTicksSkipped")
+        return TickResult(Outcome.SKIPPED, job_id)
+    if active and run.overlap == "Replace":
+        for job in active:
+            try:
+                cancel_job(
+                    job.job_id, f"replaced by the {run.scheduled_time} run of {run.schedule}", deps
+                )
+            except ApiError:
+                continue  # finished meanwhile: nothing to replace
+            replaced.append(job.job_id)
+    job = build_job(
+        run.job,
+        deps.settings,
+        deps.clock(),
+        caller=f"schedule:{run.schedule}",
+        schedule_name=run.schedule,
+        scheduled_time=run.scheduled_time,
+        job_id=job_id,
+    )
+    try:
+        deps.repo.create(job, None, next_watch(job, deps.settings, deps.clock()))
+    except StaleJob:
+        count("ScheduleTicksDuplicate")  # the same tick, delivered twice at once
+        return TickResult(Outcome.DUPLICATE, job_id)
+    count("ScheduleTicksCreated")
+    launch_attempt(job, deps)
+    return TickResult(Outcome.CREATED, job_id, replaced)
