@@ -321,6 +321,22 @@ class LocalStack:
             elif ":dynamodb:" in source:
                 self._poll(f"stream:{logical}", self._stream_poller(source, function))
 
+    def health(self) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "stats": self.stats.__dict__,
+            "schedules": [
+                {
+                    "name": r.name,
+                    "function": r.function,
+                    "expression": r.schedule.expression,
+                    "next_at": r.next_at.isoformat() if r.next_at else None,
+                    "fired": [t.isoformat() for t in r.fired],
+                }
+                for r in self.schedules
+            ],
+        }
+
     def _fire_schedules(self) -> bool:
         fired = False
         for runner in self.schedules:
@@ -491,7 +507,7 @@ class LocalStack:
                 if path == "/_local/health":
                     return self._send(
                         200,
-                        json.dumps({"ok": True, "stats": stack.stats.__dict__}).encode(),
+                        json.dumps(stack.health()).encode(),
                         {"Content-Type": "application/json"},
                     )
                 if stack.auth and self.headers.get("Authorization") != f"Bearer {stack.token}":

@@ -185,3 +185,17 @@ def test_cancel_running_job_sigterms_the_worker_and_ends_cancelled(stack: Stack)
     assert "termination requested" in log and "stopping before the next unit" in log
     status, _ = stack.request("POST", f"/jobs/{job['id']}/cancel")
     assert status == 200  # again: harmless
+
+
+def test_the_templates_schedules_are_armed_on_time(stack: Stack) -> None:
+    import urllib.request
+    from datetime import datetime
+
+    with urllib.request.urlopen(stack.api + "/_local/health", timeout=10) as resp:
+        health = json.loads(resp.read())
+    schedules = {s["function"]: s for s in health["schedules"]}
+    assert schedules["ReconcilerFunction"]["expression"] == "rate(1 minute)"
+    demo = schedules["SchedulerFunction"]
+    assert demo["expression"] == "cron(0/10 * * * ? *)"
+    next_at = datetime.fromisoformat(demo["next_at"])
+    assert next_at.minute % 10 == 0 and next_at.second == 0

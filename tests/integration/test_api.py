@@ -310,6 +310,13 @@ BAD_REQUESTS: list[tuple[str, Any, dict[str, str] | None, int, str]] = [
         "environment",
     ),
     (
+        "env secret name",
+        {"definition": "demo", "environment": {"DB_PASSWORD": "hunter2"}},
+        None,
+        422,
+        "secret",
+    ),
+    (
         "env bad name",
         {"definition": "demo", "environment": {"1BAD": "x"}},
         None,

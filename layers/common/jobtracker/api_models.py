@@ -12,6 +12,11 @@ from jobtracker.policy import RetryOverrides
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 RESERVED_ENV_PREFIXES = ("JOB_", "AWS_", "ECS_")
+# Overrides show up in every ECS event and DescribeTasks answer: secrets belong in the task
+# definition's `secrets` (Secrets Manager / SSM), never here.
+SECRET_NAME = re.compile(
+    r"(PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE_KEY|CREDENTIAL|API_KEY)", re.IGNORECASE
+)
 # ECS tag rules: letters, digits, spaces and _ . : / = + - @; the aws: prefix is reserved.
 TAG_CHARS = re.compile(r"^[\w .:/=+\-@]*$", re.UNICODE)
 OUR_TAGS = ("jobtracker:job-id", "jobtracker:definition", "jobtracker:attempt")
@@ -47,6 +52,11 @@ class JobSubmission(BaseModel):
             if name.upper().startswith(RESERVED_ENV_PREFIXES):
                 raise ValueError(
                     f"name {name!r} is reserved (prefixes {', '.join(RESERVED_ENV_PREFIXES)})"
+                )
+            if SECRET_NAME.search(name):
+                raise ValueError(
+                    f"{name!r} looks like a secret: environment overrides appear in every ECS "
+                    "event; use the task definition's secrets (Secrets Manager or SSM) instead"
                 )
         return value
 

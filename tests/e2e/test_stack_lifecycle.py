@@ -1,0 +1,105 @@
+"""The local stack's own lifecycle: Ctrl-C stops it and every task process it started."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local-stack")]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (exited, not yet reaped by a dead parent) is gone for our purpose
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split()[2] != "Z"
+
+
+def _workers_of(job_id: str) -> list[int]:
+    """Worker processes whose environment says JOB_ID=job_id."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"JOB_ID={job_id}".encode() in environ:
+            found.append(int(entry.name))
+    return found
+
+
+def test_ctrl_c_stops_the_stack_and_leaves_no_task_process(tmp_path: Path) -> None:
+    ready = tmp_path / "ready.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    log = tmp_path / "stack.log"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jobtracker_local.main",
+            "--port",
+            "0",
+            "--work-dir",
+            str(tmp_path),
+            "--ready-file",
+            str(ready),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        for _ in range(300):
+            if ready.exists():
+                break
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.1)
+        info = json.loads(ready.read_text())
+        # Given a long job running as a local process
+        body = json.dumps(
+            {"definition": "demo", "parameters": {"kind": "long", "units": 1000, "unit_seconds": 1}}
+        )
+        req = urllib.request.Request(
+            info["api"] + "/jobs",
+            data=body.encode(),
+            method="POST",
+            headers={
+                "Authorization": f"Bearer {info['token']}",
+                "Content-Type": "application/json",
+            },
+        )
+        job = json.loads(urllib.request.urlopen(req, timeout=30).read())
+        pids: list[int] = []
+        for _ in range(100):
+            pids = _workers_of(job["id"])
+            if pids:
+                break
+            time.sleep(0.1)
+        assert pids, f"no worker process for {job['id']}: {log.read_text()[-3000:]}"
+        # When the stack gets Ctrl-C
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        # Then it stops cleanly and its task processes are gone
+        output = log.read_text()
+        assert proc.returncode == 0, output
+        assert "stopped." in output
+        time.sleep(0.5)
+        assert [p for p in pids if _alive(p)] == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
