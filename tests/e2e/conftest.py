@@ -75,10 +75,10 @@ class Stack:
             return json.loads(resp.read())  # type: ignore[no-any-return]
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    work = tmp_path_factory.mktemp("local-stack")
+def start_stack(work: Path, *extra: str) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+    """`python -m jobtracker_local.main` as a process; returns it once its endpoints are ready."""
     ready = work / "ready.json"
+    log = work / "stack.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     proc = subprocess.Popen(
         [
@@ -87,27 +87,31 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "jobtracker_local.main",
             "--port",
             "0",
-            "--backoff-scale",
-            "0.02",
             "--work-dir",
             str(work),
             "--ready-file",
             str(ready),
+            *extra,
         ],
         cwd=ROOT,
         env=env,
-        stdout=(work / "stack.log").open("w"),
+        stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     deadline = time.time() + 60
     while not ready.exists():
         if proc.poll() is not None or time.time() > deadline:
-            raise RuntimeError(
-                "local stack did not start:\n" + (work / "stack.log").read_text()[-3000:]
-            )
+            proc.kill()
+            raise RuntimeError("local stack did not start:\n" + log.read_text()[-3000:])
         time.sleep(0.1)
-    info = json.loads(ready.read_text())
+    return proc, json.loads(ready.read_text())
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    work = tmp_path_factory.mktemp("local-stack")
+    proc, info = start_stack(work, "--backoff-scale", "0.02")
     yield Stack(info["api"], info["token"], info["moto"], info["ecs"], work)
     proc.send_signal(signal.SIGINT)
     try:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.e2e.conftest import start_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local-stack")]
@@ -43,33 +43,9 @@ def _workers_of(job_id: str) -> list[int]:
 
 
 def test_ctrl_c_stops_the_stack_and_leaves_no_task_process(tmp_path: Path) -> None:
-    ready = tmp_path / "ready.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    proc, info = start_stack(tmp_path)
     log = tmp_path / "stack.log"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jobtracker_local.main",
-            "--port",
-            "0",
-            "--work-dir",
-            str(tmp_path),
-            "--ready-file",
-            str(ready),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
     try:
-        for _ in range(300):
-            if ready.exists():
-                break
-            assert proc.poll() is None, log.read_text()
-            time.sleep(0.1)
-        info = json.loads(ready.read_text())
         # Given a long job running as a local process
         body = json.dumps(
             {"definition": "demo", "parameters": {"kind": "long", "units": 1000, "unit_seconds": 1}}

@@ -270,44 +270,33 @@ def describe_response(
     return {"tasks": [task], "failures": []}
 
 
+@pytest.mark.parametrize(
+    ("exit_code", "status", "attempts"),
+    [(0, JobStatus.SUCCEEDED, 1), (2, JobStatus.STARTING, 2)],
+    ids=["success", "retryable-failure"],
+)
 def test_dropped_stopped_event_is_recovered_by_describe(
-    aws: AwsEnv, deps: Deps, clock: FakeClock
+    aws: AwsEnv, deps: Deps, clock: FakeClock, exit_code: int, status: JobStatus, attempts: int
 ) -> None:
     job = submit(deps)
     event(aws, deps, job.job_id, "task_running")
     arn = deps.repo.get(job.job_id).current.task_arn  # type: ignore[union-attr]
-    # The STOPPED event never arrives. ECS knows the task stopped with exit 0.
+    # The STOPPED event never arrives; ECS still knows how the task ended.
     inject(
         "ecs",
         "DescribeTasks",
-        lambda p: describe_response(arn, aws.cluster_arn, job.job_id, "STOPPED", 9, 0),
+        lambda p: describe_response(arn, aws.cluster_arn, job.job_id, "STOPPED", 9, exit_code),
     )
     clock.advance(deps.settings.quiet_after_seconds + 1)
     report = reconcile(deps)
     assert report.actions["describe"] == 1 and report.actions["described_applied"] == 1
+    drain(aws.retry_queue_url)  # a failure goes through the retry policy
+    drain(aws.launch_queue_url)
     stored = deps.repo.get(job.job_id)
-    assert stored is not None and stored.status == JobStatus.SUCCEEDED
-    assert stored.current.history_entries()[-1]["source"] == "describe"
-
-
-def test_dropped_failure_event_goes_through_the_retry_policy(
-    aws: AwsEnv, deps: Deps, clock: FakeClock
-) -> None:
-    job = submit(deps)
-    event(aws, deps, job.job_id, "task_running")
-    arn = deps.repo.get(job.job_id).current.task_arn  # type: ignore[union-attr]
-    inject(
-        "ecs",
-        "DescribeTasks",
-        lambda p: describe_response(arn, aws.cluster_arn, job.job_id, "STOPPED", 9, 2),
-    )
-    clock.advance(deps.settings.quiet_after_seconds + 1)
-    reconcile(deps)
-    drain(aws.retry_queue_url)
-    stored = deps.repo.get(job.job_id)
-    assert (
-        stored is not None and stored.attempt == 2 and stored.attempts[1].rule == "retryable-exit-2"
-    )
+    assert stored is not None and stored.status == status and len(stored.attempts) == attempts
+    assert stored.attempts[1].history_entries()[-1]["source"] == "describe"
+    if exit_code:
+        assert stored.attempts[1].rule == "retryable-exit-2"
 
 
 def test_task_ecs_forgot_is_marked_lost_and_retried(
