@@ -51,6 +51,27 @@ RUN_FAILURES = {
 }
 
 
+def _load_prctl() -> Any:
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+# Resolved in the parent: after fork, in a threaded process, the child must not import.
+_PRCTL = _load_prctl()
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the task process, before exec: be killed if the stack dies, even by SIGKILL, so a
+    crashed stack leaves no orphan task behind (Linux; elsewhere Ctrl-C still cleans up)."""
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def now_iso() -> str:
     t = datetime.now(UTC)
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
@@ -339,6 +360,7 @@ class LocalEcs:
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
+                    preexec_fn=_die_with_parent,
                 )
             except OSError as exc:
                 with task.lock:

@@ -79,3 +79,40 @@ def test_ctrl_c_stops_the_stack_and_leaves_no_task_process(tmp_path: Path) -> No
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_killed_stack_leaves_no_task_process(tmp_path: Path) -> None:
+    proc, info = start_stack(tmp_path)
+    try:
+        body = json.dumps(
+            {"definition": "demo", "parameters": {"kind": "long", "units": 1000, "unit_seconds": 1}}
+        )
+        req = urllib.request.Request(
+            info["api"] + "/jobs",
+            data=body.encode(),
+            method="POST",
+            headers={
+                "Authorization": f"Bearer {info['token']}",
+                "Content-Type": "application/json",
+            },
+        )
+        job = json.loads(urllib.request.urlopen(req, timeout=30).read())
+        pids: list[int] = []
+        for _ in range(100):
+            pids = _workers_of(job["id"])
+            if pids:
+                break
+            time.sleep(0.1)
+        assert pids
+        # When the stack dies without a chance to clean up
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        for _ in range(50):
+            if not [p for p in pids if _alive(p)]:
+                break
+            time.sleep(0.1)
+        # Then its task processes die with it
+        assert [p for p in pids if _alive(p)] == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
