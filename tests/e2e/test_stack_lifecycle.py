@@ -42,31 +42,40 @@ def _workers_of(job_id: str) -> list[int]:
     return found
 
 
+def _long_job_processes(info: dict[str, str], log: Path) -> list[int]:
+    """Submit a long job; return the pids of its worker process once it runs."""
+    body = json.dumps(
+        {"definition": "demo", "parameters": {"kind": "long", "units": 1000, "unit_seconds": 1}}
+    )
+    req = urllib.request.Request(
+        info["api"] + "/jobs",
+        data=body.encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {info['token']}", "Content-Type": "application/json"},
+    )
+    job = json.loads(urllib.request.urlopen(req, timeout=30).read())
+    for _ in range(100):
+        pids = _workers_of(job["id"])
+        if pids:
+            return pids
+        time.sleep(0.1)
+    raise AssertionError(f"no worker process for {job['id']}: {log.read_text()[-3000:]}")
+
+
+def _gone(pids: list[int]) -> bool:
+    for _ in range(50):
+        if not [p for p in pids if _alive(p)]:
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def test_ctrl_c_stops_the_stack_and_leaves_no_task_process(tmp_path: Path) -> None:
     proc, info = start_stack(tmp_path)
     log = tmp_path / "stack.log"
     try:
         # Given a long job running as a local process
-        body = json.dumps(
-            {"definition": "demo", "parameters": {"kind": "long", "units": 1000, "unit_seconds": 1}}
-        )
-        req = urllib.request.Request(
-            info["api"] + "/jobs",
-            data=body.encode(),
-            method="POST",
-            headers={
-                "Authorization": f"Bearer {info['token']}",
-                "Content-Type": "application/json",
-            },
-        )
-        job = json.loads(urllib.request.urlopen(req, timeout=30).read())
-        pids: list[int] = []
-        for _ in range(100):
-            pids = _workers_of(job["id"])
-            if pids:
-                break
-            time.sleep(0.1)
-        assert pids, f"no worker process for {job['id']}: {log.read_text()[-3000:]}"
+        pids = _long_job_processes(info, log)
         # When the stack gets Ctrl-C
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
@@ -74,8 +83,7 @@ def test_ctrl_c_stops_the_stack_and_leaves_no_task_process(tmp_path: Path) -> No
         output = log.read_text()
         assert proc.returncode == 0, output
         assert "stopped." in output
-        time.sleep(0.5)
-        assert [p for p in pids if _alive(p)] == []
+        assert _gone(pids)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -84,35 +92,12 @@ def test_ctrl_c_stops_the_stack_and_leaves_no_task_process(tmp_path: Path) -> No
 def test_a_killed_stack_leaves_no_task_process(tmp_path: Path) -> None:
     proc, info = start_stack(tmp_path)
     try:
-        body = json.dumps(
-            {"definition": "demo", "parameters": {"kind": "long", "units": 1000, "unit_seconds": 1}}
-        )
-        req = urllib.request.Request(
-            info["api"] + "/jobs",
-            data=body.encode(),
-            method="POST",
-            headers={
-                "Authorization": f"Bearer {info['token']}",
-                "Content-Type": "application/json",
-            },
-        )
-        job = json.loads(urllib.request.urlopen(req, timeout=30).read())
-        pids: list[int] = []
-        for _ in range(100):
-            pids = _workers_of(job["id"])
-            if pids:
-                break
-            time.sleep(0.1)
-        assert pids
+        pids = _long_job_processes(info, tmp_path / "stack.log")
         # When the stack dies without a chance to clean up
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
-        for _ in range(50):
-            if not [p for p in pids if _alive(p)]:
-                break
-            time.sleep(0.1)
         # Then its task processes die with it
-        assert [p for p in pids if _alive(p)] == []
+        assert _gone(pids)
     finally:
         if proc.poll() is None:
             proc.kill()
