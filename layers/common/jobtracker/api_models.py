@@ -78,11 +78,6 @@ class JobSubmission(BaseModel):
                 )
         return value
 
-    @field_validator("parameters")
-    @classmethod
-    def _params(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return value
-
 
 class ContainerView(BaseModel):
     name: str

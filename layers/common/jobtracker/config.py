@@ -88,14 +88,6 @@ class ConfigError(RuntimeError):
     pass
 
 
-def _json_env(name: str, default: str) -> object:
-    raw = os.environ.get(name, default)
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{name} is not valid JSON: {exc}") from exc
-
-
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     data: dict[str, object] = {

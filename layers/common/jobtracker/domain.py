@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -333,7 +332,3 @@ class Job:
 
     def clone(self) -> Job:
         return copy.deepcopy(self)
-
-
-def monotonic_ms() -> int:
-    return int(time.monotonic() * 1000)

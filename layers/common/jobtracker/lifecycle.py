@@ -10,7 +10,6 @@ from enum import StrEnum
 
 from jobtracker.config import JobDefinition, Settings
 from jobtracker.domain import (
-    ACTIVE_STATUSES,
     Attempt,
     Job,
     JobStatus,
@@ -22,7 +21,7 @@ from jobtracker.domain import (
     iso,
     parse_iso,
 )
-from jobtracker.policy import Decision, RetryPolicy, backoff_seconds, decide, failure_reason
+from jobtracker.policy import Decision, RetryPolicy, backoff_seconds, decide
 
 PRE_RUNNING = frozenset({"PROVISIONING", "PENDING", "ACTIVATING"})
 STOP_REASONS = {
@@ -323,11 +322,3 @@ def request_cancel(job: Job, reason: str | None, now: datetime) -> CancelResult:
     job.stop_requested_at = iso(now)
     _set_status(job, JobStatus.CANCELLING, now, text)
     return CancelResult(accepted=True, stop_task=job.current.task_arn, changed=True)
-
-
-def stopped_attempt_outcome(job: Job) -> str:
-    return failure_reason(job.current)
-
-
-def is_active(job: Job) -> bool:
-    return job.status in ACTIVE_STATUSES
