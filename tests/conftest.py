@@ -46,19 +46,9 @@ class AwsEnv:
 
 
 def reset_caches() -> None:
-    from jobtracker.aws import reset_clients
-    from jobtracker.config import reset_settings
-    from jobtracker.launcher import default_launcher
-    from jobtracker.queue import default_queue
-    from jobtracker.service import reset_deps
-    from jobtracker.store import default_repository
+    from jobtracker.service import reset_defaults
 
-    reset_settings()
-    reset_clients()
-    reset_deps()
-    default_repository.cache_clear()
-    default_launcher.cache_clear()
-    default_queue.cache_clear()
+    reset_defaults()
 
 
 def _fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:

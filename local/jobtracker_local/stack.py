@@ -266,19 +266,9 @@ class LocalStack:
             env.update(fn.environment)
         env.update(self.extra_env)
         os.environ.update(env)  # every function shares the Globals environment
-        from jobtracker.aws import reset_clients
-        from jobtracker.config import reset_settings
-        from jobtracker.launcher import default_launcher
-        from jobtracker.queue import default_queue
-        from jobtracker.service import reset_deps
-        from jobtracker.store import default_repository
+        from jobtracker.service import reset_defaults
 
-        reset_settings(), reset_clients(), reset_deps()
-        (
-            default_repository.cache_clear(),
-            default_launcher.cache_clear(),
-            default_queue.cache_clear(),
-        )
+        reset_defaults()
         events = self._boto("events")
         sqs = self._boto("sqs")
         for name, fn in self.functions.items():
@@ -380,7 +370,7 @@ class LocalStack:
         thread.start()
 
     def _drain_rule_queue(self, url: str, function: str) -> bool:
-        sqs = self._sqs()
+        sqs = self.sqs_client  # botocore clients are safe to share between threads
         got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
         messages = got.get("Messages", [])
         for m in messages:
@@ -391,11 +381,8 @@ class LocalStack:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
         return bool(messages)
 
-    def _sqs(self) -> Any:
-        return self.sqs_client  # botocore clients are safe to share between threads
-
     def _drain_sqs(self, url: str, function: str, batch: int) -> bool:
-        sqs = self._sqs()
+        sqs = self.sqs_client  # botocore clients are safe to share between threads
         got = sqs.receive_message(
             QueueUrl=url,
             MaxNumberOfMessages=min(batch, 10),

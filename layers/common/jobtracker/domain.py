@@ -160,6 +160,17 @@ class TaskState:
     def stopped(self) -> bool:
         return self.last_status == "STOPPED"
 
+    def history_entry(self) -> dict[str, Any]:
+        """What an attempt's history keeps of this state (keyed by history_key(version))."""
+        return {
+            "status": self.last_status,
+            "version": self.version,
+            "at": self.observed_at,
+            "desired_status": self.desired_status,
+            "stop_code": self.stop_code,
+            "source": self.source,
+        }
+
     @property
     def spot_interruption(self) -> bool:
         return self.stop_code in ("SpotInterruption", "TerminationNotice") or (
@@ -233,18 +244,19 @@ class Attempt:
             spot_interruption_at=data.get("spot_interruption_at"),
             awaiting_decision=bool(data.get("awaiting_decision", False)),
             log_stream=data.get("log_stream"),
-            history={
-                k: {kk: _plain(vv) for kk, vv in v.items()}
-                for k, v in (data.get("history") or {}).items()
-            },
+            history={k: dict(v) for k, v in (data.get("history") or {}).items()},
         )
 
     def history_entries(self) -> list[dict[str, Any]]:
         return [self.history[k] for k in sorted(self.history)]
 
 
-def _plain(value: Any) -> Any:
-    # DynamoDB numbers come back as Decimal/float; history values are ints or strings.
+def plain_numbers(value: Any) -> Any:
+    """DynamoDB numbers come back as floats: whole ones become ints again, at any depth."""
+    if isinstance(value, dict):
+        return {k: plain_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain_numbers(v) for v in value]
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value

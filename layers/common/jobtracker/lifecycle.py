@@ -104,13 +104,13 @@ def apply_task_state(
     key = history_key(state.version)
     if state.version <= attempt.version:
         if key not in attempt.history:
-            attempt.history[key] = _history(state)
+            attempt.history[key] = state.history_entry()
             return StateChange(Applied.STALE, history_added=True)
         duplicate = state.version == attempt.version
         # A redelivered STOPPED whose hand-off may have been lost: hand it off again.
         redo = duplicate and attempt.awaiting_decision and number == job.attempt
         return StateChange(Applied.DUPLICATE if duplicate else Applied.STALE, needs_decision=redo)
-    attempt.history[key] = _history(state)
+    attempt.history[key] = state.history_entry()
     attempt.version = state.version
     attempt.last_status = state.last_status
     attempt.task_arn = attempt.task_arn or state.task_arn
@@ -153,17 +153,6 @@ def apply_task_state(
         attempt.awaiting_decision = True
         change.needs_decision = True
     return change
-
-
-def _history(state: TaskState) -> dict[str, object]:
-    return {
-        "status": state.last_status,
-        "version": state.version,
-        "at": state.observed_at,
-        "desired_status": state.desired_status,
-        "stop_code": state.stop_code,
-        "source": state.source,
-    }
 
 
 @dataclass

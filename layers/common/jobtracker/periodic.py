@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from jobtracker import lifecycle
 from jobtracker.api_models import JobSubmission
 from jobtracker.domain import Job, iso, parse_iso
 from jobtracker.errors import ApiError
@@ -77,7 +78,7 @@ def run_tick(run: ScheduledRun, deps: Deps | None = None) -> TickResult:
     if existing is not None:
         count("ScheduleTicksDuplicate")
         # A tick redelivered after a crash between create and launch finishes the launch.
-        if existing.status.value == "PENDING" and not existing.current.task_arn:
+        if lifecycle.launch_due(existing, deps.clock()):
             launch_attempt(existing, deps)
         return TickResult(Outcome.DUPLICATE, job_id)
     active = _active_runs(run.schedule, job_id, deps)

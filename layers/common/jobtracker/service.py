@@ -80,6 +80,23 @@ def reset_deps() -> None:
     default_deps.cache_clear()
 
 
+def reset_defaults() -> None:
+    """Forget every cached default (settings, clients, repository, launcher, queue, publisher),
+    e.g. after the environment changed: tests, the local stack."""
+    from jobtracker.aws import reset_clients
+    from jobtracker.config import reset_settings
+    from jobtracker.launcher import default_launcher
+    from jobtracker.notify import default_publisher
+    from jobtracker.queue import default_queue
+    from jobtracker.store import default_repository
+
+    reset_settings()
+    reset_clients()
+    reset_deps()
+    for cached in (default_repository, default_launcher, default_queue, default_publisher):
+        cached.cache_clear()
+
+
 # ---- read-modify-write with optimistic locking ------------------------------------------------
 
 MUTATE_TRIES = 10

@@ -42,6 +42,7 @@ from jobtracker.domain import (
     TaskState,
     history_key,
     parse_iso,
+    plain_numbers,
 )
 from jobtracker.repository import (
     ApplyResult,
@@ -203,19 +204,11 @@ def _scalar(value: Any) -> Any:
     return value.value if isinstance(value, StrEnum) else value
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
 def _from_item(item: JobItem) -> Job:
-    state = _plain(item.state.as_dict() if isinstance(item.state, MapAttribute) else item.state)
-    attempts_raw = _plain(
+    state = plain_numbers(
+        item.state.as_dict() if isinstance(item.state, MapAttribute) else item.state
+    )
+    attempts_raw = plain_numbers(
         item.attempts.as_dict() if isinstance(item.attempts, MapAttribute) else item.attempts
     )
     job = Job(
@@ -240,17 +233,6 @@ def _from_raw(raw: dict[str, Any]) -> Job:
     """A job from a raw DynamoDB item (as ReturnValuesOnConditionCheckFailure hands it back)."""
     item = JobItem.from_raw_data(raw)
     return _from_item(item)
-
-
-def history_entry(state: TaskState) -> dict[str, Any]:
-    return {
-        "status": state.last_status,
-        "version": state.version,
-        "at": state.observed_at,
-        "desired_status": state.desired_status,
-        "stop_code": state.stop_code,
-        "source": state.source,
-    }
 
 
 # ---- the DynamoDB repository ---------------------------------------------------------------
@@ -354,7 +336,7 @@ class DynamoJobRepository:
         actions = [
             a["last_status"].set(state.last_status),
             a["version"].set(state.version),
-            a["history"][history_key(state.version)].set(history_entry(state)),
+            a["history"][history_key(state.version)].set(state.history_entry()),
             # The event names its task: JOB_ATTEMPT in the overrides ties it to this attempt.
             a["task_arn"].set(state.task_arn),
             JobItem.rev.add(1),
@@ -389,7 +371,7 @@ class DynamoJobRepository:
         """Keep an out-of-order (older) state in the attempt's history; never its fields."""
         a = JobItem.attempts[str(attempt)]
         key = history_key(state.version)
-        actions = [a["history"][key].set(history_entry(state)), JobItem.rev.add(1)]
+        actions = [a["history"][key].set(state.history_entry()), JobItem.rev.add(1)]
         condition = a["history"].exists() & a["history"][key].does_not_exist()
         return self._update_returning_old(job_id, actions, condition) is None
 
