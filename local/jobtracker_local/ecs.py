@@ -72,6 +72,12 @@ def _die_with_parent() -> None:
         _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 def now_iso() -> str:
     t = datetime.now(UTC)
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
@@ -171,6 +177,7 @@ class LocalEcs:
         self.tokens: dict[tuple[str, str], str] = {}
         self.faults = Faults()
         self.lock = threading.Lock()
+        self.closed = threading.Event()  # set by shutdown: no new task, no more events
         self.threads: list[threading.Thread] = []
         self.run_task_calls: dict[str, int] = {}
 
@@ -220,6 +227,8 @@ class LocalEcs:
         td = self.task_definitions.get(str(body.get("taskDefinition")))
         if td is None:
             raise EcsError("InvalidParameterException", "TaskDefinition not found.")
+        if self.closed.is_set():
+            raise EcsError("ServerException", "The local ECS service is shutting down.")
         token = body.get("clientToken")
         relevant = {k: v for k, v in body.items() if k != "clientToken"}
         params_hash = hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
@@ -371,7 +380,9 @@ class LocalEcs:
                 task.process = proc
                 task.started_at = now_iso()
                 stop_now = task.stop_requested.is_set()
-            if stop_now:
+            if self.closed.is_set():  # shutdown ran before it could see this process
+                _kill_group(proc)
+            elif stop_now:
                 proc.send_signal(signal.SIGTERM)
             self._set(task, "RUNNING")
             code = proc.wait()
@@ -402,6 +413,8 @@ class LocalEcs:
         with task.lock:
             task.version += 1
             detail = self.describe(task)
+        if self.closed.is_set():
+            return  # the event bus is going away with the stack
         self.emit(
             {
                 "version": "0",
@@ -474,11 +487,12 @@ class LocalEcs:
     # ---- shutdown ---------------------------------------------------------------------------
 
     def shutdown(self) -> None:
+        self.closed.set()
         for task in list(self.tasks.values()):
-            proc = task.process
-            if proc is not None and proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
+            with task.lock:  # pairs with _run: either we see its process or it sees `closed`
+                proc = task.process
+            if proc is not None:
+                _kill_group(proc)
 
 
 def serve(ecs: LocalEcs, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:

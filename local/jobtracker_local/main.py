@@ -4,6 +4,7 @@ stop cleanly on Ctrl-C (every task process is killed; nothing is left behind).""
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import signal
 import sys
@@ -65,17 +66,24 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  task logs  {args.work_dir}/logs/<task id>.log")
     print(f"  try: curl -s -H 'Authorization: Bearer {stack.token}' {stack.api_url}/jobs")
     print("  Ctrl-C stops everything.", flush=True)
-    if args.ready_file:
-        Path(args.ready_file).write_text(json.dumps(endpoints))
+    if args.ready_file:  # written whole then renamed: a reader never sees half of it
+        ready = Path(args.ready_file)
+        ready.with_suffix(".tmp").write_text(json.dumps(endpoints))
+        ready.with_suffix(".tmp").replace(ready)
     if args.demo:
         from jobtracker_local.demo import run_demo
 
         threading.Thread(
             target=run_demo, args=(stack.api_url, stack.token, stack, stopping), daemon=True
         ).start()
-    stopping.wait()
+    # A timed wait: a signal the kernel hands to another thread does not interrupt an untimed
+    # lock wait, so the main thread would never get to run the handler.
+    while not stopping.wait(0.2):
+        pass
     print("stopping…", flush=True)
+    faulthandler.dump_traceback_later(30, exit=True)  # a hung stop shows where, then exits
     stack.stop()
+    faulthandler.cancel_dump_traceback_later()
     print("stopped.", flush=True)
     return 0
 

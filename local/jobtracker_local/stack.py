@@ -87,7 +87,6 @@ class LocalStack:
         self.routes: list[Route] = []
         self.queue_urls: dict[str, str] = {}
         self.queue_arns: dict[str, str] = {}
-        self.servers: list[Any] = []
         self.schedules: list[ScheduleRunner] = []
 
     # ---- lifecycle -----------------------------------------------------------------------------
@@ -104,7 +103,6 @@ class LocalStack:
         self._wait_port(self.moto_port)
         self.ecs = LocalEcs(self._emit_ecs_event, REGION, self.work_dir, self.step_seconds)
         self.ecs_server = serve(self.ecs)
-        self.servers.append(self.ecs_server)
         self.ecs_port = self.ecs_server.server_address[1]
         self._environment()
         self.sqs_client = self._boto("sqs")
@@ -113,14 +111,25 @@ class LocalStack:
         self._wire_functions()
         self._start_front()
 
-    def stop(self) -> None:
+    def stop(self, grace_seconds: float = 10.0) -> None:
+        """Stop in dependency order: no new requests, pollers finish the delivery in hand (ECS
+        and moto still answer it), then task processes die, then the servers close."""
         self.stop_event.set()
-        self.ecs.shutdown()
-        for server in self.servers:
-            server.shutdown()
+        self._close(self.front)
+        deadline = time.monotonic() + grace_seconds  # one budget for all, not one per thread
         for thread in self.threads:
-            thread.join(timeout=5)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        stuck = [t.name for t in self.threads if t.is_alive()]
+        if stuck:
+            print(f"still busy after {grace_seconds:.0f}s, abandoned: {', '.join(stuck)}")
+        self.ecs.shutdown()
+        self._close(self.ecs_server)
         self.moto.stop()
+
+    @staticmethod
+    def _close(server: Any) -> None:
+        server.shutdown()
+        server.server_close()  # a listening socket left open accepts calls nobody answers
 
     @staticmethod
     def _wait_port(port: int) -> None:
@@ -531,7 +540,7 @@ class LocalStack:
             daemon_threads = True
 
         server = FrontServer(("127.0.0.1", self.api_port), Front)
-        self.servers.append(server)
+        self.front = server
         thread = threading.Thread(target=server.serve_forever, name="api-front", daemon=True)
         self.threads.append(thread)
         thread.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -70,15 +71,31 @@ def _gone(pids: list[int]) -> bool:
     return False
 
 
-def test_ctrl_c_stops_the_stack_and_leaves_no_task_process(tmp_path: Path) -> None:
+def _signal_thread(pid: int, which: str, signum: int) -> None:
+    """kill(2) on a thread id still signals the whole process, but the kernel hands the signal to
+    that thread: which thread takes a Ctrl-C is the kernel's choice, so both cases are tested."""
+    tids = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+    target = pid if which == "main" else next(t for t in reversed(tids) if t != pid)
+    os.kill(target, signum)
+
+
+@pytest.mark.parametrize("receiving_thread", ["main", "another"])
+def test_ctrl_c_stops_the_stack_and_leaves_no_task_process(
+    tmp_path: Path, receiving_thread: str
+) -> None:
     proc, info = start_stack(tmp_path)
     log = tmp_path / "stack.log"
     try:
         # Given a long job running as a local process
         pids = _long_job_processes(info, log)
-        # When the stack gets Ctrl-C
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+        # When the stack gets Ctrl-C, taken by its main thread or by any other
+        _signal_thread(proc.pid, receiving_thread, signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                "still running 30s after Ctrl-C:\n" + log.read_text()[-4000:]
+            ) from None
         # Then it stops cleanly and its task processes are gone
         output = log.read_text()
         assert proc.returncode == 0, output

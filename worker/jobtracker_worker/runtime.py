@@ -120,7 +120,7 @@ class Shutdown:
     requested: bool = False
     deadline: float | None = None
     signals: int = 0
-    _timer: threading.Timer | None = field(default=None, repr=False)
+    _cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def install(self) -> None:
         signal.signal(signal.SIGTERM, self._on_sigterm)
@@ -136,11 +136,14 @@ class Shutdown:
         budget = max(0.0, self.stop_timeout - SAFETY_MARGIN_SECONDS)
         self.deadline = time.monotonic() + budget
         self.log("termination requested: finishing the current unit", budget_seconds=budget)
-        self._timer = threading.Timer(budget, self._deadline_reached)
-        self._timer.daemon = True
-        self._timer.start()
+        threading.Thread(target=self._watchdog, args=(budget,), daemon=True).start()
 
-    def _deadline_reached(self) -> None:
+    def _watchdog(self, budget: float) -> None:
+        # The kernel may hand a process signal to any thread that does not block it; a second
+        # SIGTERM taken here would wait for the main thread's current sleep to end.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+        if self._cancelled.wait(budget):
+            return
         self.log(
             "stop timeout reached before the unit finished: exiting retryable",
             exit_code=EXIT_RETRYABLE,
@@ -148,8 +151,7 @@ class Shutdown:
         self.exit(EXIT_RETRYABLE)
 
     def cancel_watchdog(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        self._cancelled.set()
 
 
 Unit = Callable[[], None]
