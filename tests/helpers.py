@@ -9,6 +9,7 @@ from typing import Any
 
 from jobtracker_local.apigw import http_event
 from jobtracker_local.handlers import FakeContext, load_handler
+from jobtracker_local.sqs import sqs_event as lambda_sqs_event
 
 ROUTES = {
     ("POST", "/jobs"): ("functions/create_job", "app.handler"),
@@ -176,30 +177,27 @@ class CallCounter:
             c.meta.events.unregister("before-call", self._seen)
 
 
+def _queue_arn(queue_url: str) -> str:
+    return "arn:aws:sqs:us-east-1:123456789012:" + queue_url.rsplit("/", 1)[-1]
+
+
 def sqs_event(queue_url: str, bodies: list[dict[str, Any]]) -> dict[str, Any]:
-    """An SQS → Lambda event (as the event source mapping builds it)."""
-    arn = "arn:aws:sqs:us-east-1:123456789012:" + queue_url.rsplit("/", 1)[-1]
-    return {
-        "Records": [
-            {
-                "messageId": f"m-{i}",
-                "receiptHandle": f"r-{i}",
-                "body": json.dumps(b),
-                "attributes": {
-                    "ApproximateReceiveCount": "1",
-                    "SentTimestamp": "0",
-                    "SenderId": "x",
-                    "ApproximateFirstReceiveTimestamp": "0",
-                },
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": arn,
-                "awsRegion": "us-east-1",
-            }
-            for i, b in enumerate(bodies)
-        ]
-    }
+    """An SQS → Lambda event carrying `bodies` (as the event source mapping builds it)."""
+    messages = [
+        {
+            "MessageId": f"m-{i}",
+            "ReceiptHandle": f"r-{i}",
+            "Body": json.dumps(b),
+            "Attributes": {
+                "ApproximateReceiveCount": "1",
+                "SentTimestamp": "0",
+                "SenderId": "x",
+                "ApproximateFirstReceiveTimestamp": "0",
+            },
+        }
+        for i, b in enumerate(bodies)
+    ]
+    return lambda_sqs_event(messages, _queue_arn(queue_url))
 
 
 def invoke(code_uri: str, event: dict[str, Any]) -> Any:
@@ -213,13 +211,13 @@ def drain(queue_url: str, code_uri: str = "functions/retry_decider") -> list[dic
 
     sqs = boto3.client("sqs")
     handled = []
-    got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+    got = sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0, AttributeNames=["All"]
+    )
     messages = got.get("Messages", [])
     if not messages:
         return []
-    event = sqs_event(queue_url, [json.loads(m["Body"]) for m in messages])
-    for record, m in zip(event["Records"], messages, strict=True):
-        record["messageId"] = m["MessageId"]
+    event = lambda_sqs_event(messages, _queue_arn(queue_url))
     from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
     try:

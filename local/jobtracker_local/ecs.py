@@ -142,6 +142,14 @@ class Faults:
     start: list[tuple[str, str | None]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def add(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /_faults: {"run_task": [kind, ...], "start": [kind, ...], "match": "..."}."""
+        match = body.get("match")
+        with self.lock:
+            self.run_task += [(kind, match) for kind in body.get("run_task", [])]
+            self.start += [(kind, match) for kind in body.get("start", [])]
+            return {"run_task": list(self.run_task), "start": list(self.start)}
+
     def take(self, queue: list[tuple[str, str | None]], parameters: str) -> str | None:
         with self.lock:
             for i, (kind, match) in enumerate(queue):
@@ -178,7 +186,6 @@ class LocalEcs:
         self.faults = Faults()
         self.lock = threading.Lock()
         self.closed = threading.Event()  # set by shutdown: no new task, no more events
-        self.threads: list[threading.Thread] = []
         self.run_task_calls: dict[str, int] = {}
 
     # ---- setup (from the template) -----------------------------------------------------------
@@ -270,11 +277,9 @@ class LocalEcs:
             self.tasks[arn] = task
             if token:
                 self.tokens[(cluster, token)] = arn
-        thread = threading.Thread(
+        threading.Thread(
             target=self._run, args=(task,), name=f"task-{task.task_id[:8]}", daemon=True
-        )
-        self.threads.append(thread)
-        thread.start()
+        ).start()
         return {"tasks": [self.describe(task)], "failures": []}
 
     def stop_task(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -293,15 +298,10 @@ class LocalEcs:
         self._change(task)
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
-            timer = threading.Timer(task.task_definition.stop_timeout, self._kill, args=(proc,))
+            timer = threading.Timer(task.task_definition.stop_timeout, _kill_group, args=(proc,))
             timer.daemon = True
             timer.start()
         return {"task": self.describe(task)}
-
-    @staticmethod
-    def _kill(proc: subprocess.Popen[bytes]) -> None:
-        if proc.poll() is None:
-            proc.kill()
 
     def describe_tasks(self, body: dict[str, Any]) -> dict[str, Any]:
         tasks, failures = [], []
@@ -467,10 +467,9 @@ class LocalEcs:
             "containers": [container],
             "overrides": task.overrides,
             "attachments": [],
-            "tags": task.tags if epoch else None,
         }
-        if not epoch:
-            detail.pop("tags")
+        if epoch:  # DescribeTasks answers carry tags; events do not
+            detail["tags"] = task.tags
         for key, value in (
             ("startedBy", task.started_by),
             ("group", task.group),
@@ -495,6 +494,11 @@ class LocalEcs:
                 _kill_group(proc)
 
 
+class LocalHttpServer(ThreadingHTTPServer):
+    request_queue_size = 256  # the default backlog (5) resets bursts of clients
+    daemon_threads = True
+
+
 def serve(ecs: LocalEcs, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:
@@ -516,14 +520,7 @@ def serve(ecs: LocalEcs, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTT
             except json.JSONDecodeError:
                 return self._reply(400, {"__type": "SerializationException", "message": "bad JSON"})
             if self.path.rstrip("/") == "/_faults":
-                match = body.get("match")
-                for kind in body.get("run_task", []):
-                    ecs.faults.run_task.append((kind, match))
-                for kind in body.get("start", []):
-                    ecs.faults.start.append((kind, match))
-                return self._reply(
-                    200, {"run_task": ecs.faults.run_task, "start": ecs.faults.start}
-                )
+                return self._reply(200, ecs.faults.add(body))
             target = self.headers.get("X-Amz-Target", "")
             if not target.startswith(PREFIX):
                 return self._reply(400, {"__type": "UnknownOperationException", "message": target})
@@ -543,10 +540,6 @@ def serve(ecs: LocalEcs, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTT
                 )
             return self._reply(404, {"message": "not found"})
 
-    class Server(ThreadingHTTPServer):
-        request_queue_size = 256
-        daemon_threads = True
-
-    server = Server((host, port), Handler)
+    server = LocalHttpServer((host, port), Handler)
     threading.Thread(target=server.serve_forever, name="local-ecs", daemon=True).start()
     return server

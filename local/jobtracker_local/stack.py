@@ -19,15 +19,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 from jobtracker_local import template as tpl
 from jobtracker_local.apigw import LOCAL_CALLER, http_event
-from jobtracker_local.ecs import LocalEcs, serve
+from jobtracker_local.ecs import LocalEcs, LocalHttpServer, serve
 from jobtracker_local.handlers import FakeContext, load_handler
 from jobtracker_local.schedules import ScheduleRunner, runner_for
+from jobtracker_local.sqs import sqs_event
 
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
@@ -85,8 +86,7 @@ class LocalStack:
         self.stats = Stats()
         self.functions: dict[str, tpl.Function] = {}
         self.routes: list[Route] = []
-        self.queue_urls: dict[str, str] = {}
-        self.queue_arns: dict[str, str] = {}
+        self.queue_urls: dict[str, str] = {}  # by ARN, for the event source mappings
         self.schedules: list[ScheduleRunner] = []
 
     # ---- lifecycle -----------------------------------------------------------------------------
@@ -165,19 +165,16 @@ class LocalStack:
 
         return boto3.session.Session().client(service, region_name=REGION)
 
+    def _create_queue(self, name: str, attributes: dict[str, str]) -> tuple[str, str]:
+        url = self.sqs_client.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        got = self.sqs_client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        return url, got["Attributes"]["QueueArn"]
+
     def _create_resources(self) -> None:
         t = self.template
         stack = "jobtracker-local"
-        params = {k: v.get("Default") for k, v in t.get("Parameters", {}).items()}
-        params.update(
-            Subnets=["subnet-local"],
-            SecurityGroups=["sg-local"],
-            BackoffScale=str(self.backoff_scale),
-            DemoScheduleState="ENABLED",
-        )
         r = tpl.Resolver(
             t,
-            refs=dict(params),
             pseudo={
                 "AWS::StackName": stack,
                 "AWS::Region": REGION,
@@ -186,13 +183,15 @@ class LocalStack:
                 "AWS::URLSuffix": "amazonaws.com",
             },
         )
-        self.resolver = r
-        sqs, ddb, events, sns = (
-            self._boto("sqs"),
-            self._boto("dynamodb"),
-            self._boto("events"),
-            self._boto("sns"),
+        r.refs.update(r.parameter_defaults())
+        r.refs.update(
+            Subnets=["subnet-local"],
+            SecurityGroups=["sg-local"],
+            BackoffScale=str(self.backoff_scale),
+            DemoScheduleState="ENABLED",
         )
+        self.resolver = r
+        ddb, sns = self._boto("dynamodb"), self._boto("sns")
         queues = tpl.resources_of_type(t, "AWS::SQS::Queue")
         # dead-letter queues first: the others point at them
         for logical in sorted(
@@ -208,14 +207,11 @@ class LocalStack:
                         "maxReceiveCount": str(redrive["maxReceiveCount"]),
                     }
                 )
-            url = sqs.create_queue(QueueName=f"{stack}-{logical}", Attributes=attrs)["QueueUrl"]
-            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-                "QueueArn"
-            ]
+            url, arn = self._create_queue(f"{stack}-{logical}", attrs)
             r.refs[logical] = url
             r.attrs[(logical, "Arn")] = arn
             r.attrs[(logical, "QueueName")] = f"{stack}-{logical}"
-            self.queue_urls[logical], self.queue_arns[logical] = url, arn
+            self.queue_urls[arn] = url
         for logical, res in tpl.resources_of_type(t, "AWS::DynamoDB::Table").items():
             props = res["Properties"]
             name = f"{stack}-{logical}"
@@ -236,7 +232,7 @@ class LocalStack:
             r.attrs[(logical, "StreamArn")] = desc["LatestStreamArn"]
         for logical, res in tpl.resources_of_type(t, "AWS::Events::EventBus").items():
             name = r.resolve(res["Properties"]["Name"])
-            arn = events.create_event_bus(Name=name)["EventBusArn"]
+            arn = self.events_client.create_event_bus(Name=name)["EventBusArn"]
             r.refs[logical], r.attrs[(logical, "Arn")] = name, arn
         for logical in tpl.resources_of_type(t, "AWS::SNS::Topic"):
             arn = sns.create_topic(Name=f"{stack}-{logical}")["TopicArn"]
@@ -278,8 +274,6 @@ class LocalStack:
         from jobtracker.service import reset_defaults
 
         reset_defaults()
-        events = self._boto("events")
-        sqs = self._boto("sqs")
         for name, fn in self.functions.items():
             for event_name, event in fn.events.items():
                 props = event.get("Properties", {})
@@ -289,16 +283,12 @@ class LocalStack:
                 elif event["Type"] == "EventBridgeRule":
                     # moto matches the rule's pattern and delivers to a queue we drain.
                     pattern = self.resolver.resolve(props["Pattern"])
-                    queue = f"jobtracker-local-rule-{name}-{event_name}"
-                    url = sqs.create_queue(QueueName=queue, Attributes={"VisibilityTimeout": "5"})[
-                        "QueueUrl"
-                    ]
-                    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-                        "Attributes"
-                    ]["QueueArn"]
+                    url, arn = self._create_queue(
+                        f"jobtracker-local-rule-{name}-{event_name}", {"VisibilityTimeout": "5"}
+                    )
                     rule = f"{name}-{event_name}"
-                    events.put_rule(Name=rule, EventPattern=json.dumps(pattern))
-                    events.put_targets(Rule=rule, Targets=[{"Id": "local", "Arn": arn}])
+                    self.events_client.put_rule(Name=rule, EventPattern=json.dumps(pattern))
+                    self.events_client.put_targets(Rule=rule, Targets=[{"Id": "local", "Arn": arn}])
                     self._poll(f"rule:{rule}", partial(self._drain_rule_queue, url, name))
                 elif event["Type"] in ("ScheduleV2", "Schedule"):
                     resolved = self.resolver.resolve(props)
@@ -314,9 +304,9 @@ class LocalStack:
             function = props["FunctionName"]["Ref"]
             source = self.resolver.resolve(props["EventSourceArn"])
             if ":sqs:" in source:
-                url = next(u for q, u in self.queue_urls.items() if self.queue_arns[q] == source)
+                url = self.queue_urls[source]
                 size = int(props.get("BatchSize", 10))
-                self._poll(f"sqs:{logical}", partial(self._drain_sqs, url, function, size))
+                self._poll(f"sqs:{logical}", partial(self._drain_sqs, url, source, function, size))
             elif ":dynamodb:" in source:
                 self._poll(f"stream:{logical}", self._stream_poller(source, function))
 
@@ -341,12 +331,8 @@ class LocalStack:
         for runner in self.schedules:
             for when in runner.due(datetime.now(UTC)):
                 fired = True
-                for _ in range(3):  # the schedule's retry policy, shortened
-                    try:
-                        self.invoke(runner.function, runner.payload(when))
-                        break
-                    except Exception:
-                        time.sleep(0.5)
+                # the schedule's retry policy, shortened
+                self._invoke_retrying(runner.function, runner.payload(when), 3, 0.5)
         return fired
 
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
@@ -361,6 +347,17 @@ class LocalStack:
                 if not self.quiet:
                     traceback.print_exc()
                 raise
+
+    def _invoke_retrying(
+        self, function: str, event: dict[str, Any], tries: int, pause: float
+    ) -> None:
+        """An asynchronous invocation: retried a few times, then given up on."""
+        for _ in range(tries):
+            try:
+                self.invoke(function, event)
+                return
+            except Exception:
+                time.sleep(pause)
 
     def _poll(self, name: str, once: Callable[[], bool]) -> None:
         def loop() -> None:
@@ -390,7 +387,7 @@ class LocalStack:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
         return bool(messages)
 
-    def _drain_sqs(self, url: str, function: str, batch: int) -> bool:
+    def _drain_sqs(self, url: str, arn: str, function: str, batch: int) -> bool:
         sqs = self.sqs_client  # botocore clients are safe to share between threads
         got = sqs.receive_message(
             QueueUrl=url,
@@ -401,23 +398,7 @@ class LocalStack:
         messages = got.get("Messages", [])
         if not messages:
             return False
-        arn = next(a for q, a in self.queue_arns.items() if self.queue_urls[q] == url)
-        event = {
-            "Records": [
-                {
-                    "messageId": m["MessageId"],
-                    "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"],
-                    "attributes": m.get("Attributes", {}),
-                    "messageAttributes": {},
-                    "md5OfBody": m.get("MD5OfBody", ""),
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": arn,
-                    "awsRegion": REGION,
-                }
-                for m in messages
-            ]
-        }
+        event = sqs_event(messages, arn)
         try:
             result = self.invoke(function, event)
             failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
@@ -449,14 +430,8 @@ class LocalStack:
                 if records:
                     for rec in records:
                         rec["eventSourceARN"] = stream_arn
-                    for _ in range(
-                        3
-                    ):  # a failing batch is retried, then skipped (to the DLQ on AWS)
-                        try:
-                            self.invoke(function, {"Records": records})
-                            break
-                        except Exception:
-                            time.sleep(0.2)
+                    # a failing batch is retried, then skipped (to the DLQ on AWS)
+                    self._invoke_retrying(function, {"Records": records}, 3, 0.2)
                     busy = True
                 iterators[sid] = got.get("NextShardIterator")
             return busy
@@ -535,11 +510,7 @@ class LocalStack:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
 
-        class FrontServer(ThreadingHTTPServer):
-            request_queue_size = 256  # the default backlog (5) resets bursts of clients
-            daemon_threads = True
-
-        server = FrontServer(("127.0.0.1", self.api_port), Front)
+        server = LocalHttpServer(("127.0.0.1", self.api_port), Front)
         self.front = server
         thread = threading.Thread(target=server.serve_forever, name="api-front", daemon=True)
         self.threads.append(thread)
