@@ -68,6 +68,10 @@ def test_rate_counts_from_its_origin() -> None:
         "cron(0 10 * 13 ? *)",
         "every day",
         "cron(0/0 * * * ? *)",
+        "cron(0 10 0W * ? *)",
+        "cron(0 10 40W * ? *)",
+        "cron(0 10 ? * 9#2 *)",
+        "cron(0 10 ? * 8L *)",
     ],
 )
 def test_invalid_expressions_are_rejected(expr: str) -> None:

@@ -58,56 +58,101 @@ def _one(text: str, names: dict[str, int] | None) -> int:
     return int(text)
 
 
+def _day_of_week(text: str) -> int:
+    day = _one(text, DAYS)
+    if not 1 <= day <= 7:
+        raise ScheduleError(f"day of week {text!r} out of range 1-7")
+    return day
+
+
+@dataclass(frozen=True)
+class DaysOfMonth:
+    """The day-of-month field, parsed once: plain days, `L`, `LW` and `nW`."""
+
+    days: frozenset[int] = frozenset()
+    last: bool = False  # L
+    last_weekday: bool = False  # LW
+    nearest_weekday: frozenset[int] = frozenset()  # nW: the weekday nearest the nth
+
+    @classmethod
+    def parse(cls, field: str) -> DaysOfMonth:
+        days: set[int] = set()
+        nearest: set[int] = set()
+        last = last_weekday = False
+        for part in field.split(","):
+            if part == "L":
+                last = True
+            elif part == "LW":
+                last_weekday = True
+            elif re.fullmatch(r"\d{1,2}W", part):
+                if not 1 <= int(part[:-1]) <= 31:
+                    raise ScheduleError(f"{part!r} out of range 1-31")
+                nearest.add(int(part[:-1]))
+            else:
+                days |= _values(part, 1, 31)
+        return cls(frozenset(days), last, last_weekday, frozenset(nearest))
+
+    def matches(self, d: date) -> bool:
+        last = calendar.monthrange(d.year, d.month)[1]
+        return (
+            d.day in self.days
+            or (self.last and d.day == last)
+            or (self.last_weekday and d == _nearest_weekday(date(d.year, d.month, last)))
+            or any(
+                d == _nearest_weekday(date(d.year, d.month, min(n, last)))
+                for n in self.nearest_weekday
+            )
+        )
+
+
+@dataclass(frozen=True)
+class DaysOfWeek:
+    """The day-of-week field, parsed once (1-7 = SUN-SAT): plain days (`L` is 7), `nL` (the
+    last such day of the month) and `n#k` (the kth such day)."""
+
+    days: frozenset[int] = frozenset()
+    last_of_month: frozenset[int] = frozenset()  # nL
+    nth: frozenset[tuple[int, int]] = frozenset()  # n#k as (n, k)
+
+    @classmethod
+    def parse(cls, field: str) -> DaysOfWeek:
+        days: set[int] = set()
+        last_of_month: set[int] = set()
+        nth: set[tuple[int, int]] = set()
+        for part in field.split(","):
+            if "#" in part:
+                day, k = part.split("#", 1)
+                if not k.isdigit() or not 1 <= int(k) <= 5:
+                    raise ScheduleError(f"bad '#' in {part!r}")
+                nth.add((_day_of_week(day), int(k)))
+            elif part == "L":
+                days.add(7)
+            elif part.endswith("L"):
+                last_of_month.add(_day_of_week(part[:-1]))
+            else:
+                days |= _values(part, 1, 7, DAYS)
+        return cls(frozenset(days), frozenset(last_of_month), frozenset(nth))
+
+    def matches(self, d: date) -> bool:
+        weekday = (d.isoweekday() % 7) + 1  # SUN=1 … SAT=7
+        last = calendar.monthrange(d.year, d.month)[1]
+        return (
+            weekday in self.days
+            or (weekday in self.last_of_month and d.day + 7 > last)
+            or (weekday, (d.day - 1) // 7 + 1) in self.nth
+        )
+
+
 @dataclass(frozen=True)
 class Cron:
     minutes: frozenset[int]
     hours: frozenset[int]
-    dom: str
+    days: DaysOfMonth | DaysOfWeek  # whichever of the two day fields is not `?`
     months: frozenset[int]
-    dow: str
     years: frozenset[int]
 
-    def _dom_matches(self, d: date) -> bool:
-        last = calendar.monthrange(d.year, d.month)[1]
-        for part in self.dom.split(","):
-            if part == "L":
-                if d.day == last:
-                    return True
-            elif part == "LW":
-                if d == _nearest_weekday(date(d.year, d.month, last)):
-                    return True
-            elif part.endswith("W"):
-                target = min(int(part[:-1]), last)
-                if d == _nearest_weekday(date(d.year, d.month, target)):
-                    return True
-            elif d.day in _values(part, 1, 31):
-                return True
-        return False
-
-    def _dow_matches(self, d: date) -> bool:
-        weekday = (d.isoweekday() % 7) + 1  # SUN=1 … SAT=7
-        last = calendar.monthrange(d.year, d.month)[1]
-        for part in self.dow.split(","):
-            if "#" in part:
-                day, nth = part.split("#", 1)
-                if weekday == _one(day, DAYS) and (d.day - 1) // 7 + 1 == int(nth):
-                    return True
-            elif part.endswith("L") and part != "L":
-                if weekday == _one(part[:-1], DAYS) and d.day + 7 > last:
-                    return True
-            elif part == "L":
-                if weekday == 7:
-                    return True
-            elif weekday in _values(part, 1, 7, DAYS):
-                return True
-        return False
-
     def day_matches(self, d: date) -> bool:
-        if d.month not in self.months or d.year not in self.years:
-            return False
-        if self.dom == "?":
-            return self._dow_matches(d)
-        return self._dom_matches(d)
+        return d.month in self.months and d.year in self.years and self.days.matches(d)
 
     def next_after(self, after: datetime) -> datetime | None:
         start = after.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
@@ -132,11 +177,6 @@ def _nearest_weekday(d: date) -> date:
     return d
 
 
-def _check_day_field(text: str, allowed: str) -> None:
-    if not re.fullmatch(allowed, text):
-        raise ScheduleError(f"unsupported day field {text!r}")
-
-
 def parse_cron(body: str) -> Cron:
     fields = body.split()
     if len(fields) != 6:
@@ -146,27 +186,11 @@ def parse_cron(body: str) -> Cron:
     minute, hour, dom, month, dow, year = fields
     if (dom == "?") == (dow == "?"):
         raise ScheduleError("exactly one of day-of-month and day-of-week must be '?'")
-    if dom != "?":
-        for part in dom.split(","):
-            if part not in ("L", "LW") and not re.fullmatch(r"\d{1,2}W", part):
-                _values(part, 1, 31)
-    if dow != "?":
-        for part in dow.split(","):
-            if "#" in part:
-                day, nth = part.split("#", 1)
-                _one(day, DAYS)
-                if not nth.isdigit() or not 1 <= int(nth) <= 5:
-                    raise ScheduleError(f"bad '#' in {part!r}")
-            elif part.endswith("L") and part != "L":
-                _one(part[:-1], DAYS)
-            elif part != "L":
-                _values(part, 1, 7, DAYS)
     return Cron(
         minutes=frozenset(_values(minute, 0, 59)),
         hours=frozenset(_values(hour, 0, 23)),
-        dom=dom,
+        days=DaysOfWeek.parse(dow) if dom == "?" else DaysOfMonth.parse(dom),
         months=frozenset(_values(month, 1, 12, MONTHS)),
-        dow=dow,
         years=frozenset(_values(year, 1970, 2199)),
     )
 
