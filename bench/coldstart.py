@@ -44,15 +44,16 @@ def measure_pair(body: str, runs: int) -> tuple[float, float, float]:
     Returns (floor ms, body ms, median of per-pair ratios)."""
     floors, bodies, ratios = [], [], []
     for _ in range(runs):
-        f = measure(FLOOR, 1)
-        b = measure(body, 1)
+        f = measure(FLOOR)
+        b = measure(body)
         floors.append(f)
         bodies.append(b)
         ratios.append(b / f)
     return statistics.median(floors), statistics.median(bodies), statistics.median(ratios)
 
 
-def measure(body: str, runs: int) -> float:
+def measure(body: str) -> float:
+    """One fresh interpreter running `body`; its time in ms."""
     env = dict(
         os.environ,
         AWS_DEFAULT_REGION="us-east-1",
@@ -61,30 +62,27 @@ def measure(body: str, runs: int) -> float:
         POWERTOOLS_METRICS_NAMESPACE="jobtracker",
         PYTHONDONTWRITEBYTECODE="0",
     )
-    samples = []
-    for _ in range(runs):
-        out = subprocess.run(
-            [sys.executable, "-c", TIMER.format(body=body)],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=True,
-            cwd=ROOT,
-        )
-        samples.append(float(out.stdout.strip().splitlines()[-1]))
-    return statistics.median(samples)
+    out = subprocess.run(
+        [sys.executable, "-c", TIMER.format(body=body)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        cwd=ROOT,
+    )
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
-    measure(FLOOR, 1)  # warm the page cache and .pyc files once
+    measure(FLOOR)  # warm the page cache and .pyc files once
     print(f"floor = import boto3 + client('dynamodb'); medians of {args.runs} alternating pairs")
     worst = 0.0
     for app in sorted((ROOT / "functions").glob("*/app.py")):
         body = HANDLER.format(path=str(app))
-        measure(body + FIRST_CALL, 1)
+        measure(body + FIRST_CALL)
         floor, ms, ratio = measure_pair(body, args.runs)
         worst = max(worst, ratio)
         mark = "ok" if ratio <= TARGET else "OVER"

@@ -9,14 +9,14 @@ from typing import Any
 from jobtracker.config import Settings, load_settings
 from jobtracker.domain import Job, JobStatus, TaskState
 from jobtracker.launcher import Describe, LaunchRequest, LaunchResult
-from jobtracker.service import Deps
-from jobtracker.store import (
+from jobtracker.repository import (
     ApplyResult,
     FastApply,
     IdempotencyConflict,
     IdempotencyRecord,
     StaleJob,
 )
+from jobtracker.service import Deps
 
 DEFINITIONS = (
     '{"demo": {"task_definition": "arn:aws:ecs:us-east-1:1:task-definition/w:1", '

@@ -150,8 +150,8 @@ def test_idempotency_key_replay_returns_same_job_and_conflict_on_other_body(aws:
 def test_replay_after_crash_before_launch_reattaches(aws: AwsEnv) -> None:
     # Given the first try stored the job and its key, then crashed before RunTask
     from jobtracker.api_models import JobSubmission
+    from jobtracker.repository import IdempotencyRecord
     from jobtracker.service import body_hash, build_job, default_deps, idempotency_item_key
-    from jobtracker.store import IdempotencyRecord
 
     deps = default_deps()
 

@@ -18,7 +18,9 @@ _processors: dict[EventType, BatchProcessor] = {}
 def partial_batch(
     event: dict[str, Any], context: Any, record_handler: Callable[[Any], None], kind: EventType
 ) -> Any:
-    processor = _processors.setdefault(kind, BatchProcessor(event_type=kind))
+    processor = _processors.get(kind)
+    if processor is None:  # one per kind, reused across invocations
+        processor = _processors[kind] = BatchProcessor(event_type=kind)
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

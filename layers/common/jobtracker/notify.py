@@ -60,13 +60,14 @@ class AwsPublisher:
     def publish(self, change: JobChange) -> None:
         settings = get_settings()
         detail = change.detail()
+        message = json.dumps(detail, separators=(",", ":"))
         response = client("events").put_events(
             Entries=[
                 {
                     "Source": SOURCE,
                     "DetailType": DETAIL_TYPE,
                     "Resources": [r for r in [detail["task_arn"]] if r],
-                    "Detail": json.dumps(detail, separators=(",", ":")),
+                    "Detail": message,
                     "EventBusName": settings.event_bus_name,
                 }
             ]
@@ -77,7 +78,7 @@ class AwsPublisher:
             client("sns").publish(
                 TopicArn=settings.job_topic_arn,
                 Subject=f"jobtracker: job {change.job.status.value}"[:100],
-                Message=json.dumps(detail, separators=(",", ":")),
+                Message=message,
                 MessageAttributes={
                     "status": {"DataType": "String", "StringValue": change.job.status.value},
                     "definition": {"DataType": "String", "StringValue": change.job.definition},

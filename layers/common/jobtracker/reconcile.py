@@ -28,6 +28,7 @@ from jobtracker.domain import Job, JobStatus, StopRequest, TaskState, iso, parse
 from jobtracker.observability import count, logger
 from jobtracker.service import (
     Deps,
+    EventResult,
     apply_state,
     cluster_of,
     default_deps,
@@ -105,6 +106,12 @@ class Report:
     actions: Counter[str] = field(default_factory=Counter)
     errors: int = 0
 
+    def failed(self, message: str, **where: str) -> None:
+        """One failure, logged with its traceback and counted (the ReconcilerErrors alarm)."""
+        self.errors += 1
+        count("ReconcilerErrors")
+        logger.exception(message, extra=where)
+
 
 def reconcile(deps: Deps | None = None, limit: int = 500) -> Report:
     deps = deps or default_deps()
@@ -128,16 +135,12 @@ def reconcile(deps: Deps | None = None, limit: int = 500) -> Report:
                 report.actions[action.value] += 1
                 _act(action, job, deps, to_describe)
         except Exception:
-            report.errors += 1
-            count("ReconcilerErrors")
-            logger.exception("reconciling a job failed", extra={"job_id": job_id})
+            report.failed("reconciling a job failed", job_id=job_id)
     for cluster, items in to_describe.items():
         try:
             _describe_and_apply(cluster, items, deps, report)
         except Exception:
-            report.errors += 1
-            count("ReconcilerErrors")
-            logger.exception("DescribeTasks failed", extra={"cluster": cluster})
+            report.failed("DescribeTasks failed", cluster=cluster)
     for name, n in report.actions.items():
         count(f"Reconciler{name.title().replace('_', '')}", n)
     return report
@@ -204,7 +207,7 @@ def _describe_and_apply(
         if found is not None:
             result = apply_state(job_id, number, found.state, deps)
             report.actions[f"described_{result.value}"] += 1
-            if result.value in ("duplicate", "stale"):
+            if result in (EventResult.DUPLICATE, EventResult.STALE):
                 _touch(job_id, deps)
             continue
         if arn in described.missing:
