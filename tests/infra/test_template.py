@@ -95,13 +95,25 @@ def test_runtime_is_current_and_arm64() -> None:
     assert glob["Architectures"] == ["arm64"]
 
 
+def _managed(name: str) -> list[dict[str, Any]]:
+    res = RESOURCES[name]
+    assert res["Type"] == "AWS::IAM::ManagedPolicy", name  # ours, never a broad AWS-managed one
+    return list(res["Properties"]["PolicyDocument"]["Statement"])
+
+
 def _statements() -> list[tuple[str, dict[str, Any]]]:
+    """Every IAM statement with its owner; a function owns the managed policies it attaches."""
     out = []
     for name, res in RESOURCES.items():
         props = res.get("Properties", {})
+        if res["Type"] == "AWS::IAM::ManagedPolicy":
+            out += [(name, s) for s in _managed(name)]
         for policy in props.get("Policies", []) or []:
             if isinstance(policy, dict) and "Statement" in policy:
                 out += [(name, s) for s in policy["Statement"]]
+            elif res["Type"] == "AWS::Serverless::Function":
+                assert isinstance(policy, dict) and set(policy) == {"Ref"}, (name, policy)
+                out += [(name, s) for s in _managed(policy["Ref"])]
         for policy in props.get("Policies", []) if res["Type"] == "AWS::IAM::Role" else []:
             out += [(name, s) for s in policy["PolicyDocument"]["Statement"]]
     return out
@@ -167,6 +179,14 @@ def test_functions_have_only_their_own_permissions() -> None:
     assert "ecs:RunTask" not in actions_of("OnTaskStateFunction")
     assert "dynamodb:Query" not in actions_of("CreateJobFunction")
     assert not any(a.startswith("ecs:") for a in actions_of("NotifierFunction"))
+    for fn in (
+        "CreateJobFunction",
+        "RetryDeciderFunction",
+        "SchedulerFunction",
+        "ReconcilerFunction",
+    ):
+        assert {"ecs:RunTask", "ecs:TagResource", "iam:PassRole"} <= actions_of(fn), fn
+    assert "ecs:DescribeTasks" in actions_of("ReconcilerFunction")
 
 
 def test_every_route_requires_iam_auth() -> None:
