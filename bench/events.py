@@ -46,27 +46,17 @@ def main() -> int:
 
     with mock_aws():
         from tests.conftest import provision
-        from tests.helpers import CallCounter, call_api, drain, ecs_event, invoke
+        from tests.helpers import CallCounter, call_api, drain, invoke, job_event, submitted
 
         env = provision()
         on_state = "functions/on_task_state"
 
-        def new_job(body: dict | None = None) -> dict:
-            reply = call_api("POST", "/jobs", body or {"definition": "demo"})
-            assert reply.status == 201, reply.body
-            return reply.body
-
         counter = CallCounter()
-        job = new_job()
+        job = submitted()
         row("POST /jobs (store + launch)", counter.reset(), 3, "create, RunTask, record task")
 
         def ev(name: str, job: dict, attempt: int = 1, version: int | None = None) -> dict:
-            arn = (
-                job["attempts"][attempt - 1]["task_arn"]
-                if len(job["attempts"]) >= attempt
-                else None
-            )
-            return ecs_event(name, job["id"], attempt, version, arn, env.cluster_arn)
+            return job_event(job, name, env.cluster_arn, attempt, version)
 
         invoke(on_state, ev("task_pending", job))
         row("non-terminal event, applied", counter.reset(), 1, "one conditional write, no read")
@@ -80,12 +70,12 @@ def main() -> int:
         row("STOPPED, success", counter.reset(), 1, "terminal: read + conditional write")
 
         counter.reset()
-        job = new_job()
+        job = submitted()
         for name in ("task_pending", "task_running", "task_stopped_success"):
             invoke(on_state, ev(name, job))
         row("job lifecycle, success", counter.reset(), 6, "3 launch + 3 states")
 
-        job = new_job({"definition": "demo", "retry": {"backoff": {"base_seconds": 0}}})
+        job = submitted({"definition": "demo", "retry": {"backoff": {"base_seconds": 0}}})
         for name in ("task_pending", "task_running", "task_stopped_exit_2"):
             invoke(on_state, ev(name, job))
         drain(env.retry_queue_url)
@@ -103,7 +93,7 @@ def main() -> int:
 
         # Throughput: distinct jobs, one RUNNING event each, then the same events again.
         counter.close()
-        jobs = [new_job() for _ in range(args.events)]
+        jobs = [submitted() for _ in range(args.events)]
         events = [ev("task_running", j) for j in jobs]
         t0 = time.perf_counter()
         for e in events:

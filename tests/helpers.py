@@ -39,6 +39,25 @@ def call_api(
     )
 
 
+def submitted(body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """POST /jobs through the create_job handler; the 201 job."""
+    reply = call_api("POST", "/jobs", body or {"definition": "demo"})
+    assert reply.status == 201, reply.body
+    return reply.body  # type: ignore[no-any-return]
+
+
+def job_event(
+    job: dict[str, Any],
+    name: str,
+    cluster_arn: str,
+    attempt: int = 1,
+    version: int | None = None,
+) -> dict[str, Any]:
+    """A fixture event for an attempt of a job as the API shows it (its task, once launched)."""
+    task = job["attempts"][attempt - 1]["task_arn"] if len(job["attempts"]) >= attempt else None
+    return ecs_event(name, job["id"], attempt, version, task, cluster_arn)
+
+
 def inject(
     service: str, operation: str, respond: Callable[[dict[str, Any]], dict[str, Any] | None]
 ) -> Callable[[], None]:

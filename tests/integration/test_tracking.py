@@ -9,20 +9,13 @@ from typing import Any
 import boto3
 
 from tests.conftest import AwsEnv, load_event
-from tests.helpers import CallCounter, call_api, drain, ecs_event, invoke
-
-
-def submitted(body: dict[str, Any] | None = None) -> dict[str, Any]:
-    reply = call_api("POST", "/jobs", body or {"definition": "demo"})
-    assert reply.status == 201, reply.body
-    return reply.body  # type: ignore[no-any-return]
+from tests.helpers import CallCounter, call_api, drain, ecs_event, invoke, job_event, submitted
 
 
 def event(
     aws: AwsEnv, job: dict[str, Any], name: str, attempt: int = 1, version: int | None = None
 ) -> dict[str, Any]:
-    task = job["attempts"][attempt - 1]["task_arn"] if len(job["attempts"]) >= attempt else None
-    return ecs_event(name, job["id"], attempt, version, task_arn=task, cluster_arn=aws.cluster_arn)
+    return job_event(job, name, aws.cluster_arn, attempt, version)
 
 
 def on_task_state(ev: dict[str, Any]) -> str:
