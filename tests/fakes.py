@@ -55,6 +55,7 @@ class FakeRepo:
     jobs: dict[str, Job] = field(default_factory=dict)
     idem: dict[str, IdempotencyRecord] = field(default_factory=dict)
     saves: int = 0
+    gets: int = 0
 
     def create(
         self, job: Job, idem: IdempotencyRecord | None = None, watch_at: str | None = None
@@ -69,6 +70,7 @@ class FakeRepo:
         return job
 
     def get(self, job_id: str) -> Job | None:
+        self.gets += 1
         job = self.jobs.get(job_id)
         return job.clone() if job else None
 

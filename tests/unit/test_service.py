@@ -5,10 +5,16 @@ from __future__ import annotations
 import pytest
 
 from jobtracker.api_models import JobSubmission
-from jobtracker.domain import JobStatus
+from jobtracker.domain import Job, JobStatus
 from jobtracker.errors import ApiError
 from jobtracker.launcher import LaunchResult
-from jobtracker.service import decide_attempt, handle_launch_message, handle_task_event, submit_job
+from jobtracker.service import (
+    decide_attempt,
+    handle_launch_message,
+    handle_task_event,
+    mutate,
+    submit_job,
+)
 from tests.fakes import FakeClock, FakeLauncher, FakeQueue, FakeRepo, fake_deps
 from tests.helpers import ecs_event
 
@@ -83,3 +89,56 @@ def test_malformed_and_foreign_events_are_dropped() -> None:
     assert handle_task_event(load_event("foreign_service_task"), deps).value == "foreign"
     assert handle_task_event(load_event("other_cluster_task"), deps).value == "foreign"
     assert handle_task_event({"unexpected": True}, deps).value == "malformed"
+
+
+def test_launch_records_the_task_on_the_job_in_hand_without_reading_it_again() -> None:
+    # Given a fresh deployment
+    deps = fake_deps()
+    repo = deps.repo
+    assert isinstance(repo, FakeRepo)
+    # When a job is submitted (create, RunTask, record the task)
+    job = submit_job(sub(), "me", None, deps).job
+    # Then the task was recorded with one guarded write on the created copy, no read
+    assert (repo.gets, repo.saves) == (0, 1)
+    stored = repo.get(job.job_id)
+    assert stored is not None and stored.status == JobStatus.STARTING and stored.current.task_arn
+
+
+def test_a_stale_copy_is_refused_and_the_change_made_on_a_fresh_read() -> None:
+    # Given a stored job and a copy of it that someone else's write has since made stale
+    deps = fake_deps()
+    job = submit_job(sub(), "me", None, deps).job
+    stale = deps.repo.get(job.job_id)
+    assert stale is not None
+    mutate(deps, job.job_id, lambda j: (True, setattr(j, "status_reason", "theirs")))
+
+    # When a change is applied starting from the stale copy
+    def change(j: Job) -> tuple[bool, str | None]:
+        return True, j.status_reason
+
+    stored, seen = mutate(deps, job.job_id, change, known=stale)
+    # Then the guarded write refused the copy and the change saw the other writer's state
+    assert seen == "theirs"
+    assert stored is not None and stored.status_reason == "theirs"
+
+
+def test_nothing_to_do_on_a_copy_is_checked_again_on_a_fresh_read() -> None:
+    # Given a copy taken before the job was cancelled elsewhere
+    deps = fake_deps()
+    job = submit_job(sub(), "me", None, deps).job
+    copy = deps.repo.get(job.job_id)
+    assert copy is not None
+    mutate(deps, job.job_id, lambda j: (True, setattr(j, "status", JobStatus.CANCELLING)))
+
+    # When a change that only acts on CANCELLING jobs starts from the old copy
+    def finish_cancel(j: Job) -> tuple[bool, bool]:
+        if j.status != JobStatus.CANCELLING:
+            return False, False  # nothing to do: on the stale copy only
+        j.status = JobStatus.CANCELLED
+        return True, True
+
+    stored, done = mutate(deps, job.job_id, finish_cancel, known=copy)
+    # Then the unproven "nothing to do" was not trusted: the fresh read got the change
+    assert done is True
+    assert stored is not None and stored.status == JobStatus.CANCELLED
+    assert deps.repo.get(job.job_id).status == JobStatus.CANCELLED  # type: ignore[union-attr]

@@ -103,16 +103,25 @@ MUTATE_TRIES = 10
 
 
 def mutate(
-    deps: Deps, job_id: str, change: Callable[[Job], tuple[bool, T]]
+    deps: Deps, job_id: str, change: Callable[[Job], tuple[bool, T]], known: Job | None = None
 ) -> tuple[Job | None, T | None]:
     """Read the job, apply `change` (returns (changed, value)), write it back guarded by its
-    revision; on a lost race, read again and re-apply. Pure `change` functions make this safe."""
+    revision; on a lost race, read again and re-apply. Pure `change` functions make this safe.
+
+    `known`: the caller's copy, just read or written; it is tried first, saving the read. The
+    revision guard refuses it if it was stale, and since only a write proves it current, a
+    change that finds nothing to do on it is checked again on a fresh read."""
+    candidate = known.clone() if known is not None and known.rev else None
     for _ in range(MUTATE_TRIES):
-        job = deps.repo.get(job_id)
+        unproven = candidate is not None
+        job = candidate if candidate is not None else deps.repo.get(job_id)
+        candidate = None
         if job is None:
             return None, None
         changed, value = change(job)
         if not changed:
+            if unproven:
+                continue
             return job, value
         try:
             deps.repo.save(job, next_watch(job, deps.settings, deps.clock()))
@@ -291,7 +300,7 @@ def launch_attempt(job: Job, deps: Deps) -> Job:
     definition = deps.settings.job_definitions.get(job.definition)
     if definition is None:
         error = f"job definition {job.definition!r} is no longer configured"
-        stored, _ = _record_launch_failure(deps, job.job_id, number, error, retryable=False)
+        stored, _ = _record_launch_failure(deps, job, number, error, retryable=False)
         return stored or job
     result = deps.launcher.run_task(build_run_task(job, number, definition))
     count("RunTaskCalls")
@@ -303,6 +312,7 @@ def launch_attempt(job: Job, deps: Deps) -> Job:
             deps,
             job.job_id,
             lambda j: (True, lifecycle.mark_launched(j, number, arn, deps.clock(), stream)),
+            known=job,
         )
         if stored is not None and not kept:
             # Cancelled (or moved on) while RunTask was in flight: never let it run.
@@ -314,14 +324,14 @@ def launch_attempt(job: Job, deps: Deps) -> Job:
     count("LaunchFailures")
     error = result.error or "unknown launch failure"
     logger.warning("launch failed", extra={"job_id": job.job_id, "attempt": number, "error": error})
-    stored, wait = _record_launch_failure(deps, job.job_id, number, error, result.retryable)
+    stored, wait = _record_launch_failure(deps, job, number, error, result.retryable)
     if stored is not None and wait is not None:
         schedule_launch(stored, deps)
     return stored or job
 
 
 def _record_launch_failure(
-    deps: Deps, job_id: str, number: int, error: str, retryable: bool
+    deps: Deps, job: Job, number: int, error: str, retryable: bool
 ) -> tuple[Job | None, float | None]:
     def change(j: Job) -> tuple[bool, float | None]:
         if j.attempt != number or j.status != JobStatus.PENDING:
@@ -331,7 +341,7 @@ def _record_launch_failure(
             j, number, error, retryable, now, deps.settings, deps.rand
         )
 
-    return mutate(deps, job_id, change)
+    return mutate(deps, job.job_id, change, known=job)
 
 
 def schedule_launch(job: Job, deps: Deps) -> None:
