@@ -46,7 +46,7 @@ class AwsEnv:
 
 
 def reset_caches() -> None:
-    from jobtracker.service import reset_defaults
+    from jobtracker.wiring import reset_defaults
 
     reset_defaults()
 

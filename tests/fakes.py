@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jobtracker.config import Settings, load_settings
-from jobtracker.domain import Job, JobStatus, TaskState
+from jobtracker.domain import Job
 from jobtracker.launcher import Describe, LaunchRequest, LaunchResult
-from jobtracker.repository import (
-    ApplyResult,
-    FastApply,
-    IdempotencyConflict,
-    IdempotencyRecord,
-    StaleJob,
-)
-from jobtracker.service import Deps
+from jobtracker.lifecycle import Change
+from jobtracker.repository import IdempotencyConflict, IdempotencyRecord, JobExists, Written
+from jobtracker.wiring import Deps
 
 DEFINITIONS = (
     '{"demo": {"task_definition": "arn:aws:ecs:us-east-1:1:task-definition/w:1", '
@@ -49,61 +45,53 @@ class FakeClock:
 
 @dataclass
 class FakeRepo:
-    """Keeps jobs as deep copies; the fast path always reports a conflict, so the logic's
-    read-modify-write path is what unit tests exercise."""
+    """Keeps jobs as deep copies and applies Changes as DynamoDB would: the change's own guard
+    decides (Guard.holds), a refusal hands back the job as stored, nothing else is checked."""
 
     jobs: dict[str, Job] = field(default_factory=dict)
     idem: dict[str, IdempotencyRecord] = field(default_factory=dict)
-    saves: int = 0
+    writes: int = 0
+    refused: int = 0
     gets: int = 0
 
-    def create(
-        self, job: Job, idem: IdempotencyRecord | None = None, watch_at: str | None = None
-    ) -> Job:
-        if idem is not None and idem.key in self.idem:
-            existing = self.idem[idem.key]
-            raise IdempotencyConflict(existing.job_id, existing.body_hash)
-        job.rev = 1
+    def create(self, job: Job) -> None:
+        if job.job_id in self.jobs:
+            raise JobExists(job.job_id)
         self.jobs[job.job_id] = job.clone()
-        if idem is not None:
-            self.idem[idem.key] = idem
-        return job
 
-    def get(self, job_id: str) -> Job | None:
+    def claim_idempotency(self, record: IdempotencyRecord) -> None:
+        existing = self.idem.get(record.key)
+        if existing is not None:
+            raise IdempotencyConflict(existing.job_id, existing.body_hash)
+        self.idem[record.key] = record
+
+    def get(self, job_id: str, full: bool = False) -> Job | None:
         self.gets += 1
         job = self.jobs.get(job_id)
         return job.clone() if job else None
 
-    def get_idempotency(self, key: str) -> IdempotencyRecord | None:
-        return self.idem.get(key)
-
-    def save(self, job: Job, watch_at: str | None) -> Job:
-        stored = self.jobs[job.job_id]
-        if stored.rev != job.rev:
-            raise StaleJob(job.job_id)
-        job.rev += 1
-        self.saves += 1
-        self.jobs[job.job_id] = job.clone()
-        return job
-
-    def apply_state(
-        self,
-        job_id: str,
-        attempt: int,
-        state: TaskState,
-        job_status: JobStatus | None,
-        allowed_from: frozenset[JobStatus],
-    ) -> FastApply:
-        return FastApply(ApplyResult.CONFLICT)
-
-    def record_history(self, job_id: str, attempt: int, state: TaskState) -> bool:
-        return False
+    def apply(self, change: Change) -> Written:
+        stored = self.jobs.get(change.job_id)
+        if stored is None:
+            return Written(False, None)
+        if change.on_archived is not None:
+            old = stored.attempts.get(change.on_archived)
+            if old is None or change.history is None or change.history[0] in old.history:
+                return Written(False, None)
+        elif not change.guard.holds(stored):
+            self.refused += 1
+            return Written(False, stored.clone())
+        change.apply_to(stored)
+        self.writes += 1
+        return Written(True, stored.clone())
 
     def list_jobs(self, *args: Any) -> tuple[list[Job], str | None]:
-        return list(self.jobs.values()), None
+        return [j.clone() for j in self.jobs.values()], None
 
-    def due_for_watch(self, now: str, limit: int) -> list[str]:
-        return []
+    def active_jobs(self) -> Iterator[Job]:
+        for job in list(self.jobs.values()):
+            if not job.status.terminal:
+                yield job.clone()
 
 
 @dataclass

@@ -162,13 +162,11 @@ def ecs_event(
 
 
 def aws_clients() -> list[Any]:
-    """Every botocore client the tracker uses: pynamodb's and jobtracker.aws's."""
+    """Every botocore client the tracker uses (all from jobtracker.aws)."""
     from jobtracker.aws import client
-    from jobtracker.store import JobItem, default_repository
 
-    default_repository()  # binds the models (and their client) first
     return [
-        JobItem._get_connection().connection.client,
+        client("dynamodb"),
         client("ecs"),
         client("sqs"),
         client("events"),

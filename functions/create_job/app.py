@@ -9,15 +9,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from jobtracker.api import caller_of, idempotency_key, json_response, make_resolver
 from jobtracker.api_models import JobSubmission, job_view
 from jobtracker.observability import logger, metrics
-from jobtracker.service import submit_job
+from jobtracker.service import SubmitKind, submit_job
 
 app = make_resolver()
+
+# 201: launched; 202: stored, its launch waits (capacity, throttling); 200: a replayed key.
+STATUS = {SubmitKind.CREATED: 201, SubmitKind.ACCEPTED: 202, SubmitKind.REPLAYED: 200}
 
 
 @app.post("/jobs")
 def create_job(submission: JobSubmission) -> Any:
     submitted = submit_job(submission, caller=caller_of(app), idempotency_key=idempotency_key(app))
-    return json_response(submitted.http_status, job_view(submitted.job))
+    return json_response(STATUS[submitted.kind], job_view(submitted.job))
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -271,7 +271,7 @@ class LocalStack:
             env.update(fn.environment)
         env.update(self.extra_env)
         os.environ.update(env)  # every function shares the Globals environment
-        from jobtracker.service import reset_defaults
+        from jobtracker.wiring import reset_defaults
 
         reset_defaults()
         for name, fn in self.functions.items():

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from jobtracker.store import JobItem
+from jobtracker.store import table_definition
 from jobtracker_local.handlers import load_handler
 from jobtracker_local.template import load
 
@@ -230,18 +230,28 @@ def test_event_rule_selects_only_our_tasks_and_useful_states() -> None:
 
 
 def test_table_matches_the_data_access_model() -> None:
+    # GIVEN the table the template declares and the one the store creates for tests and local
     table = RESOURCES["JobsTable"]["Properties"]
-    schema = JobItem._get_schema()
-    declared = {i["IndexName"]: i["KeySchema"] for i in table["GlobalSecondaryIndexes"]}
-    model = {i["index_name"]: i["key_schema"] for i in schema["global_secondary_indexes"]}
-    assert declared.keys() == model.keys()
-    for name, keys in model.items():
-        assert sorted((k["AttributeName"], k["KeyType"]) for k in declared[name]) == sorted(
-            (k["AttributeName"], k["KeyType"]) for k in keys
-        ), name
+    model = table_definition("t")
+    # THEN keys, attribute types, indexes and projections agree
+    assert table["KeySchema"] == model["KeySchema"]
+    assert sorted(table["AttributeDefinitions"], key=str) == sorted(
+        model["AttributeDefinitions"], key=str
+    )
+    declared = {i["IndexName"]: i for i in table["GlobalSecondaryIndexes"]}
+    created = {i["IndexName"]: i for i in model["GlobalSecondaryIndexes"]}
+    assert declared == created, "template.yaml and store.table_definition disagree"
+    assert table["TimeToLiveSpecification"]["AttributeName"] == "x"
     assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
     assert table["SSESpecification"]["SSEEnabled"] is True
     assert table["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_indexes_project_only_keys() -> None:
+    # Every index is read for keys only (the items are fetched by BatchGetItem): an index that
+    # projected more would pay for the item again on every write.
+    for index in RESOURCES["JobsTable"]["Properties"]["GlobalSecondaryIndexes"]:
+        assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}, index["IndexName"]
 
 
 def test_no_secrets_in_container_environment() -> None:

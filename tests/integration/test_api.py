@@ -148,26 +148,17 @@ def test_idempotency_key_replay_returns_same_job_and_conflict_on_other_body(aws:
 
 
 def test_replay_after_crash_before_launch_reattaches(aws: AwsEnv) -> None:
-    # Given the first try stored the job and its key, then crashed before RunTask
+    # Given the first try stored its key and the job, then crashed before RunTask
     from jobtracker.api_models import JobSubmission
-    from jobtracker.repository import IdempotencyRecord
-    from jobtracker.service import body_hash, build_job, default_deps, idempotency_item_key
+    from jobtracker.service import build_job, default_deps
 
     deps = default_deps()
-
     submission = JobSubmission.model_validate({"definition": "demo", "parameters": {"n": 1}})
     job = build_job(
         submission, deps.settings, deps.clock(), "arn:aws:iam::000000000000:user/local-developer"
     )
-    deps.repo.create(
-        job,
-        IdempotencyRecord(
-            key=idempotency_item_key("arn:aws:iam::000000000000:user/local-developer", "k1"),
-            job_id=job.job_id,
-            body_hash=body_hash(submission),
-            expires_at=2_000_000_000,
-        ),
-    )
+    deps.repo.claim_idempotency(key_record(job.job_id, submission))
+    deps.repo.create(job)
     # When the client retries with the same key
     again = submit(None, **{"Idempotency-Key": "k1"})
     # Then the stored job is launched once, not a second job
@@ -175,6 +166,37 @@ def test_replay_after_crash_before_launch_reattaches(aws: AwsEnv) -> None:
     assert again.body["id"] == job.job_id
     assert again.body["status"] == "STARTING"
     assert aws.runs_per_token() == {f"{job.job_id}-a1": 1}
+
+
+def test_replay_after_crash_between_key_and_job_creates_the_job_once(aws: AwsEnv) -> None:
+    # Given the first try stored its key, then crashed before it stored the job
+    from jobtracker.api_models import JobSubmission
+    from jobtracker.domain import new_job_id
+
+    submission = JobSubmission.model_validate({"definition": "demo", "parameters": {"n": 1}})
+    job_id = new_job_id()
+    from jobtracker.service import default_deps
+
+    default_deps().repo.claim_idempotency(key_record(job_id, submission))
+    # When the client retries with the same key and body
+    again = submit(None, **{"Idempotency-Key": "k1"})
+    # Then the job the key names is created and launched, once
+    assert again.status == 200, again.body
+    assert again.body["id"] == job_id and again.body["status"] == "STARTING"
+    assert aws.runs_per_token() == {f"{job_id}-a1": 1}
+    assert table_item_count(aws.table) == 2  # one job + one key
+
+
+def key_record(job_id: str, submission: Any) -> Any:
+    from jobtracker.repository import IdempotencyRecord
+    from jobtracker.service import body_hash, idempotency_item_key
+
+    return IdempotencyRecord(
+        key=idempotency_item_key("arn:aws:iam::000000000000:user/local-developer", "k1"),
+        job_id=job_id,
+        body_hash=body_hash(submission),
+        expires_at=2_000_000_000,
+    )
 
 
 @pytest.mark.parametrize(

@@ -65,7 +65,7 @@ def event(
     version: int | None = None,
     **detail: Any,
 ) -> str:
-    job = deps.repo.get(job_id)
+    job = deps.repo.get(job_id, full=True)
     assert job is not None
     ev = ecs_event(name, job_id, attempt, version, job.attempts[attempt].task_arn, aws.cluster_arn)
     ev["detail"].update(detail)
@@ -73,7 +73,7 @@ def event(
 
 
 def status(deps: Deps, job_id: str) -> JobStatus:
-    job = deps.repo.get(job_id)
+    job = deps.repo.get(job_id, full=True)
     assert job is not None
     return job.status
 
@@ -158,7 +158,7 @@ def test_cancel_arriving_while_run_task_is_in_flight_stops_the_new_task(
     deps.clock.advance(1)  # type: ignore[attr-defined]
     handle_launch_message(job.job_id, 2, deps)
     # Then the task that got launched is stopped at once and the job stays CANCELLED
-    stored = deps.repo.get(job.job_id)
+    stored = deps.repo.get(job.job_id, full=True)
     assert stored is not None and stored.status == JobStatus.CANCELLED
     assert stored.attempts[2].task_arn and [s["task"] for s in stops] == [
         stored.attempts[2].task_arn
@@ -181,7 +181,7 @@ def test_run_timeout_stops_the_task_and_ends_timed_out(
     assert report.actions["timeout"] == 1
     assert [s["reason"] for s in stops] == ["jobtracker: timeout"]
     event(aws, deps, job.job_id, "task_stopped_user_initiated", stoppedReason="jobtracker: timeout")
-    stored = deps.repo.get(job.job_id)
+    stored = deps.repo.get(job.job_id, full=True)
     assert stored is not None and stored.status == JobStatus.TIMED_OUT
     assert stored.current.outcome == "timed_out"
     assert aws.sent_to(aws.retry_queue_url) == []  # a timeout never retries
@@ -228,7 +228,7 @@ def test_start_deadline_stops_and_retries_per_policy(
         containers=[{"name": "worker", "lastStatus": "STOPPED"}],
     )
     drain(aws.retry_queue_url)
-    stored = deps.repo.get(job.job_id)
+    stored = deps.repo.get(job.job_id, full=True)
     assert (
         stored is not None and stored.attempt == 2 and stored.attempts[1].rule == "start-deadline"
     )
@@ -280,7 +280,7 @@ def test_dropped_stopped_event_is_recovered_by_describe(
 ) -> None:
     job = submit(deps)
     event(aws, deps, job.job_id, "task_running")
-    arn = deps.repo.get(job.job_id).current.task_arn  # type: ignore[union-attr]
+    arn = deps.repo.get(job.job_id, full=True).current.task_arn  # type: ignore[union-attr]
     # The STOPPED event never arrives; ECS still knows how the task ended.
     inject(
         "ecs",
@@ -292,7 +292,7 @@ def test_dropped_stopped_event_is_recovered_by_describe(
     assert report.actions["describe"] == 1 and report.actions["described_applied"] == 1
     drain(aws.retry_queue_url)  # a failure goes through the retry policy
     drain(aws.launch_queue_url)
-    stored = deps.repo.get(job.job_id)
+    stored = deps.repo.get(job.job_id, full=True)
     assert stored is not None and stored.status == status and len(stored.attempts) == attempts
     assert stored.attempts[1].history_entries()[-1]["source"] == "describe"
     if exit_code:
@@ -312,7 +312,7 @@ def test_task_ecs_forgot_is_marked_lost_and_retried(
     clock.advance(deps.settings.quiet_after_seconds + 1)
     assert reconcile(deps).actions["lost"] == 1
     drain(aws.retry_queue_url)
-    stored = deps.repo.get(job.job_id)
+    stored = deps.repo.get(job.job_id, full=True)
     assert stored is not None and stored.attempt == 2
     assert stored.attempts[1].rule == "task-lost" and stored.attempts[1].uncounted
 
@@ -320,12 +320,12 @@ def test_task_ecs_forgot_is_marked_lost_and_retried(
 def test_stuck_pending_job_is_launched_once(aws: AwsEnv, deps: Deps, clock: FakeClock) -> None:
     # Given a job stored by a create_job that died before RunTask
     from jobtracker.api_models import JobSubmission
-    from jobtracker.service import build_job, next_watch
+    from jobtracker.service import build_job
 
     job = build_job(
         JobSubmission.model_validate({"definition": "demo"}), deps.settings, clock(), "x"
     )
-    deps.repo.create(job, None, next_watch(job, deps.settings, clock()))
+    deps.repo.create(job)
     clock.advance(deps.settings.decision_grace_seconds + 1)
     assert reconcile(deps).actions["launch"] == 1
     assert status(deps, job.job_id) == JobStatus.STARTING
@@ -341,7 +341,7 @@ def test_lost_hand_off_to_the_decider_is_redone(aws: AwsEnv, deps: Deps, clock: 
     clock.advance(deps.settings.decision_grace_seconds + 1)
     assert reconcile(deps).actions["redecide"] == 1
     drain(aws.retry_queue_url)
-    assert deps.repo.get(job.job_id).attempt == 2  # type: ignore[union-attr]
+    assert deps.repo.get(job.job_id, full=True).attempt == 2  # type: ignore[union-attr]
 
 
 def test_two_reconcilers_at_once_stop_each_overdue_job_once(
@@ -363,10 +363,12 @@ def test_two_reconcilers_at_once_stop_each_overdue_job_once(
     for t in threads:
         t.join()
     for j in jobs:
-        stored = deps.repo.get(j.job_id)
+        stored = deps.repo.get(j.job_id, full=True)
         assert stored is not None and stored.stop_request == "timeout"
     # a StopTask may be sent twice (it is idempotent), never for another job's task
-    assert {s["task"] for s in stops} == {deps.repo.get(j.job_id).current.task_arn for j in jobs}  # type: ignore[union-attr]
+    assert {s["task"] for s in stops} == {
+        deps.repo.get(j.job_id, full=True).current.task_arn for j in jobs
+    }  # type: ignore[union-attr]
 
 
 def test_reconciler_handler_runs_on_real_wiring(
@@ -377,15 +379,15 @@ def test_reconciler_handler_runs_on_real_wiring(
     monkeypatch.setenv("DECISION_GRACE_SECONDS", "1")
     reset_caches()
     from jobtracker.api_models import JobSubmission
-    from jobtracker.service import build_job, default_deps, next_watch
+    from jobtracker.service import build_job, default_deps
 
     d = default_deps()
     past = datetime.now(UTC) - timedelta(seconds=30)
     job = build_job(JobSubmission.model_validate({"definition": "demo"}), d.settings, past, "x")
-    d.repo.create(job, None, next_watch(job, d.settings, past))
+    d.repo.create(job)
     result = invoke("functions/reconciler", {})
     assert result["actions"] == {"launch": 1} and result["errors"] == 0
-    assert d.repo.get(job.job_id).status == JobStatus.STARTING  # type: ignore[union-attr]
+    assert d.repo.get(job.job_id, full=True).status == JobStatus.STARTING  # type: ignore[union-attr]
 
 
 # ---- periodic jobs ------------------------------------------------------------------------------
@@ -408,7 +410,7 @@ def test_duplicated_schedule_tick_makes_one_job(aws: AwsEnv, deps: Deps) -> None
     assert first.outcome == Outcome.CREATED and again.outcome == Outcome.DUPLICATE
     assert first.job_id == again.job_id == scheduled_job_id("nightly", "2026-11-24T02:00:00Z")
     assert len(aws.run_task_tokens) == 1
-    stored = deps.repo.get(first.job_id)
+    stored = deps.repo.get(first.job_id, full=True)
     assert stored is not None and stored.schedule_name == "nightly"
     assert stored.scheduled_time == "2026-11-24T02:00:00Z"
     listed = call_api("GET", "/jobs", query="schedule=nightly").body["jobs"]
@@ -418,7 +420,7 @@ def test_duplicated_schedule_tick_makes_one_job(aws: AwsEnv, deps: Deps) -> None
 def test_forbid_skips_while_the_previous_run_is_active(aws: AwsEnv, deps: Deps) -> None:
     first = run_tick(tick("hourly", "2026-11-24T01:00:00Z", "Forbid"), deps)
     skipped = run_tick(tick("hourly", "2026-11-24T02:00:00Z", "Forbid"), deps)
-    assert skipped.outcome == Outcome.SKIPPED and deps.repo.get(skipped.job_id) is None
+    assert skipped.outcome == Outcome.SKIPPED and deps.repo.get(skipped.job_id, full=True) is None
     event(aws, deps, first.job_id, "task_stopped_success")
     third = run_tick(tick("hourly", "2026-11-24T03:00:00Z", "Forbid"), deps)
     assert third.outcome == Outcome.CREATED
@@ -431,7 +433,7 @@ def test_replace_cancels_the_previous_run(
     event(aws, deps, first.job_id, "task_running")
     second = run_tick(tick("feed", "2026-11-24T02:00:00Z", "Replace"), deps)
     assert second.outcome == Outcome.CREATED and second.replaced == [first.job_id]
-    old = deps.repo.get(first.job_id)
+    old = deps.repo.get(first.job_id, full=True)
     assert (
         old is not None
         and old.status == JobStatus.CANCELLING

@@ -261,7 +261,7 @@ def _all_terminal(job_ids: list[str]) -> bool:
     from jobtracker.store import default_repository
 
     repo = default_repository()
-    return all((job := repo.get(j)) is not None and job.status.terminal for j in job_ids)
+    return all((job := repo.get(j, full=True)) is not None and job.status.terminal for j in job_ids)
 
 
 @pytest.mark.parametrize(("seed", "crash_rate"), [(1, 0.0), (2, 0.04), (3, 0.08)])
@@ -280,7 +280,7 @@ def test_replayed_duplicated_shuffled_crashing_streams_keep_every_invariant(
     if crash_rate:
         assert sum(world.crashes.values()) > 0  # the faults really happened
     for job_id in job_ids:
-        job = repo.get(job_id)
+        job = repo.get(job_id, full=True)
         assert job is not None
         scenario = SCENARIOS[world.scenario_of[job_id]]
         where = f"{job_id} ({world.scenario_of[job_id]})"

@@ -151,10 +151,10 @@ def test_decider_failure_is_reported_per_message(aws: AwsEnv) -> None:
     # Given one good message and one whose processing fails (DynamoDB down for that job)
     job = submitted()
     on_task_state(event(aws, job, "task_stopped_exit_1"))
-    from jobtracker.store import JobItem
+    from jobtracker.aws import client as aws_client
     from tests.helpers import sqs_event
 
-    client = JobItem._get_connection().connection.client
+    client = aws_client("dynamodb")
     fail_once: dict[str, int] = {"n": 0}
 
     def before_get(**kw: Any) -> Any:
@@ -209,11 +209,7 @@ def test_notifier_publishes_status_changes_from_the_stream(aws: AwsEnv) -> None:
 
     os.environ["JOB_TOPIC_ARN"] = topic
     reset_caches()
-    ddb = boto3.client("dynamodb")
-    ddb.update_table(
-        TableName=aws.table,
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )
+    ddb = boto3.client("dynamodb")  # the table has its stream on, as the template declares
     # When a job runs to success
     job = submitted()
     on_task_state(event(aws, job, "task_running"))

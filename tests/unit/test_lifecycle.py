@@ -8,19 +8,38 @@ from jobtracker import lifecycle
 from jobtracker.api_models import JobSubmission
 from jobtracker.domain import Job, JobStatus, StopRequest, TaskState
 from jobtracker.ecs_event import correlate, parse_event
-from jobtracker.service import build_job, next_watch
+from jobtracker.lifecycle import Change, Due
+from jobtracker.service import build_job
 from tests.fakes import settings
 from tests.helpers import ecs_event
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def launched_job(**spec: object) -> Job:
-    job = build_job(
+def applied(job: Job, change: Change | None) -> Job:
+    """A planned change, done to the job in memory as the store would do it."""
+    if change is not None:
+        assert change.guard.holds(job), f"{change.transition.name} refused by its own guard"
+        change.apply_to(job)
+    return job
+
+
+def new_job(**spec: object) -> Job:
+    return build_job(
         JobSubmission.model_validate({"definition": "demo", **spec}), settings(), NOW, "me"
     )
-    lifecycle.mark_launched(job, 1, "arn:task/1", NOW, None)
-    return job
+
+
+def launched_job(**spec: object) -> Job:
+    job = new_job(**spec)
+    return applied(job, lifecycle.record_launch(job, 1, "arn:task/1", NOW, None)[0])
+
+
+def decided(job: Job, **kwargs: object) -> lifecycle.RetryPlan | None:
+    plan = lifecycle.decide_retry(job, 1, NOW, settings(), **kwargs)  # type: ignore[arg-type]
+    if plan is not None:
+        applied(job, plan.change)
+    return plan
 
 
 def state(fixture: str, job: Job, attempt: int = 1, version: int | None = None) -> TaskState:
@@ -86,7 +105,7 @@ def test_natural_success_wins_over_a_late_stop_request() -> None:
 def test_old_attempt_event_never_changes_current_status() -> None:
     job = launched_job()
     lifecycle.apply_task_state(job, 1, state("task_stopped_exit_2", job), NOW)
-    lifecycle.decide_retry(job, 1, NOW, settings(), rand=lambda: 0.0)
+    decided(job, rand=lambda: 0.0)
     assert job.attempt == 2 and job.status == JobStatus.PENDING
     # a late RUNNING of attempt 1 (lower version) and a redelivered STOPPED of attempt 1
     lifecycle.apply_task_state(job, 1, state("task_running", job), NOW)
@@ -113,7 +132,7 @@ def test_spot_notice_is_recorded_on_the_attempt() -> None:
 def test_decide_retry_schedules_next_attempt_with_backoff() -> None:
     job = launched_job(retry={"backoff": {"base_seconds": 10, "factor": 2, "cap_seconds": 100}})
     lifecycle.apply_task_state(job, 1, state("task_stopped_exit_2", job), NOW)
-    plan = lifecycle.decide_retry(job, 1, NOW, settings(), rand=lambda: 0.5)
+    plan = decided(job, rand=lambda: 0.5)
     assert plan is not None and plan.next_attempt == 2 and plan.wait_seconds == 5
     assert job.not_before == "2026-01-01T00:00:05.000Z"
     assert job.attempts[2].client_token == f"{job.job_id}-a2"
@@ -121,8 +140,9 @@ def test_decide_retry_schedules_next_attempt_with_backoff() -> None:
 
 
 def test_cancel_pending_job_is_immediate() -> None:
-    job = build_job(JobSubmission.model_validate({"definition": "demo"}), settings(), NOW, "me")
+    job = new_job()
     result = lifecycle.request_cancel(job, "not needed", NOW)
+    applied(job, result.change)
     assert result.accepted and result.stop_task is None
     assert job.status == JobStatus.CANCELLED and job.status_reason == "cancelled: not needed"
 
@@ -130,24 +150,113 @@ def test_cancel_pending_job_is_immediate() -> None:
 def test_cancel_running_job_asks_for_stop() -> None:
     job = launched_job()
     result = lifecycle.request_cancel(job, None, NOW)
+    applied(job, result.change)
     assert job.status == JobStatus.CANCELLING and result.stop_task == "arn:task/1"
     assert lifecycle.request_cancel(job, None, NOW).accepted  # again: harmless
 
 
 def test_launch_failures_back_off_then_fail() -> None:
-    job = build_job(JobSubmission.model_validate({"definition": "demo"}), settings(), NOW, "me")
+    job = new_job()
     s = settings(MAX_LAUNCH_FAILURES="3")
-    waits = [
-        lifecycle.record_launch_failure(job, 1, "RESOURCE:MEMORY", True, NOW, s, lambda: 1.0)
-        for _ in range(3)
-    ]
+    waits = []
+    for _ in range(3):
+        planned = lifecycle.record_launch_failure(
+            job, 1, "RESOURCE:MEMORY", True, NOW, s, lambda: 1.0
+        )
+        assert planned is not None
+        applied(job, planned[0])
+        waits.append(planned[1])
     assert waits[:2] == [5.0, 10.0] and waits[2] is None
     assert job.status == JobStatus.FAILED and "RESOURCE:MEMORY" in (job.status_reason or "")
 
 
-def test_watch_time_tracks_deadlines() -> None:
+def test_deadlines_track_the_run_timeout_and_end_with_the_job() -> None:
     job = launched_job(timeout_seconds=60)
     s = settings()
-    assert next_watch(job, s, NOW) == "2026-01-01T00:01:00.000Z"  # the run timeout comes first
+    due = lifecycle.deadlines(job, s)
+    assert min(due.values()).isoformat() == "2026-01-01T00:01:00+00:00"  # the run timeout first
+    assert min(due, key=lambda d: due[d]) == Due.TIMEOUT
     lifecycle.apply_task_state(job, 1, state("task_stopped_success", job), NOW)
-    assert next_watch(job, s, NOW) is None
+    assert lifecycle.deadlines(job, s) == {}
+
+
+def through_the_write_path(job: Job, number: int, observed: TaskState) -> Job:
+    """As service.apply_state does it: a plan made without a read, and when its guard is
+    refused, a plan made from the job as stored."""
+    blind = lifecycle.plan_task_state(job.job_id, number, observed, NOW)
+    assert blind.change is not None
+    if blind.change.guard.holds(job):
+        blind.change.apply_to(job)
+        return job
+    return applied(
+        job, lifecycle.plan_task_state(job.job_id, number, observed, NOW, job=job).change
+    )
+
+
+def test_every_state_ends_the_same_with_or_without_a_read() -> None:
+    # GIVEN jobs in each place an event can find them
+    for fixture, setup in [
+        ("task_pending", lambda j: None),
+        ("task_running", lambda j: None),
+        ("spot_interruption_notice", lambda j: None),
+        ("task_stopped_success", lambda j: None),
+        ("task_stopped_exit_2", lambda j: None),
+        ("task_stopped_user_initiated", lambda j: setattr(j, "stop_request", StopRequest.CANCEL)),
+        ("task_stopped_success", lambda j: setattr(j, "status", JobStatus.CANCELLING)),
+    ]:
+        reference, fast = launched_job(), None
+        setup(reference)
+        fast = reference.clone()
+        observed = state(fixture, reference)
+        # WHEN one applies it from the job in hand and the other through the no-read path
+        lifecycle.apply_task_state(reference, 1, observed, NOW)
+        through_the_write_path(fast, 1, observed)
+        # THEN both end in the same job
+        assert fast == reference, fixture
+
+
+def test_spot_notice_records_stop_code_and_reason_without_a_read() -> None:
+    job = launched_job()
+    through_the_write_path(job, 1, state("spot_interruption_notice", job))
+    assert job.current.stop_code == "TerminationNotice", "stop code of the notice"
+    assert job.current.stopped_reason and "Spot" in job.current.stopped_reason
+    assert job.current.spot_interruption_at
+
+
+def test_the_first_task_of_an_attempt_is_kept() -> None:
+    job = launched_job()
+    observed = state("task_running", job)
+    observed.task_arn = "arn:aws:ecs:us-east-1:1:task/jobtracker/another"
+    through_the_write_path(job, 1, observed)
+    assert job.current.task_arn == "arn:task/1"
+
+
+def test_leaving_pending_clears_not_before() -> None:
+    # GIVEN a retry waiting for its launch time, whose task reports before the launch record
+    job = launched_job()
+    lifecycle.apply_task_state(job, 1, state("task_stopped_exit_2", job), NOW)
+    decided(job, rand=lambda: 0.5)
+    assert job.status == JobStatus.PENDING and job.not_before
+    # WHEN attempt 2 is seen RUNNING (no read first)
+    through_the_write_path(job, 2, state("task_running", job, attempt=2))
+    # THEN it no longer waits for a launch time
+    assert job.status == JobStatus.RUNNING and job.not_before is None
+
+
+def test_a_finished_attempt_keeps_what_decided_it() -> None:
+    # GIVEN an attempt that failed with exit code 2
+    job = launched_job()
+    lifecycle.apply_task_state(job, 1, state("task_stopped_exit_2", job, version=5), NOW)
+    before = job.current.containers, job.current.stop_code, job.current.stopped_reason
+    # WHEN a STOPPED with a higher version and other containers arrives after it
+    late = lifecycle.apply_task_state(job, 1, state("task_stopped_oom", job, version=9), NOW)
+    # THEN only the history grew
+    assert late.applied == lifecycle.Applied.STALE and late.history_added
+    assert (job.current.containers, job.current.stop_code, job.current.stopped_reason) == before
+    assert [h["version"] for h in job.current.history_entries()][-1] == 9
+
+
+def test_no_transition_leaves_a_terminal_state() -> None:
+    for transition in lifecycle.TRANSITIONS:
+        if transition.target is not None:
+            assert not any(s.terminal for s in transition.sources), transition.name

@@ -18,9 +18,17 @@ from jobtracker.domain import (
     client_token,
     new_job_id,
 )
-from jobtracker.policy import RetryOverrides, RetryPolicy, RetryRule, default_policy
-from jobtracker.store import _from_item, _to_item, job_from_image
-from tests.fakes import DEFINITIONS
+from jobtracker.policy import RetryOverrides, RetryRule, default_policy
+from jobtracker.store import (
+    _attempt_from,
+    _attempt_map,
+    item_size,
+    job_from_image,
+    job_from_item,
+    job_item,
+    to_wire,
+)
+from tests.fakes import DEFINITIONS, settings
 
 
 def errors_of(data: dict[str, object]) -> list[str]:
@@ -122,7 +130,7 @@ def _job() -> Job:
             definition="demo",
             parameters={"a": [1, 2]},
             tags={"t": "v"},
-            retry=RetryPolicy().model_dump(),
+            retry={"max_attempts": 5},
         ),
         status=JobStatus.RUNNING,
         created_at="2026-01-01T00:00:00.000Z",
@@ -140,33 +148,64 @@ def _job() -> Job:
         containers=[ContainerState(name="worker", exit_code=2, reason=None)],
         outcome="retry",
         rule="retryable-exit-2",
-        history={"v00000005": {"status": "STOPPED", "version": 5, "at": "t"}},
+        history={
+            "v00000005": {
+                "status": "STOPPED",
+                "version": 5,
+                "at": "t",
+                "desired_status": "STOPPED",
+                "stop_code": "EssentialContainerExited",
+                "source": "event",
+            }
+        },
     )
     job.attempts[2] = Attempt(number=2, client_token="job-1-a2", task_arn="arn:t2", version=3)
-    job.rev = 4
+    job.uncounted = 1
     return job
 
 
-def test_job_round_trips_through_the_table_item() -> None:
+def test_job_round_trips_through_the_table_items() -> None:
+    # GIVEN a job on its second attempt
     job = _job()
-    item = _to_item(job, "2026-01-01T00:05:00.000Z", None)
-    assert item.status == "RUNNING" and item.created_key == f"{job.created_at}#job-1"
-    assert item.watch == "W"
-    back = _from_item(item)
+    # WHEN its hot item and its first attempt's archive are written and read back
+    item = job_item(job)
+    archived = {1: _attempt_from("job-1", 1, _attempt_map(job.attempts[1]))}
+    back = job_from_item(item, archived)
+    # THEN nothing is lost, and the hot item holds only the current attempt
     assert back == job
+    assert item["gx"].startswith("ACTIVE#") and item["c"] == job.created_at
+    assert "t1" not in str(item["a"]), "an earlier attempt in the hot item"
 
 
 def test_job_from_stream_image_and_ignores_other_items() -> None:
-    item = _to_item(_job(), None, None)
-    image = item.serialize()
-    image["pk"] = {"S": "job-1"}
-    assert job_from_image(image) == _job()
-    assert job_from_image({"pk": {"S": "idem#x"}, "kind": {"S": "IDEM"}}) is None
+    job = _job()
+    image = {k: to_wire(v) for k, v in job_item(job).items()}
+    current_only = _job()
+    del current_only.attempts[1]
+    assert job_from_image(image) == current_only
+    assert job_from_image({"pk": {"S": "idem#x"}, "k": {"S": "I"}}) is None
     assert job_from_image(None) is None
 
 
+def test_defaults_are_not_stored_in_the_job_item() -> None:
+    # GIVEN a job submitted with every default
+    job = Job(
+        job_id="job-01kbxyzabcdefghjkmnpqrstvw",
+        spec=JobSpec(definition="demo"),
+        status=JobStatus.PENDING,
+        created_at="2026-01-01T00:00:00.000Z",
+        updated_at="2026-01-01T00:00:00.000Z",
+        caller="arn:aws:iam::123456789012:user/alice",
+    )
+    job.attempts[1] = Attempt(number=1, client_token="job-1-a1", created_at=job.created_at)
+    # THEN its item holds no spec and no retry policy, and is small
+    item = job_item(job)
+    assert "p" not in item, "a default spec was copied into the item"
+    assert item_size(item) < 400, item_size(item)
+
+
 def test_job_view_lists_attempts_in_order_with_history() -> None:
-    view = job_view(_job())
+    view = job_view(_job(), settings())
     data = json.loads(view.model_dump_json())
     assert [a["number"] for a in data["attempts"]] == [1, 2]
     assert data["attempts"][0]["history"][0]["status"] == "STOPPED"

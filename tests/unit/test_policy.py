@@ -70,7 +70,7 @@ def test_default_policy_decides_each_stop_family(
     # Given a stopped attempt shaped like the real event
     attempt = stopped_attempt(fixture)
     # Then success is exactly "every deciding container exited 0"
-    assert succeeded(attempt) is (action is None)
+    assert succeeded(attempt.containers, attempt.stop_code) is (action is None)
     if action is None:
         return
     # And the first matching default rule decides
@@ -82,7 +82,7 @@ def test_default_policy_decides_each_stop_family(
 def test_no_exit_code_is_never_success() -> None:
     attempt = stopped_attempt("task_stopped_no_exit_code")
     assert attempt.containers[0].exit_code is None
-    assert not succeeded(attempt)
+    assert not succeeded(attempt.containers, attempt.stop_code)
 
 
 def test_attempts_are_bounded_by_max_attempts() -> None:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import pytest
 
+from jobtracker import lifecycle
 from jobtracker.api_models import JobSubmission
 from jobtracker.domain import Job, JobStatus
-from jobtracker.errors import ApiError
+from jobtracker.errors import InvalidInput
 from jobtracker.launcher import LaunchResult
+from jobtracker.lifecycle import Change
 from jobtracker.service import (
+    SubmitKind,
+    cancel_job,
     decide_attempt,
     handle_launch_message,
     handle_task_event,
-    mutate,
     submit_job,
+    write,
 )
 from tests.fakes import FakeClock, FakeLauncher, FakeQueue, FakeRepo, fake_deps
 from tests.helpers import ecs_event
@@ -27,16 +31,18 @@ def test_submit_launches_once_and_replay_reattaches() -> None:
     deps = fake_deps()
     first = submit_job(sub(), "me", "key-1", deps)
     again = submit_job(sub(), "me", "key-1", deps)
-    assert first.http_status == 201 and again.http_status == 200
+    assert first.kind == SubmitKind.CREATED and again.kind == SubmitKind.REPLAYED
     assert first.job.job_id == again.job.job_id
     assert isinstance(deps.launcher, FakeLauncher) and len(deps.launcher.requests) == 1
 
 
 def test_unknown_definition_writes_nothing() -> None:
     deps = fake_deps()
-    with pytest.raises(ApiError) as info:
+    with pytest.raises(InvalidInput) as info:
         submit_job(sub(definition="other"), "me", None, deps)
-    assert info.value.status == 422 and "definition" in info.value.message
+    assert info.value.fields == [
+        {"field": "definition", "message": "unknown job definition 'other' (known: demo)"}
+    ]
     assert isinstance(deps.repo, FakeRepo) and deps.repo.jobs == {}
 
 
@@ -50,7 +56,7 @@ def test_retryable_launch_failure_queues_a_delayed_launch_then_launches() -> Non
     )
     launcher.fail_with = LaunchResult(error="RESOURCE:CPU", retryable=True)
     submitted = submit_job(sub(), "me", None, deps)
-    assert submitted.http_status == 202
+    assert submitted.kind == SubmitKind.ACCEPTED
     url, body, delay = queue.sent[-1]
     assert url == deps.settings.launch_queue_url and body["kind"] == "launch" and delay == 4
     # too early: the message is chained, not launched
@@ -99,46 +105,48 @@ def test_launch_records_the_task_on_the_job_in_hand_without_reading_it_again() -
     # When a job is submitted (create, RunTask, record the task)
     job = submit_job(sub(), "me", None, deps).job
     # Then the task was recorded with one guarded write on the created copy, no read
-    assert (repo.gets, repo.saves) == (0, 1)
+    assert (repo.gets, repo.writes) == (0, 1)
     stored = repo.get(job.job_id)
     assert stored is not None and stored.status == JobStatus.STARTING and stored.current.task_arn
 
 
-def test_a_stale_copy_is_refused_and_the_change_made_on_a_fresh_read() -> None:
-    # Given a stored job and a copy of it that someone else's write has since made stale
+def test_an_event_is_one_write_and_no_read() -> None:
+    # GIVEN a launched job
     deps = fake_deps()
+    repo = deps.repo
+    assert isinstance(repo, FakeRepo)
     job = submit_job(sub(), "me", None, deps).job
-    stale = deps.repo.get(job.job_id)
-    assert stale is not None
-    mutate(deps, job.job_id, lambda j: (True, setattr(j, "status_reason", "theirs")))
-
-    # When a change is applied starting from the stale copy
-    def change(j: Job) -> tuple[bool, str | None]:
-        return True, j.status_reason
-
-    stored, seen = mutate(deps, job.job_id, change, known=stale)
-    # Then the guarded write refused the copy and the change saw the other writer's state
-    assert seen == "theirs"
-    assert stored is not None and stored.status_reason == "theirs"
+    gets, writes = repo.gets, repo.writes
+    # WHEN its task reports RUNNING, then STOPPED with success
+    for fixture in ("task_running", "task_stopped_success"):
+        task = job.current.task_arn
+        assert handle_task_event(ecs_event(fixture, job.job_id, task_arn=task), deps).value == (
+            "applied"
+        )
+    # THEN each event was one write, and nothing was read
+    assert (repo.gets - gets, repo.writes - writes, repo.refused) == (0, 2, 0)
+    assert repo.get(job.job_id).status == JobStatus.SUCCEEDED  # type: ignore[union-attr]
 
 
-def test_nothing_to_do_on_a_copy_is_checked_again_on_a_fresh_read() -> None:
-    # Given a copy taken before the job was cancelled elsewhere
+def test_a_refused_guard_is_planned_again_from_the_job_the_store_hands_back() -> None:
+    # GIVEN a copy taken before the job was cancelled elsewhere
     deps = fake_deps()
+    repo = deps.repo
+    assert isinstance(repo, FakeRepo)
     job = submit_job(sub(), "me", None, deps).job
-    copy = deps.repo.get(job.job_id)
+    copy = repo.get(job.job_id)
     assert copy is not None
-    mutate(deps, job.job_id, lambda j: (True, setattr(j, "status", JobStatus.CANCELLING)))
+    cancel_job(job.job_id, "elsewhere", deps)
+    seen: list[JobStatus] = []
 
-    # When a change that only acts on CANCELLING jobs starts from the old copy
-    def finish_cancel(j: Job) -> tuple[bool, bool]:
-        if j.status != JobStatus.CANCELLING:
-            return False, False  # nothing to do: on the stale copy only
-        j.status = JobStatus.CANCELLED
-        return True, True
+    # WHEN a change planned on the old copy is written
+    def plan(j: Job | None) -> tuple[Change | None, None]:
+        assert j is not None
+        seen.append(j.status)
+        return lifecycle.request_stop(j, 1, lifecycle.StopRequest.TIMEOUT, deps.clock()), None
 
-    stored, done = mutate(deps, job.job_id, finish_cancel, known=copy)
-    # Then the unproven "nothing to do" was not trusted: the fresh read got the change
-    assert done is True
-    assert stored is not None and stored.status == JobStatus.CANCELLED
-    assert deps.repo.get(job.job_id).status == JobStatus.CANCELLED  # type: ignore[union-attr]
+    stored, _, written = write(deps, job.job_id, plan, known=copy)
+    # THEN the guard refused it, and the plan made again on the stored job found nothing to do
+    assert seen == [JobStatus.STARTING, JobStatus.CANCELLING]
+    assert not written and stored is not None and stored.stop_request == "cancel"
+    assert repo.refused == 1

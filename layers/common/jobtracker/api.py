@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
-from jobtracker.errors import ApiError
+from jobtracker.errors import Conflict, DomainError, InvalidInput, MalformedInput, NotFound
 from jobtracker.observability import logger
 
 JSON = "application/json"
@@ -24,6 +24,43 @@ ROUTES: dict[str, frozenset[str]] = {
     r"^/jobs/[^/]+/?$": frozenset({"GET"}),
     r"^/jobs/[^/]+/cancel/?$": frozenset({"POST"}),
 }
+
+
+class ApiError(Exception):
+    """An HTTP answer other than success: only the edge speaks in status codes."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        fields: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.fields = fields
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.fields:
+            error["fields"] = self.fields
+        return {"error": error}
+
+
+# Each domain error's status code: the one place they meet HTTP.
+STATUS_OF: dict[type[DomainError], int] = {
+    InvalidInput: 422,
+    MalformedInput: 400,
+    NotFound: 404,
+    Conflict: 409,
+}
+
+
+def from_domain(exc: DomainError) -> ApiError:
+    status = next((code for kind, code in STATUS_OF.items() if isinstance(exc, kind)), 400)
+    return ApiError(status, exc.code, exc.message, exc.fields)
 
 
 def json_response(status: int, body: BaseModel | dict[str, Any]) -> Response[Any]:
@@ -119,6 +156,10 @@ def make_resolver() -> JobsResolver:
     @app.exception_handler(ApiError)
     def _api_error(exc: ApiError) -> Response[Any]:
         return error_response(exc)
+
+    @app.exception_handler(DomainError)
+    def _domain_error(exc: DomainError) -> Response[Any]:
+        return error_response(from_domain(exc))
 
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response[Any]:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from jobtracker.config import Settings
 from jobtracker.domain import Attempt, Job
 from jobtracker.policy import RetryOverrides
 
@@ -198,7 +199,15 @@ def _links(job_id: str) -> dict[str, str]:
     return {"self": f"/jobs/{job_id}", "cancel": f"/jobs/{job_id}/cancel"}
 
 
-def job_view(job: Job) -> JobView:
+def _effective_retry(job: Job, settings: Settings | None) -> dict[str, Any]:
+    """The policy the job runs under (the job stores only its own overrides)."""
+    from jobtracker.config import get_settings
+    from jobtracker.lifecycle import policy_of
+
+    return policy_of(job, settings or get_settings()).model_dump(mode="json", exclude_none=True)
+
+
+def job_view(job: Job, settings: Settings | None = None) -> JobView:
     return JobView(
         id=job.job_id,
         definition=job.definition,
@@ -215,7 +224,7 @@ def job_view(job: Job) -> JobView:
         environment=job.spec.environment,
         timeout_seconds=job.spec.timeout_seconds,
         start_timeout_seconds=job.spec.start_timeout_seconds,
-        retry=job.spec.retry,
+        retry=_effective_retry(job, settings),
         tags=job.spec.tags,
         schedule=job.schedule_name,
         scheduled_time=job.scheduled_time,

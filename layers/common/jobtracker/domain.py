@@ -1,6 +1,6 @@
 """The job and its attempts as the logic sees them: plain dataclasses, no AWS types.
 
-The data-access module converts these to and from pynamodb items; the API converts them to
+The data-access module (store) converts these to and from DynamoDB items; the API converts them to
 pydantic views. Everything that decides a transition works on these objects only.
 """
 
@@ -117,26 +117,6 @@ class ContainerState:
     last_status: str | None = None
     essential: bool = True
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "exit_code": self.exit_code,
-            "reason": self.reason,
-            "last_status": self.last_status,
-            "essential": self.essential,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ContainerState:
-        exit_code = data.get("exit_code")
-        return cls(
-            name=str(data.get("name", "")),
-            exit_code=int(exit_code) if exit_code is not None else None,
-            reason=data.get("reason"),
-            last_status=data.get("last_status"),
-            essential=bool(data.get("essential", True)),
-        )
-
 
 @dataclass
 class TaskState:
@@ -200,66 +180,8 @@ class Attempt:
     log_stream: str | None = None
     history: dict[str, dict[str, Any]] = field(default_factory=dict)  # "v%08d" -> state
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "number": self.number,
-            "client_token": self.client_token,
-            "task_arn": self.task_arn,
-            "last_status": self.last_status,
-            "version": self.version,
-            "created_at": self.created_at,
-            "launched_at": self.launched_at,
-            "started_at": self.started_at,
-            "stopped_at": self.stopped_at,
-            "stop_code": self.stop_code,
-            "stopped_reason": self.stopped_reason,
-            "containers": [c.to_dict() for c in self.containers],
-            "outcome": str(self.outcome) if self.outcome is not None else None,
-            "rule": self.rule,
-            "uncounted": self.uncounted,
-            "spot_interruption_at": self.spot_interruption_at,
-            "awaiting_decision": self.awaiting_decision,
-            "log_stream": self.log_stream,
-            "history": copy.deepcopy(self.history),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Attempt:
-        return cls(
-            number=int(data["number"]),
-            client_token=str(data["client_token"]),
-            task_arn=data.get("task_arn"),
-            last_status=data.get("last_status"),
-            version=int(data.get("version") or 0),
-            created_at=data.get("created_at"),
-            launched_at=data.get("launched_at"),
-            started_at=data.get("started_at"),
-            stopped_at=data.get("stopped_at"),
-            stop_code=data.get("stop_code"),
-            stopped_reason=data.get("stopped_reason"),
-            containers=[ContainerState.from_dict(c) for c in data.get("containers") or []],
-            outcome=data.get("outcome"),
-            rule=data.get("rule"),
-            uncounted=bool(data.get("uncounted", False)),
-            spot_interruption_at=data.get("spot_interruption_at"),
-            awaiting_decision=bool(data.get("awaiting_decision", False)),
-            log_stream=data.get("log_stream"),
-            history={k: dict(v) for k, v in (data.get("history") or {}).items()},
-        )
-
     def history_entries(self) -> list[dict[str, Any]]:
         return [self.history[k] for k in sorted(self.history)]
-
-
-def plain_numbers(value: Any) -> Any:
-    """DynamoDB numbers come back as floats: whole ones become ints again, at any depth."""
-    if isinstance(value, dict):
-        return {k: plain_numbers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain_numbers(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
 
 
 def history_key(version: int) -> str:
@@ -276,7 +198,8 @@ class JobSpec:
     environment: dict[str, str] = field(default_factory=dict)
     timeout_seconds: int | None = None
     start_timeout_seconds: int | None = None
-    retry: dict[str, Any] = field(default_factory=dict)  # the resolved RetryPolicy, as a dict
+    # The job's own RetryOverrides only: the defaults are referenced (lifecycle.policy_of).
+    retry: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -324,7 +247,7 @@ class Job:
     caller: str | None = None
     schedule_name: str | None = None
     scheduled_time: str | None = None
-    rev: int = 0  # optimistic-concurrency revision, bumped by every write
+    uncounted: int = 0  # earlier attempts RETRY_UNCOUNTED chose: not charged to max_attempts
 
     @property
     def definition(self) -> str:
@@ -333,14 +256,6 @@ class Job:
     @property
     def current(self) -> Attempt:
         return self.attempts[self.attempt]
-
-    @property
-    def counted_attempts(self) -> int:
-        return sum(1 for a in self.attempts.values() if not a.uncounted)
-
-    @property
-    def uncounted_attempts(self) -> int:
-        return sum(1 for a in self.attempts.values() if a.uncounted)
 
     def clone(self) -> Job:
         return copy.deepcopy(self)

@@ -88,6 +88,7 @@ class Correlated:
     attempt: int
     cluster_arn: str
     state: TaskState
+    definition: str | None = None  # JOB_DEFINITION, set at launch (users cannot set JOB_*)
 
 
 class ForeignEvent(ValueError):
@@ -145,4 +146,5 @@ def correlate(event: EcsTaskStateChange) -> Correlated:
         attempt=int(attempt_raw),
         cluster_arn=detail.cluster_arn,
         state=state,
+        definition=env.get("JOB_DEFINITION"),
     )

@@ -1,36 +1,45 @@
-"""Errors the API turns into its one JSON error shape: {"error": {"code", "message", "fields"?}}."""
+"""Domain errors: what a use case refuses, and why. They know nothing of HTTP; the API edge
+(jobtracker.api) maps each kind to a status code and the one JSON error shape."""
 
 from __future__ import annotations
 
 from typing import Any
 
 
-class ApiError(Exception):
+class DomainError(Exception):
+    code = "error"
+
     def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        fields: list[dict[str, Any]] | None = None,
+        self, message: str, fields: list[dict[str, Any]] | None = None, code: str | None = None
     ) -> None:
         super().__init__(message)
-        self.status = status
-        self.code = code
         self.message = message
         self.fields = fields
-
-    def body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.fields:
-            error["fields"] = self.fields
-        return {"error": error}
+        if code is not None:
+            self.code = code
 
 
-def not_found(what: str) -> ApiError:
-    return ApiError(404, "not_found", what)
+class InvalidInput(DomainError):
+    """The request is well-formed but its content cannot be accepted."""
+
+    code = "validation_error"
 
 
-def validation(field: str, message: str, status: int = 422) -> ApiError:
-    return ApiError(
-        status, "validation_error", f"{field}: {message}", [{"field": field, "message": message}]
-    )
+class MalformedInput(DomainError):
+    """Part of the request is not what the API hands out or accepts (a token, a header)."""
+
+    code = "validation_error"
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    """The request contradicts the job's state or an earlier request."""
+
+    code = "conflict"
+
+
+def invalid(field: str, message: str, code: str | None = None) -> InvalidInput:
+    return InvalidInput(f"{field}: {message}", [{"field": field, "message": message}], code)

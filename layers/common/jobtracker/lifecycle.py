@@ -1,16 +1,26 @@
-"""Pure state transitions of a job and its attempts. No I/O: every function takes the job,
-changes it in place, and says what happened; the callers persist and act on the result.
+"""Every transition of a job and its attempts: the one place that decides them. No I/O.
+
+A `Transition` is data: the statuses a change may move a job from and the status it moves to.
+Each decision below returns a `Change`: the `Guard` it assumed (the job's status, its current
+attempt, the event version, ...) and the fields it sets. The store turns a Change into one
+conditional UpdateItem (SET only those fields, the guard as its condition); the unit fakes check
+the same guard with `Guard.holds` and apply the change with `Change.apply_to`. When a guard is
+refused, the caller plans again from the job as stored and tries once more.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from jobtracker.config import JobDefinition, Settings
 from jobtracker.domain import (
     Attempt,
+    ContainerState,
     Job,
     JobStatus,
     Outcome,
@@ -32,6 +42,228 @@ STOP_REASONS = {
 }
 LOST_REASON = "jobtracker: task lost (ECS no longer knows it)"
 
+P, S, R, C = JobStatus.PENDING, JobStatus.STARTING, JobStatus.RUNNING, JobStatus.CANCELLING
+LIVE = frozenset({P, S, R})
+NON_TERMINAL = LIVE | {C}
+EVERY = frozenset(JobStatus)
+
+
+@dataclass(frozen=True)
+class Transition:
+    name: str
+    sources: frozenset[JobStatus]
+    target: JobStatus | None = None  # None: the status stays as it is
+
+
+def _t(name: str, sources: frozenset[JobStatus], target: JobStatus | None = None) -> Transition:
+    return Transition(name, frozenset(sources), target)
+
+
+# The whole state machine. A new status or move is one row here.
+LAUNCHED = _t("launched", frozenset({P}), S)
+LAUNCH_NOTED = _t("launch_noted", frozenset({S, R, C}))  # an event got there first
+LAUNCHED_TOO_LATE = _t("launched_too_late", frozenset(s for s in JobStatus if s.terminal))
+LAUNCH_FAILED = _t("launch_failed", frozenset({P}))
+LAUNCH_GAVE_UP = _t("launch_gave_up", frozenset({P}), JobStatus.FAILED)
+TASK_STARTING = _t("task_starting", frozenset({P, S}), S)
+TASK_RUNNING = _t("task_running", frozenset({P, S}), R)
+TASK_NOTED = _t("task_noted", frozenset({R, C}))  # a newer state that moves no status
+TASK_SUCCEEDED = _t("task_succeeded", NON_TERMINAL, JobStatus.SUCCEEDED)
+TASK_CANCELLED = _t("task_cancelled", NON_TERMINAL, JobStatus.CANCELLED)
+TASK_TIMED_OUT = _t("task_timed_out", NON_TERMINAL, JobStatus.TIMED_OUT)
+TASK_FAILED = _t("task_failed", NON_TERMINAL)  # waits for retry_decider
+RETRY = _t("retry", LIVE, P)
+FAIL = _t("fail", NON_TERMINAL, JobStatus.FAILED)
+CANCEL_DECIDED = _t("cancel_decided", NON_TERMINAL, JobStatus.CANCELLED)
+CANCEL_PENDING = _t("cancel_pending", frozenset({P}), JobStatus.CANCELLED)
+CANCEL_REQUESTED = _t("cancel_requested", LIVE, C)
+STOP_REQUESTED = _t("stop_requested", frozenset({S, R}))
+HISTORY = _t("history", EVERY)  # history only: stale or late events
+
+TRANSITIONS = (
+    LAUNCHED,
+    LAUNCH_NOTED,
+    LAUNCHED_TOO_LATE,
+    LAUNCH_FAILED,
+    LAUNCH_GAVE_UP,
+    TASK_STARTING,
+    TASK_RUNNING,
+    TASK_NOTED,
+    TASK_SUCCEEDED,
+    TASK_CANCELLED,
+    TASK_TIMED_OUT,
+    TASK_FAILED,
+    RETRY,
+    FAIL,
+    CANCEL_DECIDED,
+    CANCEL_PENDING,
+    CANCEL_REQUESTED,
+    STOP_REQUESTED,
+    HISTORY,
+)
+
+# The stop we asked for decides how a stopped task ends the job; anything else is a failure
+# for the retry policy. A cancel or a timeout never retries: this table is the only place.
+# (A cancel keeps the reason its request wrote.)
+REQUESTED_ENDS: dict[str, tuple[Transition, Outcome, str | None]] = {
+    StopRequest.CANCEL: (TASK_CANCELLED, Outcome.CANCELLED, None),
+    StopRequest.TIMEOUT: (TASK_TIMED_OUT, Outcome.TIMED_OUT, "attempt exceeded timeout_seconds"),
+}
+
+
+class _Any:
+    def __repr__(self) -> str:
+        return "ANY"
+
+
+ANY: Any = _Any()
+
+
+@dataclass(frozen=True)
+class Guard:
+    """What a change assumed about the stored job. Every field left at its default is not
+    checked; `statuses` always is."""
+
+    statuses: frozenset[JobStatus]
+    attempt: int | None = None  # the job's current attempt number
+    newer_than: int | None = None  # the current attempt's applied version is below this
+    unfinished: bool = False  # the current attempt has neither an outcome nor awaits one
+    stop_request: Any = ANY  # None: no stop asked for; a value: that one
+    awaiting_decision: bool | None = None
+    launch_failures: int | None = None
+    no_task: bool = False
+    history_absent: str | None = None  # this history key is not recorded yet
+
+    def holds(self, job: Job) -> bool:
+        if job.status not in self.statuses:
+            return False
+        if self.attempt is not None and job.attempt != self.attempt:
+            return False
+        cur = job.attempts.get(job.attempt)
+        if cur is None:
+            return False
+        if self.newer_than is not None and cur.version >= self.newer_than:
+            return False
+        if self.unfinished and (cur.outcome is not None or cur.awaiting_decision):
+            return False
+        if self.stop_request is not ANY and job.stop_request != self.stop_request:
+            return False
+        if (
+            self.awaiting_decision is not None
+            and cur.awaiting_decision is not self.awaiting_decision
+        ):
+            return False
+        if self.launch_failures is not None and job.launch_failures != self.launch_failures:
+            return False
+        if self.no_task and cur.task_arn is not None:
+            return False
+        return self.history_absent is None or self.history_absent not in cur.history
+
+
+@dataclass(frozen=True)
+class Change:
+    """One write: a transition of one job, guarded. Field names are the domain's (Job and
+    Attempt attributes); None removes a field."""
+
+    transition: Transition
+    job_id: str
+    guard: Guard
+    sets: dict[str, Any] = field(default_factory=dict)  # Job fields
+    attempt_sets: dict[str, Any] = field(default_factory=dict)  # current Attempt fields
+    attempt_defaults: dict[str, Any] = field(default_factory=dict)  # set only where absent
+    history: tuple[str, dict[str, Any]] | None = None  # (key, entry) on the current attempt
+    archive: Attempt | None = None  # the finished attempt, kept in a record of its own
+    new_attempt: Attempt | None = None  # becomes the current attempt
+    on_archived: int | None = None  # history of this earlier (archived) attempt instead
+
+    def apply_to(self, job: Job) -> None:
+        """What the write does, on a Job in memory (the fakes; tests of pure rules)."""
+        if self.on_archived is not None:
+            old = job.attempts.get(self.on_archived)
+            if old is not None and self.history is not None:
+                old.history.setdefault(*self.history)
+            return
+        for name, value in self.sets.items():
+            setattr(job, name, value)
+        cur = job.attempts[job.attempt]
+        for name, value in self.attempt_sets.items():
+            setattr(cur, name, value)
+        for name, value in self.attempt_defaults.items():
+            if getattr(cur, name) is None:
+                setattr(cur, name, value)
+        if self.history is not None:
+            cur.history.setdefault(*self.history)
+        if self.archive is not None:
+            job.attempts[self.archive.number] = self.archive
+        if self.new_attempt is not None:
+            job.attempts[self.new_attempt.number] = self.new_attempt
+            job.attempt = self.new_attempt.number
+
+
+def _status_sets(target: JobStatus | None, now: datetime, reason: str | None) -> dict[str, Any]:
+    """The fields a move to `target` sets, whichever transition makes it."""
+    sets: dict[str, Any] = {}
+    if target is None:
+        return sets
+    sets["status"] = target
+    sets["updated_at"] = iso(now)
+    if reason is not None:
+        sets["status_reason"] = reason
+    if target != JobStatus.PENDING:
+        sets["not_before"] = None  # only a PENDING job waits for a launch time
+    if target.terminal:
+        sets["finished_at"] = iso(now)
+    return sets
+
+
+def change(
+    transition: Transition,
+    job_id: str,
+    now: datetime,
+    *,
+    reason: str | None = None,
+    sets: dict[str, Any] | None = None,
+    **parts: Any,
+) -> Change:
+    """A Change for `transition`: its status fields, then the caller's."""
+    guard_fields = {k: parts.pop(k) for k in list(parts) if k in Guard.__dataclass_fields__}
+    all_sets = _status_sets(transition.target, now, reason)
+    all_sets.update(sets or {})
+    return Change(
+        transition,
+        job_id,
+        Guard(statuses=transition.sources, **guard_fields),
+        sets=all_sets,
+        **parts,
+    )
+
+
+# ---- attempts -------------------------------------------------------------------------------
+
+
+def new_attempt(job_id: str, number: int, now: datetime) -> Attempt:
+    return Attempt(number=number, client_token=client_token(job_id, number), created_at=iso(now))
+
+
+def _deciding(containers: list[ContainerState], definition: JobDefinition | None) -> None:
+    if definition is None:
+        return
+    names = set(definition.deciding_containers)
+    if any(c.name in names for c in containers):
+        for c in containers:
+            c.essential = c.name in names
+
+
+def succeeded(containers: list[ContainerState], stop_code: str | None) -> bool:
+    """All deciding containers exited 0. A missing exit code is never success."""
+    deciding = [c for c in containers if c.essential] or containers
+    if not deciding or any(c.exit_code != 0 for c in deciding):
+        return False
+    return stop_code in (None, "EssentialContainerExited")
+
+
+# ---- task states (events and DescribeTasks) ---------------------------------------------------
+
 
 class Applied(StrEnum):
     APPLIED = "applied"
@@ -40,126 +272,172 @@ class Applied(StrEnum):
     UNKNOWN = "unknown"
 
 
-@dataclass
-class StateChange:
+@dataclass(frozen=True)
+class Plan:
     applied: Applied
-    job_changed: bool = False  # the job's status (or current attempt) moved
+    change: Change | None = None
     needs_decision: bool = False  # a failed attempt waits for retry_decider
-    history_added: bool = False
+
+    @property
+    def job_changed(self) -> bool:
+        return self.change is not None and self.change.transition.target is not None
+
+    @property
+    def history_added(self) -> bool:
+        return self.change is not None and self.change.history is not None
 
 
-def new_attempt(job: Job, number: int, now: datetime) -> Attempt:
-    return Attempt(
-        number=number, client_token=client_token(job.job_id, number), created_at=iso(now)
-    )
-
-
-def _set_status(job: Job, status: JobStatus, now: datetime, reason: str | None = None) -> None:
-    job.status = status
-    job.updated_at = iso(now) or job.updated_at
-    if reason is not None:
-        job.status_reason = reason
-    if status.terminal:
-        job.finished_at = iso(now)
-        job.not_before = None
-
-
-def fast_path_target(state: TaskState) -> tuple[JobStatus | None, frozenset[JobStatus]]:
-    """For a non-terminal state: the job status it moves to, and the statuses it may move from.
-
-    This is the same rule as apply_task_state below, restricted to the cases that need no read.
-    """
-    if state.last_status in PRE_RUNNING:
-        return JobStatus.STARTING, frozenset({JobStatus.PENDING, JobStatus.STARTING})
-    return JobStatus.RUNNING, frozenset({JobStatus.PENDING, JobStatus.STARTING, JobStatus.RUNNING})
-
-
-def _deciding(attempt: Attempt, definition: JobDefinition | None) -> None:
-    if definition is None:
-        return
-    names = set(definition.deciding_containers)
-    if any(c.name in names for c in attempt.containers):
-        for c in attempt.containers:
-            c.essential = c.name in names
-
-
-def succeeded(attempt: Attempt) -> bool:
-    """All deciding containers exited 0. A missing exit code is never success."""
-    deciding = [c for c in attempt.containers if c.essential] or attempt.containers
-    if not deciding or any(c.exit_code != 0 for c in deciding):
-        return False
-    return attempt.stop_code in (None, "EssentialContainerExited")
-
-
-def apply_task_state(
-    job: Job,
+def plan_task_state(
+    job_id: str,
     number: int,
     state: TaskState,
     now: datetime,
     definition: JobDefinition | None = None,
-) -> StateChange:
-    attempt = job.attempts.get(number)
-    if attempt is None:
-        return StateChange(Applied.UNKNOWN)
+    job: Job | None = None,
+) -> Plan:
+    """What one observed task state does. Without `job` (no read), it assumes the usual case
+    (the attempt is current, unfinished, and no stop was asked for) and the guard says so; when
+    the store refuses, plan again with the job it hands back."""
     key = history_key(state.version)
-    if state.version <= attempt.version:
-        if key not in attempt.history:
-            attempt.history[key] = state.history_entry()
-            return StateChange(Applied.STALE, history_added=True)
-        duplicate = state.version == attempt.version
-        # A redelivered STOPPED whose hand-off may have been lost: hand it off again.
-        redo = duplicate and attempt.awaiting_decision and number == job.attempt
-        return StateChange(Applied.DUPLICATE if duplicate else Applied.STALE, needs_decision=redo)
-    attempt.history[key] = state.history_entry()
-    attempt.version = state.version
-    attempt.last_status = state.last_status
-    attempt.task_arn = attempt.task_arn or state.task_arn
+    entry = state.history_entry()
+    if job is not None:
+        cur = job.attempts.get(number)
+        if number < job.attempt:
+            # An earlier attempt's record is final: a late event only adds to its history.
+            return Plan(
+                Applied.STALE,
+                change(HISTORY, job_id, now, history=(key, entry), on_archived=number),
+            )
+        if cur is None or number != job.attempt:
+            return Plan(Applied.UNKNOWN)
+        history_only = change(
+            HISTORY, job_id, now, attempt=number, history_absent=key, history=(key, entry)
+        )
+        if state.version <= cur.version:
+            if key not in cur.history:
+                return Plan(Applied.STALE, history_only)
+            duplicate = state.version == cur.version
+            # A redelivered STOPPED whose hand-off may have been lost: hand it off again.
+            redo = duplicate and cur.awaiting_decision and not job.status.terminal
+            return Plan(Applied.DUPLICATE if duplicate else Applied.STALE, needs_decision=redo)
+        if job.status.terminal or cur.outcome is not None or cur.awaiting_decision:
+            # The attempt's outcome is decided: what decided it stays as it was.
+            if key in cur.history:
+                return Plan(Applied.DUPLICATE)
+            return Plan(Applied.STALE, history_only)
+        return _newer_state(job_id, number, state, now, definition, job.status, job.stop_request)
+    return _newer_state(job_id, number, state, now, definition, None, ANY)
+
+
+def _newer_state(
+    job_id: str,
+    number: int,
+    state: TaskState,
+    now: datetime,
+    definition: JobDefinition | None,
+    status: JobStatus | None,
+    stop_request: Any,
+) -> Plan:
+    attempt_sets: dict[str, Any] = {"version": state.version, "last_status": state.last_status}
+    defaults: dict[str, Any] = {"task_arn": state.task_arn}
     if state.started_at:
-        attempt.started_at = state.started_at
+        attempt_sets["started_at"] = state.started_at
     if state.desired_status == "STOPPED" and state.spot_interruption:
-        attempt.spot_interruption_at = attempt.spot_interruption_at or state.observed_at
-        attempt.stop_code = state.stop_code
-        attempt.stopped_reason = state.stopped_reason
-    change = StateChange(Applied.APPLIED)
-    current = number == job.attempt and not job.status.terminal
+        defaults["spot_interruption_at"] = state.observed_at
+        attempt_sets["stop_code"] = state.stop_code
+        attempt_sets["stopped_reason"] = state.stopped_reason
+    common = {
+        "attempt": number,
+        "newer_than": state.version,
+        "unfinished": True,
+        "attempt_defaults": defaults,
+        "history": (history_key(state.version), state.history_entry()),
+    }
     if not state.stopped:
-        if current and job.status in (JobStatus.PENDING, JobStatus.STARTING):
-            target = JobStatus.STARTING if state.last_status in PRE_RUNNING else JobStatus.RUNNING
-            if target != job.status:
-                _set_status(job, target, now)
-                job.not_before = None
-                change.job_changed = True
-        return change
-    attempt.stopped_at = state.stopped_at or state.observed_at or iso(now)
-    attempt.stop_code = state.stop_code
-    attempt.stopped_reason = state.stopped_reason
-    attempt.containers = [c for c in state.containers]
-    _deciding(attempt, definition)
-    if not current:
-        if attempt.outcome is None:
-            attempt.outcome = Outcome.SUCCEEDED if succeeded(attempt) else Outcome.FAIL
-        return change
-    change.job_changed = True
-    if succeeded(attempt):
-        attempt.outcome = Outcome.SUCCEEDED
-        _set_status(job, JobStatus.SUCCEEDED, now, "succeeded")
-    elif job.stop_request == StopRequest.CANCEL:
-        attempt.outcome = Outcome.CANCELLED
-        _set_status(job, JobStatus.CANCELLED, now, job.status_reason or "cancelled")
-    elif job.stop_request == StopRequest.TIMEOUT:
-        attempt.outcome = Outcome.TIMED_OUT
-        _set_status(job, JobStatus.TIMED_OUT, now, "attempt exceeded timeout_seconds")
-    else:
-        attempt.awaiting_decision = True
-        change.needs_decision = True
-    return change
+        if status is None or status in (P, S):
+            transition = TASK_STARTING if state.last_status in PRE_RUNNING else TASK_RUNNING
+        else:
+            transition = TASK_NOTED
+        return Plan(
+            Applied.APPLIED, change(transition, job_id, now, attempt_sets=attempt_sets, **common)
+        )
+    containers = [replace(c) for c in state.containers]
+    _deciding(containers, definition)
+    attempt_sets.update(
+        stopped_at=state.stopped_at or state.observed_at or iso(now),
+        stop_code=state.stop_code,
+        stopped_reason=state.stopped_reason,
+        containers=containers,
+    )
+    if succeeded(containers, state.stop_code):
+        attempt_sets["outcome"] = Outcome.SUCCEEDED
+        done = change(
+            TASK_SUCCEEDED, job_id, now, reason="succeeded", attempt_sets=attempt_sets, **common
+        )
+        return Plan(Applied.APPLIED, done)
+    requested = REQUESTED_ENDS.get(stop_request) if stop_request is not ANY else None
+    if requested is not None:
+        transition, outcome, reason = requested
+        attempt_sets["outcome"] = outcome
+        ended = change(
+            transition,
+            job_id,
+            now,
+            reason=reason,
+            attempt_sets=attempt_sets,
+            stop_request=stop_request,
+            **common,
+        )
+        return Plan(Applied.APPLIED, ended)
+    attempt_sets["awaiting_decision"] = True
+    failed = change(
+        TASK_FAILED,
+        job_id,
+        now,
+        attempt_sets=attempt_sets,
+        stop_request=None if stop_request is ANY else stop_request,
+        **common,
+    )
+    return Plan(Applied.APPLIED, failed, needs_decision=True)
+
+
+def apply_task_state(
+    job: Job, number: int, state: TaskState, now: datetime, definition: JobDefinition | None = None
+) -> Plan:
+    """plan_task_state on a job in memory, applied to it (tests and pure callers)."""
+    plan = plan_task_state(job.job_id, number, state, now, definition, job)
+    if plan.change is not None:
+        plan.change.apply_to(job)
+    return plan
+
+
+# ---- retry decisions ------------------------------------------------------------------------
 
 
 @dataclass
 class RetryPlan:
     decision: Decision
+    change: Change
     next_attempt: int | None = None
     wait_seconds: float = 0.0
+
+
+def policy_of(job: Job, settings: Settings) -> RetryPolicy:
+    """The job's retry policy: the deployment's defaults, the definition's, then the job's own
+    overrides. Only the overrides are stored with the job: defaults are referenced, not copied."""
+    from jobtracker.policy import RetryOverrides
+
+    definition = settings.job_definitions.get(job.definition)
+    policy = settings.default_retry
+    if definition is not None:
+        policy = policy.with_overrides(definition.retry)
+    if job.spec.retry:
+        policy = policy.with_overrides(RetryOverrides.model_validate(job.spec.retry))
+    return policy
+
+
+def _cancel_asked(job: Job) -> bool:
+    return job.stop_request == StopRequest.CANCEL or job.status == JobStatus.CANCELLING
 
 
 def decide_retry(
@@ -167,54 +445,68 @@ def decide_retry(
     number: int,
     now: datetime,
     settings: Settings,
-    rand: object = None,
+    rand: Callable[[], float] | None = None,
 ) -> RetryPlan | None:
     """Apply the retry policy to a stopped, failed attempt. None: nothing to decide (already
     decided, another attempt is current, or the job has ended)."""
-    attempt = job.attempts.get(number)
-    if (
-        attempt is None
-        or number != job.attempt
-        or job.status.terminal
-        or not attempt.awaiting_decision
-    ):
+    cur = job.attempts.get(number)
+    if cur is None or number != job.attempt or job.status.terminal or not cur.awaiting_decision:
         return None
-    policy = (
-        RetryPolicy.model_validate(job.spec.retry) if job.spec.retry else settings.default_retry
-    )
-    previous = [a for n, a in job.attempts.items() if n != number]
-    counted = 1 + sum(1 for a in previous if not a.uncounted)
-    uncounted = sum(1 for a in previous if a.uncounted)
-    decision = decide(policy, attempt, counted, uncounted)
-    attempt.awaiting_decision = False
-    attempt.rule = decision.rule
-    if job.stop_request == StopRequest.CANCEL or job.status == JobStatus.CANCELLING:
-        attempt.outcome = Outcome.CANCELLED
-        _set_status(job, JobStatus.CANCELLED, now, job.status_reason or "cancelled")
-        return RetryPlan(Decision("FAIL", "cancelled", decision.reason))
+    policy = policy_of(job, settings)
+    decision = decide(policy, cur, job.attempt - job.uncounted, job.uncounted)
+    guard: dict[str, Any] = {"attempt": number, "awaiting_decision": True}
+    decided = {"awaiting_decision": False, "rule": decision.rule}
+    if _cancel_asked(job):
+        ended = change(
+            CANCEL_DECIDED,
+            job.job_id,
+            now,
+            reason=job.status_reason or "cancelled",
+            attempt_sets={**decided, "outcome": Outcome.CANCELLED},
+            **guard,
+        )
+        return RetryPlan(Decision("FAIL", "cancelled", decision.reason), ended)
+    lost = cur.outcome == Outcome.LOST
     if decision.action == "FAIL":
-        attempt.outcome = Outcome.FAIL if attempt.outcome != Outcome.LOST else Outcome.LOST
-        _set_status(job, JobStatus.FAILED, now, decision.reason)
-        return RetryPlan(decision)
-    attempt.outcome = attempt.outcome if attempt.outcome == Outcome.LOST else Outcome.RETRY
-    attempt.uncounted = decision.action == "RETRY_UNCOUNTED"
-    import random
+        failed = change(
+            FAIL,
+            job.job_id,
+            now,
+            reason=decision.reason,
+            attempt_sets={**decided, "outcome": Outcome.LOST if lost else Outcome.FAIL},
+            **guard,
+        )
+        return RetryPlan(decision, failed)
+    uncounted = decision.action == "RETRY_UNCOUNTED"
+    archived = replace(
+        cur,
+        awaiting_decision=False,
+        rule=decision.rule,
+        outcome=Outcome.LOST if lost else Outcome.RETRY,
+        uncounted=uncounted,
+    )
+    draw = rand or random.random
+    wait = backoff_seconds(policy.backoff, job.attempt, settings.backoff_scale, draw)
+    retried = change(
+        RETRY,
+        job.job_id,
+        now,
+        sets={
+            "stop_request": None,
+            "stop_requested_at": None,
+            "launch_error": None,
+            "launch_failures": 0,
+            "not_before": iso(now + timedelta(seconds=wait)),
+            "uncounted": job.uncounted + (1 if uncounted else 0),
+        },
+        archive=archived,
+        new_attempt=new_attempt(job.job_id, number + 1, now),
+        **guard,
+    )
+    return RetryPlan(decision, retried, number + 1, wait)
 
-    draw = rand if callable(rand) else random.random
-    wait = backoff_seconds(policy.backoff, len(job.attempts), settings.backoff_scale, draw)
-    start_new_attempt(job, number + 1, now, wait)
-    return RetryPlan(decision, number + 1, wait)
 
-
-def start_new_attempt(job: Job, number: int, now: datetime, wait_seconds: float) -> None:
-    job.attempts[number] = new_attempt(job, number, now)
-    job.attempt = number
-    job.stop_request = None
-    job.stop_requested_at = None
-    job.launch_error = None
-    job.launch_failures = 0
-    job.not_before = iso(now + timedelta(seconds=wait_seconds))
-    _set_status(job, JobStatus.PENDING, now)
+# ---- launching ------------------------------------------------------------------------------
 
 
 def launch_due(job: Job, now: datetime) -> bool:
@@ -225,30 +517,36 @@ def launch_due(job: Job, now: datetime) -> bool:
     return due is None or due <= now
 
 
-def mark_launched(
+def record_launch(
     job: Job, number: int, task_arn: str, now: datetime, log_stream: str | None
-) -> bool:
-    """Record the task of an attempt. False when the job moved on meanwhile (e.g. cancelled):
-    the caller must then stop the task it just launched."""
-    attempt = job.attempts.get(number)
-    if attempt is None:
-        return False
-    attempt.task_arn = attempt.task_arn or task_arn
-    attempt.launched_at = attempt.launched_at or iso(now)
-    attempt.log_stream = attempt.log_stream or log_stream
-    if job.attempt != number or job.status.terminal:
-        return False
-    job.launch_error = None
+) -> tuple[Change | None, bool]:
+    """Record the task of an attempt, and whether it may run: not when the job moved on
+    meanwhile (e.g. cancelled), and the caller must then stop the task it just launched."""
+    if job.attempt != number:
+        return None, False
+    defaults = {"task_arn": task_arn, "launched_at": iso(now), "log_stream": log_stream}
+    if job.status.terminal:
+        # Kept on the attempt all the same: which task was launched, and stopped, is history.
+        late = change(LAUNCHED_TOO_LATE, job.job_id, now, attempt=number, attempt_defaults=defaults)
+        return late, False
     if job.status == JobStatus.PENDING:
-        _set_status(job, JobStatus.STARTING, now)
-        job.not_before = None
-    return True
+        launched = change(
+            LAUNCHED,
+            job.job_id,
+            now,
+            sets={"launch_error": None},
+            attempt=number,
+            attempt_defaults=defaults,
+        )
+        return launched, True
+    noted = change(LAUNCH_NOTED, job.job_id, now, attempt=number, attempt_defaults=defaults)
+    return noted, True
 
 
-def launch_backoff(settings: Settings, failures: int, rand: object = None) -> float:
-    import random
-
-    draw = rand if callable(rand) else random.random
+def launch_backoff(
+    settings: Settings, failures: int, rand: Callable[[], float] | None = None
+) -> float:
+    draw = rand or random.random
     ceiling = min(
         settings.launch_backoff_cap_seconds,
         settings.launch_backoff_base_seconds * 2 ** max(0, failures - 1),
@@ -264,25 +562,33 @@ def record_launch_failure(
     retryable: bool,
     now: datetime,
     settings: Settings,
-    rand: object = None,
-) -> float | None:
-    """Returns the wait before the next launch try, or None when the job has FAILED."""
+    rand: Callable[[], float] | None = None,
+) -> tuple[Change, float | None] | None:
+    """The change, and the wait before the next launch try (None: the job FAILED). None when
+    the attempt is no longer waiting for a launch."""
     if job.attempt != number or job.status != JobStatus.PENDING:
         return None
-    job.launch_failures += 1
-    job.launch_error = error
-    job.updated_at = iso(now) or job.updated_at
-    if not retryable or job.launch_failures >= settings.max_launch_failures:
-        attempt = job.current
-        attempt.outcome = Outcome.FAIL
-        attempt.rule = "launch-failed" if not retryable else "launch-failures-exhausted"
-        _set_status(
-            job, JobStatus.FAILED, now, f"launch failed after {job.launch_failures} tries: {error}"
+    failures = job.launch_failures + 1
+    guard: dict[str, Any] = {"attempt": number, "launch_failures": job.launch_failures}
+    sets: dict[str, Any] = {"launch_failures": failures, "launch_error": error}
+    if not retryable or failures >= settings.max_launch_failures:
+        rule = "launch-failed" if not retryable else "launch-failures-exhausted"
+        gave_up = change(
+            LAUNCH_GAVE_UP,
+            job.job_id,
+            now,
+            reason=f"launch failed after {failures} tries: {error}",
+            sets=sets,
+            attempt_sets={"outcome": Outcome.FAIL, "rule": rule},
+            **guard,
         )
-        return None
-    wait = launch_backoff(settings, job.launch_failures, rand)
-    job.not_before = iso(now + timedelta(seconds=wait))
-    return wait
+        return gave_up, None
+    wait = launch_backoff(settings, failures, rand)
+    sets.update(updated_at=iso(now), not_before=iso(now + timedelta(seconds=wait)))
+    return change(LAUNCH_FAILED, job.job_id, now, sets=sets, **guard), wait
+
+
+# ---- cancel and stop requests ---------------------------------------------------------------
 
 
 @dataclass
@@ -290,8 +596,7 @@ class CancelResult:
     accepted: bool
     conflict: str | None = None
     stop_task: str | None = None  # ARN of a task to StopTask
-    changed: bool = False
-    notes: list[str] = field(default_factory=list)
+    change: Change | None = None
 
 
 def request_cancel(job: Job, reason: str | None, now: datetime) -> CancelResult:
@@ -303,11 +608,84 @@ def request_cancel(job: Job, reason: str | None, now: datetime) -> CancelResult:
     if job.status == JobStatus.CANCELLING:
         return CancelResult(accepted=True, stop_task=job.current.task_arn)
     if job.status == JobStatus.PENDING and not job.current.task_arn:
-        job.current.outcome = Outcome.CANCELLED
-        job.stop_request = StopRequest.CANCEL
-        _set_status(job, JobStatus.CANCELLED, now, text)
-        return CancelResult(accepted=True, changed=True)
-    job.stop_request = StopRequest.CANCEL
-    job.stop_requested_at = iso(now)
-    _set_status(job, JobStatus.CANCELLING, now, text)
-    return CancelResult(accepted=True, stop_task=job.current.task_arn, changed=True)
+        cancelled = change(
+            CANCEL_PENDING,
+            job.job_id,
+            now,
+            reason=text,
+            sets={"stop_request": StopRequest.CANCEL},
+            attempt_sets={"outcome": Outcome.CANCELLED},
+            attempt=job.attempt,
+            no_task=True,
+        )
+        return CancelResult(accepted=True, change=cancelled)
+    asked = change(
+        CANCEL_REQUESTED,
+        job.job_id,
+        now,
+        reason=text,
+        sets={"stop_request": StopRequest.CANCEL, "stop_requested_at": iso(now)},
+        attempt=job.attempt,
+    )
+    return CancelResult(accepted=True, stop_task=job.current.task_arn, change=asked)
+
+
+def request_stop(job: Job, number: int, request: StopRequest, now: datetime) -> Change | None:
+    """The reconciler stops an attempt past a deadline; its STOPPED event then ends it."""
+    if job.attempt != number or job.status.terminal or job.stop_request is not None:
+        return None
+    if job.status not in STOP_REQUESTED.sources:
+        return None
+    return change(
+        STOP_REQUESTED,
+        job.job_id,
+        now,
+        sets={"stop_request": request, "stop_requested_at": iso(now), "updated_at": iso(now)},
+        attempt=number,
+        stop_request=None,
+    )
+
+
+# ---- deadlines ------------------------------------------------------------------------------
+
+
+class Due(StrEnum):
+    """What the reconciler owes a job once a deadline passes (in this order of precedence)."""
+
+    REDECIDE = "redecide"  # a failed attempt's hand-off to retry_decider went missing
+    LAUNCH = "launch"  # a PENDING attempt's launch message went missing
+    TIMEOUT = "timeout"  # past timeout_seconds: stop it, the job ends TIMED_OUT
+    START_DEADLINE = "start_deadline"  # never reached RUNNING: stop it, the policy decides
+    LOOK = "describe"  # no news for quiet_after_seconds: ask ECS (and stop again if we asked)
+
+
+def last_news(job: Job) -> datetime | None:
+    cur = job.current
+    times = [parse_iso(job.updated_at), parse_iso(job.stop_requested_at)]
+    times += [parse_iso(h.get("at")) for h in cur.history.values()]
+    return max((t for t in times if t), default=None)
+
+
+def deadlines(job: Job, settings: Settings) -> dict[Due, datetime]:
+    """Every deadline of a job: the one rule both the reconciler and the API's view use."""
+    if job.status.terminal:
+        return {}
+    cur = job.current
+    grace = timedelta(seconds=settings.decision_grace_seconds)
+    updated = parse_iso(job.updated_at) or parse_iso(job.created_at)
+    assert updated is not None
+    if cur.awaiting_decision:
+        return {Due.REDECIDE: (parse_iso(cur.stopped_at) or updated) + grace}
+    if job.status == JobStatus.PENDING and not cur.task_arn:
+        return {Due.LAUNCH: (parse_iso(job.not_before) or updated) + grace}
+    due: dict[Due, datetime] = {}
+    if job.stop_request is None and job.status in (S, R):
+        began = parse_iso(cur.started_at)
+        launched = parse_iso(cur.launched_at) or updated
+        if job.spec.timeout_seconds:
+            due[Due.TIMEOUT] = (began or launched) + timedelta(seconds=job.spec.timeout_seconds)
+        if began is None and job.status == S:
+            limit = job.spec.start_timeout_seconds or settings.default_start_timeout_seconds
+            due[Due.START_DEADLINE] = launched + timedelta(seconds=limit)
+    due[Due.LOOK] = (last_news(job) or updated) + timedelta(seconds=settings.quiet_after_seconds)
+    return due

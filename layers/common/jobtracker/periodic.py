@@ -19,17 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from jobtracker import lifecycle
 from jobtracker.api_models import JobSubmission
 from jobtracker.domain import Job, iso, parse_iso
-from jobtracker.errors import ApiError
+from jobtracker.errors import Conflict, NotFound
 from jobtracker.observability import count, logger
-from jobtracker.repository import StaleJob
-from jobtracker.service import (
-    Deps,
-    build_job,
-    cancel_job,
-    default_deps,
-    launch_attempt,
-    next_watch,
-)
+from jobtracker.repository import JobExists
+from jobtracker.service import build_job, cancel_job, launch_attempt
+from jobtracker.wiring import Deps, default_deps
 
 MAX_ACTIVE_LOOKUP = 25
 
@@ -96,7 +90,7 @@ def run_tick(run: ScheduledRun, deps: Deps | None = None) -> TickResult:
                 cancel_job(
                     job.job_id, f"replaced by the {run.scheduled_time} run of {run.schedule}", deps
                 )
-            except ApiError:
+            except (Conflict, NotFound):
                 continue  # finished meanwhile: nothing to replace
             replaced.append(job.job_id)
     job = build_job(
@@ -109,8 +103,8 @@ def run_tick(run: ScheduledRun, deps: Deps | None = None) -> TickResult:
         job_id=job_id,
     )
     try:
-        deps.repo.create(job, None, next_watch(job, deps.settings, deps.clock()))
-    except StaleJob:
+        deps.repo.create(job)
+    except JobExists:
         count("ScheduleTicksDuplicate")  # the same tick, delivered twice at once
         return TickResult(Outcome.DUPLICATE, job_id)
     count("ScheduleTicksCreated")

@@ -205,8 +205,6 @@ def decide(policy: RetryPolicy, attempt: Attempt, counted: int, uncounted: int) 
     this one included as it was launched.
     """
     reason = failure_reason(attempt)
-    if attempt.stop_code == "UserInitiated" and attempt.outcome in ("cancelled", "timed_out"):
-        return Decision("FAIL", "user-initiated", reason)
     for rule in policy.rules:
         if not _matches(rule, attempt):
             continue

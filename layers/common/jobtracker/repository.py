@@ -1,35 +1,29 @@
 """What the logic needs from storage: the repository protocol, its results and errors.
 
-Kept apart from store.py so importing the logic does not import pynamodb (cold start).
+Kept apart from the store so importing the logic imports no AWS SDK (cold start).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Protocol
 
-from jobtracker.domain import Job, JobStatus, TaskState
-
-# ---- results -------------------------------------------------------------------------------
-
-
-class ApplyResult(StrEnum):
-    APPLIED = "applied"  # state and (where asked) job status written
-    DUPLICATE = "duplicate"  # same detail.version already applied
-    STALE = "stale"  # an older version than applied: history only
-    CONFLICT = "conflict"  # newer, but the job is not where the fast path expected
-    UNKNOWN = "unknown"  # no such job or attempt
+from jobtracker.domain import Job
+from jobtracker.lifecycle import Change
 
 
-@dataclass
-class FastApply:
-    result: ApplyResult
-    job: Job | None = None  # the job as stored when the write was refused
+@dataclass(frozen=True)
+class Written:
+    """What a Change did: applied (job = the job after it), or refused by its guard (job = the
+    job as stored, None when there is none)."""
+
+    applied: bool
+    job: Job | None
 
 
-class StaleJob(Exception):
-    """The job changed since it was read (optimistic lock lost)."""
+class JobExists(Exception):
+    """A job with this id was created already."""
 
 
 class IdempotencyConflict(Exception):
@@ -43,6 +37,10 @@ class BadToken(ValueError):
     pass
 
 
+class ItemTooLarge(ValueError):
+    """A job whose record would not fit DynamoDB's item limit (400 KB)."""
+
+
 @dataclass
 class IdempotencyRecord:
     key: str
@@ -52,21 +50,10 @@ class IdempotencyRecord:
 
 
 class JobRepository(Protocol):
-    def create(
-        self, job: Job, idem: IdempotencyRecord | None = None, watch_at: str | None = None
-    ) -> Job: ...
-    def get(self, job_id: str) -> Job | None: ...
-    def get_idempotency(self, key: str) -> IdempotencyRecord | None: ...
-    def save(self, job: Job, watch_at: str | None) -> Job: ...
-    def apply_state(
-        self,
-        job_id: str,
-        attempt: int,
-        state: TaskState,
-        job_status: JobStatus | None,
-        allowed_from: frozenset[JobStatus],
-    ) -> FastApply: ...
-    def record_history(self, job_id: str, attempt: int, state: TaskState) -> bool: ...
+    def create(self, job: Job) -> None: ...
+    def claim_idempotency(self, record: IdempotencyRecord) -> None: ...
+    def get(self, job_id: str, full: bool = False) -> Job | None: ...
+    def apply(self, change: Change) -> Written: ...
     def list_jobs(
         self,
         status: str | None,
@@ -75,4 +62,4 @@ class JobRepository(Protocol):
         limit: int,
         token: str | None,
     ) -> tuple[list[Job], str | None]: ...
-    def due_for_watch(self, now: str, limit: int) -> list[str]: ...
+    def active_jobs(self) -> Iterator[Job]: ...

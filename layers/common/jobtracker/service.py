@@ -1,7 +1,8 @@
-"""The logic behind every function: submit, launch, track, decide, cancel.
+"""The use cases behind every function: submit, launch, track, decide, cancel, query.
 
-Collaborators (repository, launcher, queue, clock, settings) come in a `Deps` bundle whose
-real default is built lazily and cached; unit tests pass fakes, integration tests moto.
+They raise domain errors (jobtracker.errors) and know nothing of HTTP. Every job write goes
+through `write`: a lifecycle plan becomes one guarded Change; a refused guard hands back the job
+as stored and the plan is made again from it.
 """
 
 from __future__ import annotations
@@ -12,168 +13,78 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from functools import lru_cache
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
 from jobtracker import lifecycle
 from jobtracker.api_models import JobSubmission
-from jobtracker.clock import Clock, system_clock
-from jobtracker.config import JobDefinition, Settings, get_settings
-from jobtracker.domain import (
-    Job,
-    JobSpec,
-    JobStatus,
-    StopRequest,
-    iso,
-    new_job_id,
-    parse_iso,
-)
+from jobtracker.config import JobDefinition, Settings
+from jobtracker.domain import Job, JobSpec, JobStatus, StopRequest, TaskState, iso, new_job_id
 from jobtracker.ecs_event import ForeignEvent, correlate, parse_event
-from jobtracker.errors import ApiError, not_found, validation
+from jobtracker.errors import Conflict, MalformedInput, NotFound, invalid
 from jobtracker.launcher import (
     OVERRIDES_LIMIT,
-    TaskLauncher,
     build_run_task,
     log_stream_for,
     worst_case_overrides_size,
 )
+from jobtracker.lifecycle import Change
 from jobtracker.observability import count, logger
-from jobtracker.queue import MAX_DELAY_SECONDS, WorkQueue
-from jobtracker.repository import (
-    ApplyResult,
-    IdempotencyConflict,
-    IdempotencyRecord,
-    JobRepository,
-    StaleJob,
-)
+from jobtracker.queue import MAX_DELAY_SECONDS
+from jobtracker.repository import BadToken, IdempotencyConflict, IdempotencyRecord, JobExists
+from jobtracker.wiring import Deps, default_deps
 
 T = TypeVar("T")
 
-
-@dataclass
-class Deps:
-    repo: JobRepository
-    launcher: TaskLauncher
-    queue: WorkQueue
-    settings: Settings
-    clock: Clock = system_clock
-    rand: Callable[[], float] | None = None
+WRITE_TRIES = 10
 
 
-@lru_cache(maxsize=1)
-def default_deps() -> Deps:
-    from jobtracker.launcher import default_launcher
-    from jobtracker.queue import default_queue
-    from jobtracker.store import default_repository
+def write(
+    deps: Deps,
+    job_id: str,
+    plan: Callable[[Job | None], tuple[Change | None, T]],
+    known: Job | None = None,
+    blind: bool = False,
+) -> tuple[Job | None, T | None, bool]:
+    """Plan a change from `known` (or a fresh read; with `blind`, from nothing at all), write
+    it, and when its guard is refused plan again from the job the store hands back.
 
-    return Deps(
-        repo=default_repository(),
-        launcher=default_launcher(),
-        queue=default_queue(),
-        settings=get_settings(),
-    )
-
-
-def reset_deps() -> None:
-    default_deps.cache_clear()
-
-
-def reset_defaults() -> None:
-    """Forget every cached default (settings, clients, repository, launcher, queue, publisher),
-    e.g. after the environment changed: tests, the local stack."""
-    from jobtracker.aws import reset_clients
-    from jobtracker.config import reset_settings
-    from jobtracker.launcher import default_launcher
-    from jobtracker.notify import default_publisher
-    from jobtracker.queue import default_queue
-    from jobtracker.store import default_repository
-
-    reset_settings()
-    reset_clients()
-    reset_deps()
-    for cached in (default_repository, default_launcher, default_queue, default_publisher):
-        cached.cache_clear()
-
-
-# ---- read-modify-write with optimistic locking ------------------------------------------------
-
-MUTATE_TRIES = 10
-
-
-def mutate(
-    deps: Deps, job_id: str, change: Callable[[Job], tuple[bool, T]], known: Job | None = None
-) -> tuple[Job | None, T | None]:
-    """Read the job, apply `change` (returns (changed, value)), write it back guarded by its
-    revision; on a lost race, read again and re-apply. Pure `change` functions make this safe.
-
-    `known`: the caller's copy, just read or written; it is tried first, saving the read. The
-    revision guard refuses it if it was stale, and since only a write proves it current, a
-    change that finds nothing to do on it is checked again on a fresh read."""
-    candidate = known.clone() if known is not None and known.rev else None
-    for _ in range(MUTATE_TRIES):
-        unproven = candidate is not None
-        job = candidate if candidate is not None else deps.repo.get(job_id)
-        candidate = None
+    Returns (the job after it, or as found; the plan's value; whether a change was written).
+    Transitions only move forward, so a stale `known` can only make a guard refuse, never make
+    a plan skip work that is due."""
+    job = known
+    if job is None and not blind:
+        job = deps.repo.get(job_id)
         if job is None:
-            return None, None
-        changed, value = change(job)
-        if not changed:
-            if unproven:
-                continue
-            return job, value
-        try:
-            deps.repo.save(job, next_watch(job, deps.settings, deps.clock()))
-            return job, value
-        except StaleJob:
-            count("OptimisticRetry")
-            continue
-    raise StaleJob(f"{job_id}: gave up after {MUTATE_TRIES} concurrent modifications")
-
-
-def next_watch(job: Job, settings: Settings, now: datetime) -> str | None:
-    """When the reconciler should next look at this job (None: never again)."""
-    if job.status.terminal:
-        return None
-    quiet = timedelta(seconds=settings.quiet_after_seconds)
-    candidates: list[datetime] = [now + quiet]
-    attempt = job.current
-    if attempt.awaiting_decision:
-        candidates.append(now + timedelta(seconds=settings.decision_grace_seconds))
-    if job.status == JobStatus.PENDING:
-        due = parse_iso(job.not_before) or now
-        # A launch message may be lost: look again a little after it should have run.
-        candidates.append(max(due, now) + timedelta(seconds=settings.decision_grace_seconds))
-    if job.status == JobStatus.STARTING:
-        start_limit = job.spec.start_timeout_seconds or settings.default_start_timeout_seconds
-        launched = parse_iso(attempt.launched_at) or now
-        candidates.append(launched + timedelta(seconds=start_limit))
-    if job.status in (JobStatus.STARTING, JobStatus.RUNNING) and job.spec.timeout_seconds:
-        began = parse_iso(attempt.started_at) or parse_iso(attempt.launched_at) or now
-        candidates.append(began + timedelta(seconds=job.spec.timeout_seconds))
-    return iso(min(candidates))
+            return None, None, False
+    for _ in range(WRITE_TRIES):
+        change, value = plan(job)
+        if change is None:
+            return job, value, False
+        written = deps.repo.apply(change)
+        if written.applied or change.on_archived is not None:
+            return written.job or job, value, written.applied
+        if written.job is None:
+            return None, value, False
+        count("GuardRefused")
+        job = written.job
+    raise RuntimeError(f"{job_id}: gave up after {WRITE_TRIES} concurrent modifications")
 
 
 # ---- submission -----------------------------------------------------------------------------
 
 
 class SubmitKind(StrEnum):
-    CREATED = "created"  # 201: launched (STARTING)
-    ACCEPTED = "accepted"  # 202: stored, launch pending (capacity, throttling)
-    REPLAYED = "replayed"  # 200: same Idempotency-Key, same body
+    CREATED = "created"  # launched (STARTING)
+    ACCEPTED = "accepted"  # stored, launch pending (capacity, throttling)
+    REPLAYED = "replayed"  # same Idempotency-Key, same body
 
 
 @dataclass
 class Submitted:
     job: Job
     kind: SubmitKind
-
-    @property
-    def http_status(self) -> int:
-        if self.kind == SubmitKind.REPLAYED:
-            return 200
-        return 201 if self.job.status != JobStatus.PENDING else 202
 
 
 def body_hash(submission: JobSubmission) -> str:
@@ -193,7 +104,7 @@ def definition_of(settings: Settings, name: str) -> JobDefinition:
     definition = settings.job_definitions.get(name)
     if definition is None:
         known = ", ".join(sorted(settings.job_definitions)) or "none configured"
-        raise validation("definition", f"unknown job definition {name!r} (known: {known})")
+        raise invalid("definition", f"unknown job definition {name!r} (known: {known})")
     return definition
 
 
@@ -208,8 +119,8 @@ def build_job(
 ) -> Job:
     """Validate what needs the configuration and turn a submission into a PENDING job."""
     definition = definition_of(settings, submission.definition)
-    policy = settings.default_retry.with_overrides(definition.retry).with_overrides(
-        submission.retry
+    overrides = (
+        submission.retry.model_dump(mode="json", exclude_defaults=True) if submission.retry else {}
     )
     spec = JobSpec(
         definition=submission.definition,
@@ -218,7 +129,7 @@ def build_job(
         environment=submission.environment,
         timeout_seconds=submission.timeout_seconds or definition.timeout_seconds,
         start_timeout_seconds=submission.start_timeout_seconds or definition.start_timeout_seconds,
-        retry=policy.model_dump(mode="json", exclude_none=True),
+        retry=overrides,
         tags=submission.tags,
     )
     job = Job(
@@ -231,15 +142,14 @@ def build_job(
         schedule_name=schedule_name,
         scheduled_time=scheduled_time,
     )
-    job.attempts[1] = lifecycle.new_attempt(job, 1, now)
+    job.attempts[1] = lifecycle.new_attempt(job.job_id, 1, now)
     size = worst_case_overrides_size(job, definition)
     if size > OVERRIDES_LIMIT:
-        raise ApiError(
-            422,
-            "overrides_too_large",
+        raise invalid(
+            "parameters",
             f"command, parameters and environment need {size} characters of ECS container "
             f"overrides; ECS allows {OVERRIDES_LIMIT}. Pass large inputs by reference (S3).",
-            [{"field": "parameters", "message": f"overrides size {size} > {OVERRIDES_LIMIT}"}],
+            code="overrides_too_large",
         )
     return job
 
@@ -253,9 +163,8 @@ def submit_job(
     deps = deps or default_deps()
     now = deps.clock()
     job = build_job(submission, deps.settings, now, caller)
-    idem = None
     if idempotency_key is not None:
-        idem = IdempotencyRecord(
+        record = IdempotencyRecord(
             key=idempotency_item_key(caller, idempotency_key),
             job_id=job.job_id,
             body_hash=body_hash(submission),
@@ -263,29 +172,48 @@ def submit_job(
                 (now + timedelta(hours=deps.settings.idempotency_ttl_hours)).timestamp()
             ),
         )
-    try:
-        deps.repo.create(job, idem, next_watch(job, deps.settings, now))
-    except IdempotencyConflict as conflict:
-        assert idem is not None
-        if conflict.body_hash != idem.body_hash:
-            raise ApiError(
-                409,
-                "idempotency_conflict",
-                f"Idempotency-Key {idempotency_key!r} was used with a different request body "
-                f"(job {conflict.job_id})",
-            ) from None
-        existing = deps.repo.get(conflict.job_id)
-        if existing is None:
-            raise ApiError(409, "idempotency_conflict", "key in use; retry shortly") from None
-        # A client retrying after a crash reattaches: launch if the first try never did.
-        if lifecycle.launch_due(existing, now):
-            existing = launch_attempt(existing, deps)
-        return Submitted(existing, SubmitKind.REPLAYED)
+        try:
+            deps.repo.claim_idempotency(record)
+        except IdempotencyConflict as conflict:
+            return _replay(submission, caller, idempotency_key, record, conflict, deps)
+    deps.repo.create(job)
     count("JobsSubmitted")
     job = launch_attempt(job, deps)
     return Submitted(
         job, SubmitKind.CREATED if job.status != JobStatus.PENDING else SubmitKind.ACCEPTED
     )
+
+
+def _replay(
+    submission: JobSubmission,
+    caller: str,
+    key: str,
+    record: IdempotencyRecord,
+    conflict: IdempotencyConflict,
+    deps: Deps,
+) -> Submitted:
+    if conflict.body_hash != record.body_hash:
+        raise Conflict(
+            f"Idempotency-Key {key!r} was used with a different request body "
+            f"(job {conflict.job_id})",
+            code="idempotency_conflict",
+        )
+    now = deps.clock()
+    existing = deps.repo.get(conflict.job_id)
+    if existing is None:
+        # The first request stopped between its key and its job: finish what it began.
+        job = build_job(submission, deps.settings, now, caller, job_id=conflict.job_id)
+        try:
+            deps.repo.create(job)
+            existing = job
+        except JobExists:
+            existing = deps.repo.get(conflict.job_id)
+        if existing is None:
+            raise Conflict("key in use; retry shortly", code="idempotency_conflict") from None
+    # A client retrying after a crash reattaches: launch if the first try never did.
+    if lifecycle.launch_due(existing, now):
+        existing = launch_attempt(existing, deps)
+    return Submitted(existing, SubmitKind.REPLAYED)
 
 
 # ---- launching ------------------------------------------------------------------------------
@@ -300,20 +228,19 @@ def launch_attempt(job: Job, deps: Deps) -> Job:
     definition = deps.settings.job_definitions.get(job.definition)
     if definition is None:
         error = f"job definition {job.definition!r} is no longer configured"
-        stored, _ = _record_launch_failure(deps, job, number, error, retryable=False)
-        return stored or job
+        return _launch_failed(deps, job, number, error, retryable=False)
     result = deps.launcher.run_task(build_run_task(job, number, definition))
     count("RunTaskCalls")
     if result.launched:
         assert result.task_arn is not None
         arn = result.task_arn
         stream = log_stream_for(definition, arn)
-        stored, kept = mutate(
-            deps,
-            job.job_id,
-            lambda j: (True, lifecycle.mark_launched(j, number, arn, deps.clock(), stream)),
-            known=job,
-        )
+
+        def plan(j: Job | None) -> tuple[Change | None, bool]:
+            assert j is not None
+            return lifecycle.record_launch(j, number, arn, deps.clock(), stream)
+
+        stored, kept, _ = write(deps, job.job_id, plan, known=job)
         if stored is not None and not kept:
             # Cancelled (or moved on) while RunTask was in flight: never let it run.
             deps.launcher.stop_task(
@@ -324,28 +251,27 @@ def launch_attempt(job: Job, deps: Deps) -> Job:
     count("LaunchFailures")
     error = result.error or "unknown launch failure"
     logger.warning("launch failed", extra={"job_id": job.job_id, "attempt": number, "error": error})
-    stored, wait = _record_launch_failure(deps, job, number, error, result.retryable)
-    if stored is not None and wait is not None:
+    return _launch_failed(deps, job, number, error, result.retryable)
+
+
+def _launch_failed(deps: Deps, job: Job, number: int, error: str, retryable: bool) -> Job:
+    def plan(j: Job | None) -> tuple[Change | None, float | None]:
+        assert j is not None
+        planned = lifecycle.record_launch_failure(
+            j, number, error, retryable, deps.clock(), deps.settings, deps.rand
+        )
+        return planned if planned is not None else (None, None)
+
+    stored, wait, written = write(deps, job.job_id, plan, known=job)
+    if stored is not None and written and wait is not None:
         schedule_launch(stored, deps)
     return stored or job
 
 
-def _record_launch_failure(
-    deps: Deps, job: Job, number: int, error: str, retryable: bool
-) -> tuple[Job | None, float | None]:
-    def change(j: Job) -> tuple[bool, float | None]:
-        if j.attempt != number or j.status != JobStatus.PENDING:
-            return False, None
-        now = deps.clock()
-        return True, lifecycle.record_launch_failure(
-            j, number, error, retryable, now, deps.settings, deps.rand
-        )
-
-    return mutate(deps, job.job_id, change, known=job)
-
-
 def schedule_launch(job: Job, deps: Deps) -> None:
     """Hand the current attempt to the launch queue, delayed until its not_before."""
+    from jobtracker.domain import parse_iso
+
     if not deps.settings.launch_queue_url:
         raise RuntimeError("LAUNCH_QUEUE_URL is not configured")
     due = parse_iso(job.not_before) or deps.clock()
@@ -376,9 +302,9 @@ def handle_launch_message(job_id: str, attempt: int, deps: Deps | None = None) -
 
 def get_job(job_id: str, deps: Deps | None = None) -> Job:
     deps = deps or default_deps()
-    job = deps.repo.get(job_id)
+    job = deps.repo.get(job_id, full=True)
     if job is None:
-        raise not_found(f"no job with id {job_id!r}")
+        raise NotFound(f"no job with id {job_id!r}")
     return job
 
 
@@ -390,14 +316,12 @@ def list_jobs(
     token: str | None,
     deps: Deps | None = None,
 ) -> tuple[list[Job], str | None]:
-    from jobtracker.repository import BadToken
-
     deps = deps or default_deps()
     try:
         return deps.repo.list_jobs(status, definition, schedule, limit, token)
     except BadToken as exc:
-        raise ApiError(
-            400, "bad_token", str(exc), [{"field": "next_token", "message": str(exc)}]
+        raise MalformedInput(
+            str(exc), [{"field": "next_token", "message": str(exc)}], code="bad_token"
         ) from None
 
 
@@ -440,48 +364,42 @@ def handle_task_event(raw: dict[str, Any], deps: Deps | None = None) -> EventRes
         logger.info("event from another cluster dropped", extra={"event_id": correlated.event_id})
         count("EventsForeign")
         return EventResult.FOREIGN
-    result = apply_state(correlated.job_id, correlated.attempt, correlated.state, deps)
+    result = apply_state(
+        correlated.job_id, correlated.attempt, correlated.state, deps, correlated.definition
+    )
     count(f"Events{result.value.capitalize()}")
     return result
 
 
-def apply_state(job_id: str, number: int, state: Any, deps: Deps) -> EventResult:
-    """Apply one observed task state (from an event or DescribeTasks), version-guarded."""
-    if not state.stopped:
-        target, allowed = lifecycle.fast_path_target(state)
-        fast = deps.repo.apply_state(job_id, number, state, target, allowed)
-        if fast.result == ApplyResult.APPLIED:
-            return EventResult.APPLIED
-        if fast.result == ApplyResult.DUPLICATE:
-            return EventResult.DUPLICATE
-        if fast.result == ApplyResult.UNKNOWN:
-            logger.warning("event for an unknown job or attempt", extra={"job_id": job_id})
-            return EventResult.UNKNOWN
-        if fast.result == ApplyResult.STALE:
-            deps.repo.record_history(job_id, number, state)
-            return EventResult.STALE
-        # CONFLICT: newer, but the job is somewhere the fast path does not decide: read path.
+def apply_state(
+    job_id: str,
+    number: int,
+    state: TaskState,
+    deps: Deps,
+    definition_name: str | None = None,
+    known: Job | None = None,
+) -> EventResult:
+    """Apply one observed task state (from an event or DescribeTasks): one guarded write, with
+    no read first unless the caller has the job already."""
     settings = deps.settings
 
-    def change(job: Job) -> tuple[bool, lifecycle.StateChange]:
-        definition = settings.job_definitions.get(job.definition)
-        result = lifecycle.apply_task_state(job, number, state, deps.clock(), definition)
-        return result.applied in (lifecycle.Applied.APPLIED, lifecycle.Applied.STALE) and (
-            result.applied == lifecycle.Applied.APPLIED or result.history_added
-        ), result
+    def plan(job: Job | None) -> tuple[Change | None, lifecycle.Plan]:
+        name = job.definition if job is not None else definition_name
+        definition = settings.job_definitions.get(name) if name else None
+        planned = lifecycle.plan_task_state(job_id, number, state, deps.clock(), definition, job)
+        return planned.change, planned
 
-    job, result = mutate(deps, job_id, change)
-    if job is None or result is None:
+    job, planned, written = write(deps, job_id, plan, known=known, blind=known is None)
+    if planned is None or (planned.change is not None and not written and job is None):
         logger.warning("event for an unknown job", extra={"job_id": job_id})
         return EventResult.UNKNOWN
-    if result.needs_decision:
+    if planned.change is not None and not written:
+        return EventResult.DUPLICATE  # a late event of an earlier attempt, already in its history
+    if planned.needs_decision:
         hand_to_decider(job_id, number, deps)
-    return {
-        lifecycle.Applied.APPLIED: EventResult.APPLIED,
-        lifecycle.Applied.DUPLICATE: EventResult.DUPLICATE,
-        lifecycle.Applied.STALE: EventResult.STALE,
-        lifecycle.Applied.UNKNOWN: EventResult.UNKNOWN,
-    }[result.applied]
+    if planned.applied == lifecycle.Applied.UNKNOWN:
+        logger.warning("event for an unknown attempt", extra={"job_id": job_id, "attempt": number})
+    return EventResult(planned.applied.value)
 
 
 def hand_to_decider(job_id: str, attempt: int, deps: Deps) -> None:
@@ -507,16 +425,16 @@ class DecisionOutcome:
 
 def decide_attempt(job_id: str, attempt: int, deps: Deps | None = None) -> DecisionOutcome:
     deps = deps or default_deps()
-    job, plan = mutate(
-        deps,
-        job_id,
-        lambda j: _decided(
-            lifecycle.decide_retry(j, attempt, deps.clock(), deps.settings, deps.rand)
-        ),
-    )
+
+    def plan(j: Job | None) -> tuple[Change | None, lifecycle.RetryPlan | None]:
+        assert j is not None
+        decided = lifecycle.decide_retry(j, attempt, deps.clock(), deps.settings, deps.rand)
+        return (decided.change if decided else None), decided
+
+    job, decided, _ = write(deps, job_id, plan)
     if job is None:
         return DecisionOutcome("unknown-job")
-    if plan is None:
+    if decided is None:
         # Already decided: a redelivered message. Make sure the retry's launch is queued
         # (the first delivery may have crashed between the write and the send).
         if (
@@ -527,16 +445,12 @@ def decide_attempt(job_id: str, attempt: int, deps: Deps | None = None) -> Decis
             schedule_launch(job, deps)
             return DecisionOutcome("relaunch-queued")
         return DecisionOutcome("nothing-to-decide")
-    count(f"Decision{plan.decision.action.title().replace('_', '')}")
-    if plan.next_attempt is not None:
+    count(f"Decision{decided.decision.action.title().replace('_', '')}")
+    if decided.next_attempt is not None:
         schedule_launch(job, deps)
     return DecisionOutcome(
-        plan.decision.action, plan.decision.rule, plan.next_attempt, plan.wait_seconds
+        decided.decision.action, decided.decision.rule, decided.next_attempt, decided.wait_seconds
     )
-
-
-def _decided(plan: lifecycle.RetryPlan | None) -> tuple[bool, lifecycle.RetryPlan | None]:
-    return plan is not None, plan
 
 
 # ---- cancellation ---------------------------------------------------------------------------
@@ -544,15 +458,17 @@ def _decided(plan: lifecycle.RetryPlan | None) -> tuple[bool, lifecycle.RetryPla
 
 def cancel_job(job_id: str, reason: str | None, deps: Deps | None = None) -> Job:
     deps = deps or default_deps()
-    job, result = mutate(
-        deps,
-        job_id,
-        lambda j: _cancel(lifecycle.request_cancel(j, reason, deps.clock())),
-    )
+
+    def plan(j: Job | None) -> tuple[Change | None, lifecycle.CancelResult]:
+        assert j is not None
+        result = lifecycle.request_cancel(j, reason, deps.clock())
+        return result.change, result
+
+    job, result, _ = write(deps, job_id, plan)
     if job is None or result is None:
-        raise not_found(f"no job with id {job_id!r}")
+        raise NotFound(f"no job with id {job_id!r}")
     if not result.accepted:
-        raise ApiError(409, "conflict", f"cannot cancel: {result.conflict}")
+        raise Conflict(f"cannot cancel: {result.conflict}")
     if result.stop_task:
         deps.launcher.stop_task(
             cluster_of(deps, job, result.stop_task),
@@ -569,7 +485,3 @@ def cluster_of(deps: Deps, job: Job, task_arn: str) -> str:
         return definition.cluster
     # arn:aws:ecs:region:account:task/<cluster>/<task id>
     return task_arn.split("/")[-2]
-
-
-def _cancel(result: lifecycle.CancelResult) -> tuple[bool, lifecycle.CancelResult]:
-    return result.changed, result

@@ -1,241 +1,474 @@
-"""Data access: the only module that knows pynamodb and the table layout.
+"""Data access: the only module that knows the table layout. Plain boto3 (no ORM on the cold
+path); every job write is one conditional UpdateItem generated from a lifecycle.Change.
 
-One item per job holds the job and all of its attempts (a map keyed by attempt number), so a
-task-state event is applied to attempt and job status with one conditional write. Items:
+Items (hash key `pk` only):
 
-- job:          pk=<job id>, kind=JOB, attempts={ "1": {...}, "2": {...} }, rev (optimistic lock)
-- idempotency:  pk=idem#<caller hash>#<key>, kind=IDEM, job_id, body_hash, expires_at (TTL)
+- job (hot):   pk=<job id>, k=J. The job's fields and its CURRENT attempt (map `a`, with that
+               attempt's own state history). Attribute names are short and defaults are not
+               stored, so a job submitted with defaults stays under 1 KB all its life: every
+               write of it costs 1 WRU.
+- attempt:     pk=<job id>#<n>, k=A. An earlier attempt, archived when the next one starts
+               (written once; only late events add to its history).
+- idempotency: pk=idem#<caller hash>#<key>, k=I, TTL.
 
-Indexes (all sparse on job items): by_created (gsi_all, created_key), by_status,
-by_definition, by_schedule (… , created_key) for GET /jobs; by_watch (watch, watch_at) for the
-reconciler: the earliest time a job needs a look (timeout, quiet task, stuck PENDING).
+Indexes (all KEYS_ONLY, range key `c` = created_at; hash keys write-sharded over SHARDS, so no
+hash-key value takes more than ~1/SHARDS of an index's writes):
+
+- by_created:    gc = <shard>                       every job, written once
+- by_definition: gd = <definition>#<shard>          written once
+- by_status:     gx = ACTIVE#<shard> while the job runs, <terminal status>#<shard> after; the
+                 key changes once per job. GET /jobs?status= and the reconciler read it.
+- by_schedule:   gs = <schedule name>               scheduled jobs only (≤ 1 tick a minute)
+
+Lists fan out over the shards and merge newest first; next_token keeps one cursor per shard.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
-from pynamodb.attributes import (
-    MapAttribute,
-    NumberAttribute,
-    UnicodeAttribute,
-    VersionAttribute,
-)
-from pynamodb.connection import Connection
-from pynamodb.exceptions import PutError, TransactWriteError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
-from pynamodb.models import Model
-from pynamodb.transactions import TransactWrite
-
+from jobtracker.aws import client
 from jobtracker.config import get_settings
 from jobtracker.domain import (
     Attempt,
+    ContainerState,
     Job,
     JobSpec,
     JobStatus,
-    TaskState,
+    client_token,
     history_key,
     parse_iso,
-    plain_numbers,
 )
+from jobtracker.lifecycle import Change, Guard
 from jobtracker.repository import (
-    ApplyResult,
     BadToken,
-    FastApply,
     IdempotencyConflict,
     IdempotencyRecord,
-    StaleJob,
+    ItemTooLarge,
+    JobExists,
+    Written,
 )
 
-GSI_ALL = "JOB"
-WATCH = "W"
+SHARDS = 16
+ACTIVE = "ACTIVE"
+MAX_ITEM_BYTES = 400 * 1024
+ARCHIVE_MARGIN_DAYS = 7
+
+# domain field -> attribute name (short: names count towards every write's size)
+JOB_ATTRS = {
+    "status": "s",
+    "created_at": "c",
+    "updated_at": "u",
+    "attempt": "n",
+    "not_before": "nb",
+    "launch_error": "le",
+    "launch_failures": "lf",
+    "stop_request": "sr",
+    "stop_requested_at": "sa",
+    "status_reason": "rs",
+    "finished_at": "f",
+    "caller": "cl",
+    "schedule_name": "sc",
+    "scheduled_time": "st",
+    "uncounted": "un",
+}
+ATTEMPT_ATTRS = {
+    "task_arn": "t",
+    "last_status": "l",
+    "version": "v",
+    "created_at": "c",
+    "launched_at": "la",
+    "started_at": "sa",
+    "stopped_at": "so",
+    "stop_code": "sc",
+    "stopped_reason": "sr",
+    "containers": "k",
+    "outcome": "o",
+    "rule": "r",
+    "uncounted": "uc",
+    "spot_interruption_at": "si",
+    "awaiting_decision": "ad",
+    "log_stream": "lg",
+    "history": "h",
+}
+HISTORY_ATTRS = {"status": "s", "at": "t", "desired_status": "d", "stop_code": "c", "source": "o"}
+INDEXES = {  # index name -> hash key attribute
+    "by_created": "gc",
+    "by_definition": "gd",
+    "by_status": "gx",
+    "by_schedule": "gs",
+}
 
 
-class _Index(GlobalSecondaryIndex[Any]):
-    class Meta:
-        projection = AllProjection()
+def shard_of(job_id: str) -> int:
+    return int(hashlib.blake2b(job_id.encode(), digest_size=4).hexdigest(), 16) % SHARDS
 
 
-class ByCreated(_Index):
-    class Meta:
-        index_name = "by_created"
-        projection = AllProjection()
-
-    gsi_all = UnicodeAttribute(hash_key=True)
-    created_key = UnicodeAttribute(range_key=True)
+def status_key(status: JobStatus, shard: int) -> str:
+    return f"{status.value if status.terminal else ACTIVE}#{shard}"
 
 
-class ByStatus(_Index):
-    class Meta:
-        index_name = "by_status"
-        projection = AllProjection()
-
-    status = UnicodeAttribute(hash_key=True)
-    created_key = UnicodeAttribute(range_key=True)
+# ---- values ---------------------------------------------------------------------------------
 
 
-class ByDefinition(_Index):
-    class Meta:
-        index_name = "by_definition"
-        projection = AllProjection()
-
-    definition = UnicodeAttribute(hash_key=True)
-    created_key = UnicodeAttribute(range_key=True)
+def _absent(value: Any) -> bool:
+    """Defaults are not stored: an absent attribute reads back as the domain's default."""
+    return value is None or value is False or value == 0 or value == "" or value in ([], {})
 
 
-class BySchedule(_Index):
-    class Meta:
-        index_name = "by_schedule"
-        projection = AllProjection()
-
-    schedule_name = UnicodeAttribute(hash_key=True)
-    created_key = UnicodeAttribute(range_key=True)
-
-
-class ByWatch(GlobalSecondaryIndex[Any]):
-    class Meta:
-        index_name = "by_watch"
-        projection = KeysOnlyProjection()
-
-    watch = UnicodeAttribute(hash_key=True)
-    watch_at = UnicodeAttribute(range_key=True)
+def _plain(value: Any) -> Any:
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, ContainerState):
+        return _container(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
-class JobItem(Model):
-    class Meta:
-        table_name = "jobtracker-jobs"  # bound to the configured name by bind_models()
-
-    pk = UnicodeAttribute(hash_key=True)
-    kind = UnicodeAttribute(default="JOB")
-    gsi_all = UnicodeAttribute(null=True)
-    status = UnicodeAttribute(null=True)
-    definition = UnicodeAttribute(null=True)
-    created_key = UnicodeAttribute(null=True)
-    schedule_name = UnicodeAttribute(null=True)
-    watch = UnicodeAttribute(null=True)
-    watch_at = UnicodeAttribute(null=True)
-    created_at = UnicodeAttribute(null=True)
-    updated_at = UnicodeAttribute(null=True)
-    attempt = NumberAttribute(default=1)
-    attempts = MapAttribute[str, Any](default=dict)
-    spec = UnicodeAttribute(null=True)  # JSON: immutable after acceptance
-    state = MapAttribute[str, Any](default=dict)  # the job's mutable scalars
-    expires_at = NumberAttribute(null=True)
-    rev = VersionAttribute()
-
-    by_created = ByCreated()
-    by_status = ByStatus()
-    by_definition = ByDefinition()
-    by_schedule = BySchedule()
-    by_watch = ByWatch()
+def _container(c: ContainerState) -> dict[str, Any]:
+    out: dict[str, Any] = {"n": c.name}
+    if c.exit_code is not None:
+        out["x"] = c.exit_code
+    if c.reason:
+        out["r"] = c.reason
+    if not c.essential:
+        out["e"] = False
+    return out
 
 
-class IdempotencyItem(Model):
-    class Meta:
-        table_name = "jobtracker-jobs"
-
-    pk = UnicodeAttribute(hash_key=True)
-    kind = UnicodeAttribute(default="IDEM")
-    job_id = UnicodeAttribute()
-    body_hash = UnicodeAttribute()
-    expires_at = NumberAttribute(null=True)
+def _history_value(entry: dict[str, Any]) -> dict[str, Any]:
+    out = {HISTORY_ATTRS[k]: v for k, v in entry.items() if k in HISTORY_ATTRS and v is not None}
+    if out.get("d") == out.get("s"):
+        out.pop("d", None)  # desired == last status: the common case, not stored
+    if out.get("o") == "event":
+        out.pop("o")
+    return out
 
 
-_STATE_FIELDS = (
-    "not_before",
-    "launch_error",
-    "launch_failures",
-    "stop_request",
-    "stop_requested_at",
-    "status_reason",
-    "finished_at",
-    "caller",
-    "scheduled_time",
-)
+def _history_entry(version: int, value: dict[str, Any]) -> dict[str, Any]:
+    status = value.get("s")
+    return {
+        "status": status,
+        "version": version,
+        "at": value.get("t"),
+        "desired_status": value.get("d", status),
+        "stop_code": value.get("c"),
+        "source": value.get("o", "event"),
+    }
 
 
-def bind_models(table_name: str | None = None) -> None:
-    """Point the models at the configured table (and reset pynamodb's cached connections,
-    which would otherwise outlive a test's moto context)."""
-    name = table_name or get_settings().table_name
-    for model in (JobItem, IdempotencyItem):
-        model.Meta.table_name = name
-        model._connection = None
+def _attempt_map(attempt: Attempt) -> dict[str, Any]:
+    out: dict[str, Any] = {"h": {}}
+    for name, attr in ATTEMPT_ATTRS.items():
+        value = getattr(attempt, name)
+        if name == "history":
+            out["h"] = {k[1:].lstrip("0") or "0": _history_value(v) for k, v in value.items()}
+        elif not _absent(value):
+            out[attr] = _plain(value)
+    return out
 
 
-# ---- conversions ---------------------------------------------------------------------------
+def _attempt_from(job_id: str, number: int, data: dict[str, Any]) -> Attempt:
+    attempt = Attempt(number=number, client_token=client_token(job_id, number))
+    for name, attr in ATTEMPT_ATTRS.items():
+        if attr not in data:
+            continue
+        value = data[attr]
+        if name == "history":
+            value = {history_key(int(k)): _history_entry(int(k), v) for k, v in value.items()}
+        elif name == "containers":
+            value = [
+                ContainerState(
+                    name=c["n"], exit_code=c.get("x"), reason=c.get("r"), essential=c.get("e", True)
+                )
+                for c in value
+            ]
+        setattr(attempt, name, value)
+    return attempt
 
 
-def _to_item(job: Job, watch_at: str | None, retention_days: int | None) -> JobItem:
-    item = JobItem(
-        pk=job.job_id,
-        kind="JOB",
-        gsi_all=GSI_ALL,
-        status=job.status.value,
-        definition=job.definition,
-        created_key=f"{job.created_at}#{job.job_id}",
-        schedule_name=job.schedule_name,
-        watch=WATCH if watch_at else None,
-        watch_at=watch_at,
-        created_at=job.created_at,
-        updated_at=job.updated_at,
-        attempt=job.attempt,
-        attempts={str(n): a.to_dict() for n, a in job.attempts.items()},
-        spec=json.dumps(job.spec.to_dict(), separators=(",", ":")),
-        state={f: _scalar(getattr(job, f)) for f in _STATE_FIELDS},
-    )
-    if job.rev:
-        item.rev = job.rev
-    if job.status.terminal and retention_days and job.finished_at:
-        finished = parse_iso(job.finished_at)
-        assert finished is not None
-        item.expires_at = int((finished + timedelta(days=retention_days)).timestamp())
+def _spec_json(spec: JobSpec) -> str | None:
+    parts = {k: v for k, v in spec.to_dict().items() if k != "definition" and not _absent(v)}
+    return json.dumps(parts, separators=(",", ":"), sort_keys=True) if parts else None
+
+
+def job_item(job: Job) -> dict[str, Any]:
+    """A new job's item, in plain Python values."""
+    shard = shard_of(job.job_id)
+    item: dict[str, Any] = {
+        "pk": job.job_id,
+        "k": "J",
+        "d": job.definition,
+        "a": _attempt_map(job.current),
+        "gc": str(shard),
+        "gd": f"{job.definition}#{shard}",
+        "gx": status_key(job.status, shard),
+    }
+    for name, attr in JOB_ATTRS.items():
+        value = getattr(job, name)
+        if not _absent(value):
+            item[attr] = _plain(value)
+    if job.schedule_name:
+        item["gs"] = job.schedule_name
+    spec = _spec_json(job.spec)
+    if spec:
+        item["p"] = spec
     return item
 
 
-def _scalar(value: Any) -> Any:
-    # pynamodb serialises by exact type: StrEnum members go in as plain strings.
-    return value.value if isinstance(value, StrEnum) else value
-
-
-def _from_item(item: JobItem) -> Job:
-    state = plain_numbers(
-        item.state.as_dict() if isinstance(item.state, MapAttribute) else item.state
-    )
-    attempts_raw = plain_numbers(
-        item.attempts.as_dict() if isinstance(item.attempts, MapAttribute) else item.attempts
-    )
+def job_from_item(item: dict[str, Any], archived: dict[int, Attempt] | None = None) -> Job:
+    spec = JobSpec.from_dict({"definition": item["d"], **json.loads(item.get("p") or "{}")})
     job = Job(
-        job_id=item.pk,
-        spec=JobSpec.from_dict(json.loads(item.spec or "{}")),
-        status=JobStatus(item.status),
-        created_at=item.created_at or "",
-        updated_at=item.updated_at or "",
-        attempt=int(item.attempt),
-        attempts={int(k): Attempt.from_dict(v) for k, v in (attempts_raw or {}).items()},
-        schedule_name=item.schedule_name,
-        rev=int(item.rev or 0),
+        job_id=item["pk"],
+        spec=spec,
+        status=JobStatus(item["s"]),
+        created_at=item.get("c", ""),
+        updated_at=item.get("u", ""),
     )
-    for f in _STATE_FIELDS:
-        if f in (state or {}):
-            setattr(job, f, state[f])
-    job.launch_failures = int(job.launch_failures or 0)
+    for name, attr in JOB_ATTRS.items():
+        if attr in item and name not in ("status", "created_at", "updated_at"):
+            setattr(job, name, item[attr])
+    job.attempts = dict(archived or {})
+    job.attempts[job.attempt] = _attempt_from(job.job_id, job.attempt, item.get("a") or {})
     return job
 
 
-def _from_raw(raw: dict[str, Any]) -> Job:
-    """A job from a raw DynamoDB item (as ReturnValuesOnConditionCheckFailure hands it back)."""
-    item = JobItem.from_raw_data(raw)
-    return _from_item(item)
+def _numbers(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal: whole ones become ints."""
+    from decimal import Decimal
+
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
 
 
-# ---- the DynamoDB repository ---------------------------------------------------------------
+@lru_cache(maxsize=1)
+def _codec() -> tuple[Any, Any]:
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+    return TypeSerializer(), TypeDeserializer()
+
+
+def to_wire(value: Any) -> dict[str, Any]:
+    serializer, _ = _codec()
+    wire: dict[str, Any] = serializer.serialize(_wire_safe(value))
+    return wire
+
+
+def _wire_safe(value: Any) -> Any:
+    if isinstance(value, float):
+        from decimal import Decimal
+
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _wire_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_wire_safe(v) for v in value]
+    return value
+
+
+def from_wire(item: dict[str, Any]) -> dict[str, Any]:
+    _, deserializer = _codec()
+    return {k: _numbers(deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """DynamoDB's item size, approximately (names + values, numbers as their digits)."""
+    return sum(len(k.encode()) + _value_size(v) for k, v in item.items())
+
+
+def _value_size(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value.encode())
+    if isinstance(value, bool) or value is None:
+        return 1
+    if isinstance(value, int | float):
+        return len(str(value).replace("-", "").replace(".", "")) // 2 + 2
+    if isinstance(value, dict):
+        return 3 + sum(len(k.encode()) + _value_size(v) + 1 for k, v in value.items())
+    if isinstance(value, list):
+        return 3 + sum(_value_size(v) + 1 for v in value)
+    return len(str(value))
+
+
+# ---- expressions ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Expr:
+    """Builds one UpdateItem's expressions with placeholder names and values."""
+
+    names: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+    sets: list[str] = field(default_factory=list)
+    removes: list[str] = field(default_factory=list)
+    conditions: list[str] = field(default_factory=list)
+
+    def path(self, *parts: str) -> str:
+        out = []
+        for part in parts:
+            alias = f"#{len(self.names)}"
+            for known, name in self.names.items():
+                if name == part:
+                    alias = known
+                    break
+            self.names[alias] = part
+            out.append(alias)
+        return ".".join(out)
+
+    def value(self, value: Any) -> str:
+        alias = f":{len(self.values)}"
+        self.values[alias] = to_wire(_plain(value))
+        return alias
+
+    def assign(self, path: str, value: Any) -> None:
+        if _absent(value):
+            self.removes.append(path)
+        else:
+            self.sets.append(f"{path} = {self.value(value)}")
+
+    def request(self) -> dict[str, Any]:
+        update = []
+        if self.sets:
+            update.append("SET " + ", ".join(self.sets))
+        if self.removes:
+            update.append("REMOVE " + ", ".join(self.removes))
+        out: dict[str, Any] = {
+            "UpdateExpression": " ".join(update),
+            "ConditionExpression": " AND ".join(f"({c})" for c in self.conditions),
+            "ExpressionAttributeNames": self.names,
+        }
+        if self.values:
+            out["ExpressionAttributeValues"] = self.values
+        return out
+
+
+def _guard(expr: _Expr, guard: Guard) -> None:
+    a = "a"
+    expr.conditions.append(f"attribute_exists({expr.path('pk')})")
+    statuses = ", ".join(expr.value(s) for s in sorted(guard.statuses))
+    expr.conditions.append(f"{expr.path('s')} IN ({statuses})")
+    if guard.attempt is not None:
+        expr.conditions.append(f"{expr.path('n')} = {expr.value(guard.attempt)}")
+    if guard.newer_than is not None:
+        v = expr.path(a, "v")
+        expr.conditions.append(f"attribute_not_exists({v}) OR {v} < {expr.value(guard.newer_than)}")
+    if guard.unfinished:
+        expr.conditions.append(
+            f"attribute_not_exists({expr.path(a, 'o')}) AND "
+            f"attribute_not_exists({expr.path(a, 'ad')})"
+        )
+    if guard.stop_request is not None and not isinstance(guard.stop_request, str):
+        pass  # ANY: not checked
+    elif guard.stop_request is None:
+        expr.conditions.append(f"attribute_not_exists({expr.path('sr')})")
+    else:
+        expr.conditions.append(f"{expr.path('sr')} = {expr.value(guard.stop_request)}")
+    if guard.awaiting_decision is not None:
+        check = "attribute_exists" if guard.awaiting_decision else "attribute_not_exists"
+        expr.conditions.append(f"{check}({expr.path(a, 'ad')})")
+    if guard.launch_failures is not None:
+        lf = expr.path("lf")
+        if guard.launch_failures == 0:
+            expr.conditions.append(f"attribute_not_exists({lf})")
+        else:
+            expr.conditions.append(f"{lf} = {expr.value(guard.launch_failures)}")
+    if guard.no_task:
+        expr.conditions.append(f"attribute_not_exists({expr.path(a, 't')})")
+    if guard.history_absent is not None:
+        key = _history_attr(guard.history_absent)
+        expr.conditions.append(f"attribute_not_exists({expr.path(a, 'h', key)})")
+
+
+def _history_attr(key: str) -> str:
+    return key[1:].lstrip("0") or "0"
+
+
+def update_request(change: Change, retention_days: int | None) -> dict[str, Any]:
+    """The one UpdateItem of a job Change: SET what changes, the guard as its condition."""
+    expr = _Expr()
+    _guard(expr, change.guard)
+    shard = shard_of(change.job_id)
+    for name, value in change.sets.items():
+        expr.assign(expr.path(JOB_ATTRS[name]), value)
+        if name == "status":
+            status = JobStatus(value)
+            expr.assign(expr.path("gx"), status_key(status, shard))
+            if status.terminal and retention_days and change.sets.get("finished_at"):
+                finished = parse_iso(change.sets["finished_at"])
+                assert finished is not None
+                ttl = int((finished + timedelta(days=retention_days)).timestamp())
+                expr.assign(expr.path("x"), ttl)
+    if change.new_attempt is not None:
+        expr.assign(expr.path("n"), change.new_attempt.number)
+        expr.sets.append(f"{expr.path('a')} = {expr.value(_attempt_map(change.new_attempt))}")
+    for name, value in change.attempt_sets.items():
+        expr.assign(expr.path("a", ATTEMPT_ATTRS[name]), value)
+    for name, value in change.attempt_defaults.items():
+        if value is not None:
+            path = expr.path("a", ATTEMPT_ATTRS[name])
+            expr.sets.append(f"{path} = if_not_exists({path}, {expr.value(value)})")
+    if change.history is not None:
+        key, entry = change.history
+        path = expr.path("a", "h", _history_attr(key))
+        expr.sets.append(f"{path} = {expr.value(_history_value(entry))}")
+    return expr.request()
+
+
+# ---- list tokens ----------------------------------------------------------------------------
+
+
+def _encode_token(index: str, prefix: str, cursors: dict[str, Any]) -> str:
+    payload = json.dumps({"i": index, "p": prefix, "c": cursors}, separators=(",", ":"))
+    packed = zlib.compress(payload.encode(), 9)
+    return base64.urlsafe_b64encode(packed).decode().rstrip("=")
+
+
+def _decode_token(token: str, index: str, prefix: str) -> dict[str, Any]:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        payload = json.loads(zlib.decompress(base64.urlsafe_b64decode(padded.encode())))
+    except (binascii.Error, zlib.error, UnicodeDecodeError, ValueError) as exc:
+        raise BadToken("next_token is not a token this API issued") from exc
+    if not isinstance(payload, dict) or payload.get("i") != index or payload.get("p") != prefix:
+        raise BadToken("next_token belongs to a different query (filters changed)")
+    cursors = payload.get("c")
+    if not isinstance(cursors, dict) or not all(
+        isinstance(k, str)
+        and (v == 0 or (isinstance(v, list) and len(v) == 2 and all(isinstance(x, str) for x in v)))
+        for k, v in cursors.items()
+    ):
+        raise BadToken("next_token is not a token this API issued")
+    return cursors
+
+
+@dataclass
+class _Shard:
+    """One hash-key value of an index, read newest first from a cursor."""
+
+    key: str
+    cursor: list[str] | None  # [created_at, pk] of the last item taken; None: from the top
+    buffer: list[tuple[str, str]] = field(default_factory=list)
+    more: bool = True
+
+
+# ---- the repository ---------------------------------------------------------------------------
 
 
 class DynamoJobRepository:
@@ -243,163 +476,144 @@ class DynamoJobRepository:
         settings = get_settings()
         self.table_name = table_name or settings.table_name
         self.retention_days = retention_days or settings.retention_days
-        bind_models(self.table_name)
+
+    @property
+    def _ddb(self) -> Any:
+        return client("dynamodb")
 
     # -- creation
 
-    def create(
-        self, job: Job, idem: IdempotencyRecord | None = None, watch_at: str | None = None
-    ) -> Job:
-        # watch_at from the start: a create that dies before RunTask is found by the reconciler.
-        item = _to_item(job, watch_at, self.retention_days)
-        if idem is None:
-            try:
-                item.save(condition=JobItem.pk.does_not_exist())
-            except PutError as exc:
-                raise StaleJob(job.job_id) from exc
-        else:
-            idem_item = IdempotencyItem(
-                pk=idem.key,
-                job_id=idem.job_id,
-                body_hash=idem.body_hash,
-                expires_at=idem.expires_at,
-            )
-            try:
-                with TransactWrite(connection=self._connection()) as tx:
-                    tx.save(item, condition=JobItem.pk.does_not_exist())
-                    tx.save(idem_item, condition=IdempotencyItem.pk.does_not_exist())
-            except TransactWriteError as exc:
-                reasons = exc.cancellation_reasons or []
-                if len(reasons) > 1 and reasons[1] and reasons[1].code == "ConditionalCheckFailed":
-                    existing = self.get_idempotency(idem.key)
-                    if existing is not None:
-                        raise IdempotencyConflict(existing.job_id, existing.body_hash) from exc
-                raise
-        job.rev = int(item.rev or 1)
-        return job
-
-    def _connection(self) -> Connection:
-        return JobItem._get_connection().connection
-
-    def get_idempotency(self, key: str) -> IdempotencyRecord | None:
+    def create(self, job: Job) -> None:
+        item = job_item(job)
+        size = item_size(item)
+        if size > MAX_ITEM_BYTES:
+            raise ItemTooLarge(f"job record of {size} bytes exceeds DynamoDB's 400 KB")
         try:
-            item = IdempotencyItem.get(key, consistent_read=True)
-        except IdempotencyItem.DoesNotExist:
-            return None
-        return IdempotencyRecord(
-            key=item.pk,
-            job_id=item.job_id,
-            body_hash=item.body_hash,
-            expires_at=int(item.expires_at or 0),
-        )
+            self._ddb.put_item(
+                TableName=self.table_name,
+                Item={k: to_wire(v) for k, v in item.items()},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except self._ddb.exceptions.ConditionalCheckFailedException as exc:
+            raise JobExists(job.job_id) from exc
+
+    def claim_idempotency(self, record: IdempotencyRecord) -> None:
+        """Store the key before the job: a retry after a crash in between finds the key and
+        creates the job it names."""
+        item = {
+            "pk": record.key,
+            "k": "I",
+            "job_id": record.job_id,
+            "body_hash": record.body_hash,
+            "x": record.expires_at,
+        }
+        try:
+            self._ddb.put_item(
+                TableName=self.table_name,
+                Item={k: to_wire(v) for k, v in item.items()},
+                ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except self._ddb.exceptions.ConditionalCheckFailedException as exc:
+            old = from_wire(exc.response.get("Item") or {})
+            if not old:
+                old = from_wire(
+                    self._ddb.get_item(
+                        TableName=self.table_name,
+                        Key={"pk": {"S": record.key}},
+                        ConsistentRead=True,
+                    ).get("Item")
+                    or {}
+                )
+            raise IdempotencyConflict(old.get("job_id", ""), old.get("body_hash", "")) from exc
 
     # -- reads
 
-    def get(self, job_id: str) -> Job | None:
-        try:
-            item = JobItem.get(job_id, consistent_read=True)
-        except JobItem.DoesNotExist:
-            return None
-        if item.kind != "JOB":
-            return None
-        return _from_item(item)
-
-    # -- optimistic full write
-
-    def save(self, job: Job, watch_at: str | None) -> Job:
-        item = _to_item(job, watch_at, self.retention_days)
-        try:
-            item.save()  # VersionAttribute: condition rev == job.rev, then rev + 1
-        except PutError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                raise StaleJob(job.job_id) from exc
-            raise
-        job.rev = int(item.rev)
-        return job
-
-    # -- the one-write path for task-state events
-
-    def apply_state(
-        self,
-        job_id: str,
-        attempt: int,
-        state: TaskState,
-        job_status: JobStatus | None,
-        allowed_from: frozenset[JobStatus],
-    ) -> FastApply:
-        """Apply a newer non-terminal state with one conditional UpdateItem and no read.
-
-        On refusal DynamoDB hands the stored item back (ReturnValuesOnConditionCheckFailure),
-        so telling a duplicate from a stale event or a conflict costs no extra read.
-        """
-        a = JobItem.attempts[str(attempt)]
-        actions = [
-            a["last_status"].set(state.last_status),
-            a["version"].set(state.version),
-            a["history"][history_key(state.version)].set(state.history_entry()),
-            # The event names its task: JOB_ATTEMPT in the overrides ties it to this attempt.
-            a["task_arn"].set(state.task_arn),
-            JobItem.rev.add(1),
-        ]
-        if state.started_at:
-            actions.append(a["started_at"].set(state.started_at))
-        if state.desired_status == "STOPPED" and state.spot_interruption:
-            actions.append(a["spot_interruption_at"].set(state.observed_at))
-        condition = (JobItem.attempt == attempt) & (
-            a["version"].does_not_exist() | (a["version"] < state.version)
-        )
-        if job_status is not None:
-            actions.append(JobItem.status.set(job_status.value))
-            actions.append(JobItem.updated_at.set(state.observed_at or ""))
-        condition &= JobItem.status.is_in(*[s.value for s in allowed_from])
-        raw = self._update_returning_old(job_id, actions, condition)
-        if raw is None:
-            return FastApply(ApplyResult.APPLIED)
+    def get(self, job_id: str, full: bool = False) -> Job | None:
+        raw = self._ddb.get_item(
+            TableName=self.table_name, Key={"pk": {"S": job_id}}, ConsistentRead=True
+        ).get("Item")
         if not raw:
-            return FastApply(ApplyResult.UNKNOWN)
-        job = _from_raw(raw)
-        stored = job.attempts.get(attempt)
-        if stored is None:
-            return FastApply(ApplyResult.UNKNOWN, job)
-        if stored.version == state.version:
-            return FastApply(ApplyResult.DUPLICATE, job)
-        if stored.version > state.version:
-            return FastApply(ApplyResult.STALE, job)
-        return FastApply(ApplyResult.CONFLICT, job)
+            return None
+        item = from_wire(raw)
+        if item.get("k") != "J":
+            return None
+        archived: dict[int, Attempt] = {}
+        attempt = int(item.get("n", 1))
+        if full and attempt > 1:
+            keys = [f"{job_id}#{n}" for n in range(1, attempt)]
+            for old in self._batch_get(keys, consistent=True):
+                n = int(old["n"])
+                archived[n] = _attempt_from(job_id, n, old.get("a") or {})
+        return job_from_item(item, archived)
 
-    def record_history(self, job_id: str, attempt: int, state: TaskState) -> bool:
-        """Keep an out-of-order (older) state in the attempt's history; never its fields."""
-        a = JobItem.attempts[str(attempt)]
-        key = history_key(state.version)
-        actions = [a["history"][key].set(state.history_entry()), JobItem.rev.add(1)]
-        condition = a["history"].exists() & a["history"][key].does_not_exist()
-        return self._update_returning_old(job_id, actions, condition) is None
+    def _batch_get(self, keys: list[str], consistent: bool = False) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for start in range(0, len(keys), 100):
+            pending: dict[str, Any] = {
+                self.table_name: {
+                    "Keys": [{"pk": {"S": k}} for k in keys[start : start + 100]],
+                    "ConsistentRead": consistent,
+                }
+            }
+            for _ in range(10):
+                got = self._ddb.batch_get_item(RequestItems=pending)
+                out += [from_wire(i) for i in got.get("Responses", {}).get(self.table_name, [])]
+                pending = got.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+        return out
 
-    def _update_returning_old(
-        self, job_id: str, actions: list[Any], condition: Any
-    ) -> dict[str, Any] | None:
-        """UpdateItem; None when applied, else the stored item ({} when there is none).
+    # -- the one write of every transition
 
-        pynamodb builds and serialises the expression; the call goes to its botocore client
-        because pynamodb's own update() drops the item DynamoDB returns on a failed condition.
-        """
-        conn = self._connection()
-        kwargs = conn.get_operation_kwargs(
-            self.table_name,
-            job_id,
-            actions=actions,
-            condition=condition,
-            return_values_on_condition_failure="ALL_OLD",
-        )
-        from botocore.exceptions import ClientError
-
+    def apply(self, change: Change) -> Written:
+        if change.on_archived is not None:
+            return self._note_archived(change)
+        if change.archive is not None:
+            self._put_archive(change.job_id, change.archive)
+        request = update_request(change, self.retention_days)
         try:
-            conn.client.update_item(**kwargs)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
-            return exc.response.get("Item") or {}
-        return None
+            got = self._ddb.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": change.job_id}},
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **request,
+            )
+        except self._ddb.exceptions.ConditionalCheckFailedException as exc:
+            old = exc.response.get("Item")
+            stored = from_wire(old) if old else None
+            return Written(
+                False, job_from_item(stored) if stored and stored.get("k") == "J" else None
+            )
+        return Written(True, job_from_item(from_wire(got["Attributes"])))
+
+    def _put_archive(self, job_id: str, attempt: Attempt) -> None:
+        """An attempt's own record, written before the job moves past it (idempotent)."""
+        item: dict[str, Any] = {"pk": f"{job_id}#{attempt.number}", "k": "A", "n": attempt.number}
+        item["a"] = _attempt_map(attempt)
+        if self.retention_days:
+            # The job's own expiry is set when it ends; its archives outlive that by a margin.
+            days = self.retention_days + ARCHIVE_MARGIN_DAYS
+            item["x"] = int(time.time()) + days * 86400
+        self._ddb.put_item(TableName=self.table_name, Item={k: to_wire(v) for k, v in item.items()})
+
+    def _note_archived(self, change: Change) -> Written:
+        assert change.history is not None and change.on_archived is not None
+        key, entry = change.history
+        attr = _history_attr(key)
+        try:
+            self._ddb.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": f"{change.job_id}#{change.on_archived}"}},
+                UpdateExpression="SET #a.#h.#v = :e",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(#a.#h.#v)",
+                ExpressionAttributeNames={"#a": "a", "#h": "h", "#v": attr},
+                ExpressionAttributeValues={":e": to_wire(_history_value(entry))},
+            )
+        except self._ddb.exceptions.ConditionalCheckFailedException:
+            return Written(False, None)
+        return Written(True, None)
 
     # -- listing
 
@@ -411,75 +625,111 @@ class DynamoJobRepository:
         limit: int,
         token: str | None,
     ) -> tuple[list[Job], str | None]:
-        index: Any
+        wanted = JobStatus(status) if status else None
         if schedule:
-            index, hash_value, name = JobItem.by_schedule, schedule, "schedule"
-        elif status:
-            index, hash_value, name = JobItem.by_status, status, "status"
+            index, keys = "by_schedule", [schedule]
+        elif wanted is not None:
+            prefix = wanted.value if wanted.terminal else ACTIVE
+            index, keys = "by_status", [f"{prefix}#{s}" for s in range(SHARDS)]
         elif definition:
-            index, hash_value, name = JobItem.by_definition, definition, "definition"
+            index, keys = "by_definition", [f"{definition}#{s}" for s in range(SHARDS)]
         else:
-            index, hash_value, name = JobItem.by_created, GSI_ALL, "all"
-        start_key = _decode_token(token, name) if token else None
-        condition = None
-        if status and name != "status":
-            condition = JobItem.status == status
-        if definition and name != "definition":
-            cond = JobItem.definition == definition
-            condition = cond if condition is None else condition & cond
-        jobs: list[Job] = []
-        last_key = start_key
-        # A filter is applied after DynamoDB's Limit: page until the page is full.
-        for _ in range(20):
-            result = index.query(
-                hash_value,
-                scan_index_forward=False,
-                limit=limit - len(jobs),
-                filter_condition=condition,
-                last_evaluated_key=last_key,
+            index, keys = "by_created", [str(s) for s in range(SHARDS)]
+
+        def keep(job: Job) -> bool:
+            return (
+                (wanted is None or job.status == wanted)
+                and (definition is None or job.definition == definition)
+                and (schedule is None or job.schedule_name == schedule)
             )
-            for item in result:
-                jobs.append(_from_item(item))
-            last_key = result.last_evaluated_key
-            if not last_key or len(jobs) >= limit:
+
+        query = f"{status or ''}|{definition or ''}|{schedule or ''}"
+        cursors = _decode_token(token, index, query) if token else {}
+        shards = [_Shard(k, cursors.get(k) or None) for k in keys if cursors.get(k) != 0]
+        jobs: list[Job] = []
+        for _ in range(20):  # a filter drops items after the fact: page until the page is full
+            taken = self._merge(index, shards, limit - len(jobs))
+            if not taken:
                 break
-        return jobs, (_encode_token(last_key, name) if last_key else None)
+            found = {item["pk"]: item for item in self._batch_get([pk for _, pk in taken])}
+            for _, pk in taken:
+                item = found.get(pk)
+                if item is not None and item.get("k") == "J":
+                    job = job_from_item(item)
+                    if keep(job):
+                        jobs.append(job)
+            if len(jobs) >= limit:
+                break
+        state: dict[str, Any] = {k: 0 for k in keys}  # 0: nothing left in that shard
+        for shard in shards:
+            if shard.more or shard.buffer:
+                state[shard.key] = shard.cursor
+        if all(v == 0 for v in state.values()):
+            return jobs, None
+        # Shards still at the top need no cursor: they are left out of the token.
+        return jobs, _encode_token(index, query, {k: v for k, v in state.items() if v is not None})
 
-    # -- reconciler
+    def _merge(self, index: str, shards: list[_Shard], limit: int) -> list[tuple[str, str]]:
+        """Take up to `limit` keys newest first across the shards."""
+        taken: list[tuple[str, str]] = []
+        while len(taken) < limit:
+            for shard in shards:
+                if not shard.buffer and shard.more:
+                    self._fill(index, shard, limit)
+            heads = [(s.buffer[0], i) for i, s in enumerate(shards) if s.buffer]
+            if not heads:
+                break
+            (_, i) = max(heads)
+            shard = shards[i]
+            item = shard.buffer.pop(0)
+            shard.cursor = [item[0], item[1]]
+            taken.append(item)
+        return taken
 
-    def due_for_watch(self, now: str, limit: int) -> list[str]:
-        result = JobItem.by_watch.query(WATCH, JobItem.watch_at <= now, limit=limit)
-        return [item.pk for item in result]
+    def _fill(self, index: str, shard: _Shard, limit: int) -> None:
+        hash_attr = INDEXES[index]
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": index,
+            "KeyConditionExpression": "#h = :h",
+            "ExpressionAttributeNames": {"#h": hash_attr},
+            "ExpressionAttributeValues": {":h": {"S": shard.key}},
+            "ScanIndexForward": False,
+            "Limit": max(limit, 1),
+        }
+        if shard.cursor:
+            kwargs["ExclusiveStartKey"] = {
+                "pk": {"S": shard.cursor[1]},
+                "c": {"S": shard.cursor[0]},
+                hash_attr: {"S": shard.key},
+            }
+        got = self._ddb.query(**kwargs)
+        shard.buffer = [(i["c"]["S"], i["pk"]["S"]) for i in got.get("Items", [])]
+        shard.more = bool(got.get("LastEvaluatedKey"))
 
+    # -- the reconciler's view: every job not yet finished
 
-_TOKEN_KEYS = {"pk", "created_key", "gsi_all", "status", "definition", "schedule_name"}
-
-
-def _encode_token(key: dict[str, Any], index: str) -> str:
-    payload = json.dumps({"i": index, "k": key}, separators=(",", ":"), sort_keys=True)
-    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
-
-
-def _decode_token(token: str, index: str) -> dict[str, Any]:
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        payload = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
-    except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
-        raise BadToken("next_token is not a token this API issued") from exc
-    if not isinstance(payload, dict) or payload.get("i") != index:
-        raise BadToken("next_token belongs to a different query (filters changed)")
-    key = payload.get("k")
-    if (
-        not isinstance(key, dict)
-        or not key
-        or not set(key) <= _TOKEN_KEYS
-        or not all(
-            isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str)
-            for v in key.values()
-        )
-    ):
-        raise BadToken("next_token is not a token this API issued")
-    return key
+    def active_jobs(self) -> Iterator[Job]:
+        for shard in range(SHARDS):
+            key = f"{ACTIVE}#{shard}"
+            start: dict[str, Any] | None = None
+            while True:
+                kwargs: dict[str, Any] = {
+                    "TableName": self.table_name,
+                    "IndexName": "by_status",
+                    "KeyConditionExpression": "gx = :h",
+                    "ExpressionAttributeValues": {":h": {"S": key}},
+                }
+                if start:
+                    kwargs["ExclusiveStartKey"] = start
+                got = self._ddb.query(**kwargs)
+                pks = [i["pk"]["S"] for i in got.get("Items", [])]
+                for item in self._batch_get(pks):
+                    if item.get("k") == "J":
+                        yield job_from_item(item)
+                start = got.get("LastEvaluatedKey")
+                if not start:
+                    break
 
 
 @lru_cache(maxsize=1)
@@ -487,15 +737,42 @@ def default_repository() -> DynamoJobRepository:
     return DynamoJobRepository()
 
 
+def table_definition(table_name: str) -> dict[str, Any]:
+    """The table as template.yaml declares it (tests and the local stack create it from this;
+    an infra test checks the two agree)."""
+    attrs = ["pk", "c", *INDEXES.values()]
+    return {
+        "TableName": table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in attrs],
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": name,
+                "KeySchema": [
+                    {"AttributeName": hash_attr, "KeyType": "HASH"},
+                    {"AttributeName": "c", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+            for name, hash_attr in INDEXES.items()
+        ],
+        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    }
+
+
 def create_table(table_name: str | None = None) -> None:
-    """Create the table as the template declares it (tests and the local stack)."""
-    bind_models(table_name)
-    if not JobItem.exists():
-        JobItem.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+    """Create the table (tests and the local stack)."""
+    name = table_name or get_settings().table_name
+    ddb = client("dynamodb")
+    try:
+        ddb.create_table(**table_definition(name))
+    except ddb.exceptions.ResourceInUseException:
+        return
 
 
 def job_from_image(image: dict[str, Any] | None) -> Job | None:
     """A job from a stream image (DynamoDB JSON); None for other item kinds."""
-    if not image or image.get("kind", {}).get("S") != "JOB":
+    if not image or image.get("k", {}).get("S") != "J":
         return None
-    return _from_raw(image)
+    return job_from_item(from_wire(image))

@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jobtracker.observability import count, logger
-from jobtracker.service import Deps, decide_attempt, handle_launch_message
+from jobtracker.service import decide_attempt, handle_launch_message
+from jobtracker.wiring import Deps
 
 
 class WorkMessage(BaseModel):

@@ -1,0 +1,55 @@
+"""The collaborators every use case takes (repository, launcher, queue, settings, clock) and
+their real defaults, built lazily and cached. Unit tests pass fakes; integration tests moto."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from jobtracker.clock import Clock, system_clock
+from jobtracker.config import Settings, get_settings
+from jobtracker.launcher import TaskLauncher
+from jobtracker.queue import WorkQueue
+from jobtracker.repository import JobRepository
+
+
+@dataclass
+class Deps:
+    repo: JobRepository
+    launcher: TaskLauncher
+    queue: WorkQueue
+    settings: Settings
+    clock: Clock = system_clock
+    rand: Callable[[], float] | None = None
+
+
+@lru_cache(maxsize=1)
+def default_deps() -> Deps:
+    from jobtracker.launcher import default_launcher
+    from jobtracker.queue import default_queue
+    from jobtracker.store import default_repository
+
+    return Deps(
+        repo=default_repository(),
+        launcher=default_launcher(),
+        queue=default_queue(),
+        settings=get_settings(),
+    )
+
+
+def reset_defaults() -> None:
+    """Forget every cached default (settings, clients, repository, launcher, queue, publisher),
+    e.g. after the environment changed: tests, the local stack."""
+    from jobtracker.aws import reset_clients
+    from jobtracker.config import reset_settings
+    from jobtracker.launcher import default_launcher
+    from jobtracker.notify import default_publisher
+    from jobtracker.queue import default_queue
+    from jobtracker.store import default_repository
+
+    reset_settings()
+    reset_clients()
+    default_deps.cache_clear()
+    for cached in (default_repository, default_launcher, default_queue, default_publisher):
+        cached.cache_clear()
