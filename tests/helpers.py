@@ -247,3 +247,11 @@ def drain(queue_url: str, code_uri: str = "functions/retry_decider") -> list[dic
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
             handled.append(json.loads(m["Body"]))
     return handled
+
+
+def handed_off(body: dict[str, Any]) -> dict[str, Any]:
+    """A work message without the job snapshot a decide hand-off carries (checked to be the
+    job the message names)."""
+    snapshot = body.get("job")
+    assert snapshot is None or snapshot["pk"] == body["job_id"], "snapshot of another job"
+    return {k: v for k, v in body.items() if k != "job"}

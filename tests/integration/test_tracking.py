@@ -9,7 +9,16 @@ from typing import Any
 import boto3
 
 from tests.conftest import AwsEnv, load_event
-from tests.helpers import CallCounter, call_api, drain, ecs_event, invoke, job_event, submitted
+from tests.helpers import (
+    CallCounter,
+    call_api,
+    drain,
+    ecs_event,
+    handed_off,
+    invoke,
+    job_event,
+    submitted,
+)
 
 
 def event(
@@ -79,11 +88,13 @@ def test_retryable_failure_is_decided_relaunched_and_tracked(aws: AwsEnv) -> Non
     on_task_state(event(aws, job, "task_running"))
     assert on_task_state(event(aws, job, "task_stopped_exit_2")) == "applied"
     # Then the attempt is handed to the decider
-    assert [b for b, _ in aws.sent_to(aws.retry_queue_url)] == [
+    assert [handed_off(b) for b, _ in aws.sent_to(aws.retry_queue_url)] == [
         {"kind": "decide", "job_id": job["id"], "attempt": 1}
     ]
     # When the decider runs (through SQS)
-    assert drain(aws.retry_queue_url) == [{"kind": "decide", "job_id": job["id"], "attempt": 1}]
+    assert [handed_off(b) for b in drain(aws.retry_queue_url)] == [
+        {"kind": "decide", "job_id": job["id"], "attempt": 1}
+    ]
     stored = job_of(job["id"])
     assert stored["status"] == "PENDING" and stored["attempt"] == 2
     assert stored["attempts"][0]["outcome"] == "retry"

@@ -19,9 +19,9 @@ from jobtracker.domain import (
     new_job_id,
 )
 from jobtracker.policy import RetryOverrides, RetryRule, default_policy
-from jobtracker.store import (
-    _attempt_from,
-    _attempt_map,
+from jobtracker.records import (
+    attempt_from,
+    attempt_map,
     item_size,
     job_from_image,
     job_from_item,
@@ -169,7 +169,7 @@ def test_job_round_trips_through_the_table_items() -> None:
     job = _job()
     # WHEN its hot item and its first attempt's archive are written and read back
     item = job_item(job)
-    archived = {1: _attempt_from("job-1", 1, _attempt_map(job.attempts[1]))}
+    archived = {1: attempt_from("job-1", 1, attempt_map(job.attempts[1]))}
     back = job_from_item(item, archived)
     # THEN nothing is lost, and the hot item holds only the current attempt
     assert back == job

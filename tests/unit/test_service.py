@@ -20,7 +20,7 @@ from jobtracker.service import (
     write,
 )
 from tests.fakes import FakeClock, FakeLauncher, FakeQueue, FakeRepo, fake_deps
-from tests.helpers import ecs_event
+from tests.helpers import ecs_event, handed_off
 
 
 def sub(**kw: object) -> JobSubmission:
@@ -74,7 +74,7 @@ def test_failed_attempt_goes_through_decider_to_next_attempt() -> None:
     assert isinstance(queue, FakeQueue) and isinstance(clock, FakeClock)
     job = submit_job(sub(retry={"backoff": {"base_seconds": 4}}), "me", None, deps).job
     assert handle_task_event(ecs_event("task_stopped_exit_2", job.job_id), deps).value == "applied"
-    assert queue.sent[-1][1] == {"kind": "decide", "job_id": job.job_id, "attempt": 1}
+    assert handed_off(queue.sent[-1][1]) == {"kind": "decide", "job_id": job.job_id, "attempt": 1}
     outcome = decide_attempt(job.job_id, 1, deps)
     assert outcome.action == "RETRY" and outcome.next_attempt == 2
     assert queue.sent[-1][1] == {"kind": "launch", "job_id": job.job_id, "attempt": 2}

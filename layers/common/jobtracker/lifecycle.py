@@ -133,6 +133,7 @@ class Guard:
     launch_failures: int | None = None
     no_task: bool = False
     history_absent: str | None = None  # this history key is not recorded yet
+    history_count: int | None = None  # the current attempt has exactly this many history entries
 
     def holds(self, job: Job) -> bool:
         if job.status not in self.statuses:
@@ -156,6 +157,8 @@ class Guard:
         if self.launch_failures is not None and job.launch_failures != self.launch_failures:
             return False
         if self.no_task and cur.task_arn is not None:
+            return False
+        if self.history_count is not None and len(cur.history) != self.history_count:
             return False
         return self.history_absent is None or self.history_absent not in cur.history
 
@@ -454,7 +457,14 @@ def decide_retry(
         return None
     policy = policy_of(job, settings)
     decision = decide(policy, cur, job.attempt - job.uncounted, job.uncounted)
-    guard: dict[str, Any] = {"attempt": number, "awaiting_decision": True}
+    # The decision may be planned from the snapshot the hand-off carried: the guard says what
+    # it assumed (this attempt still waits, no stop asked for since), so a cancel in between
+    # makes the store refuse it and the decision is made again from the stored job.
+    guard: dict[str, Any] = {
+        "attempt": number,
+        "awaiting_decision": True,
+        "stop_request": job.stop_request,
+    }
     decided = {"awaiting_decision": False, "rule": decision.rule}
     if _cancel_asked(job):
         ended = change(
@@ -501,6 +511,9 @@ def decide_retry(
         },
         archive=archived,
         new_attempt=new_attempt(job.job_id, number + 1, now),
+        # The archive is this attempt as planned: a late event that added to its history since
+        # makes the store refuse, and the archive is written again from the stored job.
+        history_count=len(cur.history),
         **guard,
     )
     return RetryPlan(decision, retried, number + 1, wait)

@@ -94,7 +94,7 @@ def default_publisher() -> AwsPublisher:
 def notify_stream_record(record: dict[str, Any], publisher: Publisher | None = None) -> str:
     """Handle one DynamoDB stream record; returns what happened."""
     from jobtracker.observability import count
-    from jobtracker.store import job_from_image
+    from jobtracker.records import job_from_image
 
     ddb = record.get("dynamodb") or {}
     change = change_of(job_from_image(ddb.get("NewImage")), job_from_image(ddb.get("OldImage")))

@@ -94,7 +94,7 @@ def reconcile(deps: Deps | None = None) -> Report:
 def _act(due: Due, job: Job, deps: Deps, to_describe: dict[str, list[Job]]) -> None:
     attempt = job.current
     if due == Due.REDECIDE:
-        hand_to_decider(job.job_id, job.attempt, deps)
+        hand_to_decider(job.job_id, job.attempt, deps, job)
     elif due == Due.LAUNCH:
         launch_attempt(job, deps)
     elif due in (Due.TIMEOUT, Due.START_DEADLINE):

@@ -32,6 +32,7 @@ from jobtracker.launcher import (
 from jobtracker.lifecycle import Change
 from jobtracker.observability import count, logger
 from jobtracker.queue import MAX_DELAY_SECONDS
+from jobtracker.records import job_item
 from jobtracker.repository import BadToken, IdempotencyConflict, IdempotencyRecord, JobExists
 from jobtracker.wiring import Deps, default_deps
 
@@ -396,18 +397,20 @@ def apply_state(
     if planned.change is not None and not written:
         return EventResult.DUPLICATE  # a late event of an earlier attempt, already in its history
     if planned.needs_decision:
-        hand_to_decider(job_id, number, deps)
+        hand_to_decider(job_id, number, deps, job)
     if planned.applied == lifecycle.Applied.UNKNOWN:
         logger.warning("event for an unknown attempt", extra={"job_id": job_id, "attempt": number})
     return EventResult(planned.applied.value)
 
 
-def hand_to_decider(job_id: str, attempt: int, deps: Deps) -> None:
+def hand_to_decider(job_id: str, attempt: int, deps: Deps, job: Job | None = None) -> None:
+    """Queue a failed attempt for retry_decider, with the job as just written when known."""
     if not deps.settings.retry_queue_url:
         raise RuntimeError("RETRY_QUEUE_URL is not configured")
-    deps.queue.send(
-        deps.settings.retry_queue_url, {"kind": "decide", "job_id": job_id, "attempt": attempt}
-    )
+    message: dict[str, Any] = {"kind": "decide", "job_id": job_id, "attempt": attempt}
+    if job is not None:
+        message["job"] = job_item(job)
+    deps.queue.send(deps.settings.retry_queue_url, message)
     count("HandedToDecider")
 
 
@@ -423,7 +426,10 @@ class DecisionOutcome:
     notes: list[str] = field(default_factory=list)
 
 
-def decide_attempt(job_id: str, attempt: int, deps: Deps | None = None) -> DecisionOutcome:
+def decide_attempt(
+    job_id: str, attempt: int, deps: Deps | None = None, snapshot: Job | None = None
+) -> DecisionOutcome:
+    """Decide a failed attempt: from the snapshot its hand-off carried (no read), or a read."""
     deps = deps or default_deps()
 
     def plan(j: Job | None) -> tuple[Change | None, lifecycle.RetryPlan | None]:
@@ -431,7 +437,7 @@ def decide_attempt(job_id: str, attempt: int, deps: Deps | None = None) -> Decis
         decided = lifecycle.decide_retry(j, attempt, deps.clock(), deps.settings, deps.rand)
         return (decided.change if decided else None), decided
 
-    job, decided, _ = write(deps, job_id, plan)
+    job, decided, _ = write(deps, job_id, plan, known=snapshot)
     if job is None:
         return DecisionOutcome("unknown-job")
     if decided is None:

@@ -27,30 +27,38 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
 from jobtracker.aws import client
 from jobtracker.config import get_settings
-from jobtracker.domain import (
-    Attempt,
-    ContainerState,
-    Job,
-    JobSpec,
-    JobStatus,
-    client_token,
-    history_key,
-    parse_iso,
-)
+from jobtracker.domain import Attempt, Job, JobStatus, parse_iso
 from jobtracker.lifecycle import Change, Guard
+from jobtracker.records import (
+    ACTIVE,
+    ATTEMPT_ATTRS,
+    INDEXES,
+    JOB_ATTRS,
+    SHARDS,
+    absent,
+    attempt_from,
+    attempt_map,
+    from_wire,
+    history_value,
+    item_size,
+    job_from_item,
+    job_item,
+    plain,
+    shard_of,
+    status_key,
+    to_wire,
+)
 from jobtracker.repository import (
     BadToken,
     IdempotencyConflict,
@@ -60,252 +68,8 @@ from jobtracker.repository import (
     Written,
 )
 
-SHARDS = 16
-ACTIVE = "ACTIVE"
 MAX_ITEM_BYTES = 400 * 1024
 ARCHIVE_MARGIN_DAYS = 7
-
-# domain field -> attribute name (short: names count towards every write's size)
-JOB_ATTRS = {
-    "status": "s",
-    "created_at": "c",
-    "updated_at": "u",
-    "attempt": "n",
-    "not_before": "nb",
-    "launch_error": "le",
-    "launch_failures": "lf",
-    "stop_request": "sr",
-    "stop_requested_at": "sa",
-    "status_reason": "rs",
-    "finished_at": "f",
-    "caller": "cl",
-    "schedule_name": "sc",
-    "scheduled_time": "st",
-    "uncounted": "un",
-}
-ATTEMPT_ATTRS = {
-    "task_arn": "t",
-    "last_status": "l",
-    "version": "v",
-    "created_at": "c",
-    "launched_at": "la",
-    "started_at": "sa",
-    "stopped_at": "so",
-    "stop_code": "sc",
-    "stopped_reason": "sr",
-    "containers": "k",
-    "outcome": "o",
-    "rule": "r",
-    "uncounted": "uc",
-    "spot_interruption_at": "si",
-    "awaiting_decision": "ad",
-    "log_stream": "lg",
-    "history": "h",
-}
-HISTORY_ATTRS = {"status": "s", "at": "t", "desired_status": "d", "stop_code": "c", "source": "o"}
-INDEXES = {  # index name -> hash key attribute
-    "by_created": "gc",
-    "by_definition": "gd",
-    "by_status": "gx",
-    "by_schedule": "gs",
-}
-
-
-def shard_of(job_id: str) -> int:
-    return int(hashlib.blake2b(job_id.encode(), digest_size=4).hexdigest(), 16) % SHARDS
-
-
-def status_key(status: JobStatus, shard: int) -> str:
-    return f"{status.value if status.terminal else ACTIVE}#{shard}"
-
-
-# ---- values ---------------------------------------------------------------------------------
-
-
-def _absent(value: Any) -> bool:
-    """Defaults are not stored: an absent attribute reads back as the domain's default."""
-    return value is None or value is False or value == 0 or value == "" or value in ([], {})
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, StrEnum):
-        return value.value
-    if isinstance(value, ContainerState):
-        return _container(value)
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _container(c: ContainerState) -> dict[str, Any]:
-    out: dict[str, Any] = {"n": c.name}
-    if c.exit_code is not None:
-        out["x"] = c.exit_code
-    if c.reason:
-        out["r"] = c.reason
-    if not c.essential:
-        out["e"] = False
-    return out
-
-
-def _history_value(entry: dict[str, Any]) -> dict[str, Any]:
-    out = {HISTORY_ATTRS[k]: v for k, v in entry.items() if k in HISTORY_ATTRS and v is not None}
-    if out.get("d") == out.get("s"):
-        out.pop("d", None)  # desired == last status: the common case, not stored
-    if out.get("o") == "event":
-        out.pop("o")
-    return out
-
-
-def _history_entry(version: int, value: dict[str, Any]) -> dict[str, Any]:
-    status = value.get("s")
-    return {
-        "status": status,
-        "version": version,
-        "at": value.get("t"),
-        "desired_status": value.get("d", status),
-        "stop_code": value.get("c"),
-        "source": value.get("o", "event"),
-    }
-
-
-def _attempt_map(attempt: Attempt) -> dict[str, Any]:
-    out: dict[str, Any] = {"h": {}}
-    for name, attr in ATTEMPT_ATTRS.items():
-        value = getattr(attempt, name)
-        if name == "history":
-            out["h"] = {k[1:].lstrip("0") or "0": _history_value(v) for k, v in value.items()}
-        elif not _absent(value):
-            out[attr] = _plain(value)
-    return out
-
-
-def _attempt_from(job_id: str, number: int, data: dict[str, Any]) -> Attempt:
-    attempt = Attempt(number=number, client_token=client_token(job_id, number))
-    for name, attr in ATTEMPT_ATTRS.items():
-        if attr not in data:
-            continue
-        value = data[attr]
-        if name == "history":
-            value = {history_key(int(k)): _history_entry(int(k), v) for k, v in value.items()}
-        elif name == "containers":
-            value = [
-                ContainerState(
-                    name=c["n"], exit_code=c.get("x"), reason=c.get("r"), essential=c.get("e", True)
-                )
-                for c in value
-            ]
-        setattr(attempt, name, value)
-    return attempt
-
-
-def _spec_json(spec: JobSpec) -> str | None:
-    parts = {k: v for k, v in spec.to_dict().items() if k != "definition" and not _absent(v)}
-    return json.dumps(parts, separators=(",", ":"), sort_keys=True) if parts else None
-
-
-def job_item(job: Job) -> dict[str, Any]:
-    """A new job's item, in plain Python values."""
-    shard = shard_of(job.job_id)
-    item: dict[str, Any] = {
-        "pk": job.job_id,
-        "k": "J",
-        "d": job.definition,
-        "a": _attempt_map(job.current),
-        "gc": str(shard),
-        "gd": f"{job.definition}#{shard}",
-        "gx": status_key(job.status, shard),
-    }
-    for name, attr in JOB_ATTRS.items():
-        value = getattr(job, name)
-        if not _absent(value):
-            item[attr] = _plain(value)
-    if job.schedule_name:
-        item["gs"] = job.schedule_name
-    spec = _spec_json(job.spec)
-    if spec:
-        item["p"] = spec
-    return item
-
-
-def job_from_item(item: dict[str, Any], archived: dict[int, Attempt] | None = None) -> Job:
-    spec = JobSpec.from_dict({"definition": item["d"], **json.loads(item.get("p") or "{}")})
-    job = Job(
-        job_id=item["pk"],
-        spec=spec,
-        status=JobStatus(item["s"]),
-        created_at=item.get("c", ""),
-        updated_at=item.get("u", ""),
-    )
-    for name, attr in JOB_ATTRS.items():
-        if attr in item and name not in ("status", "created_at", "updated_at"):
-            setattr(job, name, item[attr])
-    job.attempts = dict(archived or {})
-    job.attempts[job.attempt] = _attempt_from(job.job_id, job.attempt, item.get("a") or {})
-    return job
-
-
-def _numbers(value: Any) -> Any:
-    """DynamoDB numbers come back as Decimal: whole ones become ints."""
-    from decimal import Decimal
-
-    if isinstance(value, dict):
-        return {k: _numbers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_numbers(v) for v in value]
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    return value
-
-
-@lru_cache(maxsize=1)
-def _codec() -> tuple[Any, Any]:
-    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
-    return TypeSerializer(), TypeDeserializer()
-
-
-def to_wire(value: Any) -> dict[str, Any]:
-    serializer, _ = _codec()
-    wire: dict[str, Any] = serializer.serialize(_wire_safe(value))
-    return wire
-
-
-def _wire_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        from decimal import Decimal
-
-        return Decimal(repr(value))
-    if isinstance(value, dict):
-        return {k: _wire_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_wire_safe(v) for v in value]
-    return value
-
-
-def from_wire(item: dict[str, Any]) -> dict[str, Any]:
-    _, deserializer = _codec()
-    return {k: _numbers(deserializer.deserialize(v)) for k, v in item.items()}
-
-
-def item_size(item: dict[str, Any]) -> int:
-    """DynamoDB's item size, approximately (names + values, numbers as their digits)."""
-    return sum(len(k.encode()) + _value_size(v) for k, v in item.items())
-
-
-def _value_size(value: Any) -> int:
-    if isinstance(value, str):
-        return len(value.encode())
-    if isinstance(value, bool) or value is None:
-        return 1
-    if isinstance(value, int | float):
-        return len(str(value).replace("-", "").replace(".", "")) // 2 + 2
-    if isinstance(value, dict):
-        return 3 + sum(len(k.encode()) + _value_size(v) + 1 for k, v in value.items())
-    if isinstance(value, list):
-        return 3 + sum(_value_size(v) + 1 for v in value)
-    return len(str(value))
-
 
 # ---- expressions ----------------------------------------------------------------------------
 
@@ -334,11 +98,11 @@ class _Expr:
 
     def value(self, value: Any) -> str:
         alias = f":{len(self.values)}"
-        self.values[alias] = to_wire(_plain(value))
+        self.values[alias] = to_wire(plain(value))
         return alias
 
     def assign(self, path: str, value: Any) -> None:
-        if _absent(value):
+        if absent(value):
             self.removes.append(path)
         else:
             self.sets.append(f"{path} = {self.value(value)}")
@@ -391,6 +155,9 @@ def _guard(expr: _Expr, guard: Guard) -> None:
             expr.conditions.append(f"{lf} = {expr.value(guard.launch_failures)}")
     if guard.no_task:
         expr.conditions.append(f"attribute_not_exists({expr.path(a, 't')})")
+    if guard.history_count is not None:
+        count = expr.value(guard.history_count)
+        expr.conditions.append(f"size({expr.path(a, 'h')}) = {count}")
     if guard.history_absent is not None:
         key = _history_attr(guard.history_absent)
         expr.conditions.append(f"attribute_not_exists({expr.path(a, 'h', key)})")
@@ -417,7 +184,7 @@ def update_request(change: Change, retention_days: int | None) -> dict[str, Any]
                 expr.assign(expr.path("x"), ttl)
     if change.new_attempt is not None:
         expr.assign(expr.path("n"), change.new_attempt.number)
-        expr.sets.append(f"{expr.path('a')} = {expr.value(_attempt_map(change.new_attempt))}")
+        expr.sets.append(f"{expr.path('a')} = {expr.value(attempt_map(change.new_attempt))}")
     for name, value in change.attempt_sets.items():
         expr.assign(expr.path("a", ATTEMPT_ATTRS[name]), value)
     for name, value in change.attempt_defaults.items():
@@ -427,7 +194,7 @@ def update_request(change: Change, retention_days: int | None) -> dict[str, Any]
     if change.history is not None:
         key, entry = change.history
         path = expr.path("a", "h", _history_attr(key))
-        expr.sets.append(f"{path} = {expr.value(_history_value(entry))}")
+        expr.sets.append(f"{path} = {expr.value(history_value(entry))}")
     return expr.request()
 
 
@@ -544,7 +311,7 @@ class DynamoJobRepository:
             keys = [f"{job_id}#{n}" for n in range(1, attempt)]
             for old in self._batch_get(keys, consistent=True):
                 n = int(old["n"])
-                archived[n] = _attempt_from(job_id, n, old.get("a") or {})
+                archived[n] = attempt_from(job_id, n, old.get("a") or {})
         return job_from_item(item, archived)
 
     def _batch_get(self, keys: list[str], consistent: bool = False) -> list[dict[str, Any]]:
@@ -591,7 +358,7 @@ class DynamoJobRepository:
     def _put_archive(self, job_id: str, attempt: Attempt) -> None:
         """An attempt's own record, written before the job moves past it (idempotent)."""
         item: dict[str, Any] = {"pk": f"{job_id}#{attempt.number}", "k": "A", "n": attempt.number}
-        item["a"] = _attempt_map(attempt)
+        item["a"] = attempt_map(attempt)
         if self.retention_days:
             # The job's own expiry is set when it ends; its archives outlive that by a margin.
             days = self.retention_days + ARCHIVE_MARGIN_DAYS
@@ -609,7 +376,7 @@ class DynamoJobRepository:
                 UpdateExpression="SET #a.#h.#v = :e",
                 ConditionExpression="attribute_exists(pk) AND attribute_not_exists(#a.#h.#v)",
                 ExpressionAttributeNames={"#a": "a", "#h": "h", "#v": attr},
-                ExpressionAttributeValues={":e": to_wire(_history_value(entry))},
+                ExpressionAttributeValues={":e": to_wire(history_value(entry))},
             )
         except self._ddb.exceptions.ConditionalCheckFailedException:
             return Written(False, None)
@@ -769,10 +536,3 @@ def create_table(table_name: str | None = None) -> None:
         ddb.create_table(**table_definition(name))
     except ddb.exceptions.ResourceInUseException:
         return
-
-
-def job_from_image(image: dict[str, Any] | None) -> Job | None:
-    """A job from a stream image (DynamoDB JSON); None for other item kinds."""
-    if not image or image.get("k", {}).get("S") != "J":
-        return None
-    return job_from_item(from_wire(image))

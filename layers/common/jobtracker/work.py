@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jobtracker.observability import count, logger
+from jobtracker.records import job_from_message
 from jobtracker.service import decide_attempt, handle_launch_message
 from jobtracker.wiring import Deps
 
@@ -17,6 +18,9 @@ class WorkMessage(BaseModel):
     kind: Literal["decide", "launch"]
     job_id: Annotated[str, Field(min_length=1, max_length=128)]
     attempt: Annotated[int, Field(ge=1, le=1000)]
+    # A decide hand-off carries the job's record as the handing write left it: the decider
+    # plans from it without a read (its guard catches anything that changed since).
+    job: dict[str, Any] | None = None
 
 
 def handle_work_message(body: str, deps: Deps | None = None) -> str:
@@ -28,5 +32,8 @@ def handle_work_message(body: str, deps: Deps | None = None) -> str:
         count("WorkMessagesMalformed")
         return "malformed"
     if message.kind == "decide":
-        return decide_attempt(message.job_id, message.attempt, deps).action
+        snapshot = job_from_message(message.job) if message.job else None
+        if snapshot is not None and snapshot.job_id != message.job_id:
+            snapshot = None
+        return decide_attempt(message.job_id, message.attempt, deps, snapshot).action
     return handle_launch_message(message.job_id, message.attempt, deps)
