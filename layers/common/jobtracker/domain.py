@@ -114,7 +114,6 @@ class ContainerState:
     name: str
     exit_code: int | None = None
     reason: str | None = None
-    last_status: str | None = None
     essential: bool = True
 
 

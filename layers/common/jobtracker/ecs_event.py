@@ -134,9 +134,7 @@ def correlate(event: EcsTaskStateChange) -> Correlated:
         stopped_at=detail.stopped_at,
         observed_at=detail.updated_at or event.time,
         containers=[
-            ContainerState(
-                name=c.name, exit_code=c.exit_code, reason=c.reason, last_status=c.last_status
-            )
+            ContainerState(name=c.name, exit_code=c.exit_code, reason=c.reason)
             for c in detail.containers
         ],
     )

@@ -184,7 +184,6 @@ def task_state_from_describe(task: dict[str, Any]) -> DescribedTask:
                 name=c.get("name", ""),
                 exit_code=c.get("exitCode"),
                 reason=c.get("reason"),
-                last_status=c.get("lastStatus"),
             )
             for c in task.get("containers") or []
         ],

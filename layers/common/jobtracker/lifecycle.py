@@ -41,6 +41,10 @@ STOP_REASONS = {
     StopRequest.REPLACED: "jobtracker: replaced by a newer scheduled run",
 }
 LOST_REASON = "jobtracker: task lost (ECS no longer knows it)"
+# An attempt keeps at most this many states in its history (a Fargate task has about 8): a task
+# that reports more still moves its job, its extra states are counted, not kept, so the record
+# can never outgrow DynamoDB's 400 KB item.
+MAX_HISTORY = 100
 
 P, S, R, C = JobStatus.PENDING, JobStatus.STARTING, JobStatus.RUNNING, JobStatus.CANCELLING
 LIVE = frozenset({P, S, R})
@@ -134,6 +138,7 @@ class Guard:
     no_task: bool = False
     history_absent: str | None = None  # this history key is not recorded yet
     history_count: int | None = None  # the current attempt has exactly this many history entries
+    history_below: int | None = None  # the current attempt has fewer history entries than this
 
     def holds(self, job: Job) -> bool:
         if job.status not in self.statuses:
@@ -159,6 +164,8 @@ class Guard:
         if self.no_task and cur.task_arn is not None:
             return False
         if self.history_count is not None and len(cur.history) != self.history_count:
+            return False
+        if self.history_below is not None and len(cur.history) >= self.history_below:
             return False
         return self.history_absent is None or self.history_absent not in cur.history
 
@@ -280,6 +287,7 @@ class Plan:
     applied: Applied
     change: Change | None = None
     needs_decision: bool = False  # a failed attempt waits for retry_decider
+    history_full: bool = False  # the state was applied but its history had no room left
 
     @property
     def job_changed(self) -> bool:
@@ -313,12 +321,17 @@ def plan_task_state(
             )
         if cur is None or number != job.attempt:
             return Plan(Applied.UNKNOWN)
-        history_only = change(
-            HISTORY, job_id, now, attempt=number, history_absent=key, history=(key, entry)
+        full = len(cur.history) >= MAX_HISTORY
+        history_only = (
+            None
+            if full
+            else change(
+                HISTORY, job_id, now, attempt=number, history_absent=key, history=(key, entry)
+            )
         )
         if state.version <= cur.version:
             if key not in cur.history:
-                return Plan(Applied.STALE, history_only)
+                return Plan(Applied.STALE, history_only, history_full=full)
             duplicate = state.version == cur.version
             # A redelivered STOPPED whose hand-off may have been lost: hand it off again.
             redo = duplicate and cur.awaiting_decision and not job.status.terminal
@@ -327,9 +340,11 @@ def plan_task_state(
             # The attempt's outcome is decided: what decided it stays as it was.
             if key in cur.history:
                 return Plan(Applied.DUPLICATE)
-            return Plan(Applied.STALE, history_only)
-        return _newer_state(job_id, number, state, now, definition, job.status, job.stop_request)
-    return _newer_state(job_id, number, state, now, definition, None, ANY)
+            return Plan(Applied.STALE, history_only, history_full=full)
+        return _newer_state(
+            job_id, number, state, now, definition, job.status, job.stop_request, full
+        )
+    return _newer_state(job_id, number, state, now, definition, None, ANY, False)
 
 
 def _newer_state(
@@ -340,6 +355,7 @@ def _newer_state(
     definition: JobDefinition | None,
     status: JobStatus | None,
     stop_request: Any,
+    history_full: bool,
 ) -> Plan:
     attempt_sets: dict[str, Any] = {"version": state.version, "last_status": state.last_status}
     defaults: dict[str, Any] = {"task_arn": state.task_arn}
@@ -349,21 +365,22 @@ def _newer_state(
         defaults["spot_interruption_at"] = state.observed_at
         attempt_sets["stop_code"] = state.stop_code
         attempt_sets["stopped_reason"] = state.stopped_reason
-    common = {
+    common: dict[str, Any] = {
         "attempt": number,
         "newer_than": state.version,
         "unfinished": True,
         "attempt_defaults": defaults,
-        "history": (history_key(state.version), state.history_entry()),
     }
+    if not history_full:
+        common["history"] = (history_key(state.version), state.history_entry())
+        common["history_below"] = MAX_HISTORY
     if not state.stopped:
         if status is None or status in (P, S):
             transition = TASK_STARTING if state.last_status in PRE_RUNNING else TASK_RUNNING
         else:
             transition = TASK_NOTED
-        return Plan(
-            Applied.APPLIED, change(transition, job_id, now, attempt_sets=attempt_sets, **common)
-        )
+        noted = change(transition, job_id, now, attempt_sets=attempt_sets, **common)
+        return Plan(Applied.APPLIED, noted, history_full=history_full)
     containers = [replace(c) for c in state.containers]
     _deciding(containers, definition)
     attempt_sets.update(
@@ -377,7 +394,7 @@ def _newer_state(
         done = change(
             TASK_SUCCEEDED, job_id, now, reason="succeeded", attempt_sets=attempt_sets, **common
         )
-        return Plan(Applied.APPLIED, done)
+        return Plan(Applied.APPLIED, done, history_full=history_full)
     requested = REQUESTED_ENDS.get(stop_request) if stop_request is not ANY else None
     if requested is not None:
         transition, outcome, reason = requested
@@ -391,7 +408,7 @@ def _newer_state(
             stop_request=stop_request,
             **common,
         )
-        return Plan(Applied.APPLIED, ended)
+        return Plan(Applied.APPLIED, ended, history_full=history_full)
     attempt_sets["awaiting_decision"] = True
     failed = change(
         TASK_FAILED,
@@ -401,7 +418,7 @@ def _newer_state(
         stop_request=None if stop_request is ANY else stop_request,
         **common,
     )
-    return Plan(Applied.APPLIED, failed, needs_decision=True)
+    return Plan(Applied.APPLIED, failed, needs_decision=True, history_full=history_full)
 
 
 def apply_task_state(

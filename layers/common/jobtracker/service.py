@@ -32,13 +32,15 @@ from jobtracker.launcher import (
 from jobtracker.lifecycle import Change
 from jobtracker.observability import count, logger
 from jobtracker.queue import MAX_DELAY_SECONDS
-from jobtracker.records import job_item
+from jobtracker.records import item_size, job_item
 from jobtracker.repository import BadToken, IdempotencyConflict, IdempotencyRecord, JobExists
 from jobtracker.wiring import Deps, default_deps
 
 T = TypeVar("T")
 
 WRITE_TRIES = 10
+# A job's record must leave room under DynamoDB's 400 KB for its current attempt and history.
+MAX_JOB_BYTES = 200 * 1024
 
 
 def write(
@@ -152,6 +154,9 @@ def build_job(
             f"overrides; ECS allows {OVERRIDES_LIMIT}. Pass large inputs by reference (S3).",
             code="overrides_too_large",
         )
+    size = item_size(job_item(job))
+    if size > MAX_JOB_BYTES:
+        raise invalid("body", f"the job needs {size} bytes of storage; at most {MAX_JOB_BYTES}")
     return job
 
 
@@ -396,6 +401,9 @@ def apply_state(
         return EventResult.UNKNOWN
     if planned.change is not None and not written:
         return EventResult.DUPLICATE  # a late event of an earlier attempt, already in its history
+    if planned.history_full:
+        logger.warning("attempt history full: state applied, not kept", extra={"job_id": job_id})
+        count("HistoryFull")
     if planned.needs_decision:
         hand_to_decider(job_id, number, deps, job)
     if planned.applied == lifecycle.Applied.UNKNOWN:

@@ -158,6 +158,9 @@ def _guard(expr: _Expr, guard: Guard) -> None:
     if guard.history_count is not None:
         count = expr.value(guard.history_count)
         expr.conditions.append(f"size({expr.path(a, 'h')}) = {count}")
+    if guard.history_below is not None:
+        below = expr.value(guard.history_below)
+        expr.conditions.append(f"size({expr.path(a, 'h')}) < {below}")
     if guard.history_absent is not None:
         key = _history_attr(guard.history_absent)
         expr.conditions.append(f"attribute_not_exists({expr.path(a, 'h', key)})")
