@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import boto3
+import pytest
 
 from tests.conftest import AwsEnv, load_event
 from tests.helpers import (
@@ -189,7 +190,11 @@ def test_decider_failure_is_reported_per_message(aws: AwsEnv) -> None:
     assert job_of(job["id"])["status"] == "FAILED"
 
 
-def test_notifier_publishes_status_changes_from_the_stream(aws: AwsEnv) -> None:
+def run_notifier_on_a_successful_job(
+    aws: AwsEnv, monkeypatch: pytest.MonkeyPatch, notify: str | None
+) -> tuple[list[Any], list[Any]]:
+    """A job runs to success and the notifier handles the table's stream; returns what reached
+    the job bus and what reached the SNS subscription for SUCCEEDED."""
     # Given subscribers on the job bus (captured through an SQS target) and the SNS topic
     events = boto3.client("events")
     sqs = boto3.client("sqs")
@@ -214,11 +219,11 @@ def test_notifier_publishes_status_changes_from_the_stream(aws: AwsEnv) -> None:
             "RawMessageDelivery": "true",
         },
     )
-    import os
-
     from tests.conftest import reset_caches
 
-    os.environ["JOB_TOPIC_ARN"] = topic
+    monkeypatch.setenv("JOB_TOPIC_ARN", topic)
+    if notify is not None:
+        monkeypatch.setenv("NOTIFY_STATUSES", notify)
     reset_caches()
     ddb = boto3.client("dynamodb")  # the table has its stream on, as the template declares
     # When a job runs to success
@@ -243,10 +248,17 @@ def test_notifier_publishes_status_changes_from_the_stream(aws: AwsEnv) -> None:
         r["eventSourceARN"] = stream_arn
     result = invoke("functions/notifier", {"Records": records})
     assert result["batchItemFailures"] == []
-    # Then every status change was published once, in order, and only SUCCEEDED reached SNS
     time.sleep(0.1)
-    got = sqs.receive_message(QueueUrl=capture, MaxNumberOfMessages=10)["Messages"]
-    published = [json.loads(m["Body"]) for m in got]
+    got = sqs.receive_message(QueueUrl=capture, MaxNumberOfMessages=10).get("Messages", [])
+    sns_got = sqs.receive_message(QueueUrl=terminal, MaxNumberOfMessages=10).get("Messages", [])
+    return [json.loads(m["Body"]) for m in got], [json.loads(m["Body"]) for m in sns_got]
+
+
+def test_notifier_publishes_every_status_change_when_asked(
+    aws: AwsEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    published, sns_got = run_notifier_on_a_successful_job(aws, monkeypatch, "ALL")
+    # Then every status change was published once, in order, and only SUCCEEDED reached SNS
     assert [p["detail"]["status"] for p in published] == [
         "PENDING",
         "STARTING",
@@ -257,5 +269,13 @@ def test_notifier_publishes_status_changes_from_the_stream(aws: AwsEnv) -> None:
         p["detail-type"] == "Job State Change" and p["source"] == "jobtracker" for p in published
     )
     assert published[-1]["detail"]["previous_status"] == "RUNNING"
-    sns_got = sqs.receive_message(QueueUrl=terminal, MaxNumberOfMessages=10)["Messages"]
-    assert [json.loads(m["Body"])["status"] for m in sns_got] == ["SUCCEEDED"]
+    assert [m["status"] for m in sns_got] == ["SUCCEEDED"]
+
+
+def test_notifier_publishes_terminal_states_by_default(
+    aws: AwsEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    published, sns_got = run_notifier_on_a_successful_job(aws, monkeypatch, None)
+    assert [p["detail"]["status"] for p in published] == ["SUCCEEDED"]
+    assert published[0]["detail"]["previous_status"] == "RUNNING"
+    assert [m["status"] for m in sns_got] == ["SUCCEEDED"]

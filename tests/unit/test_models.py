@@ -211,3 +211,13 @@ def test_job_view_lists_attempts_in_order_with_history() -> None:
     assert data["attempts"][0]["history"][0]["status"] == "STOPPED"
     assert data["attempts"][0]["containers"] == [{"name": "worker", "exit_code": 2, "reason": None}]
     assert data["schedule"] == "nightly"
+
+
+def test_notify_statuses_default_to_terminal_and_accept_all_or_a_list() -> None:
+    base = {"TABLE_NAME": "t", "JOB_DEFINITIONS": DEFINITIONS}
+    assert load_settings(base).notify_statuses == {"SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED"}
+    assert "PENDING" in load_settings({**base, "NOTIFY_STATUSES": "ALL"}).notify_statuses
+    picked = load_settings({**base, "NOTIFY_STATUSES": "running, failed"}).notify_statuses
+    assert picked == {"RUNNING", "FAILED"}
+    with pytest.raises(ConfigError, match="NOTIFY_STATUSES"):
+        load_settings({**base, "NOTIFY_STATUSES": "RUNNING,DONE"})

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from jobtracker.domain import TERMINAL_STATUSES, JobStatus
 from jobtracker.policy import RetryOverrides, RetryPolicy, default_policy
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
@@ -82,10 +83,25 @@ class Settings(BaseModel):
     retention_days: int | None = Field(default=None, ge=1)
     idempotency_ttl_hours: int = Field(default=24, ge=1, le=24 * 30)
     tracing: bool = False
+    # Which statuses are published as "Job State Change" (EventBridge bills each custom event:
+    # every status change would cost $4 per million successful jobs, the terminal ones $1).
+    notify_statuses: frozenset[str] = frozenset(s.value for s in TERMINAL_STATUSES)
 
 
 class ConfigError(RuntimeError):
     pass
+
+
+def _statuses(value: str) -> frozenset[str]:
+    """NOTIFY_STATUSES: "ALL" or a comma-separated list of job statuses."""
+    every = {s.value for s in JobStatus}
+    if value.strip().upper() == "ALL":
+        return frozenset(every)
+    names = {v.strip().upper() for v in value.split(",") if v.strip()}
+    unknown = names - every
+    if unknown:
+        raise ConfigError(f"NOTIFY_STATUSES: unknown status {sorted(unknown)}")
+    return frozenset(names)
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
@@ -99,6 +115,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         "job_topic_arn": env.get("JOB_TOPIC_ARN") or None,
         "tracing": env.get("JOBTRACKER_TRACING", "false").lower() == "true",
     }
+    if env.get("NOTIFY_STATUSES"):
+        data["notify_statuses"] = _statuses(env["NOTIFY_STATUSES"])
     optional_numbers = {
         "BACKOFF_SCALE": "backoff_scale",
         "MAX_LAUNCH_FAILURES": "max_launch_failures",

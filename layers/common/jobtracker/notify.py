@@ -43,11 +43,16 @@ class JobChange:
         }
 
 
-def change_of(new: Job | None, old: Job | None) -> JobChange | None:
-    """A status change worth publishing, or None (same status, deletion, not a job)."""
+def change_of(
+    new: Job | None, old: Job | None, statuses: frozenset[str] | None = None
+) -> JobChange | None:
+    """A status change worth publishing, or None (same status, deletion, not a job, or a
+    status the deployment does not publish)."""
     if new is None:
         return None
     if old is not None and old.status == new.status:
+        return None
+    if statuses is not None and new.status.value not in statuses:
         return None
     return JobChange(new, old.status if old else None)
 
@@ -97,7 +102,11 @@ def notify_stream_record(record: dict[str, Any], publisher: Publisher | None = N
     from jobtracker.records import job_from_image
 
     ddb = record.get("dynamodb") or {}
-    change = change_of(job_from_image(ddb.get("NewImage")), job_from_image(ddb.get("OldImage")))
+    change = change_of(
+        job_from_image(ddb.get("NewImage")),
+        job_from_image(ddb.get("OldImage")),
+        get_settings().notify_statuses,
+    )
     if change is None:
         return "skipped"
     (publisher or default_publisher()).publish(change)
