@@ -17,7 +17,7 @@ help:
 	@echo "make lint      # ruff (lint + format check) and mypy"
 	@echo "make validate  # sam validate --lint, cfn-lint, hadolint on worker/Dockerfile"
 	@echo "make build     # sam build (no container needed)"
-	@echo "make bench     # cold-start and event-path benchmarks"
+	@echo "make bench     # cold start, AWS calls per event, cost per job, index write spread"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -77,6 +77,8 @@ run: venv
 bench: venv
 	$(PY) bench/coldstart.py
 	$(PY) bench/events.py
+	$(PY) bench/cost.py
+	$(PY) bench/scale.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache

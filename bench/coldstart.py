@@ -28,8 +28,8 @@ assert callable(module.handler)
 """
 # What the first invocation adds before its first AWS call: the data-access module and a client.
 FIRST_CALL = """
-import jobtracker.store, jobtracker.aws
-jobtracker.aws.client("dynamodb")
+import jobtracker.adapters.store, jobtracker.adapters.aws
+jobtracker.adapters.aws.client("dynamodb")
 """
 TIMER = """
 import time

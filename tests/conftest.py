@@ -70,7 +70,7 @@ def provision(env_overrides: dict[str, str] | None = None) -> AwsEnv:
     import boto3
     from moto.moto_api import state_manager
 
-    from jobtracker.store import create_table
+    from jobtracker.adapters.store import create_table
 
     # Tasks stay where RunTask left them unless a test says otherwise.
     state_manager.set_transition("ecs::task", {"progression": "manual", "times": 10**9})
@@ -142,7 +142,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
         env = provision()
         for name in env.env:
             monkeypatch.setenv(name, env.env[name])
-        from jobtracker.aws import client
+        from jobtracker.adapters.aws import client
 
         def count_run_task(params: dict[str, Any], **_: Any) -> None:
             env.run_task_tokens.append(params.get("clientToken", ""))

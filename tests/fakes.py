@@ -7,11 +7,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from jobtracker.adapters.launcher import Describe, LaunchRequest, LaunchResult
+from jobtracker.adapters.repository import (
+    IdempotencyConflict,
+    IdempotencyRecord,
+    JobExists,
+    Written,
+)
 from jobtracker.config import Settings, load_settings
-from jobtracker.domain import Job
-from jobtracker.launcher import Describe, LaunchRequest, LaunchResult
-from jobtracker.lifecycle import Change
-from jobtracker.repository import IdempotencyConflict, IdempotencyRecord, JobExists, Written
+from jobtracker.core.domain import Job
+from jobtracker.core.lifecycle import Change
 from jobtracker.wiring import Deps
 
 DEFINITIONS = (

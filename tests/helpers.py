@@ -64,7 +64,7 @@ def inject(
     """Make the cached boto3 client's `operation` answer with respond(params) (a parsed
     response, or {"Error": {...}} for a failure), or go through when it returns None.
     Returns a function that removes the fault."""
-    from jobtracker.aws import client
+    from jobtracker.adapters.aws import client
 
     events = client(service).meta.events
     seen: dict[str, Any] = {}
@@ -163,7 +163,7 @@ def ecs_event(
 
 def aws_clients() -> list[Any]:
     """Every botocore client the tracker uses (all from jobtracker.aws)."""
-    from jobtracker.aws import client
+    from jobtracker.adapters.aws import client
 
     return [
         client("dynamodb"),

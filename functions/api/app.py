@@ -7,11 +7,12 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from jobtracker.api import json_response, make_resolver
-from jobtracker.api_models import CancelRequest, JobList, job_summary, job_view
-from jobtracker.domain import JobStatus
+from jobtracker.core.domain import JobStatus
+from jobtracker.edge.api import json_response, make_resolver
+from jobtracker.edge.api_models import CancelRequest, JobList, job_summary, job_view
 from jobtracker.observability import logger, metrics
-from jobtracker.service import cancel_job, get_job, list_jobs
+from jobtracker.usecases.cancel import cancel_job
+from jobtracker.usecases.query import get_job, list_jobs
 
 app = make_resolver()
 

@@ -6,10 +6,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from jobtracker.api import caller_of, idempotency_key, json_response, make_resolver
-from jobtracker.api_models import JobSubmission, job_view
+from jobtracker.core.submission import JobSubmission
+from jobtracker.edge.api import caller_of, idempotency_key, json_response, make_resolver
+from jobtracker.edge.api_models import job_view
 from jobtracker.observability import logger, metrics
-from jobtracker.service import SubmitKind, submit_job
+from jobtracker.usecases.submit import SubmitKind, submit_job
 
 app = make_resolver()
 

@@ -8,8 +8,8 @@ from aws_lambda_powertools.utilities.batch import EventType
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from jobtracker.batch import partial_batch
-from jobtracker.notify import notify_stream_record
+from jobtracker.adapters.notify import notify_stream_record
+from jobtracker.edge.batch import partial_batch
 from jobtracker.observability import logger, metrics
 
 

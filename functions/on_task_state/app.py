@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from jobtracker.observability import logger, metrics
-from jobtracker.service import handle_task_event
+from jobtracker.usecases.track import handle_task_event
 
 
 @logger.inject_lambda_context(clear_state=True)

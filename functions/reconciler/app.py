@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from jobtracker.observability import logger, metrics
-from jobtracker.reconcile import reconcile
+from jobtracker.usecases.reconcile import reconcile
 
 
 @logger.inject_lambda_context(clear_state=True)

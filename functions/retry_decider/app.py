@@ -8,9 +8,9 @@ from aws_lambda_powertools.utilities.batch import EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from jobtracker.batch import partial_batch
+from jobtracker.edge.batch import partial_batch
+from jobtracker.edge.work import handle_work_message
 from jobtracker.observability import logger, metrics
-from jobtracker.work import handle_work_message
 
 
 def record_handler(record: SQSRecord) -> None:

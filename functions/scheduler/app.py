@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from jobtracker.observability import count, logger, metrics
-from jobtracker.periodic import ScheduledRun, run_tick
+from jobtracker.usecases.periodic import ScheduledRun, run_tick
 
 
 @logger.inject_lambda_context(clear_state=True)

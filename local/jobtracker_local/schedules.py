@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from jobtracker.schedule import Schedule, parse
+from jobtracker_local.cron import Schedule, parse
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from jobtracker.store import table_definition
+from jobtracker.adapters.store import table_definition
 from jobtracker_local.handlers import load_handler
 from jobtracker_local.template import load
 

@@ -149,8 +149,9 @@ def test_idempotency_key_replay_returns_same_job_and_conflict_on_other_body(aws:
 
 def test_replay_after_crash_before_launch_reattaches(aws: AwsEnv) -> None:
     # Given the first try stored its key and the job, then crashed before RunTask
-    from jobtracker.api_models import JobSubmission
-    from jobtracker.service import build_job, default_deps
+    from jobtracker.core.submission import JobSubmission
+    from jobtracker.usecases.submit import build_job
+    from jobtracker.wiring import default_deps
 
     deps = default_deps()
     submission = JobSubmission.model_validate({"definition": "demo", "parameters": {"n": 1}})
@@ -170,12 +171,12 @@ def test_replay_after_crash_before_launch_reattaches(aws: AwsEnv) -> None:
 
 def test_replay_after_crash_between_key_and_job_creates_the_job_once(aws: AwsEnv) -> None:
     # Given the first try stored its key, then crashed before it stored the job
-    from jobtracker.api_models import JobSubmission
-    from jobtracker.domain import new_job_id
+    from jobtracker.core.domain import new_job_id
+    from jobtracker.core.submission import JobSubmission
 
     submission = JobSubmission.model_validate({"definition": "demo", "parameters": {"n": 1}})
     job_id = new_job_id()
-    from jobtracker.service import default_deps
+    from jobtracker.wiring import default_deps
 
     default_deps().repo.claim_idempotency(key_record(job_id, submission))
     # When the client retries with the same key and body
@@ -188,8 +189,8 @@ def test_replay_after_crash_between_key_and_job_creates_the_job_once(aws: AwsEnv
 
 
 def key_record(job_id: str, submission: Any) -> Any:
-    from jobtracker.repository import IdempotencyRecord
-    from jobtracker.service import body_hash, idempotency_item_key
+    from jobtracker.adapters.repository import IdempotencyRecord
+    from jobtracker.usecases.submit import body_hash, idempotency_item_key
 
     return IdempotencyRecord(
         key=idempotency_item_key("arn:aws:iam::000000000000:user/local-developer", "k1"),

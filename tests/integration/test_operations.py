@@ -9,10 +9,12 @@ from typing import Any
 import boto3
 import pytest
 
-from jobtracker.domain import JobStatus
-from jobtracker.periodic import Outcome, ScheduledRun, run_tick, scheduled_job_id
-from jobtracker.reconcile import reconcile
-from jobtracker.service import Deps, handle_launch_message, handle_task_event
+from jobtracker.core.domain import JobStatus
+from jobtracker.usecases.launch import handle_launch_message
+from jobtracker.usecases.periodic import Outcome, ScheduledRun, run_tick, scheduled_job_id
+from jobtracker.usecases.reconcile import reconcile
+from jobtracker.usecases.track import handle_task_event
+from jobtracker.wiring import Deps
 from tests.conftest import AwsEnv
 from tests.fakes import FakeClock
 from tests.helpers import call_api, drain, ecs_event, inject, invoke
@@ -25,10 +27,10 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def deps(aws: AwsEnv, clock: FakeClock) -> Deps:
+    from jobtracker.adapters.launcher import default_launcher
+    from jobtracker.adapters.queue import default_queue
+    from jobtracker.adapters.store import default_repository
     from jobtracker.config import get_settings
-    from jobtracker.launcher import default_launcher
-    from jobtracker.queue import default_queue
-    from jobtracker.store import default_repository
 
     return Deps(
         default_repository(),
@@ -49,8 +51,8 @@ def stops(aws: AwsEnv) -> list[dict[str, Any]]:
 
 
 def submit(deps: Deps, **spec: Any) -> Any:
-    from jobtracker.api_models import JobSubmission
-    from jobtracker.service import submit_job
+    from jobtracker.core.submission import JobSubmission
+    from jobtracker.usecases.submit import submit_job
 
     body = {"definition": "demo", "retry": {"backoff": {"base_seconds": 0}}, **spec}
     return submit_job(JobSubmission.model_validate(body), "tester", None, deps).job
@@ -145,7 +147,7 @@ def test_cancel_arriving_while_run_task_is_in_flight_stops_the_new_task(
     # Given a PENDING retry whose RunTask is answered only after a cancel was accepted
     job = submit(deps)
     event(aws, deps, job.job_id, "task_stopped_exit_2")
-    from jobtracker.service import decide_attempt
+    from jobtracker.usecases.decide import decide_attempt
 
     decide_attempt(job.job_id, 1, deps)
 
@@ -319,8 +321,8 @@ def test_task_ecs_forgot_is_marked_lost_and_retried(
 
 def test_stuck_pending_job_is_launched_once(aws: AwsEnv, deps: Deps, clock: FakeClock) -> None:
     # Given a job stored by a create_job that died before RunTask
-    from jobtracker.api_models import JobSubmission
-    from jobtracker.service import build_job
+    from jobtracker.core.submission import JobSubmission
+    from jobtracker.usecases.submit import build_job
 
     job = build_job(
         JobSubmission.model_validate({"definition": "demo"}), deps.settings, clock(), "x"
@@ -378,8 +380,9 @@ def test_reconciler_handler_runs_on_real_wiring(
 
     monkeypatch.setenv("DECISION_GRACE_SECONDS", "1")
     reset_caches()
-    from jobtracker.api_models import JobSubmission
-    from jobtracker.service import build_job, default_deps
+    from jobtracker.core.submission import JobSubmission
+    from jobtracker.usecases.submit import build_job
+    from jobtracker.wiring import default_deps
 
     d = default_deps()
     past = datetime.now(UTC) - timedelta(seconds=30)

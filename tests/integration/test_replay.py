@@ -258,7 +258,7 @@ def _queues_empty(sqs: Any, aws: AwsEnv) -> bool:
 
 
 def _all_terminal(job_ids: list[str]) -> bool:
-    from jobtracker.store import default_repository
+    from jobtracker.adapters.store import default_repository
 
     repo = default_repository()
     return all((job := repo.get(j, full=True)) is not None and job.status.terminal for j in job_ids)
@@ -274,7 +274,7 @@ def test_replayed_duplicated_shuffled_crashing_streams_keep_every_invariant(
     monkeypatch.setenv("LAUNCH_BACKOFF_BASE_SECONDS", "0")
     reset_caches()
     world, job_ids = run_world(aws, seed, JOBS, crash_rate)
-    from jobtracker.store import default_repository
+    from jobtracker.adapters.store import default_repository
 
     repo = default_repository()
     if crash_rate:

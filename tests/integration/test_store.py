@@ -8,13 +8,15 @@ from typing import Any
 
 import pytest
 
-from jobtracker import lifecycle
-from jobtracker.api_models import JobSubmission
-from jobtracker.domain import Job
-from jobtracker.ecs_event import correlate, parse_event
-from jobtracker.records import SHARDS, item_size, job_item
-from jobtracker.repository import ItemTooLarge
-from jobtracker.service import build_job, cancel_job, handle_task_event, submit_job
+from jobtracker.adapters.records import SHARDS, item_size, job_item
+from jobtracker.adapters.repository import ItemTooLarge
+from jobtracker.core import lifecycle
+from jobtracker.core.domain import Job
+from jobtracker.core.submission import JobSubmission
+from jobtracker.edge.ecs_event import correlate, parse_event
+from jobtracker.usecases.cancel import cancel_job
+from jobtracker.usecases.submit import build_job, submit_job
+from jobtracker.usecases.track import handle_task_event
 from jobtracker.wiring import Deps, default_deps
 from tests.conftest import AwsEnv
 from tests.helpers import ecs_event, table_item_count
@@ -40,7 +42,7 @@ def observed(job: Job, fixture: str, attempt: int = 1, **detail: Any) -> dict[st
 def raw_item(aws: AwsEnv, key: str) -> dict[str, Any]:
     import boto3
 
-    from jobtracker.records import from_wire
+    from jobtracker.adapters.records import from_wire
 
     got = boto3.client("dynamodb").get_item(TableName=aws.table, Key={"pk": {"S": key}})
     return from_wire(got["Item"])

@@ -163,7 +163,7 @@ def test_decider_failure_is_reported_per_message(aws: AwsEnv) -> None:
     # Given one good message and one whose processing fails (DynamoDB down for that job)
     job = submitted()
     on_task_state(event(aws, job, "task_stopped_exit_1"))
-    from jobtracker.aws import client as aws_client
+    from jobtracker.adapters.aws import client as aws_client
     from tests.helpers import sqs_event
 
     client = aws_client("dynamodb")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from jobtracker import lifecycle
-from jobtracker.api_models import JobSubmission
-from jobtracker.domain import Job, JobStatus, StopRequest, TaskState
-from jobtracker.ecs_event import correlate, parse_event
-from jobtracker.lifecycle import Change, Due
-from jobtracker.service import build_job
+from jobtracker.core import lifecycle
+from jobtracker.core.domain import Job, JobStatus, StopRequest, TaskState
+from jobtracker.core.lifecycle import Change, Due
+from jobtracker.core.submission import JobSubmission
+from jobtracker.edge.ecs_event import correlate, parse_event
+from jobtracker.usecases.submit import build_job
 from tests.fakes import settings
 from tests.helpers import ecs_event
 

@@ -43,7 +43,7 @@ def test_rate_schedule_counts_from_creation_and_disabled_never_fires() -> None:
 
 
 def test_every_schedule_in_the_template_parses_and_its_input_is_a_valid_tick() -> None:
-    from jobtracker.periodic import ScheduledRun
+    from jobtracker.usecases.periodic import ScheduledRun
 
     template = tpl.load()
     found = 0

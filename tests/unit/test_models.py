@@ -7,19 +7,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from jobtracker.api_models import JobSubmission, job_view
-from jobtracker.config import ConfigError, load_settings
-from jobtracker.domain import (
-    Attempt,
-    ContainerState,
-    Job,
-    JobSpec,
-    JobStatus,
-    client_token,
-    new_job_id,
-)
-from jobtracker.policy import RetryOverrides, RetryRule, default_policy
-from jobtracker.records import (
+from jobtracker.adapters.records import (
     attempt_from,
     attempt_map,
     item_size,
@@ -28,6 +16,19 @@ from jobtracker.records import (
     job_item,
     to_wire,
 )
+from jobtracker.config import ConfigError, load_settings
+from jobtracker.core.domain import (
+    Attempt,
+    ContainerState,
+    Job,
+    JobSpec,
+    JobStatus,
+    client_token,
+    new_job_id,
+)
+from jobtracker.core.policy import RetryOverrides, RetryRule, default_policy
+from jobtracker.core.submission import JobSubmission
+from jobtracker.edge.api_models import job_view
 from tests.fakes import DEFINITIONS, settings
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from jobtracker.domain import Attempt
-from jobtracker.ecs_event import correlate, parse_event
-from jobtracker.lifecycle import succeeded
-from jobtracker.policy import (
+from jobtracker.core.domain import Attempt
+from jobtracker.core.lifecycle import succeeded
+from jobtracker.core.policy import (
     Backoff,
     RetryOverrides,
     RetryRule,
@@ -15,6 +14,7 @@ from jobtracker.policy import (
     decide,
     default_policy,
 )
+from jobtracker.edge.ecs_event import correlate, parse_event
 from tests.conftest import load_event
 
 

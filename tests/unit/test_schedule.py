@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from jobtracker.schedule import ScheduleError, parse
+from jobtracker_local.cron import ScheduleError, parse
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # a Tuesday
 

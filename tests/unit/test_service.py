@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from jobtracker import lifecycle
-from jobtracker.api_models import JobSubmission
-from jobtracker.domain import Job, JobStatus
-from jobtracker.errors import InvalidInput
-from jobtracker.launcher import LaunchResult
-from jobtracker.lifecycle import Change
-from jobtracker.service import (
-    SubmitKind,
-    cancel_job,
-    decide_attempt,
-    handle_launch_message,
-    handle_task_event,
-    submit_job,
-    write,
-)
+from jobtracker.adapters.launcher import LaunchResult
+from jobtracker.core import lifecycle
+from jobtracker.core.domain import Job, JobStatus
+from jobtracker.core.errors import InvalidInput
+from jobtracker.core.lifecycle import Change
+from jobtracker.core.submission import JobSubmission
+from jobtracker.usecases.cancel import cancel_job
+from jobtracker.usecases.decide import decide_attempt
+from jobtracker.usecases.launch import handle_launch_message
+from jobtracker.usecases.submit import SubmitKind, submit_job
+from jobtracker.usecases.track import handle_task_event
+from jobtracker.usecases.write import write
 from tests.fakes import FakeClock, FakeLauncher, FakeQueue, FakeRepo, fake_deps
 from tests.helpers import ecs_event, handed_off
 

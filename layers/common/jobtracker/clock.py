@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from jobtracker.domain import utcnow
+from jobtracker.core.domain import utcnow
 
 Clock = Callable[[], datetime]
 

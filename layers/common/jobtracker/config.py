@@ -13,8 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from jobtracker.domain import TERMINAL_STATUSES, JobStatus
-from jobtracker.policy import RetryOverrides, RetryPolicy, default_policy
+from jobtracker.core.domain import TERMINAL_STATUSES, JobStatus
+from jobtracker.core.policy import RetryOverrides, RetryPolicy, default_policy
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 

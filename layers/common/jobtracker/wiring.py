@@ -7,11 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from jobtracker.adapters.launcher import TaskLauncher
+from jobtracker.adapters.queue import WorkQueue
+from jobtracker.adapters.repository import JobRepository
 from jobtracker.clock import Clock, system_clock
 from jobtracker.config import Settings, get_settings
-from jobtracker.launcher import TaskLauncher
-from jobtracker.queue import WorkQueue
-from jobtracker.repository import JobRepository
 
 
 @dataclass
@@ -26,9 +26,9 @@ class Deps:
 
 @lru_cache(maxsize=1)
 def default_deps() -> Deps:
-    from jobtracker.launcher import default_launcher
-    from jobtracker.queue import default_queue
-    from jobtracker.store import default_repository
+    from jobtracker.adapters.launcher import default_launcher
+    from jobtracker.adapters.queue import default_queue
+    from jobtracker.adapters.store import default_repository
 
     return Deps(
         repo=default_repository(),
@@ -41,12 +41,12 @@ def default_deps() -> Deps:
 def reset_defaults() -> None:
     """Forget every cached default (settings, clients, repository, launcher, queue, publisher),
     e.g. after the environment changed: tests, the local stack."""
-    from jobtracker.aws import reset_clients
+    from jobtracker.adapters.aws import reset_clients
+    from jobtracker.adapters.launcher import default_launcher
+    from jobtracker.adapters.notify import default_publisher
+    from jobtracker.adapters.queue import default_queue
+    from jobtracker.adapters.store import default_repository
     from jobtracker.config import reset_settings
-    from jobtracker.launcher import default_launcher
-    from jobtracker.notify import default_publisher
-    from jobtracker.queue import default_queue
-    from jobtracker.store import default_repository
 
     reset_settings()
     reset_clients()

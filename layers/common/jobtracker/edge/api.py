@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
-from jobtracker.errors import Conflict, DomainError, InvalidInput, MalformedInput, NotFound
+from jobtracker.core.errors import Conflict, DomainError, InvalidInput, MalformedInput, NotFound
 from jobtracker.observability import logger
 
 JSON = "application/json"

@@ -16,13 +16,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobtracker import lifecycle
-from jobtracker.api_models import JobSubmission
-from jobtracker.domain import Job, iso, parse_iso
-from jobtracker.errors import Conflict, NotFound
+from jobtracker.adapters.repository import JobExists
+from jobtracker.core import lifecycle
+from jobtracker.core.domain import Job, iso, parse_iso
+from jobtracker.core.errors import Conflict, NotFound
+from jobtracker.core.submission import JobSubmission
 from jobtracker.observability import count, logger
-from jobtracker.repository import JobExists
-from jobtracker.service import build_job, cancel_job, launch_attempt
+from jobtracker.usecases.cancel import cancel_job
+from jobtracker.usecases.launch import launch_attempt
+from jobtracker.usecases.submit import build_job
 from jobtracker.wiring import Deps, default_deps
 
 MAX_ACTIVE_LOOKUP = 25

@@ -23,18 +23,14 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from jobtracker import lifecycle
-from jobtracker.domain import Job, StopRequest, TaskState, iso
-from jobtracker.lifecycle import Due
+from jobtracker.core import lifecycle
+from jobtracker.core.domain import Job, StopRequest, TaskState, iso
+from jobtracker.core.lifecycle import Due
 from jobtracker.observability import count, logger
-from jobtracker.service import (
-    EventResult,
-    apply_state,
-    cluster_of,
-    hand_to_decider,
-    launch_attempt,
-    write,
-)
+from jobtracker.usecases.cancel import cluster_of
+from jobtracker.usecases.launch import launch_attempt
+from jobtracker.usecases.track import EventResult, apply_state, hand_to_decider
+from jobtracker.usecases.write import write
 from jobtracker.wiring import Deps, default_deps
 
 RUN_INTERVAL_SECONDS = 60  # the schedule in template.yaml

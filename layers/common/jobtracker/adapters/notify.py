@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
-from jobtracker.aws import client
+from jobtracker.adapters.aws import client
 from jobtracker.config import get_settings
-from jobtracker.domain import Job, JobStatus
+from jobtracker.core.domain import Job, JobStatus
 
 SOURCE = "jobtracker"
 DETAIL_TYPE = "Job State Change"
@@ -98,8 +98,8 @@ def default_publisher() -> AwsPublisher:
 
 def notify_stream_record(record: dict[str, Any], publisher: Publisher | None = None) -> str:
     """Handle one DynamoDB stream record; returns what happened."""
+    from jobtracker.adapters.records import job_from_image
     from jobtracker.observability import count
-    from jobtracker.records import job_from_image
 
     ddb = record.get("dynamodb") or {}
     change = change_of(

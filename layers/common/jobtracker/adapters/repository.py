@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from jobtracker.domain import Job
-from jobtracker.lifecycle import Change
+from jobtracker.core.domain import Job
+from jobtracker.core.lifecycle import Change
 
 
 @dataclass(frozen=True)

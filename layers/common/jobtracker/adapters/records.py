@@ -12,7 +12,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
-from jobtracker.domain import (
+from jobtracker.core.domain import (
     Attempt,
     ContainerState,
     Job,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
-from jobtracker.aws import client
+from jobtracker.adapters.aws import client
 
 MAX_DELAY_SECONDS = 900  # SQS DelaySeconds ceiling; longer waits are chained hops
 

@@ -6,9 +6,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from jobtracker.adapters.records import job_from_message
 from jobtracker.observability import count, logger
-from jobtracker.records import job_from_message
-from jobtracker.service import decide_attempt, handle_launch_message
+from jobtracker.usecases.decide import decide_attempt
+from jobtracker.usecases.launch import handle_launch_message
 from jobtracker.wiring import Deps
 
 

@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from jobtracker.config import JobDefinition, Settings
-from jobtracker.domain import (
+from jobtracker.core.domain import (
     Attempt,
     ContainerState,
     Job,
@@ -31,7 +31,7 @@ from jobtracker.domain import (
     iso,
     parse_iso,
 )
-from jobtracker.policy import Decision, RetryPolicy, backoff_seconds, decide
+from jobtracker.core.policy import Decision, RetryPolicy, backoff_seconds, decide
 
 PRE_RUNNING = frozenset({"PROVISIONING", "PENDING", "ACTIVATING"})
 STOP_REASONS = {
@@ -445,7 +445,7 @@ class RetryPlan:
 def policy_of(job: Job, settings: Settings) -> RetryPolicy:
     """The job's retry policy: the deployment's defaults, the definition's, then the job's own
     overrides. Only the overrides are stored with the job: defaults are referenced, not copied."""
-    from jobtracker.policy import RetryOverrides
+    from jobtracker.core.policy import RetryOverrides
 
     definition = settings.job_definitions.get(job.definition)
     policy = settings.default_retry

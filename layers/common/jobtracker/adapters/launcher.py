@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from jobtracker.config import JobDefinition
-from jobtracker.domain import ContainerState, Job, TaskState, client_token, iso
+from jobtracker.core.domain import ContainerState, Job, TaskState, client_token, iso
 
 OVERRIDES_LIMIT = 8192  # ECS: containerOverrides/overrides ≤ 8,192 characters, JSON included
 ECS_RETRYABLE_ERRORS = frozenset(
@@ -198,7 +198,7 @@ def task_state_from_describe(task: dict[str, Any]) -> DescribedTask:
 
 class EcsLauncher:
     def _ecs(self) -> Any:
-        from jobtracker.aws import client
+        from jobtracker.adapters.aws import client
 
         return client("ecs")
 

@@ -36,11 +36,8 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
-from jobtracker.aws import client
-from jobtracker.config import get_settings
-from jobtracker.domain import Attempt, Job, JobStatus, parse_iso
-from jobtracker.lifecycle import Change, Guard
-from jobtracker.records import (
+from jobtracker.adapters.aws import client
+from jobtracker.adapters.records import (
     ACTIVE,
     ATTEMPT_ATTRS,
     INDEXES,
@@ -59,7 +56,7 @@ from jobtracker.records import (
     status_key,
     to_wire,
 )
-from jobtracker.repository import (
+from jobtracker.adapters.repository import (
     BadToken,
     IdempotencyConflict,
     IdempotencyRecord,
@@ -67,6 +64,9 @@ from jobtracker.repository import (
     JobExists,
     Written,
 )
+from jobtracker.config import get_settings
+from jobtracker.core.domain import Attempt, Job, JobStatus, parse_iso
+from jobtracker.core.lifecycle import Change, Guard
 
 MAX_ITEM_BYTES = 400 * 1024
 ARCHIVE_MARGIN_DAYS = 7

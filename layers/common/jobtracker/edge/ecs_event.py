@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobtracker.domain import ContainerState, TaskState
+from jobtracker.core.domain import ContainerState, TaskState
 
 
 class _Lenient(BaseModel):

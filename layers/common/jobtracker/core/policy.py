@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from jobtracker.domain import Attempt, ContainerState
+from jobtracker.core.domain import Attempt, ContainerState
 
 Action = Literal["RETRY", "FAIL", "RETRY_UNCOUNTED"]
 

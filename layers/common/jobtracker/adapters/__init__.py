@@ -1,0 +1,1 @@
+"""DynamoDB, ECS, SQS, EventBridge/SNS: the only code that talks to AWS."""

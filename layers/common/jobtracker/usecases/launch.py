@@ -1,0 +1,95 @@
+"""Launching an attempt: RunTask with the attempt's clientToken, then record the task (or
+the launch failure and when to try again).
+"""
+
+from __future__ import annotations
+
+from jobtracker.adapters.launcher import (
+    build_run_task,
+    log_stream_for,
+)
+from jobtracker.adapters.queue import MAX_DELAY_SECONDS
+from jobtracker.core import lifecycle
+from jobtracker.core.domain import Job, JobStatus, StopRequest
+from jobtracker.core.lifecycle import Change
+from jobtracker.observability import count, logger
+from jobtracker.usecases.write import write
+from jobtracker.wiring import Deps, default_deps
+
+
+def launch_attempt(job: Job, deps: Deps) -> Job:
+    """RunTask for the job's current attempt, then record the task (or the launch failure).
+
+    Safe to repeat: the clientToken makes ECS hand back the same task for the same attempt.
+    """
+    number = job.attempt
+    definition = deps.settings.job_definitions.get(job.definition)
+    if definition is None:
+        error = f"job definition {job.definition!r} is no longer configured"
+        return _launch_failed(deps, job, number, error, retryable=False)
+    result = deps.launcher.run_task(build_run_task(job, number, definition))
+    count("RunTaskCalls")
+    if result.launched:
+        assert result.task_arn is not None
+        arn = result.task_arn
+        stream = log_stream_for(definition, arn)
+
+        def plan(j: Job | None) -> tuple[Change | None, bool]:
+            assert j is not None
+            return lifecycle.record_launch(j, number, arn, deps.clock(), stream)
+
+        stored, kept, _ = write(deps, job.job_id, plan, known=job)
+        if stored is not None and not kept:
+            # Cancelled (or moved on) while RunTask was in flight: never let it run.
+            deps.launcher.stop_task(
+                definition.cluster, arn, lifecycle.STOP_REASONS[StopRequest.CANCEL]
+            )
+            count("LaunchedThenStopped")
+        return stored or job
+    count("LaunchFailures")
+    error = result.error or "unknown launch failure"
+    logger.warning("launch failed", extra={"job_id": job.job_id, "attempt": number, "error": error})
+    return _launch_failed(deps, job, number, error, result.retryable)
+
+
+def _launch_failed(deps: Deps, job: Job, number: int, error: str, retryable: bool) -> Job:
+    def plan(j: Job | None) -> tuple[Change | None, float | None]:
+        assert j is not None
+        planned = lifecycle.record_launch_failure(
+            j, number, error, retryable, deps.clock(), deps.settings, deps.rand
+        )
+        return planned if planned is not None else (None, None)
+
+    stored, wait, written = write(deps, job.job_id, plan, known=job)
+    if stored is not None and written and wait is not None:
+        schedule_launch(stored, deps)
+    return stored or job
+
+
+def schedule_launch(job: Job, deps: Deps) -> None:
+    """Hand the current attempt to the launch queue, delayed until its not_before."""
+    from jobtracker.core.domain import parse_iso
+
+    if not deps.settings.launch_queue_url:
+        raise RuntimeError("LAUNCH_QUEUE_URL is not configured")
+    due = parse_iso(job.not_before) or deps.clock()
+    delay = max(0.0, (due - deps.clock()).total_seconds())
+    deps.queue.send(
+        deps.settings.launch_queue_url,
+        {"kind": "launch", "job_id": job.job_id, "attempt": job.attempt},
+        delay_seconds=int(min(MAX_DELAY_SECONDS, round(delay + 0.49))),
+    )
+
+
+def handle_launch_message(job_id: str, attempt: int, deps: Deps | None = None) -> str:
+    deps = deps or default_deps()
+    job = deps.repo.get(job_id)
+    if job is None:
+        return "unknown-job"
+    if job.attempt != attempt or job.status != JobStatus.PENDING or job.current.task_arn:
+        return "not-pending"  # cancelled, launched already, or superseded: nothing to do
+    if not lifecycle.launch_due(job, deps.clock()):
+        schedule_launch(job, deps)  # waits longer than one SQS delay hop: chain another
+        return "rescheduled"
+    launch_attempt(job, deps)
+    return "launched"

@@ -1,0 +1,105 @@
+"""ECS task states (events and DescribeTasks) applied to jobs: one guarded write, no read."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import ValidationError
+
+from jobtracker.adapters.records import job_item
+from jobtracker.core import lifecycle
+from jobtracker.core.domain import Job, TaskState
+from jobtracker.core.lifecycle import Change
+from jobtracker.edge.ecs_event import ForeignEvent, correlate, parse_event
+from jobtracker.observability import count, logger
+from jobtracker.usecases.write import write
+from jobtracker.wiring import Deps, default_deps
+
+
+class EventResult(StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    STALE = "stale"
+    MALFORMED = "malformed"
+    FOREIGN = "foreign"
+    UNKNOWN = "unknown"
+
+
+def _cluster_name(value: str) -> str:
+    return value.rsplit("/", 1)[-1]
+
+
+def handle_task_event(raw: dict[str, Any], deps: Deps | None = None) -> EventResult:
+    deps = deps or default_deps()
+    try:
+        correlated = correlate(parse_event(raw))
+    except ValidationError as exc:
+        logger.warning(
+            "malformed ECS event dropped",
+            extra={
+                "event_id": raw.get("id") if isinstance(raw, dict) else None,
+                "errors": exc.errors(include_url=False)[:5],
+            },
+        )
+        count("EventsMalformed")
+        return EventResult.MALFORMED
+    except ForeignEvent as exc:
+        logger.info("foreign event dropped", extra={"event_id": raw.get("id"), "why": str(exc)})
+        count("EventsForeign")
+        return EventResult.FOREIGN
+    ours = {_cluster_name(d.cluster) for d in deps.settings.job_definitions.values()}
+    if _cluster_name(correlated.cluster_arn) not in ours:
+        logger.info("event from another cluster dropped", extra={"event_id": correlated.event_id})
+        count("EventsForeign")
+        return EventResult.FOREIGN
+    result = apply_state(
+        correlated.job_id, correlated.attempt, correlated.state, deps, correlated.definition
+    )
+    count(f"Events{result.value.capitalize()}")
+    return result
+
+
+def apply_state(
+    job_id: str,
+    number: int,
+    state: TaskState,
+    deps: Deps,
+    definition_name: str | None = None,
+    known: Job | None = None,
+) -> EventResult:
+    """Apply one observed task state (from an event or DescribeTasks): one guarded write, with
+    no read first unless the caller has the job already."""
+    settings = deps.settings
+
+    def plan(job: Job | None) -> tuple[Change | None, lifecycle.Plan]:
+        name = job.definition if job is not None else definition_name
+        definition = settings.job_definitions.get(name) if name else None
+        planned = lifecycle.plan_task_state(job_id, number, state, deps.clock(), definition, job)
+        return planned.change, planned
+
+    job, planned, written = write(deps, job_id, plan, known=known, blind=known is None)
+    if planned is None or (planned.change is not None and not written and job is None):
+        logger.warning("event for an unknown job", extra={"job_id": job_id})
+        return EventResult.UNKNOWN
+    if planned.change is not None and not written:
+        return EventResult.DUPLICATE  # a late event of an earlier attempt, already in its history
+    if planned.history_full:
+        logger.warning("attempt history full: state applied, not kept", extra={"job_id": job_id})
+        count("HistoryFull")
+    if planned.needs_decision:
+        hand_to_decider(job_id, number, deps, job)
+    if planned.applied == lifecycle.Applied.UNKNOWN:
+        logger.warning("event for an unknown attempt", extra={"job_id": job_id, "attempt": number})
+    return EventResult(planned.applied.value)
+
+
+def hand_to_decider(job_id: str, attempt: int, deps: Deps, job: Job | None = None) -> None:
+    """Queue a failed attempt for retry_decider, with the job as just written when known."""
+    if not deps.settings.retry_queue_url:
+        raise RuntimeError("RETRY_QUEUE_URL is not configured")
+    message: dict[str, Any] = {"kind": "decide", "job_id": job_id, "attempt": attempt}
+    if job is not None:
+        message["job"] = job_item(job)
+    deps.queue.send(deps.settings.retry_queue_url, message)
+    count("HandedToDecider")
