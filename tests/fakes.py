@@ -8,15 +8,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jobtracker.adapters.launcher import Describe, LaunchRequest, LaunchResult
-from jobtracker.adapters.repository import (
+from jobtracker.config import Settings, load_settings
+from jobtracker.core.domain import Job
+from jobtracker.core.lifecycle import Change
+from jobtracker.usecases.ports import (
     IdempotencyConflict,
     IdempotencyRecord,
     JobExists,
     Written,
 )
-from jobtracker.config import Settings, load_settings
-from jobtracker.core.domain import Job
-from jobtracker.core.lifecycle import Change
 from jobtracker.wiring import Deps
 
 DEFINITIONS = (

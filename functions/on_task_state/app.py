@@ -10,8 +10,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from jobtracker.edge.task_events import handle_task_event
 from jobtracker.observability import logger, metrics
-from jobtracker.usecases.track import handle_task_event
 
 
 @logger.inject_lambda_context(clear_state=True)

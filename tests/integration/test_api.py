@@ -189,7 +189,7 @@ def test_replay_after_crash_between_key_and_job_creates_the_job_once(aws: AwsEnv
 
 
 def key_record(job_id: str, submission: Any) -> Any:
-    from jobtracker.adapters.repository import IdempotencyRecord
+    from jobtracker.usecases.ports import IdempotencyRecord
     from jobtracker.usecases.submit import body_hash, idempotency_item_key
 
     return IdempotencyRecord(

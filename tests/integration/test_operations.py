@@ -10,10 +10,10 @@ import boto3
 import pytest
 
 from jobtracker.core.domain import JobStatus
+from jobtracker.edge.task_events import handle_task_event
 from jobtracker.usecases.launch import handle_launch_message
 from jobtracker.usecases.periodic import Outcome, ScheduledRun, run_tick, scheduled_job_id
 from jobtracker.usecases.reconcile import reconcile
-from jobtracker.usecases.track import handle_task_event
 from jobtracker.wiring import Deps
 from tests.conftest import AwsEnv
 from tests.fakes import FakeClock

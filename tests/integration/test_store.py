@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 
 from jobtracker.adapters.records import SHARDS, item_size, job_item
-from jobtracker.adapters.repository import ItemTooLarge
 from jobtracker.core import lifecycle
 from jobtracker.core.domain import Job
 from jobtracker.core.submission import JobSubmission
 from jobtracker.edge.ecs_event import correlate, parse_event
+from jobtracker.edge.task_events import handle_task_event
 from jobtracker.usecases.cancel import cancel_job
+from jobtracker.usecases.ports import ItemTooLarge
 from jobtracker.usecases.submit import build_job, submit_job
-from jobtracker.usecases.track import handle_task_event
 from jobtracker.wiring import Deps, default_deps
 from tests.conftest import AwsEnv
 from tests.helpers import ecs_event, table_item_count

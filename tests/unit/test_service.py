@@ -10,11 +10,11 @@ from jobtracker.core.domain import Job, JobStatus
 from jobtracker.core.errors import InvalidInput
 from jobtracker.core.lifecycle import Change
 from jobtracker.core.submission import JobSubmission
+from jobtracker.edge.task_events import handle_task_event
 from jobtracker.usecases.cancel import cancel_job
 from jobtracker.usecases.decide import decide_attempt
 from jobtracker.usecases.launch import handle_launch_message
 from jobtracker.usecases.submit import SubmitKind, submit_job
-from jobtracker.usecases.track import handle_task_event
 from jobtracker.usecases.write import write
 from tests.fakes import FakeClock, FakeLauncher, FakeQueue, FakeRepo, fake_deps
 from tests.helpers import ecs_event, handed_off

@@ -9,9 +9,9 @@ from functools import lru_cache
 
 from jobtracker.adapters.launcher import TaskLauncher
 from jobtracker.adapters.queue import WorkQueue
-from jobtracker.adapters.repository import JobRepository
 from jobtracker.clock import Clock, system_clock
 from jobtracker.config import Settings, get_settings
+from jobtracker.usecases.ports import JobRepository
 
 
 @dataclass

@@ -56,7 +56,10 @@ from jobtracker.adapters.records import (
     status_key,
     to_wire,
 )
-from jobtracker.adapters.repository import (
+from jobtracker.config import get_settings
+from jobtracker.core.domain import Attempt, Job, JobStatus, parse_iso
+from jobtracker.core.lifecycle import Change, Guard
+from jobtracker.usecases.ports import (
     BadToken,
     IdempotencyConflict,
     IdempotencyRecord,
@@ -64,9 +67,6 @@ from jobtracker.adapters.repository import (
     JobExists,
     Written,
 )
-from jobtracker.config import get_settings
-from jobtracker.core.domain import Attempt, Job, JobStatus, parse_iso
-from jobtracker.core.lifecycle import Change, Guard
 
 MAX_ITEM_BYTES = 400 * 1024
 ARCHIVE_MARGIN_DAYS = 7

@@ -16,7 +16,6 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobtracker.adapters.repository import JobExists
 from jobtracker.core import lifecycle
 from jobtracker.core.domain import Job, iso, parse_iso
 from jobtracker.core.errors import Conflict, NotFound
@@ -24,6 +23,7 @@ from jobtracker.core.submission import JobSubmission
 from jobtracker.observability import count, logger
 from jobtracker.usecases.cancel import cancel_job
 from jobtracker.usecases.launch import launch_attempt
+from jobtracker.usecases.ports import JobExists
 from jobtracker.usecases.submit import build_job
 from jobtracker.wiring import Deps, default_deps
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from jobtracker.adapters.repository import (
-    BadToken,
-)
 from jobtracker.core.domain import Job
 from jobtracker.core.errors import MalformedInput, NotFound
+from jobtracker.usecases.ports import (
+    BadToken,
+)
 from jobtracker.wiring import Deps, default_deps
 
 

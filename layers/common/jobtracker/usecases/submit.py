@@ -15,11 +15,6 @@ from jobtracker.adapters.launcher import (
     worst_case_overrides_size,
 )
 from jobtracker.adapters.records import item_size, job_item
-from jobtracker.adapters.repository import (
-    IdempotencyConflict,
-    IdempotencyRecord,
-    JobExists,
-)
 from jobtracker.config import JobDefinition, Settings
 from jobtracker.core import lifecycle
 from jobtracker.core.domain import Job, JobSpec, JobStatus, iso, new_job_id
@@ -27,6 +22,11 @@ from jobtracker.core.errors import Conflict, invalid
 from jobtracker.core.submission import JobSubmission
 from jobtracker.observability import count
 from jobtracker.usecases.launch import launch_attempt
+from jobtracker.usecases.ports import (
+    IdempotencyConflict,
+    IdempotencyRecord,
+    JobExists,
+)
 from jobtracker.wiring import Deps, default_deps
 
 # A job's record must leave room under DynamoDB's 400 KB for its current attempt and history.

@@ -5,16 +5,13 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import ValidationError
-
 from jobtracker.adapters.records import job_item
 from jobtracker.core import lifecycle
 from jobtracker.core.domain import Job, TaskState
 from jobtracker.core.lifecycle import Change
-from jobtracker.edge.ecs_event import ForeignEvent, correlate, parse_event
 from jobtracker.observability import count, logger
 from jobtracker.usecases.write import write
-from jobtracker.wiring import Deps, default_deps
+from jobtracker.wiring import Deps
 
 
 class EventResult(StrEnum):
@@ -24,40 +21,6 @@ class EventResult(StrEnum):
     MALFORMED = "malformed"
     FOREIGN = "foreign"
     UNKNOWN = "unknown"
-
-
-def _cluster_name(value: str) -> str:
-    return value.rsplit("/", 1)[-1]
-
-
-def handle_task_event(raw: dict[str, Any], deps: Deps | None = None) -> EventResult:
-    deps = deps or default_deps()
-    try:
-        correlated = correlate(parse_event(raw))
-    except ValidationError as exc:
-        logger.warning(
-            "malformed ECS event dropped",
-            extra={
-                "event_id": raw.get("id") if isinstance(raw, dict) else None,
-                "errors": exc.errors(include_url=False)[:5],
-            },
-        )
-        count("EventsMalformed")
-        return EventResult.MALFORMED
-    except ForeignEvent as exc:
-        logger.info("foreign event dropped", extra={"event_id": raw.get("id"), "why": str(exc)})
-        count("EventsForeign")
-        return EventResult.FOREIGN
-    ours = {_cluster_name(d.cluster) for d in deps.settings.job_definitions.values()}
-    if _cluster_name(correlated.cluster_arn) not in ours:
-        logger.info("event from another cluster dropped", extra={"event_id": correlated.event_id})
-        count("EventsForeign")
-        return EventResult.FOREIGN
-    result = apply_state(
-        correlated.job_id, correlated.attempt, correlated.state, deps, correlated.definition
-    )
-    count(f"Events{result.value.capitalize()}")
-    return result
 
 
 def apply_state(

@@ -1,4 +1,4 @@
-"""What the logic needs from storage: the repository protocol, its results and errors.
+"""The port the use cases need from storage: the repository protocol, its results and errors.
 
 Kept apart from the store so importing the logic imports no AWS SDK (cold start).
 """
