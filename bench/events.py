@@ -17,17 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-os.environ.update(
-    AWS_ACCESS_KEY_ID="testing",
-    AWS_SECRET_ACCESS_KEY="testing",
-    AWS_DEFAULT_REGION="us-east-1",
-    AWS_REGION="us-east-1",
-    POWERTOOLS_LOG_LEVEL="ERROR",
-    POWERTOOLS_METRICS_DISABLED="true",
-    LAUNCH_BACKOFF_BASE_SECONDS="0",
-)
-for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
-    del os.environ[name]
+import bench.offline  # noqa: E402, F401  (the bench environment, before any AWS import)
+
+os.environ["LAUNCH_BACKOFF_BASE_SECONDS"] = "0"
 
 
 def row(label: str, calls: list[str], minimum: int, why: str) -> None:
