@@ -1,7 +1,8 @@
 """Cold start: import-and-init time of each handler in a fresh interpreter.
 
 Prints the median of several runs per handler and its ratio to the floor every Python Lambda
-using AWS pays anyway: `import boto3; boto3.client("dynamodb")`. Target: ratio <= 1.25.
+using AWS pays anyway: `import boto3; boto3.client("dynamodb")`. Target: the first call (the
+handler's import and init, the data-access module and its first client) <= 1.25 x the floor.
 
     python bench/coldstart.py [--runs 7]
 """
@@ -13,6 +14,7 @@ import os
 import statistics
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,16 +54,26 @@ def measure_pair(body: str, runs: int) -> tuple[float, float, float]:
     return statistics.median(floors), statistics.median(bodies), statistics.median(ratios)
 
 
+@cache
+def function_environment() -> dict[str, str]:
+    """The literal variables template.yaml gives every function (what a deployed cold start
+    runs with; references to other resources are left out)."""
+    from jobtracker_local.template import load
+
+    variables = load()["Globals"]["Function"]["Environment"]["Variables"]
+    return {k: v for k, v in variables.items() if isinstance(v, str)}
+
+
 def measure(body: str) -> float:
     """One fresh interpreter running `body`; its time in ms."""
-    env = dict(
-        os.environ,
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_ACCESS_KEY_ID="x",
-        AWS_SECRET_ACCESS_KEY="x",
-        POWERTOOLS_METRICS_NAMESPACE="jobtracker",
-        PYTHONDONTWRITEBYTECODE="0",
-    )
+    env = {
+        **os.environ,
+        **function_environment(),
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "PYTHONDONTWRITEBYTECODE": "0",
+    }
     out = subprocess.run(
         [sys.executable, "-c", TIMER.format(body=body)],
         capture_output=True,
@@ -84,15 +96,16 @@ def main() -> int:
         body = HANDLER.format(path=str(app))
         measure(body + FIRST_CALL)
         floor, ms, ratio = measure_pair(body, args.runs)
-        worst = max(worst, ratio)
-        mark = "ok" if ratio <= TARGET else "OVER"
         _, ready, ready_ratio = measure_pair(body + FIRST_CALL, args.runs)
+        # The target is on the first call: what an invocation pays before its first AWS call.
+        worst = max(worst, ready_ratio)
+        mark = "ok" if ready_ratio <= TARGET else "OVER"
         print(
             f"{app.parent.name:14s} floor {floor:6.1f} ms | import+init {ms:6.1f} ms"
-            f" ratio {ratio:4.2f} {mark:4s} | + data access & first client {ready:6.1f} ms"
-            f" ratio {ready_ratio:4.2f}"
+            f" ratio {ratio:4.2f} | + data access & first client {ready:6.1f} ms"
+            f" ratio {ready_ratio:4.2f} {mark}"
         )
-    print(f"worst ratio {worst:.2f} (target <= {TARGET})")
+    print(f"worst first-call ratio {worst:.2f} (target <= {TARGET})")
     return 0
 
 

@@ -1,7 +1,7 @@
 """The job's record: how a Job and its attempts are written as items (and queue messages).
 
 Short attribute names and no stored defaults keep the hot item small: names count towards the
-size of every write. Pure functions; boto3's type codec is imported only when first used.
+size of every write. Pure functions.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 from enum import StrEnum
-from functools import lru_cache
 from typing import Any
 
 from jobtracker.core.domain import (
@@ -205,47 +204,49 @@ def job_from_item(item: dict[str, Any], archived: dict[int, Attempt] | None = No
     return job
 
 
-def _numbers(value: Any) -> Any:
-    """DynamoDB numbers come back as Decimal: whole ones become ints."""
-    from decimal import Decimal
-
-    if isinstance(value, dict):
-        return {k: _numbers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_numbers(v) for v in value]
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    return value
-
-
-@lru_cache(maxsize=1)
-def _codec() -> tuple[Any, Any]:
-    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
-    return TypeSerializer(), TypeDeserializer()
-
-
 def to_wire(value: Any) -> dict[str, Any]:
-    serializer, _ = _codec()
-    wire: dict[str, Any] = serializer.serialize(_wire_safe(value))
-    return wire
-
-
-def _wire_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        from decimal import Decimal
-
-        return Decimal(repr(value))
+    """A plain value as a DynamoDB attribute value (strings, numbers, booleans, null, lists and
+    maps: all a record holds). Written here rather than taken from boto3, whose import would
+    double the cold start of every handler that talks to DynamoDB."""
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, int | float):
+        return {"N": repr(value)}
     if isinstance(value, dict):
-        return {k: _wire_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_wire_safe(v) for v in value]
-    return value
+        return {"M": {str(k): to_wire(v) for k, v in value.items()}}
+    if isinstance(value, list | tuple):
+        return {"L": [to_wire(v) for v in value]}
+    raise TypeError(f"cannot store a {type(value).__name__} in a job record")
+
+
+def _from_value(value: dict[str, Any]) -> Any:
+    ((kind, data),) = value.items()
+    if kind == "S":
+        return data
+    if kind == "N":
+        try:
+            return int(data)
+        except ValueError:
+            number = float(data)
+            return int(number) if number.is_integer() else number
+    if kind == "BOOL":
+        return bool(data)
+    if kind == "NULL":
+        return None
+    if kind == "M":
+        return {k: _from_value(v) for k, v in data.items()}
+    if kind == "L":
+        return [_from_value(v) for v in data]
+    raise ValueError(f"unexpected DynamoDB type {kind!r} in a job record")
 
 
 def from_wire(item: dict[str, Any]) -> dict[str, Any]:
-    _, deserializer = _codec()
-    return {k: _numbers(deserializer.deserialize(v)) for k, v in item.items()}
+    """A DynamoDB item (attribute name -> attribute value) as plain values."""
+    return {k: _from_value(v) for k, v in item.items()}
 
 
 def item_size(item: dict[str, Any]) -> int:

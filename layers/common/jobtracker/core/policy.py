@@ -112,43 +112,78 @@ class RetryPolicy(BaseModel):
         )
 
 
-def _rule(name: str, action: Action, **match: object) -> RetryRule:
-    return RetryRule.model_validate({"name": name, "action": action, **match})
-
-
 # Defaults distilled from ../shared/reference/ecs.md: community practice (aws-samples, Dagster)
-# on which ECS failures are transient. Order matters: the first match decides.
-DEFAULT_RULES: list[RetryRule] = [
-    _rule(
-        "spot-interruption", "RETRY_UNCOUNTED", stop_codes=["SpotInterruption", "TerminationNotice"]
-    ),
-    _rule("task-lost", "RETRY_UNCOUNTED", reason="jobtracker: task lost*"),
-    _rule("oom", "FAIL", reason="*OutOfMemoryError*"),
-    _rule("oom-exit-137", "FAIL", exit_codes=[137]),
-    _rule("image-not-found", "FAIL", reason="CannotPullContainerError*not found*"),
-    _rule("image-access-denied", "FAIL", reason="CannotPullContainerError*denied*"),
-    _rule("image-pull-transient", "RETRY_UNCOUNTED", reason="CannotPullContainerError*"),
-    _rule("resource-init", "RETRY_UNCOUNTED", reason="ResourceInitializationError*"),
-    _rule("container-runtime-timeout", "RETRY_UNCOUNTED", reason="ContainerRuntimeTimeoutError*"),
-    _rule("docker-timeout", "RETRY_UNCOUNTED", reason="DockerTimeoutError*"),
-    _rule("cannot-start", "RETRY_UNCOUNTED", reason="CannotStartContainerError*"),
-    _rule("cannot-create-volume", "RETRY_UNCOUNTED", reason="CannotCreateVolumeError*"),
-    _rule("internal-error", "RETRY_UNCOUNTED", reason="InternalError*"),
-    _rule("eni-timeout", "RETRY_UNCOUNTED", reason="Timeout waiting for network interface*"),
-    _rule("storage-timeout", "RETRY_UNCOUNTED", reason="Timeout waiting for EphemeralStorage*"),
-    _rule("eni-auth-failure", "RETRY_UNCOUNTED", reason="Unexpected EC2 error*AuthFailure*"),
-    _rule("service-discovery", "RETRY_UNCOUNTED", reason="*Service Discovery instance*"),
-    _rule("infrastructure-health", "RETRY_UNCOUNTED", stop_codes=["InfrastructureHealth"]),
-    _rule("cannot-stop", "RETRY", reason="CannotStopContainerError*"),
-    _rule("cannot-inspect", "RETRY", reason="CannotInspectContainerError*"),
-    _rule("start-deadline", "RETRY", reason="jobtracker: start deadline*"),
-    _rule("failed-to-start", "RETRY", stop_codes=["TaskFailedToStart"]),
-    _rule("retryable-exit-2", "RETRY", exit_codes=[2]),
+# on which ECS failures are transient. Order matters: the first match decides. Kept as data and
+# validated when a policy is first built (not at import: every handler's cold start pays that).
+DEFAULT_RULES: list[dict[str, object]] = [
+    {
+        "name": "spot-interruption",
+        "action": "RETRY_UNCOUNTED",
+        "stop_codes": ["SpotInterruption", "TerminationNotice"],
+    },
+    {"name": "task-lost", "action": "RETRY_UNCOUNTED", "reason": "jobtracker: task lost*"},
+    {"name": "oom", "action": "FAIL", "reason": "*OutOfMemoryError*"},
+    {"name": "oom-exit-137", "action": "FAIL", "exit_codes": [137]},
+    {"name": "image-not-found", "action": "FAIL", "reason": "CannotPullContainerError*not found*"},
+    {"name": "image-access-denied", "action": "FAIL", "reason": "CannotPullContainerError*denied*"},
+    {
+        "name": "image-pull-transient",
+        "action": "RETRY_UNCOUNTED",
+        "reason": "CannotPullContainerError*",
+    },
+    {
+        "name": "resource-init",
+        "action": "RETRY_UNCOUNTED",
+        "reason": "ResourceInitializationError*",
+    },
+    {
+        "name": "container-runtime-timeout",
+        "action": "RETRY_UNCOUNTED",
+        "reason": "ContainerRuntimeTimeoutError*",
+    },
+    {"name": "docker-timeout", "action": "RETRY_UNCOUNTED", "reason": "DockerTimeoutError*"},
+    {"name": "cannot-start", "action": "RETRY_UNCOUNTED", "reason": "CannotStartContainerError*"},
+    {
+        "name": "cannot-create-volume",
+        "action": "RETRY_UNCOUNTED",
+        "reason": "CannotCreateVolumeError*",
+    },
+    {"name": "internal-error", "action": "RETRY_UNCOUNTED", "reason": "InternalError*"},
+    {
+        "name": "eni-timeout",
+        "action": "RETRY_UNCOUNTED",
+        "reason": "Timeout waiting for network interface*",
+    },
+    {
+        "name": "storage-timeout",
+        "action": "RETRY_UNCOUNTED",
+        "reason": "Timeout waiting for EphemeralStorage*",
+    },
+    {
+        "name": "eni-auth-failure",
+        "action": "RETRY_UNCOUNTED",
+        "reason": "Unexpected EC2 error*AuthFailure*",
+    },
+    {
+        "name": "service-discovery",
+        "action": "RETRY_UNCOUNTED",
+        "reason": "*Service Discovery instance*",
+    },
+    {
+        "name": "infrastructure-health",
+        "action": "RETRY_UNCOUNTED",
+        "stop_codes": ["InfrastructureHealth"],
+    },
+    {"name": "cannot-stop", "action": "RETRY", "reason": "CannotStopContainerError*"},
+    {"name": "cannot-inspect", "action": "RETRY", "reason": "CannotInspectContainerError*"},
+    {"name": "start-deadline", "action": "RETRY", "reason": "jobtracker: start deadline*"},
+    {"name": "failed-to-start", "action": "RETRY", "stop_codes": ["TaskFailedToStart"]},
+    {"name": "retryable-exit-2", "action": "RETRY", "exit_codes": [2]},
 ]
 
 
 def default_policy() -> RetryPolicy:
-    return RetryPolicy(rules=[r.model_copy() for r in DEFAULT_RULES])
+    return RetryPolicy.model_validate({"rules": DEFAULT_RULES})
 
 
 @dataclass(frozen=True)
