@@ -58,7 +58,7 @@ from jobtracker.adapters.records import (
 )
 from jobtracker.config import get_settings
 from jobtracker.core.domain import Attempt, Job, JobStatus, parse_iso
-from jobtracker.core.lifecycle import Change, Guard
+from jobtracker.core.lifecycle import ANY, Change, Guard
 from jobtracker.usecases.ports import (
     BadToken,
     IdempotencyConflict,
@@ -138,8 +138,8 @@ def _guard(expr: _Expr, guard: Guard) -> None:
             f"attribute_not_exists({expr.path(a, 'o')}) AND "
             f"attribute_not_exists({expr.path(a, 'ad')})"
         )
-    if guard.stop_request is not None and not isinstance(guard.stop_request, str):
-        pass  # ANY: not checked
+    if guard.stop_request is ANY:
+        pass  # not checked
     elif guard.stop_request is None:
         expr.conditions.append(f"attribute_not_exists({expr.path('sr')})")
     else:

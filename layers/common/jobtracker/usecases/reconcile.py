@@ -39,13 +39,13 @@ RUN_INTERVAL_SECONDS = 60  # the schedule in template.yaml
 def plan(job: Job, now: datetime, deps: Deps) -> list[Due]:
     """What the reconciler does for one job now (pure): the first deadline passed, in the order
     of Due; a quiet job is looked at once per quiet period, not on every run."""
-    passed = [d for d, at in lifecycle.deadlines(job, deps.settings).items() if at <= now]
+    deadlines = lifecycle.deadlines(job, deps.settings)
     for due in Due:
-        if due not in passed:
+        at = deadlines.get(due)
+        if at is None or at > now:
             continue
         if due != Due.LOOK:
             return [due]
-        at = lifecycle.deadlines(job, deps.settings)[Due.LOOK]
         since = (now - at).total_seconds() % deps.settings.quiet_after_seconds
         return [Due.LOOK] if since < RUN_INTERVAL_SECONDS else []
     return []
