@@ -147,3 +147,23 @@ def test_a_refused_guard_is_planned_again_from_the_job_the_store_hands_back() ->
     assert seen == [JobStatus.STARTING, JobStatus.CANCELLING]
     assert not written and stored is not None and stored.stop_request == "cancel"
     assert repo.refused == 1
+
+
+def test_a_quiet_job_is_described_once_per_quiet_period_not_every_run() -> None:
+    from jobtracker.core.lifecycle import Due
+    from jobtracker.usecases.reconcile import plan
+
+    # GIVEN a running job that has gone quiet
+    deps = fake_deps()
+    clock = deps.clock
+    assert isinstance(clock, FakeClock)
+    job = submit_job(sub(), "me", None, deps).job
+    quiet = deps.settings.quiet_after_seconds
+    looks = []
+    # WHEN the reconciler runs every minute for two quiet periods
+    for _ in range(2 * quiet // 60 + 1):
+        clock.advance(60)
+        looks.append(plan(job, clock(), deps) == [Due.LOOK])
+    # THEN it looked once per period, and only once the job had been quiet long enough
+    assert sum(looks) == 2, looks
+    assert not any(looks[: quiet // 60 - 1])
