@@ -371,7 +371,9 @@ class LocalEcs:
                     start_new_session=True,
                     preexec_fn=_die_with_parent,
                 )
-            except OSError as exc:
+            except (OSError, ValueError, TypeError) as exc:
+                # As ECS does for a container it cannot start: the task stops, with the reason
+                # (ValueError: an argument or variable the OS cannot carry, e.g. a NUL byte).
                 with task.lock:
                     task.stop_code = "TaskFailedToStart"
                     task.stopped_reason = f"CannotStartContainerError: {exc}"

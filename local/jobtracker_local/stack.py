@@ -473,7 +473,23 @@ class LocalStack:
 
             def _handle(self) -> None:
                 path, _, query = self.path.partition("?")
-                length = int(self.headers.get("Content-Length") or 0)
+                raw_length = self.headers.get("Content-Length") or "0"
+                if not raw_length.isdigit():
+                    self.close_connection = True  # the body's end is unknown: no keep-alive
+                    return self._send(
+                        400,
+                        json.dumps(
+                            {
+                                "error": {
+                                    "code": "bad_request",
+                                    "message": "Content-Length must be a whole number",
+                                    "fields": [{"field": "Content-Length", "message": raw_length}],
+                                }
+                            }
+                        ).encode(),
+                        {"Content-Type": "application/json"},
+                    )
+                length = int(raw_length)
                 body = self.rfile.read(length) if length else None
                 if path == "/_local/health":
                     return self._send(

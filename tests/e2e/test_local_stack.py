@@ -200,3 +200,29 @@ def test_the_templates_schedules_are_armed_on_time(stack: Stack) -> None:
     assert demo["expression"] == "cron(0/10 * * * ? *)"
     next_at = datetime.fromisoformat(demo["next_at"])
     assert next_at.minute % 10 == 0 and next_at.second == 0
+
+
+def test_a_request_whose_content_length_is_not_a_number_gets_a_400(stack: Stack) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    # GIVEN a raw HTTP request with a broken Content-Length
+    where = urlsplit(stack.api)
+    raw = (
+        f"POST /jobs HTTP/1.1\r\nHost: {where.hostname}\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {stack.token}\r\nContent-Length: abc\r\n\r\n"
+    ).encode()
+    # WHEN it is sent
+    with socket.create_connection((where.hostname, where.port), timeout=10) as conn:
+        conn.sendall(raw)
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    # THEN it is answered 400 with the JSON error, naming the header
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line.split()[1] == b"400", answer
+    body = json.loads(rest.partition(b"\r\n\r\n")[2])
+    assert body["error"]["fields"][0]["field"] == "Content-Length"

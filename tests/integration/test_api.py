@@ -269,6 +269,41 @@ def test_conflict_exception_reattaches_to_existing_task(aws: AwsEnv) -> None:
 LONG = "x" * 9000
 
 BAD_REQUESTS: list[tuple[str, Any, dict[str, str] | None, int, str]] = [
+    (
+        "NUL byte in a command argument",
+        {"definition": "demo", "command": ["echo", "a\u0000b"]},
+        None,
+        422,
+        "command",
+    ),
+    (
+        "NUL byte in an environment value",
+        {"definition": "demo", "environment": {"GREETING": "hi\u0000"}},
+        None,
+        422,
+        "environment",
+    ),
+    (
+        "body nested 500 deep",
+        '{"definition": "demo", "parameters": {"a": ' + "[" * 500 + "]" * 500 + "}}",
+        {"content-type": "application/json"},
+        422,
+        "nested deeper than 32",
+    ),
+    (
+        "body not UTF-8",
+        b'\xff\xfe{"definition": "demo"}',
+        {"content-type": "application/json"},
+        400,
+        "UTF-8",
+    ),
+    (
+        "body over 256 KB",
+        {"definition": "demo", "parameters": {"blob": "x" * 300_000}},
+        None,
+        413,
+        "payload_too_large",
+    ),
     ("malformed json", "{not json", {"content-type": "application/json"}, 400, "malformed_json"),
     (
         "truncated json",

@@ -39,6 +39,16 @@ class JobSubmission(BaseModel):
     retry: RetryOverrides | None = None
     tags: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("command")
+    @classmethod
+    def _command_carriable(cls, value: list[str] | None) -> list[str] | None:
+        for i, arg in enumerate(value or []):
+            if "\x00" in arg:
+                raise ValueError(
+                    f"item {i} contains a NUL byte, which no process argument can carry"
+                )
+        return value
+
     @field_validator("environment")
     @classmethod
     def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
@@ -53,6 +63,8 @@ class JobSubmission(BaseModel):
                 raise ValueError(
                     f"name {name!r} is reserved (prefixes {', '.join(RESERVED_ENV_PREFIXES)})"
                 )
+            if "\x00" in value[name]:
+                raise ValueError(f"{name}: contains a NUL byte, which no environment can carry")
             if SECRET_NAME.search(name):
                 raise ValueError(
                     f"{name!r} looks like a secret: environment overrides appear in every ECS "

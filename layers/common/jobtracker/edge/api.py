@@ -3,6 +3,8 @@ one JSON error shape every failure is answered with."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from collections.abc import Mapping
@@ -106,6 +108,28 @@ def _validation_error(exc: RequestValidationError) -> ApiError:
     return ApiError(422, "validation_error", f"invalid request: {summary}", fields)
 
 
+# The largest valid submission (8 KB of overrides, 47 tags, 20 retry rules) is about 60 KB.
+MAX_BODY_BYTES = 256 * 1024
+# Deeper documents serve no job and break serialisers (and DynamoDB's own limit is 32).
+MAX_JSON_DEPTH = 32
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict | list):
+            level += 1
+            deepest = max(deepest, level)
+            if deepest > MAX_JSON_DEPTH:
+                return deepest
+            stack.extend(
+                (child, level) for child in (node.values() if isinstance(node, dict) else node)
+            )
+    return deepest
+
+
 def _precheck(event: Mapping[str, Any]) -> ApiError | None:
     """Checks Powertools' validation runs too late for: the content type of a body (a form
     body would otherwise be parsed as a form), and a JSON body that is not an object."""
@@ -121,12 +145,34 @@ def _precheck(event: Mapping[str, Any]) -> ApiError | None:
             "unsupported_media_type",
             f"Content-Type must be {JSON}, got {content_type or 'none'!r}",
         )
+    if len(body) > MAX_BODY_BYTES:
+        return ApiError(
+            413,
+            "payload_too_large",
+            f"request body is {len(body)} bytes; at most {MAX_BODY_BYTES}",
+            [{"field": "body", "message": f"at most {MAX_BODY_BYTES} bytes"}],
+        )
     if event.get("isBase64Encoded"):
-        return None
+        try:
+            body = base64.b64decode(body).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return ApiError(
+                400,
+                "malformed_json",
+                "request body is not UTF-8 JSON",
+                [{"field": "body", "message": "not UTF-8"}],
+            )
     try:
         parsed = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None  # Powertools answers malformed JSON (400)
+    if _depth(parsed) > MAX_JSON_DEPTH:
+        return ApiError(
+            422,
+            "validation_error",
+            f"body: nested deeper than {MAX_JSON_DEPTH} levels",
+            [{"field": "body", "message": f"nested deeper than {MAX_JSON_DEPTH} levels"}],
+        )
     if not isinstance(parsed, dict):
         return ApiError(
             422,
