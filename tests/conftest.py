@@ -108,7 +108,16 @@ def provision(env_overrides: dict[str, str] | None = None) -> AwsEnv:
             "subnets": [subnet],
             "security_groups": [sg],
             "log_group": "/jobtracker/jobs",
-        }
+            "allow_command_override": True,
+        },
+        # The same task, but its command is the image's own (the default for a definition).
+        "locked": {
+            "task_definition": taskdef,
+            "container": "worker",
+            "cluster": cluster,
+            "subnets": [subnet],
+            "security_groups": [sg],
+        },
     }
     env = {
         "TABLE_NAME": "jobtracker-test",

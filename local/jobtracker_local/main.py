@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import faulthandler
 import json
+import os
 import signal
 import sys
 import threading
@@ -14,6 +15,14 @@ from pathlib import Path
 from jobtracker_local.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (the token is a credential)."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     stack.start()
-    (Path(args.work_dir) / "token").write_text(stack.token)
+    write_private(Path(args.work_dir) / "token", stack.token)
     endpoints = {
         "api": stack.api_url,
         "token": stack.token,
@@ -68,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     print("  Ctrl-C stops everything.", flush=True)
     if args.ready_file:  # written whole then renamed: a reader never sees half of it
         ready = Path(args.ready_file)
-        ready.with_suffix(".tmp").write_text(json.dumps(endpoints))
+        write_private(ready.with_suffix(".tmp"), json.dumps(endpoints))  # it holds the token
         ready.with_suffix(".tmp").replace(ready)
     if args.demo:
         from jobtracker_local.demo import run_demo

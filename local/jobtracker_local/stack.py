@@ -8,6 +8,7 @@ would: no two invocations share Powertools' per-invocation state).
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 import secrets
@@ -497,7 +498,10 @@ class LocalStack:
                         json.dumps(stack.health()).encode(),
                         {"Content-Type": "application/json"},
                     )
-                if stack.auth and self.headers.get("Authorization") != f"Bearer {stack.token}":
+                presented = (self.headers.get("Authorization") or "").encode()
+                if stack.auth and not hmac.compare_digest(
+                    presented, f"Bearer {stack.token}".encode()
+                ):
                     # Stands in for API Gateway's IAM (SigV4) authorizer on every route.
                     return self._send(
                         403,

@@ -226,3 +226,9 @@ def test_a_request_whose_content_length_is_not_a_number_gets_a_400(stack: Stack)
     assert status_line.split()[1] == b"400", answer
     body = json.loads(rest.partition(b"\r\n\r\n")[2])
     assert body["error"]["fields"][0]["field"] == "Content-Length"
+
+
+def test_the_token_file_is_readable_by_its_owner_only(stack: Stack) -> None:
+    token_file = stack.work_dir / "token"
+    assert token_file.read_text() == stack.token
+    assert token_file.stat().st_mode & 0o777 == 0o600, oct(token_file.stat().st_mode)

@@ -288,3 +288,36 @@ def test_samconfig_has_working_defaults() -> None:
     assert default["build"]["parameters"]
     assert default["deploy"]["parameters"]["capabilities"]
     assert default["validate"]["parameters"]["lint"] is True
+
+
+def test_every_log_group_has_a_retention() -> None:
+    # functions log to one group with retention (their default groups would keep logs forever)
+    logging = TEMPLATE["Globals"]["Function"]["LoggingConfig"]
+    assert logging["LogGroup"] == {"Ref": "FunctionLogGroup"}
+    for name, res in RESOURCES.items():
+        if res["Type"] == "AWS::Logs::LogGroup":
+            assert res["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+        if res["Type"] == "AWS::Serverless::Function":
+            assert "LoggingConfig" not in res["Properties"], f"{name} logs elsewhere"
+
+
+def test_alarm_topic_key_lets_cloudwatch_publish() -> None:
+    topic = RESOURCES["AlarmTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"] == {"Ref": "AlarmTopicKey"}, "alias/aws/sns cannot be used"
+    statements = RESOURCES["AlarmTopicKey"]["Properties"]["KeyPolicy"]["Statement"]
+    cloudwatch = [
+        s for s in statements if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert cloudwatch and set(cloudwatch[0]["Action"]) >= {"kms:Decrypt", "kms:GenerateDataKey"}
+    assert cloudwatch[0]["Condition"]["StringEquals"]["aws:SourceAccount"]
+
+
+def test_the_reconciler_never_runs_twice_at_once() -> None:
+    assert FUNCTIONS["ReconcilerFunction"]["Properties"]["ReservedConcurrentExecutions"] == 1
+
+
+def test_the_worker_image_is_chosen_and_the_worker_is_its_init_group() -> None:
+    # No stock default image: one would run every job as a no-op success.
+    assert "Default" not in TEMPLATE["Parameters"]["WorkerImage"]
+    dockerfile = (ROOT / "worker" / "Dockerfile").read_text()
+    assert '["/usr/bin/tini", "-g", "--"' in dockerfile, "tini must signal the process group"

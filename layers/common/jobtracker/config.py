@@ -48,6 +48,9 @@ class JobDefinition(BaseModel):
     start_timeout_seconds: int | None = Field(default=None, ge=1)
     stop_timeout_seconds: int = Field(default=30, ge=2, le=120)
     retry: RetryOverrides | None = None
+    # Whether a submission may replace the container's command: off unless the deployment says
+    # so, since a command runs with the definition's task role.
+    allow_command_override: bool = False
 
     @field_validator("subnets", "security_groups", mode="before")
     @classmethod

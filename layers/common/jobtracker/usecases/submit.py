@@ -77,6 +77,12 @@ def build_job(
 ) -> Job:
     """Validate what needs the configuration and turn a submission into a PENDING job."""
     definition = definition_of(settings, submission.definition)
+    if submission.command is not None and not definition.allow_command_override:
+        raise invalid(
+            "command",
+            f"job definition {submission.definition!r} runs its image's own command; "
+            "it does not allow a command override",
+        )
     overrides = (
         submission.retry.model_dump(mode="json", exclude_defaults=True) if submission.retry else {}
     )
