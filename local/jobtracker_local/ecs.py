@@ -167,6 +167,35 @@ def job_parameters(overrides: dict[str, Any]) -> str:
     return ""
 
 
+class TokenBucket:
+    """ECS's rate limits: `rate` tokens a second, at most `burst` saved up."""
+
+    def __init__(
+        self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.clock = clock
+        self.tokens = burst
+        self.at = clock()
+        self.lock = threading.Lock()
+
+    def take(self, n: int = 1) -> bool:
+        with self.lock:
+            now = self.clock()
+            self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+            self.at = now
+            if self.tokens < n:
+                return False
+            self.tokens -= n
+            return True
+
+
+# Fargate, per account and region: RunTask calls and task launches, 20 a second, bursts of 100.
+DEFAULT_LAUNCH_RATE = 20.0
+DEFAULT_LAUNCH_BURST = 100.0
+
+
 class LocalEcs:
     def __init__(
         self,
@@ -174,6 +203,8 @@ class LocalEcs:
         region: str,
         work_dir: Path,
         step_seconds: float = 0.2,
+        launch_rate: float = DEFAULT_LAUNCH_RATE,
+        launch_burst: float = DEFAULT_LAUNCH_BURST,
     ) -> None:
         self.emit = emit
         self.region = region
@@ -187,6 +218,10 @@ class LocalEcs:
         self.lock = threading.Lock()
         self.closed = threading.Event()  # set by shutdown: no new task, no more events
         self.run_task_calls: dict[str, int] = {}
+        # As on ECS: every RunTask call takes from one bucket, every task launched from another.
+        self.call_bucket = TokenBucket(launch_rate, launch_burst)
+        self.launch_bucket = TokenBucket(launch_rate, launch_burst)
+        self.throttled = 0
 
     # ---- setup (from the template) -----------------------------------------------------------
 
@@ -236,6 +271,9 @@ class LocalEcs:
             raise EcsError("InvalidParameterException", "TaskDefinition not found.")
         if self.closed.is_set():
             raise EcsError("ServerException", "The local ECS service is shutting down.")
+        if not self.call_bucket.take():
+            self.throttled += 1
+            raise EcsError("ThrottlingException", "Rate exceeded")
         token = body.get("clientToken")
         relevant = {k: v for k, v in body.items() if k != "clientToken"}
         params_hash = hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
@@ -262,6 +300,9 @@ class LocalEcs:
                     "tasks": [],
                     "failures": [{"arn": td.arn, "reason": RUN_FAILURES.get(fault, fault)}],
                 }
+            if not self.launch_bucket.take():
+                self.throttled += 1
+                raise EcsError("ThrottlingException", "Rate exceeded")
             arn = f"arn:aws:ecs:{self.region}:{ACCOUNT}:task/{cluster.rsplit('/', 1)[-1]}/{uuid.uuid4().hex}"
             task = Task(
                 arn=arn,

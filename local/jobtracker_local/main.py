@@ -12,6 +12,7 @@ import sys
 import threading
 from pathlib import Path
 
+from jobtracker_local.ecs import DEFAULT_LAUNCH_BURST, DEFAULT_LAUNCH_RATE
 from jobtracker_local.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +40,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-auth", action="store_true", help="accept requests without the token")
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--ready-file", help="write the endpoints as JSON here once ready")
+    parser.add_argument(
+        "--ecs-launch-rate",
+        type=float,
+        default=DEFAULT_LAUNCH_RATE,
+        help="RunTask calls and task launches per second the local ECS allows (Fargate: 20)",
+    )
+    parser.add_argument(
+        "--ecs-launch-burst",
+        type=float,
+        default=DEFAULT_LAUNCH_BURST,
+        help="how many of them may come at once (Fargate: 100); beyond, ThrottlingException",
+    )
     args = parser.parse_args(argv)
 
     stack = LocalStack(
@@ -52,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             "QUIET_AFTER_SECONDS": "30",
             "DECISION_GRACE_SECONDS": "10",
         },
+        ecs_launch_rate=args.ecs_launch_rate,
+        ecs_launch_burst=args.ecs_launch_burst,
     )
     stopping = threading.Event()
 

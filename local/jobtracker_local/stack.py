@@ -26,7 +26,13 @@ from typing import Any
 
 from jobtracker_local import template as tpl
 from jobtracker_local.apigw import LOCAL_CALLER, http_event
-from jobtracker_local.ecs import LocalEcs, LocalHttpServer, serve
+from jobtracker_local.ecs import (
+    DEFAULT_LAUNCH_BURST,
+    DEFAULT_LAUNCH_RATE,
+    LocalEcs,
+    LocalHttpServer,
+    serve,
+)
 from jobtracker_local.handlers import FakeContext, load_handler
 from jobtracker_local.schedules import ScheduleRunner, runner_for
 from jobtracker_local.sqs import sqs_event
@@ -70,8 +76,11 @@ class LocalStack:
         auth: bool = True,
         extra_env: dict[str, str] | None = None,
         step_seconds: float = 0.2,
+        ecs_launch_rate: float = DEFAULT_LAUNCH_RATE,
+        ecs_launch_burst: float = DEFAULT_LAUNCH_BURST,
     ) -> None:
         self.work_dir = work_dir
+        self.ecs_limits = (ecs_launch_rate, ecs_launch_burst)
         self.api_port = api_port or free_port()
         self.moto_port = free_port()
         self.backoff_scale = backoff_scale
@@ -102,7 +111,9 @@ class LocalStack:
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         self.moto.start()
         self._wait_port(self.moto_port)
-        self.ecs = LocalEcs(self._emit_ecs_event, REGION, self.work_dir, self.step_seconds)
+        self.ecs = LocalEcs(
+            self._emit_ecs_event, REGION, self.work_dir, self.step_seconds, *self.ecs_limits
+        )
         self.ecs_server = serve(self.ecs)
         self.ecs_port = self.ecs_server.server_address[1]
         self._environment()
