@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from jobtracker.core import lifecycle
-from jobtracker.core.domain import Job, JobStatus, StopRequest, TaskState
+from jobtracker.core.domain import Job, JobStatus, LaunchFailure, StopRequest, TaskState
 from jobtracker.core.lifecycle import Change, Due
 from jobtracker.core.submission import JobSubmission
 from jobtracker.edge.ecs_event import correlate, parse_event
@@ -155,19 +155,47 @@ def test_cancel_running_job_asks_for_stop() -> None:
     assert lifecycle.request_cancel(job, None, NOW).accepted  # again: harmless
 
 
-def test_launch_failures_back_off_then_fail() -> None:
-    job = new_job()
-    s = settings(MAX_LAUNCH_FAILURES="3")
+def launch_failures(job: Job, error: str, kind: LaunchFailure, times: int, **env: str) -> list:
+    s = settings(**env)
     waits = []
-    for _ in range(3):
-        planned = lifecycle.record_launch_failure(
-            job, 1, "RESOURCE:MEMORY", True, NOW, s, lambda: 1.0
-        )
+    for _ in range(times):
+        planned = lifecycle.record_launch_failure(job, 1, error, kind, NOW, s, lambda: 1.0)
         assert planned is not None
         applied(job, planned[0])
         waits.append(planned[1])
+    return waits
+
+
+def test_transient_launch_errors_back_off_then_fail() -> None:
+    job = new_job()
+    waits = launch_failures(
+        job, "ServerException: oops", LaunchFailure.RETRY, 3, MAX_LAUNCH_FAILURES="3"
+    )
     assert waits[:2] == [5.0, 10.0] and waits[2] is None
-    assert job.status == JobStatus.FAILED and "RESOURCE:MEMORY" in (job.status_reason or "")
+    assert job.status == JobStatus.FAILED and "ServerException" in (job.status_reason or "")
+
+
+def test_capacity_and_throttling_make_a_job_wait_never_fail() -> None:
+    # GIVEN a job whose launches keep meeting no capacity, far more often than the retry bound
+    job = new_job()
+    waits = launch_failures(job, "RESOURCE:MEMORY", LaunchFailure.WAIT, 20, MAX_LAUNCH_FAILURES="3")
+    # THEN it is still waiting, visibly, with a capped backoff
+    assert job.status == JobStatus.PENDING
+    assert job.status_reason == "waiting for launch capacity: RESOURCE:MEMORY"
+    assert all(w is not None for w in waits) and max(w for w in waits if w) <= 300
+
+
+def test_a_queue_timeout_ends_the_wait_for_capacity() -> None:
+    job = new_job(queue_timeout_seconds=60)
+    s = settings()
+    later = NOW + timedelta(seconds=61)
+    planned = lifecycle.record_launch_failure(
+        job, 1, "ThrottlingException: Rate exceeded", LaunchFailure.WAIT, later, s
+    )
+    assert planned is not None and planned[1] is None
+    applied(job, planned[0])
+    assert job.status == JobStatus.FAILED and job.current.rule == "queue-timeout"
+    assert "no launch capacity within 60 s" in (job.status_reason or "")
 
 
 def test_deadlines_track_the_run_timeout_and_end_with_the_job() -> None:

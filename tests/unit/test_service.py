@@ -6,7 +6,7 @@ import pytest
 
 from jobtracker.adapters.launcher import LaunchResult
 from jobtracker.core import lifecycle
-from jobtracker.core.domain import Job, JobStatus
+from jobtracker.core.domain import Job, JobStatus, LaunchFailure
 from jobtracker.core.errors import InvalidInput
 from jobtracker.core.lifecycle import Change
 from jobtracker.core.submission import JobSubmission
@@ -51,7 +51,7 @@ def test_retryable_launch_failure_queues_a_delayed_launch_then_launches() -> Non
         and isinstance(queue, FakeQueue)
         and isinstance(clock, FakeClock)
     )
-    launcher.fail_with = LaunchResult(error="RESOURCE:CPU", retryable=True)
+    launcher.fail_with = LaunchResult(error="RESOURCE:CPU", failure=LaunchFailure.WAIT)
     submitted = submit_job(sub(), "me", None, deps)
     assert submitted.kind == SubmitKind.ACCEPTED
     url, body, delay = queue.sent[-1]

@@ -13,17 +13,20 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from jobtracker.config import JobDefinition
-from jobtracker.core.domain import ContainerState, Job, TaskState, client_token, iso
+from jobtracker.core.domain import (
+    ContainerState,
+    Job,
+    LaunchFailure,
+    TaskState,
+    client_token,
+    iso,
+)
 
 OVERRIDES_LIMIT = 8192  # ECS: containerOverrides/overrides ≤ 8,192 characters, JSON included
-ECS_RETRYABLE_ERRORS = frozenset(
-    {
-        "ThrottlingException",
-        "ServerException",
-        "ServiceUnavailableException",
-        "RequestLimitExceeded",
-    }
-)
+# What ECS errors mean for a job (ecs.md): limits and capacity make it wait, service errors are
+# tried again a bounded number of times, anything else is the request's own fault.
+ECS_WAIT_ERRORS = frozenset({"ThrottlingException", "RequestLimitExceeded"})
+ECS_RETRY_ERRORS = frozenset({"ServerException", "ServiceUnavailableException"})
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ class LaunchRequest:
 class LaunchResult:
     task_arn: str | None = None
     error: str | None = None
-    retryable: bool = False
+    failure: LaunchFailure = LaunchFailure.FATAL
     created_at: str | None = None
 
     @property
@@ -147,11 +150,8 @@ def log_stream_for(definition: JobDefinition, task_arn: str) -> str | None:
 
 
 # Failure reasons on RunTask's HTTP-200 `failures[]` that are worth another try.
-_RETRYABLE_FAILURES = ("RESOURCE:", "AGENT", "Capacity is unavailable", "capacity", "LOCATION")
-
-
-def _failure_retryable(reason: str) -> bool:
-    return any(marker in reason for marker in _RETRYABLE_FAILURES)
+# RunTask failures[] reasons that mean "no room right now" (ecs.md): the job waits.
+_CAPACITY_FAILURES = ("RESOURCE:", "AGENT", "Capacity is unavailable", "capacity", "LOCATION")
 
 
 def _ts(value: Any) -> str | None:
@@ -216,8 +216,13 @@ class EcsLauncher:
                 ids = exc.response.get("resourceIds") or []
                 if ids:
                     return LaunchResult(task_arn=str(ids[0]))
-            retryable = code in ECS_RETRYABLE_ERRORS or "Capacity is unavailable" in message
-            return LaunchResult(error=f"{code}: {message}", retryable=retryable)
+            if code in ECS_WAIT_ERRORS or "Capacity is unavailable" in message:
+                failure = LaunchFailure.WAIT
+            elif code in ECS_RETRY_ERRORS:
+                failure = LaunchFailure.RETRY
+            else:
+                failure = LaunchFailure.FATAL
+            return LaunchResult(error=f"{code}: {message}", failure=failure)
         tasks = response.get("tasks") or []
         if tasks:
             task = tasks[0]
@@ -230,7 +235,10 @@ class EcsLauncher:
             )
             or "RunTask returned no task and no failure"
         )
-        return LaunchResult(error=reason, retryable=_failure_retryable(reason))
+        waits = any(marker in reason for marker in _CAPACITY_FAILURES)
+        return LaunchResult(
+            error=reason, failure=LaunchFailure.WAIT if waits else LaunchFailure.FATAL
+        )
 
     def stop_task(self, cluster: str, task_arn: str, reason: str) -> None:
         from botocore.exceptions import ClientError

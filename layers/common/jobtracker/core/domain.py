@@ -47,6 +47,16 @@ class Outcome(StrEnum):
     LOST = "lost"  # ECS no longer knows the task; the retry policy decides what follows
 
 
+class LaunchFailure(StrEnum):
+    """What a failed RunTask means for the job."""
+
+    WAIT = (
+        "wait"  # throttling, capacity, RESOURCE:*: the job waits (only its queue timeout ends it)
+    )
+    RETRY = "retry"  # a transient service error: tried again, a bounded number of times
+    FATAL = "fatal"  # the request itself is wrong: the job fails
+
+
 class StopRequest(StrEnum):
     """Why we asked ECS to stop a task, so its STOPPED event ends the job the right way."""
 
@@ -197,6 +207,7 @@ class JobSpec:
     environment: dict[str, str] = field(default_factory=dict)
     timeout_seconds: int | None = None
     start_timeout_seconds: int | None = None
+    queue_timeout_seconds: int | None = None  # how long an attempt may wait for launch capacity
     # The job's own RetryOverrides only: the defaults are referenced (lifecycle.policy_of).
     retry: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
@@ -209,6 +220,7 @@ class JobSpec:
             "environment": self.environment,
             "timeout_seconds": self.timeout_seconds,
             "start_timeout_seconds": self.start_timeout_seconds,
+            "queue_timeout_seconds": self.queue_timeout_seconds,
             "retry": self.retry,
             "tags": self.tags,
         }
@@ -222,6 +234,7 @@ class JobSpec:
             environment=data.get("environment") or {},
             timeout_seconds=data.get("timeout_seconds"),
             start_timeout_seconds=data.get("start_timeout_seconds"),
+            queue_timeout_seconds=data.get("queue_timeout_seconds"),
             retry=data.get("retry") or {},
             tags=data.get("tags") or {},
         )

@@ -23,6 +23,7 @@ from jobtracker.core.domain import (
     ContainerState,
     Job,
     JobStatus,
+    LaunchFailure,
     Outcome,
     StopRequest,
     TaskState,
@@ -68,6 +69,7 @@ LAUNCHED = _t("launched", frozenset({P}), S)
 LAUNCH_NOTED = _t("launch_noted", frozenset({S, R, C}))  # an event got there first
 LAUNCHED_TOO_LATE = _t("launched_too_late", frozenset(s for s in JobStatus if s.terminal))
 LAUNCH_FAILED = _t("launch_failed", frozenset({P}))
+LAUNCH_WAITING = _t("launch_waiting", frozenset({P}), P)  # PENDING, its reason says why
 LAUNCH_GAVE_UP = _t("launch_gave_up", frozenset({P}), JobStatus.FAILED)
 TASK_STARTING = _t("task_starting", frozenset({P, S}), S)
 TASK_RUNNING = _t("task_running", frozenset({P, S}), R)
@@ -89,6 +91,7 @@ TRANSITIONS = (
     LAUNCH_NOTED,
     LAUNCHED_TOO_LATE,
     LAUNCH_FAILED,
+    LAUNCH_WAITING,
     LAUNCH_GAVE_UP,
     TASK_STARTING,
     TASK_RUNNING,
@@ -589,33 +592,56 @@ def record_launch_failure(
     job: Job,
     number: int,
     error: str,
-    retryable: bool,
+    failure: LaunchFailure,
     now: datetime,
     settings: Settings,
     rand: Callable[[], float] | None = None,
 ) -> tuple[Change, float | None] | None:
     """The change, and the wait before the next launch try (None: the job FAILED). None when
-    the attempt is no longer waiting for a launch."""
+    the attempt is no longer waiting for a launch.
+
+    A burst never fails a job: throttling and capacity make it wait, visibly (its status reason
+    says so), until it launches or its own queue_timeout_seconds runs out."""
     if job.attempt != number or job.status != JobStatus.PENDING:
         return None
     failures = job.launch_failures + 1
     guard: dict[str, Any] = {"attempt": number, "launch_failures": job.launch_failures}
     sets: dict[str, Any] = {"launch_failures": failures, "launch_error": error}
-    if not retryable or failures >= settings.max_launch_failures:
-        rule = "launch-failed" if not retryable else "launch-failures-exhausted"
-        gave_up = change(
-            LAUNCH_GAVE_UP,
+    waiting_since = parse_iso(job.current.created_at) or parse_iso(job.created_at) or now
+    timeout = job.spec.queue_timeout_seconds
+    queue_timed_out = timeout is not None and now >= waiting_since + timedelta(seconds=timeout)
+    if failure == LaunchFailure.WAIT and not queue_timed_out:
+        wait = launch_backoff(settings, failures, rand)
+        sets.update(not_before=iso(now + timedelta(seconds=wait)))
+        waiting = change(
+            LAUNCH_WAITING,
             job.job_id,
             now,
-            reason=f"launch failed after {failures} tries: {error}",
+            reason=f"waiting for launch capacity: {error}",
             sets=sets,
-            attempt_sets={"outcome": Outcome.FAIL, "rule": rule},
             **guard,
         )
-        return gave_up, None
-    wait = launch_backoff(settings, failures, rand)
-    sets.update(updated_at=iso(now), not_before=iso(now + timedelta(seconds=wait)))
-    return change(LAUNCH_FAILED, job.job_id, now, sets=sets, **guard), wait
+        return waiting, wait
+    if failure == LaunchFailure.RETRY and failures < settings.max_launch_failures:
+        wait = launch_backoff(settings, failures, rand)
+        sets.update(updated_at=iso(now), not_before=iso(now + timedelta(seconds=wait)))
+        return change(LAUNCH_FAILED, job.job_id, now, sets=sets, **guard), wait
+    if failure == LaunchFailure.WAIT:
+        rule, reason = "queue-timeout", f"no launch capacity within {timeout} s: {error}"
+    elif failure == LaunchFailure.RETRY:
+        rule, reason = "launch-failures-exhausted", f"launch failed after {failures} tries: {error}"
+    else:
+        rule, reason = "launch-failed", f"launch failed: {error}"
+    gave_up = change(
+        LAUNCH_GAVE_UP,
+        job.job_id,
+        now,
+        reason=reason,
+        sets=sets,
+        attempt_sets={"outcome": Outcome.FAIL, "rule": rule},
+        **guard,
+    )
+    return gave_up, None
 
 
 # ---- cancel and stop requests ---------------------------------------------------------------

@@ -36,6 +36,9 @@ class JobSubmission(BaseModel):
     environment: dict[str, Annotated[str, Field(max_length=4096)]] = Field(default_factory=dict)
     timeout_seconds: int | None = Field(default=None, ge=1, le=14 * 24 * 3600)
     start_timeout_seconds: int | None = Field(default=None, ge=1, le=24 * 3600)
+    # How long an attempt may wait for launch capacity (throttling, RESOURCE:*, no Fargate
+    # capacity) before the job fails; unset, it waits as long as it takes.
+    queue_timeout_seconds: int | None = Field(default=None, ge=1, le=14 * 24 * 3600)
     retry: RetryOverrides | None = None
     tags: dict[str, str] = Field(default_factory=dict)
 

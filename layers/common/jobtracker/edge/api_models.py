@@ -62,6 +62,7 @@ class JobView(BaseModel):
     environment: dict[str, str]
     timeout_seconds: int | None
     start_timeout_seconds: int | None
+    queue_timeout_seconds: int | None
     retry: dict[str, Any]
     tags: dict[str, str]
     schedule: str | None
@@ -155,6 +156,7 @@ def job_view(job: Job, settings: Settings | None = None) -> JobView:
         environment=job.spec.environment,
         timeout_seconds=job.spec.timeout_seconds,
         start_timeout_seconds=job.spec.start_timeout_seconds,
+        queue_timeout_seconds=job.spec.queue_timeout_seconds,
         retry=_effective_retry(job, settings),
         tags=job.spec.tags,
         schedule=job.schedule_name,

@@ -10,7 +10,7 @@ from jobtracker.adapters.launcher import (
 )
 from jobtracker.adapters.queue import MAX_DELAY_SECONDS
 from jobtracker.core import lifecycle
-from jobtracker.core.domain import Job, JobStatus, StopRequest
+from jobtracker.core.domain import Job, JobStatus, LaunchFailure, StopRequest
 from jobtracker.core.lifecycle import Change
 from jobtracker.observability import count, logger
 from jobtracker.usecases.write import write
@@ -26,7 +26,7 @@ def launch_attempt(job: Job, deps: Deps) -> Job:
     definition = deps.settings.job_definitions.get(job.definition)
     if definition is None:
         error = f"job definition {job.definition!r} is no longer configured"
-        return _launch_failed(deps, job, number, error, retryable=False)
+        return _launch_failed(deps, job, number, error, LaunchFailure.FATAL)
     result = deps.launcher.run_task(build_run_task(job, number, definition))
     count("RunTaskCalls")
     if result.launched:
@@ -49,14 +49,14 @@ def launch_attempt(job: Job, deps: Deps) -> Job:
     count("LaunchFailures")
     error = result.error or "unknown launch failure"
     logger.warning("launch failed", extra={"job_id": job.job_id, "attempt": number, "error": error})
-    return _launch_failed(deps, job, number, error, result.retryable)
+    return _launch_failed(deps, job, number, error, result.failure)
 
 
-def _launch_failed(deps: Deps, job: Job, number: int, error: str, retryable: bool) -> Job:
+def _launch_failed(deps: Deps, job: Job, number: int, error: str, failure: LaunchFailure) -> Job:
     def plan(j: Job | None) -> tuple[Change | None, float | None]:
         assert j is not None
         planned = lifecycle.record_launch_failure(
-            j, number, error, retryable, deps.clock(), deps.settings, deps.rand
+            j, number, error, failure, deps.clock(), deps.settings, deps.rand
         )
         return planned if planned is not None else (None, None)
 

@@ -93,6 +93,7 @@ def build_job(
         environment=submission.environment,
         timeout_seconds=submission.timeout_seconds or definition.timeout_seconds,
         start_timeout_seconds=submission.start_timeout_seconds or definition.start_timeout_seconds,
+        queue_timeout_seconds=submission.queue_timeout_seconds,
         retry=overrides,
         tags=submission.tags,
     )
