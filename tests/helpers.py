@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -67,13 +68,13 @@ def inject(
     from jobtracker.adapters.aws import client
 
     events = client(service).meta.events
-    seen: dict[str, Any] = {}
+    seen = threading.local()  # per thread: two threads' calls must not swap their parameters
 
     def capture(params: dict[str, Any], **_: Any) -> None:
-        seen["params"] = params
+        seen.params = params
 
     def before_call(**_: Any) -> Any:
-        parsed = respond(seen.get("params", {}))
+        parsed = respond(getattr(seen, "params", {}))
         if parsed is None:
             return None
         status = 400 if "Error" in parsed else 200

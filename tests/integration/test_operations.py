@@ -302,7 +302,7 @@ def test_dropped_stopped_event_is_recovered_by_describe(
 
 
 def test_task_ecs_forgot_is_marked_lost_and_retried(
-    aws: AwsEnv, deps: Deps, clock: FakeClock
+    aws: AwsEnv, deps: Deps, clock: FakeClock, stops: list[dict[str, Any]]
 ) -> None:
     job = submit(deps)
     event(aws, deps, job.job_id, "task_running")
@@ -317,6 +317,28 @@ def test_task_ecs_forgot_is_marked_lost_and_retried(
     stored = deps.repo.get(job.job_id, full=True)
     assert stored is not None and stored.attempt == 2
     assert stored.attempts[1].rule == "task-lost" and stored.attempts[1].uncounted
+    # and the lost task was stopped before anything relaunched it
+    assert [s["task"] for s in stops] == [stored.attempts[1].task_arn]
+
+
+def test_a_task_describe_tasks_cannot_answer_for_is_not_declared_lost(
+    aws: AwsEnv, deps: Deps, clock: FakeClock
+) -> None:
+    # GIVEN a running job whose DescribeTasks answer is a failure other than MISSING
+    job = submit(deps)
+    event(aws, deps, job.job_id, "task_running")
+    inject(
+        "ecs",
+        "DescribeTasks",
+        lambda p: {"tasks": [], "failures": [{"arn": p["tasks"][0], "reason": "INTERNAL"}]},
+    )
+    clock.advance(deps.settings.quiet_after_seconds + 1)
+    # WHEN the reconciler looks at it
+    report = reconcile(deps)
+    # THEN nothing is declared lost and the job keeps its attempt
+    assert report.actions["lost"] == 0
+    stored = deps.repo.get(job.job_id, full=True)
+    assert stored is not None and stored.attempt == 1 and stored.status == JobStatus.RUNNING
 
 
 def test_stuck_pending_job_is_launched_once(aws: AwsEnv, deps: Deps, clock: FakeClock) -> None:

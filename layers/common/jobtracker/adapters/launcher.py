@@ -60,7 +60,7 @@ class DescribedTask:
 @dataclass
 class Describe:
     tasks: list[DescribedTask] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)  # ARNs ECS no longer knows
+    missing: list[str] = field(default_factory=list)  # ARNs ECS answered MISSING for
 
 
 class TaskLauncher(Protocol):
@@ -149,7 +149,6 @@ def log_stream_for(definition: JobDefinition, task_arn: str) -> str | None:
     return f"{definition.log_group}:{prefix}/{definition.container}/{task_id}"
 
 
-# Failure reasons on RunTask's HTTP-200 `failures[]` that are worth another try.
 # RunTask failures[] reasons that mean "no room right now" (ecs.md): the job waits.
 _CAPACITY_FAILURES = ("RESOURCE:", "AGENT", "Capacity is unavailable", "capacity", "LOCATION")
 
@@ -258,12 +257,14 @@ class EcsLauncher:
         for i in range(0, len(task_arns), 100):  # DescribeTasks takes at most 100 tasks
             batch = task_arns[i : i + 100]
             response = self._ecs().describe_tasks(cluster=cluster, tasks=batch)
-            seen = set()
             for task in response.get("tasks") or []:
-                described = task_state_from_describe(task)
-                seen.add(described.state.task_arn)
-                out.tasks.append(described)
-            out.missing += [arn for arn in batch if arn not in seen]
+                out.tasks.append(task_state_from_describe(task))
+            # Lost means ECS says so (reason MISSING); any other failure proves nothing.
+            out.missing += [
+                str(f.get("arn"))
+                for f in response.get("failures") or []
+                if f.get("reason") == "MISSING" and f.get("arn") in batch
+            ]
         return out
 
 

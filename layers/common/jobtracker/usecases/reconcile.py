@@ -130,6 +130,11 @@ def _describe_and_apply(cluster: str, jobs: list[Job], deps: Deps, report: Repor
                 report.actions[f"described_{result.value}"] += 1
                 continue
             if arn in described.missing:
+                # ECS no longer knows it; stop it all the same before the retry policy relaunches,
+                # so a task that is in fact still running can never run twice (StopTask on a
+                # task that is gone is harmless).
+                deps.launcher.stop_task(cluster, arn or "", lifecycle.LOST_REASON)
+                count("StopTaskCalls")
                 lost = TaskState(
                     task_arn=arn or "",
                     last_status="STOPPED",
