@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jobtracker.adapters.launcher import Describe, LaunchRequest, LaunchResult
+from jobtracker.adapters.queue import Received
 from jobtracker.config import Settings, load_settings
 from jobtracker.core.domain import Job
 from jobtracker.core.lifecycle import Change
@@ -129,6 +131,13 @@ class FakeQueue:
 
     def send(self, queue_url: str, body: dict[str, Any], delay_seconds: int = 0) -> None:
         self.sent.append((queue_url, body, delay_seconds))
+
+    def receive(self, queue_url: str, limit: int = 10) -> list[Received]:
+        mine = [(i, b) for i, (u, b, _) in enumerate(self.sent) if u == queue_url][:limit]
+        return [Received(json.dumps(b), str(i)) for i, b in mine]
+
+    def delete(self, queue_url: str, receipt: str) -> None:
+        self.sent[int(receipt)] = ("deleted", {}, 0)
 
 
 def fake_deps(**env: str) -> Deps:

@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 import traceback
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -64,6 +65,9 @@ class Route:
 class Stats:
     invocations: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
+
+
+ASYNC_TRIES = 3  # Lambda's asynchronous invocation: the first try and two retries
 
 
 class LocalStack:
@@ -363,13 +367,43 @@ class LocalStack:
     def _invoke_retrying(
         self, function: str, event: dict[str, Any], tries: int, pause: float
     ) -> None:
-        """An asynchronous invocation: retried a few times, then given up on."""
+        """An asynchronous invocation: retried a few times, then handed to the function's
+        on-failure destination (as Lambda does), or given up on where it has none."""
+        error = "no attempt"
         for _ in range(tries):
             try:
                 self.invoke(function, event)
                 return
-            except Exception:
+            except Exception as exc:
+                error = repr(exc)
                 time.sleep(pause)
+        self._dead_letter(function, event, error)
+
+    def _dead_letter(self, function: str, event: dict[str, Any], error: str) -> None:
+        """What Lambda sends an on-failure destination once an asynchronous invocation's retries
+        are spent: the event itself under `requestPayload`."""
+        destination = self.functions[function].on_failure
+        if destination is None or destination not in self.queue_urls:
+            return
+        record = {
+            "version": "1.0",
+            "timestamp": datetime.now(UTC).isoformat(),
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": f"arn:aws:lambda:{REGION}:000000000000:function:{function}",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": ASYNC_TRIES,
+            },
+            "requestPayload": event,
+            "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+            "responsePayload": {"errorMessage": error[:1000]},
+        }
+        self.sqs_client.send_message(
+            QueueUrl=self.queue_urls[destination], MessageBody=json.dumps(record)
+        )
+        self.stats.errors[f"{function}:dead-lettered"] = (
+            self.stats.errors.get(f"{function}:dead-lettered", 0) + 1
+        )
 
     def _poll(self, name: str, once: Callable[[], bool]) -> None:
         def loop() -> None:
@@ -389,13 +423,23 @@ class LocalStack:
 
     def _drain_rule_queue(self, url: str, function: str) -> bool:
         sqs = self.sqs_client  # botocore clients are safe to share between threads
-        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        got = sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=0,
+            AttributeNames=["ApproximateReceiveCount"],
+        )
         messages = got.get("Messages", [])
         for m in messages:
+            event = json.loads(m["Body"])
             try:
-                self.invoke(function, json.loads(m["Body"]))
-            except Exception:
-                continue  # EventBridge retries the target: the message comes back
+                self.invoke(function, event)
+            except Exception as exc:
+                # EventBridge hands the event to Lambda asynchronously: Lambda tries it
+                # ASYNC_TRIES times, then sends it to the function's on-failure destination.
+                if int(m["Attributes"].get("ApproximateReceiveCount", "1")) < ASYNC_TRIES:
+                    continue  # the message comes back after its visibility timeout
+                self._dead_letter(function, event, repr(exc))
             sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
         return bool(messages)
 

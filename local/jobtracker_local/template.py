@@ -106,6 +106,7 @@ class Function:
     environment: dict[str, str]
     events: dict[str, Any]
     timeout: int
+    on_failure: str | None = None  # EventInvokeConfig's OnFailure destination (a queue ARN)
 
 
 def functions(template: dict[str, Any], resolver: Resolver) -> dict[str, Function]:
@@ -125,8 +126,16 @@ def functions(template: dict[str, Any], resolver: Resolver) -> dict[str, Functio
             environment={k: str(resolver.resolve(v)) for k, v in env.items()},
             events=props.get("Events") or {},
             timeout=int(props.get("Timeout", glob.get("Timeout", 3))),
+            on_failure=_on_failure(props, resolver),
         )
     return out
+
+
+def _on_failure(props: dict[str, Any], resolver: Resolver) -> str | None:
+    destination = (
+        props.get("EventInvokeConfig", {}).get("DestinationConfig", {}).get("OnFailure", {})
+    )
+    return str(resolver.resolve(destination["Destination"])) if destination else None
 
 
 def resources_of_type(template: dict[str, Any], kind: str) -> dict[str, Any]:

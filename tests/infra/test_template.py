@@ -321,3 +321,27 @@ def test_the_worker_image_is_chosen_and_the_worker_is_its_init_group() -> None:
     assert "Default" not in TEMPLATE["Parameters"]["WorkerImage"]
     dockerfile = (ROOT / "worker" / "Dockerfile").read_text()
     assert '["/usr/bin/tini", "-g", "--"' in dockerfile, "tini must signal the process group"
+
+
+@pytest.mark.parametrize("name", ["OnTaskStateFunction", "SchedulerFunction"])
+def test_asynchronously_invoked_functions_never_drop_what_they_fail_on(name: str) -> None:
+    # Lambda retries an asynchronous invocation twice, then drops it unless it has somewhere
+    # to go: the alarmed event dead-letter queue, which RedriveFunction reads.
+    config = FUNCTIONS[name]["Properties"]["EventInvokeConfig"]
+    destination = config["DestinationConfig"]["OnFailure"]
+    assert destination == {
+        "Type": "SQS",
+        "Destination": {"Fn::GetAtt": ["EventDeadLetterQueue", "Arn"]},
+    }
+    alarm = RESOURCES["EventDeadLetterAlarm"]["Properties"]
+    assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["EventDeadLetterQueue", "QueueName"]}
+    redrive = FUNCTIONS["RedriveFunction"]["Properties"]["Environment"]["Variables"]
+    assert redrive["EVENT_DLQ_URL"] == {"Ref": "EventDeadLetterQueue"}
+
+
+def test_schedule_ticks_that_cannot_be_delivered_land_in_the_same_queue() -> None:
+    events = FUNCTIONS["SchedulerFunction"]["Properties"]["Events"]
+    for event in events.values():
+        assert event["Properties"]["DeadLetterConfig"] == {
+            "Arn": {"Fn::GetAtt": ["EventDeadLetterQueue", "Arn"]}
+        }

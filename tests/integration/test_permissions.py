@@ -3,11 +3,13 @@ template.yaml (moto does not enforce IAM, so a missing permission would only sho
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+import pytest
 
 from jobtracker_local.template import load
 from tests.conftest import AwsEnv
@@ -64,7 +66,14 @@ class Recorder:
             self.current = "?"
 
 
-def test_every_dynamodb_call_a_function_makes_is_in_its_policy(aws: AwsEnv) -> None:
+def test_every_dynamodb_call_a_function_makes_is_in_its_policy(
+    aws: AwsEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import reset_caches
+
+    dlq = boto3.client("sqs").create_queue(QueueName="events-dlq")["QueueUrl"]
+    monkeypatch.setenv("EVENT_DLQ_URL", dlq)
+    reset_caches()
     rec = Recorder()
     # GIVEN each function doing its work: submit, track, decide and relaunch, read, cancel,
     # schedule, reconcile
@@ -112,6 +121,13 @@ def test_every_dynamodb_call_a_function_makes_is_in_its_policy(aws: AwsEnv) -> N
     rec.run("functions/scheduler", lambda: invoke("functions/scheduler", tick))
     rec.run("functions/scheduler", lambda: invoke("functions/scheduler", tick))
     rec.run("functions/reconciler", lambda: invoke("functions/reconciler", {}))
+    late = rec.run("functions/create_job", lambda: submitted())
+    for body in (
+        job_event(late, "task_stopped_success", aws.cluster_arn),
+        {**tick, "scheduled_time": datetime(2026, 1, 2, tzinfo=UTC).isoformat()},
+    ):
+        boto3.client("sqs").send_message(QueueUrl=dlq, MessageBody=json.dumps(body))
+    assert rec.run("functions/redrive", lambda: invoke("functions/redrive", {}))["redriven"] == 2
     # THEN each operation is allowed by that function's own statements
     assert set(rec.seen) >= {
         "CreateJobFunction",
@@ -120,6 +136,7 @@ def test_every_dynamodb_call_a_function_makes_is_in_its_policy(aws: AwsEnv) -> N
         "ApiFunction",
         "SchedulerFunction",
         "ReconcilerFunction",
+        "RedriveFunction",
     }, sorted(rec.seen)
     for function, calls in rec.seen.items():
         grants = allowed(function)

@@ -72,6 +72,7 @@ class Settings(BaseModel):
     job_definitions: dict[Annotated[str, Field(pattern=NAME_PATTERN)], JobDefinition]
     launch_queue_url: str | None = None
     retry_queue_url: str | None = None
+    event_dlq_url: str | None = None  # events and ticks a function could not handle
     event_bus_name: str = "default"
     job_topic_arn: str | None = None
     default_retry: RetryPolicy = Field(default_factory=default_policy)
@@ -114,6 +115,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         "job_definitions": json.loads(env.get("JOB_DEFINITIONS", "{}") or "{}"),
         "launch_queue_url": env.get("LAUNCH_QUEUE_URL") or None,
         "retry_queue_url": env.get("RETRY_QUEUE_URL") or None,
+        "event_dlq_url": env.get("EVENT_DLQ_URL") or None,
         "event_bus_name": env.get("EVENT_BUS_NAME") or "default",
         "job_topic_arn": env.get("JOB_TOPIC_ARN") or None,
         "tracing": env.get("JOBTRACKER_TRACING", "false").lower() == "true",

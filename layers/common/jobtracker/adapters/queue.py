@@ -19,8 +19,16 @@ class Message:
     delay_seconds: int = 0
 
 
+@dataclass(frozen=True)
+class Received:
+    body: str
+    receipt: str
+
+
 class WorkQueue(Protocol):
     def send(self, queue_url: str, body: dict[str, Any], delay_seconds: int = 0) -> None: ...
+    def receive(self, queue_url: str, limit: int = 10) -> list[Received]: ...
+    def delete(self, queue_url: str, receipt: str) -> None: ...
 
 
 class SqsQueue:
@@ -30,6 +38,15 @@ class SqsQueue:
             MessageBody=json.dumps(body, separators=(",", ":"), sort_keys=True),
             DelaySeconds=max(0, min(MAX_DELAY_SECONDS, int(delay_seconds))),
         )
+
+    def receive(self, queue_url: str, limit: int = 10) -> list[Received]:
+        got = client("sqs").receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=max(1, min(10, limit)), WaitTimeSeconds=0
+        )
+        return [Received(m["Body"], m["ReceiptHandle"]) for m in got.get("Messages", [])]
+
+    def delete(self, queue_url: str, receipt: str) -> None:
+        client("sqs").delete_message(QueueUrl=queue_url, ReceiptHandle=receipt)
 
 
 @lru_cache(maxsize=1)
