@@ -73,6 +73,7 @@ class Settings(BaseModel):
     launch_queue_url: str | None = None
     retry_queue_url: str | None = None
     event_dlq_url: str | None = None  # events and ticks a function could not handle
+    notify_retry_queue_url: str | None = None  # job changes the bus or SNS refused, for later
     event_bus_name: str = "default"
     job_topic_arn: str | None = None
     default_retry: RetryPolicy = Field(default_factory=default_policy)
@@ -116,6 +117,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         "launch_queue_url": env.get("LAUNCH_QUEUE_URL") or None,
         "retry_queue_url": env.get("RETRY_QUEUE_URL") or None,
         "event_dlq_url": env.get("EVENT_DLQ_URL") or None,
+        "notify_retry_queue_url": env.get("NOTIFY_RETRY_QUEUE_URL") or None,
         "event_bus_name": env.get("EVENT_BUS_NAME") or "default",
         "job_topic_arn": env.get("JOB_TOPIC_ARN") or None,
         "tracing": env.get("JOBTRACKER_TRACING", "false").lower() == "true",

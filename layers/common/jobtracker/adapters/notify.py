@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from jobtracker.adapters.aws import client
+from jobtracker.adapters.queue import WorkQueue, default_queue
 from jobtracker.config import get_settings
 from jobtracker.core.domain import Job, JobStatus
 
@@ -58,13 +59,16 @@ def change_of(
 
 
 class Publisher(Protocol):
-    def publish(self, change: JobChange) -> None: ...
+    def publish(self, detail: dict[str, Any]) -> None: ...
+
+
+TERMINAL = frozenset(s.value for s in JobStatus if s.terminal)
 
 
 class AwsPublisher:
-    def publish(self, change: JobChange) -> None:
+    def publish(self, detail: dict[str, Any]) -> None:
+        """A "Job State Change" (JobChange.detail) on the bus; a terminal one on SNS too."""
         settings = get_settings()
-        detail = change.detail()
         message = json.dumps(detail, separators=(",", ":"))
         response = client("events").put_events(
             Entries=[
@@ -79,14 +83,14 @@ class AwsPublisher:
         )
         if response.get("FailedEntryCount"):
             raise RuntimeError(f"PutEvents failed: {response.get('Entries')}")
-        if change.job.status.terminal and settings.job_topic_arn:
+        if detail["status"] in TERMINAL and settings.job_topic_arn:
             client("sns").publish(
                 TopicArn=settings.job_topic_arn,
-                Subject=f"jobtracker: job {change.job.status.value}"[:100],
+                Subject=f"jobtracker: job {detail['status']}"[:100],
                 Message=message,
                 MessageAttributes={
-                    "status": {"DataType": "String", "StringValue": change.job.status.value},
-                    "definition": {"DataType": "String", "StringValue": change.job.definition},
+                    "status": {"DataType": "String", "StringValue": detail["status"]},
+                    "definition": {"DataType": "String", "StringValue": detail["definition"]},
                 },
             )
 
@@ -96,20 +100,55 @@ def default_publisher() -> AwsPublisher:
     return AwsPublisher()
 
 
-def notify_stream_record(record: dict[str, Any], publisher: Publisher | None = None) -> str:
-    """Handle one DynamoDB stream record; returns what happened."""
+def notify_stream_record(
+    record: dict[str, Any], publisher: Publisher | None = None, queue: WorkQueue | None = None
+) -> str:
+    """Handle one DynamoDB stream record; returns what happened.
+
+    A change the bus or SNS refuses goes to the notify retry queue (14 days, retried there,
+    then its alarmed dead-letter queue) instead of holding up the stream, whose records live
+    only 24 hours: a failing consumer loses nothing."""
     from jobtracker.adapters.records import job_from_image
-    from jobtracker.observability import count
+    from jobtracker.observability import count, logger
 
     ddb = record.get("dynamodb") or {}
+    settings = get_settings()
     change = change_of(
         job_from_image(ddb.get("NewImage")),
         job_from_image(ddb.get("OldImage")),
-        get_settings().notify_statuses,
+        settings.notify_statuses,
     )
     if change is None:
         return "skipped"
-    (publisher or default_publisher()).publish(change)
+    detail = change.detail()
     if change.job.status.terminal:
         count(f"Jobs{change.job.status.value.title().replace('_', '')}")
+    try:
+        (publisher or default_publisher()).publish(detail)
+    except Exception:
+        if not settings.notify_retry_queue_url:
+            raise
+        logger.exception(
+            "publishing a job change failed; deferred", extra={"job_id": detail["job_id"]}
+        )
+        (queue or default_queue()).send(
+            settings.notify_retry_queue_url, {"kind": "notify", "detail": detail}
+        )
+        count("NotificationsDeferred")
+        return "deferred"
     return change.job.status.value
+
+
+def notify_deferred(body: str, publisher: Publisher | None = None) -> str:
+    """Publish a change the stream handler deferred. Raises while publishing keeps failing: SQS
+    delivers it again, and after the queue's receive limit moves it to the dead-letter queue."""
+    message = json.loads(body)
+    detail = message.get("detail") if isinstance(message, dict) else None
+    if message.get("kind") != "notify" or not isinstance(detail, dict) or "status" not in detail:
+        from jobtracker.observability import count, logger
+
+        logger.warning("malformed deferred notification dropped")
+        count("NotificationsMalformed")
+        return "malformed"
+    (publisher or default_publisher()).publish(detail)
+    return str(detail["status"])
