@@ -107,6 +107,11 @@ def _container(c: ContainerState) -> dict[str, Any]:
     return out
 
 
+def history_attr(key: str) -> str:
+    """A history entry's attribute name: its version, without the domain key's padding."""
+    return key[1:].lstrip("0") or "0"
+
+
 def history_value(entry: dict[str, Any]) -> dict[str, Any]:
     out = {HISTORY_ATTRS[k]: v for k, v in entry.items() if k in HISTORY_ATTRS and v is not None}
     if out.get("d") == out.get("s"):
@@ -133,7 +138,7 @@ def attempt_map(attempt: Attempt) -> dict[str, Any]:
     for name, attr in ATTEMPT_ATTRS.items():
         value = getattr(attempt, name)
         if name == "history":
-            out["h"] = {k[1:].lstrip("0") or "0": history_value(v) for k, v in value.items()}
+            out["h"] = {history_attr(k): history_value(v) for k, v in value.items()}
         elif not absent(value):
             out[attr] = plain(value)
     return out

@@ -47,6 +47,7 @@ from jobtracker.adapters.records import (
     attempt_from,
     attempt_map,
     from_wire,
+    history_attr,
     history_value,
     item_size,
     job_from_item,
@@ -162,12 +163,8 @@ def _guard(expr: _Expr, guard: Guard) -> None:
         below = expr.value(guard.history_below)
         expr.conditions.append(f"size({expr.path(a, 'h')}) < {below}")
     if guard.history_absent is not None:
-        key = _history_attr(guard.history_absent)
+        key = history_attr(guard.history_absent)
         expr.conditions.append(f"attribute_not_exists({expr.path(a, 'h', key)})")
-
-
-def _history_attr(key: str) -> str:
-    return key[1:].lstrip("0") or "0"
 
 
 def update_request(change: Change, retention_days: int | None) -> dict[str, Any]:
@@ -196,7 +193,7 @@ def update_request(change: Change, retention_days: int | None) -> dict[str, Any]
             expr.sets.append(f"{path} = if_not_exists({path}, {expr.value(value)})")
     if change.history is not None:
         key, entry = change.history
-        path = expr.path("a", "h", _history_attr(key))
+        path = expr.path("a", "h", history_attr(key))
         expr.sets.append(f"{path} = {expr.value(history_value(entry))}")
     return expr.request()
 
@@ -371,7 +368,7 @@ class DynamoJobRepository:
     def _note_archived(self, change: Change) -> Written:
         assert change.history is not None and change.on_archived is not None
         key, entry = change.history
-        attr = _history_attr(key)
+        attr = history_attr(key)
         try:
             self._ddb.update_item(
                 TableName=self.table_name,
