@@ -9,12 +9,18 @@ from typing import Any
 from jobtracker_local.ecs import LocalEcs
 
 
+def local_ecs(tmp_path: Path, emit: Any = None, **limits: float) -> LocalEcs:
+    """A local ECS with cluster `c` and task definition `worker` (runs `python -c pass`)."""
+    ecs = LocalEcs(emit or (lambda e: None), "us-east-1", tmp_path, 0.01, **limits)
+    ecs.create_cluster("c")
+    ecs.register_task_definition("worker", "worker", ["python", "-c", "pass"], {}, 2)
+    return ecs
+
+
 def test_a_task_the_os_cannot_start_stops_with_a_reason(tmp_path: Path) -> None:
     # GIVEN a local ECS and a task whose command carries a NUL byte (no OS can exec it)
     events: list[dict[str, Any]] = []
-    ecs = LocalEcs(events.append, "us-east-1", tmp_path, step_seconds=0.01)
-    ecs.create_cluster("c")
-    ecs.register_task_definition("worker", "worker", ["python", "-c", "pass"], {}, 2)
+    ecs = local_ecs(tmp_path, events.append)
     try:
         # WHEN it is run
         ecs.run_task(
@@ -66,9 +72,7 @@ def test_local_ecs_throttles_run_task_past_its_limits_as_ecs_does(tmp_path: Path
     from jobtracker_local.ecs import EcsError
 
     # GIVEN a local ECS allowing bursts of 3 (and almost no refill)
-    ecs = LocalEcs(lambda e: None, "us-east-1", tmp_path, 0.01, launch_rate=0.001, launch_burst=3)
-    ecs.create_cluster("c")
-    ecs.register_task_definition("worker", "worker", ["python", "-c", "pass"], {}, 2)
+    ecs = local_ecs(tmp_path, launch_rate=0.001, launch_burst=3)
     try:
         # WHEN four tasks are asked for at once
         for n in range(3):
@@ -83,9 +87,7 @@ def test_local_ecs_throttles_run_task_past_its_limits_as_ecs_does(tmp_path: Path
 
 
 def test_a_replayed_client_token_costs_a_call_but_launches_nothing(tmp_path: Path) -> None:
-    ecs = LocalEcs(lambda e: None, "us-east-1", tmp_path, 0.01, launch_rate=0.001, launch_burst=2)
-    ecs.create_cluster("c")
-    ecs.register_task_definition("worker", "worker", ["python", "-c", "pass"], {}, 2)
+    ecs = local_ecs(tmp_path, launch_rate=0.001, launch_burst=2)
     try:
         first = ecs.run_task(run_body(1, token="t1"))["tasks"][0]["taskArn"]
         again = ecs.run_task(run_body(1, token="t1"))["tasks"][0]["taskArn"]
@@ -103,9 +105,7 @@ def test_boto3_sees_the_local_throttle_as_a_throttling_exception(tmp_path: Path)
 
     from jobtracker_local.ecs import serve
 
-    ecs = LocalEcs(lambda e: None, "us-east-1", tmp_path, 0.01, launch_rate=0.001, launch_burst=1)
-    ecs.create_cluster("c")
-    ecs.register_task_definition("worker", "worker", ["python", "-c", "pass"], {}, 2)
+    ecs = local_ecs(tmp_path, launch_rate=0.001, launch_burst=1)
     server = serve(ecs)
     try:
         client = boto3.client(

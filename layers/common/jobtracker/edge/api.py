@@ -146,41 +146,25 @@ def _precheck(event: Mapping[str, Any]) -> ApiError | None:
             f"Content-Type must be {JSON}, got {content_type or 'none'!r}",
         )
     if len(body) > MAX_BODY_BYTES:
-        return ApiError(
-            413,
-            "payload_too_large",
-            f"request body is {len(body)} bytes; at most {MAX_BODY_BYTES}",
-            [{"field": "body", "message": f"at most {MAX_BODY_BYTES} bytes"}],
-        )
+        return _body_error(413, "payload_too_large", f"at most {MAX_BODY_BYTES} bytes")
     if event.get("isBase64Encoded"):
         try:
             body = base64.b64decode(body).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
-            return ApiError(
-                400,
-                "malformed_json",
-                "request body is not UTF-8 JSON",
-                [{"field": "body", "message": "not UTF-8"}],
-            )
+            return _body_error(400, "malformed_json", "not UTF-8 JSON")
     try:
         parsed = json.loads(body)
     except (ValueError, RecursionError):
         return None  # Powertools answers malformed JSON (400)
     if _depth(parsed) > MAX_JSON_DEPTH:
-        return ApiError(
-            422,
-            "validation_error",
-            f"body: nested deeper than {MAX_JSON_DEPTH} levels",
-            [{"field": "body", "message": f"nested deeper than {MAX_JSON_DEPTH} levels"}],
-        )
+        return _body_error(422, "validation_error", f"nested deeper than {MAX_JSON_DEPTH} levels")
     if not isinstance(parsed, dict):
-        return ApiError(
-            422,
-            "validation_error",
-            "body: must be a JSON object",
-            [{"field": "body", "message": "must be a JSON object"}],
-        )
+        return _body_error(422, "validation_error", "must be a JSON object")
     return None
+
+
+def _body_error(status: int, code: str, problem: str) -> ApiError:
+    return ApiError(status, code, f"body: {problem}", [{"field": "body", "message": problem}])
 
 
 class JobsResolver(APIGatewayHttpResolver):
