@@ -29,6 +29,10 @@ def row(label: str, calls: list[str], minimum: int, why: str) -> None:
     )
 
 
+# create (or the retry's write), a slot from the launch governor, RunTask, record the task
+LAUNCH = 4
+
+
 def lifecycle_events(stopped: str) -> list[str]:
     """The fixtures of one attempt's events as the EventBridge rule (template.yaml) delivers
     them, ending with `stopped`."""
@@ -55,7 +59,12 @@ def main() -> int:
 
         counter = CallCounter()
         job = submitted()
-        row("POST /jobs (store + launch)", counter.reset(), 3, "create, RunTask, record task")
+        row(
+            "POST /jobs (store + launch)",
+            counter.reset(),
+            LAUNCH,
+            "create, launch slot, RunTask, record task",
+        )
 
         def ev(name: str, job: dict, attempt: int = 1, version: int | None = None) -> dict:
             return job_event(job, name, env.cluster_arn, attempt, version)
@@ -80,8 +89,8 @@ def main() -> int:
         row(
             "job lifecycle, success",
             counter.reset(),
-            3 + len(delivered),
-            f"create, RunTask, record task + {len(delivered)} states",
+            LAUNCH + len(delivered),
+            f"create, launch slot, RunTask, record task + {len(delivered)} states",
         )
 
         job = submitted({"definition": "demo", "retry": {"backoff": {"base_seconds": 0}}})
@@ -99,8 +108,8 @@ def main() -> int:
         row(
             "job lifecycle, one retry",
             calls,
-            2 * (3 + len(delivered)) + 3,
-            "2 x (launch 3 + states) + hand-off, decide, relaunch",
+            2 * (LAUNCH + len(delivered)) + 3,
+            f"2 x (launch {LAUNCH} + states) + hand-off, decide, relaunch",
         )
 
         # Throughput: distinct jobs, one RUNNING event each, then the same events again.

@@ -120,7 +120,17 @@ def queue_messages(queue_url: str) -> list[dict[str, Any]]:
 def table_item_count(table: str) -> int:
     import boto3
 
-    return int(boto3.client("dynamodb").scan(TableName=table, Select="COUNT")["Count"])
+    # Jobs, attempts and keys; the launch governor's one shared item is not a record of anything.
+    from jobtracker.adapters.governor import KEY
+
+    return int(
+        boto3.client("dynamodb").scan(
+            TableName=table,
+            Select="COUNT",
+            FilterExpression="pk <> :governor",
+            ExpressionAttributeValues={":governor": {"S": KEY}},
+        )["Count"]
+    )
 
 
 def ecs_task_count(cluster: str) -> int:

@@ -257,3 +257,20 @@ def test_lists_merge_every_shard_newest_first_and_page_to_the_end(aws: AwsEnv, d
         assert created == sorted(created, reverse=True), status
     # AND the shards really were many
     assert len({job_item(j)["gc"] for j in jobs}) > SHARDS // 2
+
+
+def test_a_stale_decision_never_overwrites_a_fuller_archive(aws: AwsEnv, deps: Deps) -> None:
+    # GIVEN an attempt archived with three states
+    from jobtracker.core.domain import Attempt, history_key
+
+    job = submit(deps)
+    store = deps.repo
+    full = Attempt(number=1, client_token="t", outcome="retry")
+    full.history = {history_key(v): {"status": "RUNNING", "version": v} for v in (2, 3, 4)}
+    store._put_archive(job.job_id, full)  # type: ignore[attr-defined]
+    # WHEN a redelivered decision writes the archive from an older snapshot (one state)
+    stale = Attempt(number=1, client_token="t", outcome="retry")
+    stale.history = {history_key(4): {"status": "STOPPED", "version": 4}}
+    store._put_archive(job.job_id, stale)  # type: ignore[attr-defined]
+    # THEN the fuller record stays
+    assert set(raw_item(aws, f"{job.job_id}#1")["a"]["h"]) == {"2", "3", "4"}

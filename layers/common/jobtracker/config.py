@@ -79,6 +79,10 @@ class Settings(BaseModel):
     default_retry: RetryPolicy = Field(default_factory=default_policy)
     # Multiplies every backoff wait: 1 in production; the local stack and e2e tests use less.
     backoff_scale: float = Field(default=1.0, ge=0, le=10)
+    # The account's launch rate (Fargate: 20 task launches a second, bursts of 100), shared by
+    # every launcher through the governor.
+    launch_rate: float = Field(default=20.0, gt=0, le=1000)
+    launch_burst: int = Field(default=100, ge=1, le=10000)
     max_launch_failures: int = Field(default=8, ge=1, le=100)
     launch_backoff_base_seconds: float = Field(default=5.0, ge=0, le=900)
     launch_backoff_cap_seconds: float = Field(default=300.0, ge=0, le=3600)
@@ -127,6 +131,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     optional_numbers = {
         "BACKOFF_SCALE": "backoff_scale",
         "MAX_LAUNCH_FAILURES": "max_launch_failures",
+        "LAUNCH_RATE": "launch_rate",
+        "LAUNCH_BURST": "launch_burst",
         "LAUNCH_BACKOFF_BASE_SECONDS": "launch_backoff_base_seconds",
         "LAUNCH_BACKOFF_CAP_SECONDS": "launch_backoff_cap_seconds",
         "QUIET_AFTER_SECONDS": "quiet_after_seconds",

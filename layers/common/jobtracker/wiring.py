@@ -4,14 +4,14 @@ their real defaults, built lazily and cached. Unit tests pass fakes; integration
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from jobtracker.adapters.launcher import TaskLauncher
 from jobtracker.adapters.queue import WorkQueue
 from jobtracker.clock import Clock, system_clock
 from jobtracker.config import Settings, get_settings
-from jobtracker.usecases.ports import JobRepository
+from jobtracker.usecases.ports import JobRepository, LaunchGovernor, Unlimited
 
 
 @dataclass
@@ -22,19 +22,23 @@ class Deps:
     settings: Settings
     clock: Clock = system_clock
     rand: Callable[[], float] | None = None
+    governor: LaunchGovernor = field(default_factory=Unlimited)
 
 
 @lru_cache(maxsize=1)
 def default_deps() -> Deps:
+    from jobtracker.adapters.governor import DynamoGovernor
     from jobtracker.adapters.launcher import default_launcher
     from jobtracker.adapters.queue import default_queue
     from jobtracker.adapters.store import default_repository
 
+    settings = get_settings()
     return Deps(
         repo=default_repository(),
         launcher=default_launcher(),
         queue=default_queue(),
-        settings=get_settings(),
+        settings=settings,
+        governor=DynamoGovernor(settings.table_name, settings.launch_rate, settings.launch_burst),
     )
 
 

@@ -356,14 +356,27 @@ class DynamoJobRepository:
         return Written(True, job_from_item(from_wire(got["Attributes"])))
 
     def _put_archive(self, job_id: str, attempt: Attempt) -> None:
-        """An attempt's own record, written before the job moves past it (idempotent)."""
+        """An attempt's own record, written before the job moves past it (a crash in between
+        leaves the job where it was, and the retry writes it again).
+
+        History only grows, so the record with more history is the newer one: a redelivered
+        decision planned from an older snapshot never overwrites what is already kept."""
         item: dict[str, Any] = {"pk": f"{job_id}#{attempt.number}", "k": "A", "n": attempt.number}
         item["a"] = attempt_map(attempt)
         if self.retention_days:
             # The job's own expiry is set when it ends; its archives outlive that by a margin.
             days = self.retention_days + ARCHIVE_MARGIN_DAYS
             item["x"] = int(time.time()) + days * 86400
-        self._ddb.put_item(TableName=self.table_name, Item={k: to_wire(v) for k, v in item.items()})
+        try:
+            self._ddb.put_item(
+                TableName=self.table_name,
+                Item={k: to_wire(v) for k, v in item.items()},
+                ConditionExpression="attribute_not_exists(pk) OR size(#a.#h) < :kept",
+                ExpressionAttributeNames={"#a": "a", "#h": "h"},
+                ExpressionAttributeValues={":kept": to_wire(len(attempt.history))},
+            )
+        except self._ddb.exceptions.ConditionalCheckFailedException:
+            return  # a record at least as complete is there already
 
     def _note_archived(self, change: Change) -> Written:
         assert change.history is not None and change.on_archived is not None

@@ -596,9 +596,11 @@ def record_launch_failure(
     now: datetime,
     settings: Settings,
     rand: Callable[[], float] | None = None,
+    wait: float | None = None,
 ) -> tuple[Change, float | None] | None:
     """The change, and the wait before the next launch try (None: the job FAILED). None when
-    the attempt is no longer waiting for a launch.
+    the attempt is no longer waiting for a launch. `wait`: when the next try may go, if known
+    (the governor says); else a backoff.
 
     A burst never fails a job: throttling and capacity make it wait, visibly (its status reason
     says so), until it launches or its own queue_timeout_seconds runs out."""
@@ -611,7 +613,7 @@ def record_launch_failure(
     timeout = job.spec.queue_timeout_seconds
     queue_timed_out = timeout is not None and now >= waiting_since + timedelta(seconds=timeout)
     if failure == LaunchFailure.WAIT and not queue_timed_out:
-        wait = launch_backoff(settings, failures, rand)
+        wait = wait if wait is not None else launch_backoff(settings, failures, rand)
         sets.update(not_before=iso(now + timedelta(seconds=wait)))
         waiting = change(
             LAUNCH_WAITING,
@@ -623,7 +625,7 @@ def record_launch_failure(
         )
         return waiting, wait
     if failure == LaunchFailure.RETRY and failures < settings.max_launch_failures:
-        wait = launch_backoff(settings, failures, rand)
+        wait = wait if wait is not None else launch_backoff(settings, failures, rand)
         sets.update(updated_at=iso(now), not_before=iso(now + timedelta(seconds=wait)))
         return change(LAUNCH_FAILED, job.job_id, now, sets=sets, **guard), wait
     if failure == LaunchFailure.WAIT:

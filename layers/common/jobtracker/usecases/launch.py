@@ -27,6 +27,12 @@ def launch_attempt(job: Job, deps: Deps) -> Job:
     if definition is None:
         error = f"job definition {job.definition!r} is no longer configured"
         return _launch_failed(deps, job, number, error, LaunchFailure.FATAL)
+    # Every launcher shares the account's launch rate: past it the job waits, visibly.
+    slot_in = deps.governor.acquire(deps.clock())
+    if slot_in > 0:
+        count("LaunchesGoverned")
+        rate = f"launch rate {deps.settings.launch_rate:g}/s reached"
+        return _launch_failed(deps, job, number, rate, LaunchFailure.WAIT, slot_in)
     result = deps.launcher.run_task(build_run_task(job, number, definition))
     count("RunTaskCalls")
     if result.launched:
@@ -52,11 +58,18 @@ def launch_attempt(job: Job, deps: Deps) -> Job:
     return _launch_failed(deps, job, number, error, result.failure)
 
 
-def _launch_failed(deps: Deps, job: Job, number: int, error: str, failure: LaunchFailure) -> Job:
+def _launch_failed(
+    deps: Deps,
+    job: Job,
+    number: int,
+    error: str,
+    failure: LaunchFailure,
+    wait: float | None = None,
+) -> Job:
     def plan(j: Job | None) -> tuple[Change | None, float | None]:
         assert j is not None
         planned = lifecycle.record_launch_failure(
-            j, number, error, failure, deps.clock(), deps.settings, deps.rand
+            j, number, error, failure, deps.clock(), deps.settings, deps.rand, wait
         )
         return planned if planned is not None else (None, None)
 

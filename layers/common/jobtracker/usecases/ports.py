@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from jobtracker.core.domain import Job
@@ -63,3 +64,17 @@ class JobRepository(Protocol):
         token: str | None,
     ) -> tuple[list[Job], str | None]: ...
     def active_jobs(self) -> Iterator[Job]: ...
+
+
+class LaunchGovernor(Protocol):
+    """The account's launch rate, shared by every launcher (API, schedules, retries, the
+    reconciler): a slot now, or how long until the next one."""
+
+    def acquire(self, now: datetime) -> float: ...
+
+
+class Unlimited:
+    """No governor: every launch may go (unit tests; a deployment with its own limiter)."""
+
+    def acquire(self, now: datetime) -> float:
+        return 0.0

@@ -1,0 +1,50 @@
+"""Integration: the launch governor (one DynamoDB item, GCRA) lets the account's burst through,
+then its rate, and every launcher waits its turn instead of failing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+
+from jobtracker.adapters.governor import DynamoGovernor
+from tests.conftest import AwsEnv
+from tests.helpers import call_api, ecs_task_count
+
+
+def test_the_governor_admits_the_burst_then_the_rate(aws: AwsEnv) -> None:
+    governor = DynamoGovernor(aws.table, rate=20, burst=100)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    # a burst of 100 goes at once; the 101st waits one interval
+    assert [governor.acquire(now) for _ in range(100)] == [0.0] * 100
+    assert governor.acquire(now) == pytest.approx(0.05, abs=1e-3)
+    # a second later, 20 more (the sustained rate), then waiting again
+    later = now + timedelta(seconds=1)
+    assert sum(governor.acquire(later) == 0.0 for _ in range(25)) == 20
+    # after a quiet minute the whole burst is back
+    idle = now + timedelta(minutes=1)
+    assert sum(governor.acquire(idle) == 0.0 for _ in range(120)) == 100
+
+
+def test_jobs_past_the_launch_rate_wait_visibly_and_are_queued(
+    aws: AwsEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import reset_caches
+
+    # GIVEN a deployment allowing 2 launches at once, then 1 a second
+    monkeypatch.setenv("LAUNCH_RATE", "1")
+    monkeypatch.setenv("LAUNCH_BURST", "2")
+    reset_caches()
+    # WHEN 4 jobs are submitted at once
+    replies = [call_api("POST", "/jobs", {"definition": "demo"}) for _ in range(4)]
+    # THEN two launched, two wait for launch capacity (202, PENDING, saying why), none failed
+    assert [r.status for r in replies] == [201, 201, 202, 202]
+    waiting = [r.body for r in replies[2:]]
+    assert all(j["status"] == "PENDING" for j in waiting)
+    assert all(j["status_reason"].startswith("waiting for launch capacity") for j in waiting)
+    assert ecs_task_count(aws.cluster_arn) == 2, "RunTask never called past the rate"
+    attrs = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=aws.launch_queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+    )["Attributes"]
+    assert attrs["ApproximateNumberOfMessagesDelayed"] == "2", "each waits for its slot"
