@@ -579,6 +579,7 @@ def serve(ecs: LocalEcs, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTT
                     {
                         "tasks": [ecs.describe(t) for t in ecs.tasks.values()],
                         "run_task_calls": ecs.run_task_calls,
+                        "throttled": ecs.throttled,
                     },
                 )
             return self._reply(404, {"message": "not found"})

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+_LOADING = threading.RLock()  # re-entrant: a handler module may load another while loading
 
 
 def load_handler(code_uri: str, handler: str) -> Callable[[dict[str, Any], Any], Any]:
@@ -16,14 +18,15 @@ def load_handler(code_uri: str, handler: str) -> Callable[[dict[str, Any], Any],
     folder = (ROOT / code_uri).resolve()
     path = folder / (module_name.replace(".", "/") + ".py")
     unique = f"_fn_{folder.name}_{module_name.replace('.', '_')}"
-    module = sys.modules.get(unique)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(unique, path)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot load {path}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[unique] = module
-        spec.loader.exec_module(module)
+    with _LOADING:  # a concurrent first request must not see the module half-initialised
+        module = sys.modules.get(unique)
+        if module is None:
+            spec = importlib.util.spec_from_file_location(unique, path)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot load {path}")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[unique] = module
+            spec.loader.exec_module(module)
     func = getattr(module, func_name)
     if not callable(func):
         raise TypeError(f"{handler} in {code_uri} is not callable")

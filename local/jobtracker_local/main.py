@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
             "LAUNCH_BACKOFF_BASE_SECONDS": "1",
             "QUIET_AFTER_SECONDS": "30",
             "DECISION_GRACE_SECONDS": "10",
+            # One account: the functions' launch governor keeps to the local ECS's limits.
+            "LAUNCH_RATE": str(args.ecs_launch_rate),
+            "LAUNCH_BURST": str(int(args.ecs_launch_burst)),
         },
         ecs_launch_rate=args.ecs_launch_rate,
         ecs_launch_burst=args.ecs_launch_burst,

@@ -118,3 +118,44 @@ def test_a_killed_stack_leaves_no_task_process(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_burst_past_the_launch_limits_runs_every_job_and_fails_none(tmp_path: Path) -> None:
+    import json
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.e2e.conftest import Stack, start_stack
+
+    # GIVEN a local stack whose account launches 2 tasks a second, 5 at once
+    proc, info = start_stack(
+        tmp_path,
+        "--backoff-scale",
+        "0.02",
+        "--ecs-launch-rate",
+        "2",
+        "--ecs-launch-burst",
+        "5",
+    )
+    stack = Stack(info["api"], info["token"], info["moto"], info["ecs"], tmp_path)
+    try:
+        # WHEN 60 jobs are submitted at once
+        body = {"definition": "demo", "parameters": {"kind": "succeed", "seconds": 0}}
+        with ThreadPoolExecutor(8) as pool:
+            jobs = list(pool.map(lambda _: stack.submit(body), range(60)))
+        queued = sum(1 for j in jobs if j["status"] == "PENDING")
+        # THEN every one of them succeeds, none fails for the platform's sake
+        done = [stack.wait(j["id"], timeout=180) for j in jobs]
+        assert [j["status"] for j in done] == ["SUCCEEDED"] * 60
+        assert queued >= 10, f"only {queued} of the burst waited for launch capacity"
+        # AND RunTask never went past the limit, and no attempt ran twice
+        with urllib.request.urlopen(stack.ecs + "/_tasks", timeout=10) as resp:
+            ecs = json.loads(resp.read())
+        assert ecs["throttled"] == 0, "the governor kept every launch within the account's rate"
+        per_job = {}
+        for task in ecs["tasks"]:
+            per_job[task["startedBy"]] = per_job.get(task["startedBy"], 0) + 1
+        assert sorted(per_job.values()) == [1] * 60
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)

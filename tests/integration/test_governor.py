@@ -13,18 +13,19 @@ from tests.conftest import AwsEnv
 from tests.helpers import call_api, ecs_task_count
 
 
-def test_the_governor_admits_the_burst_then_the_rate(aws: AwsEnv) -> None:
+def test_the_governor_admits_the_burst_then_the_rate_keeping_its_margin(aws: AwsEnv) -> None:
+    # GIVEN an account allowing 20 launches a second, 100 at once (the governor keeps 90%)
     governor = DynamoGovernor(aws.table, rate=20, burst=100)
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    # a burst of 100 goes at once; the 101st waits one interval
-    assert [governor.acquire(now) for _ in range(100)] == [0.0] * 100
-    assert governor.acquire(now) == pytest.approx(0.05, abs=1e-3)
-    # a second later, 20 more (the sustained rate), then waiting again
+    # a burst of 99 goes at once; the next waits one interval (1/18 s)
+    assert [governor.acquire(now) for _ in range(99)] == [0.0] * 99
+    assert governor.acquire(now) == pytest.approx(1 / 18, abs=1e-3)
+    # a second later, 18 more (90% of the sustained rate), then waiting again
     later = now + timedelta(seconds=1)
-    assert sum(governor.acquire(later) == 0.0 for _ in range(25)) == 20
+    assert sum(governor.acquire(later) == 0.0 for _ in range(25)) == 18
     # after a quiet minute the whole burst is back
     idle = now + timedelta(minutes=1)
-    assert sum(governor.acquire(idle) == 0.0 for _ in range(120)) == 100
+    assert sum(governor.acquire(idle) == 0.0 for _ in range(120)) == 99
 
 
 def test_jobs_past_the_launch_rate_wait_visibly_and_are_queued(
@@ -32,9 +33,9 @@ def test_jobs_past_the_launch_rate_wait_visibly_and_are_queued(
 ) -> None:
     from tests.conftest import reset_caches
 
-    # GIVEN a deployment allowing 2 launches at once, then 1 a second
+    # GIVEN a deployment allowing 3 launches at once (the governor keeps 2), then 1 a second
     monkeypatch.setenv("LAUNCH_RATE", "1")
-    monkeypatch.setenv("LAUNCH_BURST", "2")
+    monkeypatch.setenv("LAUNCH_BURST", "3")
     reset_caches()
     # WHEN 4 jobs are submitted at once
     replies = [call_api("POST", "/jobs", {"definition": "demo"}) for _ in range(4)]

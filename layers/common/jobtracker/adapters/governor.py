@@ -16,18 +16,24 @@ from jobtracker.adapters.records import from_wire
 
 KEY = "governor#launches"
 TRIES = 5
+# The governor keeps under the account's limit: a slot is taken a moment before its RunTask
+# reaches ECS, and that moment varies; running at 90% (and one short of the burst) leaves the
+# margin that keeps ECS from ever throttling.
+MARGIN = 0.9
 
 
 class DynamoGovernor:
     def __init__(self, table_name: str, rate: float, burst: int) -> None:
+        """rate, burst: the account's limits (the governor keeps its MARGIN under them)."""
         self.table_name = table_name
-        self.interval = 1.0 / rate
-        self.burst = burst
+        self.interval = 1.0 / (rate * MARGIN)
+        self.burst = max(1, burst - 1)
         self.seen: float | None = None  # the last `t` this container saw (a hint only)
 
     def acquire(self, now: datetime) -> float:
         at = now.timestamp()
-        latest = at + (self.burst - 1) * self.interval  # the latest `t` that still admits
+        # the latest `t` that still admits (1 ms of slack: times are floats of ~1.7e9 seconds)
+        latest = at + (self.burst - 1) * self.interval + 0.001
         # Which case to try first: the last `t` this container saw says whether launches are
         # flowing (busy) or the bucket has refilled (idle). A wrong guess costs one more call.
         stored = self.seen
