@@ -79,6 +79,7 @@ bench: venv
 	$(PY) bench/events.py
 	$(PY) bench/cost.py
 	$(PY) bench/scale.py
+	$(PY) bench/burst.py --jobs 1000
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache
