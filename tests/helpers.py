@@ -266,3 +266,15 @@ def handed_off(body: dict[str, Any]) -> dict[str, Any]:
     snapshot = body.get("job")
     assert snapshot is None or snapshot["pk"] == body["job_id"], "snapshot of another job"
     return {k: v for k, v in body.items() if k != "job"}
+
+
+def configured_queue(monkeypatch: Any, name: str, variable: str) -> str:
+    """Create an SQS queue on moto and point the deployment's `variable` at it."""
+    import boto3
+
+    from tests.conftest import reset_caches
+
+    url = str(boto3.client("sqs").create_queue(QueueName=name)["QueueUrl"])
+    monkeypatch.setenv(variable, url)
+    reset_caches()
+    return url

@@ -16,7 +16,7 @@ from jobtracker.core.submission import JobSubmission
 from jobtracker.usecases.submit import build_job
 from jobtracker.wiring import default_deps
 from tests.conftest import AwsEnv
-from tests.helpers import invoke, sqs_event
+from tests.helpers import configured_queue, invoke, sqs_event
 
 
 class Refusing:
@@ -34,12 +34,7 @@ class Recording:
 
 @pytest.fixture
 def retry_queue(aws: AwsEnv, monkeypatch: pytest.MonkeyPatch) -> str:
-    from tests.conftest import reset_caches
-
-    url = boto3.client("sqs").create_queue(QueueName="notify-retry")["QueueUrl"]
-    monkeypatch.setenv("NOTIFY_RETRY_QUEUE_URL", url)
-    reset_caches()
-    return url
+    return configured_queue(monkeypatch, "notify-retry", "NOTIFY_RETRY_QUEUE_URL")
 
 
 def finished_record() -> dict[str, Any]:

@@ -13,7 +13,7 @@ import pytest
 
 from jobtracker_local.template import load
 from tests.conftest import AwsEnv
-from tests.helpers import call_api, drain, invoke, job_event, submitted
+from tests.helpers import call_api, configured_queue, drain, invoke, job_event, submitted
 
 TEMPLATE = load()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
@@ -69,11 +69,7 @@ class Recorder:
 def test_every_dynamodb_call_a_function_makes_is_in_its_policy(
     aws: AwsEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.conftest import reset_caches
-
-    dlq = boto3.client("sqs").create_queue(QueueName="events-dlq")["QueueUrl"]
-    monkeypatch.setenv("EVENT_DLQ_URL", dlq)
-    reset_caches()
+    dlq = configured_queue(monkeypatch, "events-dlq", "EVENT_DLQ_URL")
     rec = Recorder()
     # GIVEN each function doing its work: submit, track, decide and relaunch, read, cancel,
     # schedule, reconcile

@@ -10,17 +10,12 @@ import boto3
 import pytest
 
 from tests.conftest import AwsEnv
-from tests.helpers import call_api, invoke, job_event, submitted
+from tests.helpers import call_api, configured_queue, invoke, job_event, submitted
 
 
 @pytest.fixture
 def dlq(aws: AwsEnv, monkeypatch: pytest.MonkeyPatch) -> str:
-    from tests.conftest import reset_caches
-
-    url = boto3.client("sqs").create_queue(QueueName="events-dlq")["QueueUrl"]
-    monkeypatch.setenv("EVENT_DLQ_URL", url)
-    reset_caches()
-    return url
+    return configured_queue(monkeypatch, "events-dlq", "EVENT_DLQ_URL")
 
 
 def dead_letter(url: str, body: Any) -> None:
