@@ -1,4 +1,4 @@
-"""GET /jobs, GET /jobs/{job_id}, POST /jobs/{job_id}/cancel."""
+"""GET /jobs, GET /jobs/{job_id}, GET /jobs/{job_id}/logs, POST /jobs/{job_id}/cancel."""
 
 from __future__ import annotations
 
@@ -9,10 +9,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from jobtracker.core.domain import JobStatus
 from jobtracker.edge.api import json_response, make_resolver
-from jobtracker.edge.api_models import CancelRequest, JobList, job_summary, job_view
+from jobtracker.edge.api_models import (
+    CancelRequest,
+    JobList,
+    job_summary,
+    job_view,
+    logs_view,
+)
 from jobtracker.observability import logger, metrics
 from jobtracker.usecases.cancel import cancel_job
-from jobtracker.usecases.query import get_job, list_jobs
+from jobtracker.usecases.query import get_job, job_logs, list_jobs
 
 app = make_resolver()
 
@@ -34,6 +40,16 @@ def list_route(
 @app.get("/jobs/<job_id>")
 def get_route(job_id: str) -> Any:
     return json_response(200, job_view(get_job(job_id)))
+
+
+@app.get("/jobs/<job_id>/logs")
+def logs_route(
+    job_id: str,
+    attempt: Annotated[int | None, Query(ge=1, le=1000)] = None,
+    limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+    next_token: Annotated[str | None, Query(max_length=2048)] = None,
+) -> Any:
+    return json_response(200, logs_view(job_logs(job_id, attempt, limit, next_token)))
 
 
 @app.post("/jobs/<job_id>/cancel")

@@ -2,7 +2,8 @@
 AWS_ENDPOINT_URL_ECS): RunTask with clientToken semantics, StopTask, DescribeTasks, ListTasks.
 
 Each task's container runs as a local process with the task definition's and the overrides'
-environment; its output is the task's log. Every change of a task is emitted as a real-shaped
+environment; its output is the task's log, shipped to CloudWatch Logs (moto) under the names the
+awslogs driver uses when the task definition has a log configuration. Every change of a task is emitted as a real-shaped
 "ECS Task State Change" event (increasing detail.version, ISO timestamps, stopCode,
 stoppedReason, container exit codes) through the given `emit` callback.
 
@@ -28,6 +29,8 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from jobtracker_local.logs import LogConfiguration, LogShipper, now_ms
 
 ACCOUNT = "000000000000"
 PREFIX = "AmazonEC2ContainerServiceV20141113."
@@ -99,6 +102,7 @@ class TaskDefinition:
     command: list[str]
     environment: dict[str, str]
     stop_timeout: float
+    logs: LogConfiguration | None = None
 
 
 @dataclass
@@ -205,8 +209,10 @@ class LocalEcs:
         step_seconds: float = 0.2,
         launch_rate: float = DEFAULT_LAUNCH_RATE,
         launch_burst: float = DEFAULT_LAUNCH_BURST,
+        shipper: LogShipper | None = None,
     ) -> None:
         self.emit = emit
+        self.shipper = shipper
         self.region = region
         self.work_dir = work_dir
         self.step = step_seconds
@@ -237,9 +243,10 @@ class LocalEcs:
         command: list[str],
         environment: dict[str, str],
         stop_timeout: float,
+        logs: LogConfiguration | None = None,
     ) -> str:
         arn = f"arn:aws:ecs:{self.region}:{ACCOUNT}:task-definition/{family}:1"
-        td = TaskDefinition(arn, family, container, command, environment, stop_timeout)
+        td = TaskDefinition(arn, family, container, command, environment, stop_timeout, logs)
         self.task_definitions[arn] = td
         self.task_definitions[family] = td
         self.task_definitions[f"{family}:1"] = td
@@ -407,7 +414,7 @@ class LocalEcs:
                 proc = subprocess.Popen(
                     command,
                     env=self._env(task),
-                    stdout=out,
+                    stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                     preexec_fn=_die_with_parent,
@@ -428,8 +435,22 @@ class LocalEcs:
             elif stop_now:
                 proc.send_signal(signal.SIGTERM)
             self._set(task, "RUNNING")
+            self._copy_output(task, proc, out)
             code = proc.wait()
         self._finish(task, code, None)
+
+    def _copy_output(self, task: Task, proc: subprocess.Popen[bytes], out: Any) -> None:
+        """The container's output, line by line, to its file and (as awslogs would) its stream."""
+        logs = task.task_definition.logs
+        stream = logs.stream_for(task.task_definition.container, task.task_id) if logs else None
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            out.write(line)
+            out.flush()
+            if self.shipper is not None and logs is not None and stream is not None:
+                self.shipper.line(logs.group, stream, line, now_ms())
+        if self.shipper is not None and logs is not None:
+            self.shipper.flush()  # in CloudWatch before STOPPED is told: a follower sees it all
 
     def _finish(self, task: Task, exit_code: int | None, reason: str | None) -> None:
         with task.lock:

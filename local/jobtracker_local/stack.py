@@ -35,6 +35,7 @@ from jobtracker_local.ecs import (
     serve,
 )
 from jobtracker_local.handlers import FakeContext, load_handler
+from jobtracker_local.logs import LogConfiguration, LogShipper
 from jobtracker_local.schedules import ScheduleRunner, runner_for
 from jobtracker_local.sqs import sqs_event
 
@@ -115,8 +116,15 @@ class LocalStack:
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         self.moto.start()
         self._wait_port(self.moto_port)
+        self.shipper = LogShipper(lambda: self._boto("logs"))
+        self.shipper.start()
         self.ecs = LocalEcs(
-            self._emit_ecs_event, REGION, self.work_dir, self.step_seconds, *self.ecs_limits
+            self._emit_ecs_event,
+            REGION,
+            self.work_dir,
+            self.step_seconds,
+            *self.ecs_limits,
+            shipper=self.shipper,
         )
         self.ecs_server = serve(self.ecs)
         self.ecs_port = self.ecs_server.server_address[1]
@@ -139,6 +147,7 @@ class LocalStack:
         if stuck:
             print(f"still busy after {grace_seconds:.0f}s, abandoned: {', '.join(stuck)}")
         self.ecs.shutdown()
+        self.shipper.stop()
         self._close(self.ecs_server)
         self.moto.stop()
 
@@ -253,8 +262,10 @@ class LocalStack:
         for logical in tpl.resources_of_type(t, "AWS::SNS::Topic"):
             arn = sns.create_topic(Name=f"{stack}-{logical}")["TopicArn"]
             r.refs[logical], r.attrs[(logical, "TopicName")] = arn, f"{stack}-{logical}"
+        logs = self._boto("logs")
         for logical, res in tpl.resources_of_type(t, "AWS::Logs::LogGroup").items():
             r.refs[logical] = r.resolve(res["Properties"]["LogGroupName"])
+            logs.create_log_group(logGroupName=r.refs[logical])
         for logical, res in tpl.resources_of_type(t, "AWS::ECS::Cluster").items():
             name = r.resolve(res["Properties"]["ClusterName"])
             r.refs[logical] = name
@@ -271,12 +282,20 @@ class LocalStack:
                 command=["python", "-m", "jobtracker_worker.main"],
                 environment=env,
                 stop_timeout=float(r.resolve(c.get("StopTimeout", 30))),
+                logs=self._awslogs(r.resolve(c.get("LogConfiguration", {}))),
             )
             r.refs[logical] = arn
         for logical in tpl.resources_of_type(t, "AWS::Serverless::LayerVersion"):
             r.refs[logical] = "local-layer"
         for logical in tpl.resources_of_type(t, "AWS::Serverless::HttpApi"):
             r.refs[logical] = "local-api"
+
+    @staticmethod
+    def _awslogs(config: dict[str, Any]) -> LogConfiguration | None:
+        options = config.get("Options", {})
+        if config.get("LogDriver") != "awslogs" or "awslogs-group" not in options:
+            return None
+        return LogConfiguration(options["awslogs-group"], options.get("awslogs-stream-prefix", ""))
 
     # ---- functions and their events -----------------------------------------------------------
 

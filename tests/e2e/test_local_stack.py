@@ -39,6 +39,22 @@ def test_success_with_full_attempt_history(stack: Stack) -> None:
     assert "job finished" in log.read_text()
 
 
+def test_a_finished_jobs_worker_output_is_read_back_through_the_logs_route(stack: Stack) -> None:
+    # GIVEN a job that ran to success on the local ECS (its output shipped as awslogs would)
+    job = stack.submit({"definition": "demo", "parameters": {"kind": "succeed", "seconds": 0}})
+    done = stack.wait(job["id"])
+    assert done["status"] == "SUCCEEDED", done
+    # WHEN its logs are read through the API
+    status, page = stack.request("GET", f"/jobs/{job['id']}/logs")
+    # THEN they hold the worker's own lines, from CloudWatch Logs, and the attempt is over
+    assert status == 200, page
+    messages = [e["message"] for e in page["events"]]
+    assert any("job started" in m for m in messages), messages
+    assert any("job finished" in m for m in messages), messages
+    assert page["finished"] is True
+    assert page["logs"]["stream"].startswith("job/worker/"), page["logs"]
+
+
 def test_flaky_job_is_retried_with_backoff_then_succeeds(stack: Stack) -> None:
     job = stack.submit(
         {

@@ -204,6 +204,7 @@ def test_every_route_requires_iam_auth() -> None:
             ("POST", "/jobs"),
             ("GET", "/jobs"),
             ("GET", "/jobs/{job_id}"),
+            ("GET", "/jobs/{job_id}/logs"),
             ("POST", "/jobs/{job_id}/cancel"),
         ]
     )

@@ -11,7 +11,13 @@ from jobtracker.adapters.launcher import TaskLauncher
 from jobtracker.adapters.queue import WorkQueue
 from jobtracker.clock import Clock, system_clock
 from jobtracker.config import Settings, get_settings
-from jobtracker.usecases.ports import JobRepository, LaunchGovernor, Unlimited
+from jobtracker.usecases.ports import JobRepository, LaunchGovernor, LogReader, Unlimited
+
+
+def _cloudwatch_logs() -> LogReader:
+    from jobtracker.adapters.logs import default_logs  # only the paths that read logs pay for it
+
+    return default_logs()
 
 
 @dataclass
@@ -23,6 +29,7 @@ class Deps:
     clock: Clock = system_clock
     rand: Callable[[], float] | None = None
     governor: LaunchGovernor = field(default_factory=Unlimited)
+    logs: LogReader = field(default_factory=_cloudwatch_logs)
 
 
 @lru_cache(maxsize=1)
@@ -47,6 +54,7 @@ def reset_defaults() -> None:
     e.g. after the environment changed: tests, the local stack."""
     from jobtracker.adapters.aws import reset_clients
     from jobtracker.adapters.launcher import default_launcher
+    from jobtracker.adapters.logs import default_logs
     from jobtracker.adapters.notify import default_publisher
     from jobtracker.adapters.queue import default_queue
     from jobtracker.adapters.store import default_repository
@@ -55,5 +63,11 @@ def reset_defaults() -> None:
     reset_settings()
     reset_clients()
     default_deps.cache_clear()
-    for cached in (default_repository, default_launcher, default_queue, default_publisher):
+    for cached in (
+        default_repository,
+        default_launcher,
+        default_queue,
+        default_publisher,
+        default_logs,
+    ):
         cached.cache_clear()

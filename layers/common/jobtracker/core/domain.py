@@ -192,6 +192,15 @@ class Attempt:
     def history_entries(self) -> list[dict[str, Any]]:
         return [self.history[k] for k in sorted(self.history)]
 
+    @property
+    def log_location(self) -> tuple[str, str] | None:
+        """(log group, log stream) of the attempt's task; stored as "group:stream" (neither
+        CloudWatch name may contain a colon)."""
+        if not self.log_stream or ":" not in self.log_stream:
+            return None
+        group, stream = self.log_stream.split(":", 1)
+        return group, stream
+
 
 def history_key(version: int) -> str:
     return f"v{version:08d}"

@@ -25,6 +25,7 @@ ROUTES: dict[str, frozenset[str]] = {
     r"^/jobs/?$": frozenset({"GET", "POST"}),
     r"^/jobs/[^/]+/?$": frozenset({"GET"}),
     r"^/jobs/[^/]+/cancel/?$": frozenset({"POST"}),
+    r"^/jobs/[^/]+/logs/?$": frozenset({"GET"}),
 }
 
 

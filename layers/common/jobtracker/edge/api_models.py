@@ -4,11 +4,13 @@ submission, is jobtracker.core.submission.)"""
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from jobtracker.config import Settings
 from jobtracker.core.domain import Attempt, Job
+from jobtracker.usecases.query import AttemptLogs
 
 
 class ContainerView(BaseModel):
@@ -24,6 +26,12 @@ class StateView(BaseModel):
     desired_status: str | None = None
     stop_code: str | None = None
     source: str | None = None
+
+
+class LogsLink(BaseModel):
+    group: str
+    stream: str
+    console_url: str
 
 
 class AttemptView(BaseModel):
@@ -43,6 +51,7 @@ class AttemptView(BaseModel):
     counted: bool
     spot_interruption_at: str | None
     log_stream: str | None
+    logs: LogsLink | None
     history: list[StateView]
 
 
@@ -93,7 +102,25 @@ class CancelRequest(BaseModel):
     reason: Annotated[str, Field(max_length=512)] | None = None
 
 
-def _attempt_view(a: Attempt) -> AttemptView:
+def _console_escape(name: str) -> str:
+    # The CloudWatch console's own URL encoding: percent-encode, then "%" becomes "$25".
+    return quote(name, safe="").replace("%", "$25")
+
+
+def logs_link(a: Attempt, region: str) -> LogsLink | None:
+    where = a.log_location
+    if where is None:
+        return None
+    group, stream = where
+    url = (
+        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+        f"#logsV2:log-groups/log-group/{_console_escape(group)}"
+        f"/log-events/{_console_escape(stream)}"
+    )
+    return LogsLink(group=group, stream=stream, console_url=url)
+
+
+def _attempt_view(a: Attempt, region: str) -> AttemptView:
     return AttemptView(
         number=a.number,
         task_arn=a.task_arn,
@@ -113,6 +140,7 @@ def _attempt_view(a: Attempt) -> AttemptView:
         counted=not a.uncounted,
         spot_interruption_at=a.spot_interruption_at,
         log_stream=a.log_stream,
+        logs=logs_link(a, region),
         history=[
             StateView(
                 status=str(h.get("status")),
@@ -128,7 +156,11 @@ def _attempt_view(a: Attempt) -> AttemptView:
 
 
 def _links(job_id: str) -> dict[str, str]:
-    return {"self": f"/jobs/{job_id}", "cancel": f"/jobs/{job_id}/cancel"}
+    return {
+        "self": f"/jobs/{job_id}",
+        "cancel": f"/jobs/{job_id}/cancel",
+        "logs": f"/jobs/{job_id}/logs",
+    }
 
 
 def _effective_retry(job: Job, settings: Settings | None) -> dict[str, Any]:
@@ -140,6 +172,9 @@ def _effective_retry(job: Job, settings: Settings | None) -> dict[str, Any]:
 
 
 def job_view(job: Job, settings: Settings | None = None) -> JobView:
+    from jobtracker.config import get_settings
+
+    settings = settings or get_settings()
     return JobView(
         id=job.job_id,
         definition=job.definition,
@@ -161,7 +196,7 @@ def job_view(job: Job, settings: Settings | None = None) -> JobView:
         tags=job.spec.tags,
         schedule=job.schedule_name,
         scheduled_time=job.scheduled_time,
-        attempts=[_attempt_view(job.attempts[n]) for n in sorted(job.attempts)],
+        attempts=[_attempt_view(job.attempts[n], settings.region) for n in sorted(job.attempts)],
         links=_links(job.job_id),
     )
 
@@ -176,4 +211,34 @@ def job_summary(job: Job) -> JobSummary:
         updated_at=job.updated_at,
         schedule=job.schedule_name,
         links=_links(job.job_id),
+    )
+
+
+class LogLine(BaseModel):
+    at: str
+    message: str
+
+
+class LogsView(BaseModel):
+    job_id: str
+    attempt: int
+    logs: LogsLink | None
+    events: list[LogLine]
+    next_token: str | None
+    # True once the attempt's task has stopped: a follower reads until a page comes back empty.
+    finished: bool
+
+
+def logs_view(found: AttemptLogs, settings: Settings | None = None) -> LogsView:
+    from jobtracker.config import get_settings
+    from jobtracker.core.domain import iso
+
+    settings = settings or get_settings()
+    return LogsView(
+        job_id=found.job.job_id,
+        attempt=found.attempt.number,
+        logs=logs_link(found.attempt, settings.region),
+        events=[LogLine(at=iso(e.at) or "", message=e.message) for e in found.page.events],
+        next_token=found.page.next_token,
+        finished=found.finished,
     )

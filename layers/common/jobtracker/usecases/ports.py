@@ -66,6 +66,25 @@ class JobRepository(Protocol):
     def active_jobs(self) -> Iterator[Job]: ...
 
 
+@dataclass(frozen=True)
+class LogEvent:
+    at: datetime
+    message: str
+
+
+@dataclass(frozen=True)
+class LogPage:
+    events: list[LogEvent]
+    next_token: str | None  # where the next read starts; the same token again when no more yet
+    found: bool = True  # False: the stream does not exist (yet: a task writes it once it runs)
+
+
+class LogReader(Protocol):
+    """An attempt's log stream (CloudWatch Logs on AWS and on the local stack)."""
+
+    def read(self, group: str, stream: str, limit: int, token: str | None) -> LogPage: ...
+
+
 class LaunchGovernor(Protocol):
     """The account's launch rate, shared by every launcher (API, schedules, retries, the
     reconciler): a slot now, or how long until the next one."""
