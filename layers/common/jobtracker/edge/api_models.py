@@ -7,8 +7,12 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobtracker.config import Settings
+from jobtracker.config import JobDefinition, Settings
+from jobtracker.core.cost import attempt_cost, job_cost
+from jobtracker.core.diagnosis import diagnose
 from jobtracker.core.domain import Attempt, Job
+
+USD_DECIMALS = 6  # a millionth of a dollar: a 0.25 vCPU task's minimum minute is $0.0002
 
 
 class ContainerView(BaseModel):
@@ -40,6 +44,8 @@ class AttemptView(BaseModel):
     containers: list[ContainerView]
     outcome: str | None
     rule: str | None
+    diagnosis: str | None  # what to do about a failed attempt (core/diagnosis.py)
+    cost_usd: float | None  # estimated Fargate cost at listed prices (core/cost.py)
     counted: bool
     spot_interruption_at: str | None
     log_stream: str | None
@@ -68,6 +74,7 @@ class JobView(BaseModel):
     schedule: str | None
     scheduled_time: str | None
     attempts: list[AttemptView]
+    cost_usd: float | None  # the attempts' estimated Fargate costs, summed
     links: dict[str, str]
 
 
@@ -93,7 +100,11 @@ class CancelRequest(BaseModel):
     reason: Annotated[str, Field(max_length=512)] | None = None
 
 
-def _attempt_view(a: Attempt) -> AttemptView:
+def _usd(amount: float | None) -> float | None:
+    return None if amount is None else round(amount, USD_DECIMALS)
+
+
+def _attempt_view(a: Attempt, definition: JobDefinition | None) -> AttemptView:
     return AttemptView(
         number=a.number,
         task_arn=a.task_arn,
@@ -110,6 +121,8 @@ def _attempt_view(a: Attempt) -> AttemptView:
         ],
         outcome=a.outcome,
         rule=a.rule,
+        diagnosis=diagnose(a),
+        cost_usd=_usd(attempt_cost(a, definition)),
         counted=not a.uncounted,
         spot_interruption_at=a.spot_interruption_at,
         log_stream=a.log_stream,
@@ -140,6 +153,12 @@ def _effective_retry(job: Job, settings: Settings | None) -> dict[str, Any]:
 
 
 def job_view(job: Job, settings: Settings | None = None) -> JobView:
+    from jobtracker.config import get_settings
+
+    settings = settings or get_settings()
+    # Costs are priced on the definition as configured now (None once it is removed).
+    definition = settings.job_definitions.get(job.definition)
+    attempts = [job.attempts[n] for n in sorted(job.attempts)]
     return JobView(
         id=job.job_id,
         definition=job.definition,
@@ -161,7 +180,8 @@ def job_view(job: Job, settings: Settings | None = None) -> JobView:
         tags=job.spec.tags,
         schedule=job.schedule_name,
         scheduled_time=job.scheduled_time,
-        attempts=[_attempt_view(job.attempts[n]) for n in sorted(job.attempts)],
+        attempts=[_attempt_view(a, definition) for a in attempts],
+        cost_usd=_usd(job_cost(attempts, definition)),
         links=_links(job.job_id),
     )
 
