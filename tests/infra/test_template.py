@@ -263,7 +263,10 @@ def test_no_secrets_in_container_environment() -> None:
         )
 
 
-def test_job_definitions_config_is_valid_json_shape() -> None:
+def template_job_definitions() -> dict[str, Any]:
+    """The JOB_DEFINITIONS setting as the template builds it (placeholders filled in)."""
+    from jobtracker.config import load_settings
+
     sub = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["JOB_DEFINITIONS"]["Fn::Sub"]
     text = sub[0]
     for placeholder in (
@@ -275,10 +278,22 @@ def test_job_definitions_config_is_valid_json_shape() -> None:
     ):
         text = text.replace(placeholder, "x")
     text = text.replace("${AssignPublicIp}", "false").replace("${StopTimeoutSeconds}", "60")
-    from jobtracker.config import load_settings
+    return dict(load_settings({"TABLE_NAME": "t", "JOB_DEFINITIONS": text}).job_definitions)
 
-    settings = load_settings({"TABLE_NAME": "t", "JOB_DEFINITIONS": text})
-    assert "demo" in settings.job_definitions
+
+def test_job_definitions_config_is_valid_json_shape() -> None:
+    assert "demo" in template_job_definitions()
+
+
+def test_the_demo_definition_is_priced_at_the_worker_task_definitions_size() -> None:
+    # GIVEN the worker's task definition and the demo job definition the functions read
+    task = RESOURCES["WorkerTaskDefinition"]["Properties"]
+    demo = template_job_definitions()["demo"]
+    # THEN the definition's cpu, memory and architecture (what attempt costs are priced on)
+    # are the task definition's
+    size = (str(demo.cpu), str(demo.memory), demo.architecture)
+    expected = (task["Cpu"], task["Memory"], task["RuntimePlatform"]["CpuArchitecture"])
+    assert size == expected, f"demo is priced at {size}, the task definition is {expected}"
 
 
 def test_samconfig_has_working_defaults() -> None:

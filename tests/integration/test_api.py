@@ -8,7 +8,16 @@ from typing import Any
 import pytest
 
 from tests.conftest import AwsEnv
-from tests.helpers import call_api, ecs_task_count, error, inject, table_item_count
+from tests.helpers import (
+    call_api,
+    drain,
+    ecs_task_count,
+    error,
+    inject,
+    invoke,
+    job_event,
+    table_item_count,
+)
 
 
 def submit(body: dict[str, Any] | None = None, **headers: str) -> Any:
@@ -530,3 +539,37 @@ def test_caller_scopes_idempotency_keys(aws: AwsEnv) -> None:
     )
     assert a["statusCode"] == b["statusCode"] == 201
     assert json.loads(a["body"])["id"] != json.loads(b["body"])["id"]
+
+
+def test_get_shows_each_failed_attempts_diagnosis_and_cost_and_the_jobs_total(
+    aws: AwsEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the demo definition sized 0.25 vCPU / 512 MiB (x86), as its task definition is
+    from tests.conftest import reset_caches
+
+    definitions = json.loads(aws.env["JOB_DEFINITIONS"])
+    definitions["demo"].update(cpu=256, memory=512)
+    monkeypatch.setenv("JOB_DEFINITIONS", json.dumps(definitions))
+    reset_caches()
+    # AND a job whose first attempt exits 2 (retried) and whose second runs out of memory
+    job = submit({"definition": "demo", "retry": {"backoff": {"base_seconds": 0}}}).body
+    for fixture in ("task_running", "task_stopped_exit_2"):
+        invoke("functions/on_task_state", job_event(job, fixture, aws.cluster_arn))
+    drain(aws.retry_queue_url)
+    drain(aws.launch_queue_url)
+    relaunched = call_api("GET", f"/jobs/{job['id']}").body
+    invoke("functions/on_task_state", job_event(relaunched, "task_stopped_oom", aws.cluster_arn, 2))
+    drain(aws.retry_queue_url)
+    # WHEN the job is read
+    reply = call_api("GET", f"/jobs/{job['id']}")
+    # THEN it FAILED, and each attempt says what to do about it
+    assert reply.status == 200 and reply.body["status"] == "FAILED", reply.body
+    first, second = reply.body["attempts"]
+    assert first["diagnosis"].startswith("The job exited 2"), first["diagnosis"]
+    assert first["diagnosis"].endswith("; retried."), first["diagnosis"]
+    assert "raise the definition's memory" in second["diagnosis"], second["diagnosis"]
+    # AND each attempt (63.782 s, billed 64 s) costs 64/3600 h x (0.25 x $0.04048 + 0.5 x
+    # $0.004445), by hand $0.000219
+    assert first["cost_usd"] == second["cost_usd"] == 0.000219, (first, second)
+    # AND the job's total is their sum
+    assert reply.body["cost_usd"] == 0.000439, reply.body["cost_usd"]

@@ -11,8 +11,9 @@ import os
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from jobtracker.core.cost import fargate_size_error
 from jobtracker.core.domain import TERMINAL_STATUSES, JobStatus
 from jobtracker.core.policy import RetryOverrides, RetryPolicy, default_policy
 
@@ -51,6 +52,11 @@ class JobDefinition(BaseModel):
     # Whether a submission may replace the container's command: off unless the deployment says
     # so, since a command runs with the definition's task role.
     allow_command_override: bool = False
+    # The task definition's Fargate size (CPU units, memory MiB) and CPU architecture, which the
+    # API prices each attempt's estimated cost on (core/cost.py). Optional: no size, no cost.
+    cpu: int | None = None
+    memory: int | None = None
+    architecture: Literal["X86_64", "ARM64"] = "X86_64"
 
     @field_validator("subnets", "security_groups", mode="before")
     @classmethod
@@ -59,6 +65,17 @@ class JobDefinition(BaseModel):
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _fargate_size(self) -> JobDefinition:
+        if self.cpu is None and self.memory is None:
+            return self
+        if self.cpu is None or self.memory is None:
+            raise ValueError("cpu and memory go together: give both or neither")
+        error = fargate_size_error(self.cpu, self.memory)
+        if error:
+            raise ValueError(error)
+        return self
 
     @property
     def deciding_containers(self) -> list[str]:

@@ -115,6 +115,7 @@ class RetryPolicy(BaseModel):
 # Defaults distilled from ../shared/reference/ecs.md: community practice (aws-samples, Dagster)
 # on which ECS failures are transient. Order matters: the first match decides. Kept as data and
 # validated when a policy is first built (not at import: every handler's cold start pays that).
+# Each name has its one-line "what to do" in core/diagnosis.py (a test fails without one).
 DEFAULT_RULES: list[dict[str, object]] = [
     {
         "name": "spot-interruption",

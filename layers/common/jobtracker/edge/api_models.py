@@ -8,9 +8,13 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobtracker.config import Settings
+from jobtracker.config import JobDefinition, Settings
+from jobtracker.core.cost import attempt_cost, job_cost
+from jobtracker.core.diagnosis import diagnose
 from jobtracker.core.domain import Attempt, Job
 from jobtracker.usecases.query import AttemptLogs
+
+USD_DECIMALS = 6  # a millionth of a dollar: a 0.25 vCPU task's minimum minute is $0.0002
 
 
 class ContainerView(BaseModel):
@@ -48,6 +52,8 @@ class AttemptView(BaseModel):
     containers: list[ContainerView]
     outcome: str | None
     rule: str | None
+    diagnosis: str | None  # what to do about a failed attempt (core/diagnosis.py)
+    cost_usd: float | None  # estimated Fargate cost at listed prices (core/cost.py)
     counted: bool
     spot_interruption_at: str | None
     log_stream: str | None
@@ -77,6 +83,7 @@ class JobView(BaseModel):
     schedule: str | None
     scheduled_time: str | None
     attempts: list[AttemptView]
+    cost_usd: float | None  # the attempts' estimated Fargate costs, summed
     links: dict[str, str]
 
 
@@ -120,7 +127,11 @@ def logs_link(a: Attempt, region: str) -> LogsLink | None:
     return LogsLink(group=group, stream=stream, console_url=url)
 
 
-def _attempt_view(a: Attempt, region: str) -> AttemptView:
+def _usd(amount: float | None) -> float | None:
+    return None if amount is None else round(amount, USD_DECIMALS)
+
+
+def _attempt_view(a: Attempt, definition: JobDefinition | None, region: str) -> AttemptView:
     return AttemptView(
         number=a.number,
         task_arn=a.task_arn,
@@ -137,6 +148,8 @@ def _attempt_view(a: Attempt, region: str) -> AttemptView:
         ],
         outcome=a.outcome,
         rule=a.rule,
+        diagnosis=diagnose(a),
+        cost_usd=_usd(attempt_cost(a, definition)),
         counted=not a.uncounted,
         spot_interruption_at=a.spot_interruption_at,
         log_stream=a.log_stream,
@@ -175,6 +188,9 @@ def job_view(job: Job, settings: Settings | None = None) -> JobView:
     from jobtracker.config import get_settings
 
     settings = settings or get_settings()
+    # Costs are priced on the definition as configured now (None once it is removed).
+    definition = settings.job_definitions.get(job.definition)
+    attempts = [job.attempts[n] for n in sorted(job.attempts)]
     return JobView(
         id=job.job_id,
         definition=job.definition,
@@ -196,7 +212,8 @@ def job_view(job: Job, settings: Settings | None = None) -> JobView:
         tags=job.spec.tags,
         schedule=job.schedule_name,
         scheduled_time=job.scheduled_time,
-        attempts=[_attempt_view(job.attempts[n], settings.region) for n in sorted(job.attempts)],
+        attempts=[_attempt_view(a, definition, settings.region) for a in attempts],
+        cost_usd=_usd(job_cost(attempts, definition)),
         links=_links(job.job_id),
     )
 
