@@ -57,7 +57,7 @@ e2e: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/common/jobtracker worker/jobtracker_worker local/jobtracker_local functions bench
+	$(VENV)/bin/mypy layers/common/jobtracker worker/jobtracker_worker local/jobtracker_local client/jobtracker_client functions bench
 
 format: venv
 	$(VENV)/bin/ruff format .

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 from jobtracker_local.ecs import DEFAULT_LAUNCH_BURST, DEFAULT_LAUNCH_RATE
-from jobtracker_local.stack import LocalStack
+from jobtracker_local.stack import REGION, LocalStack
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,7 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         "moto": f"http://127.0.0.1:{stack.moto_port}",
         "ecs": f"http://127.0.0.1:{stack.ecs_port}",
         "work_dir": args.work_dir,
+        "region": REGION,
     }
+    # Where a client finds this stack (the `jobtracker` CLI looks here): gone once it stops.
+    stack_file = Path(args.work_dir) / "stack.json"
+    write_private(stack_file, json.dumps(endpoints))
     print("jobtracker local stack is up")
     print(f"  API        {stack.api_url}   (header: Authorization: Bearer {stack.token})")
     print(f"  AWS (moto) {endpoints['moto']}   ECS (local) {endpoints['ecs']}")
@@ -109,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     print("stopping…", flush=True)
     faulthandler.dump_traceback_later(30, exit=True)  # a hung stop shows where, then exits
+    stack_file.unlink(missing_ok=True)
     stack.stop()
     faulthandler.cancel_dump_traceback_later()
     print("stopped.", flush=True)

@@ -78,7 +78,8 @@ class JobView(BaseModel):
     timeout_seconds: int | None
     start_timeout_seconds: int | None
     queue_timeout_seconds: int | None
-    retry: dict[str, Any]
+    retry: dict[str, Any]  # the policy the job runs under: the defaults with its overrides
+    retry_overrides: dict[str, Any]  # what the job was submitted with (a rerun resubmits it)
     tags: dict[str, str]
     schedule: str | None
     scheduled_time: str | None
@@ -209,6 +210,7 @@ def job_view(job: Job, settings: Settings | None = None) -> JobView:
         start_timeout_seconds=job.spec.start_timeout_seconds,
         queue_timeout_seconds=job.spec.queue_timeout_seconds,
         retry=_effective_retry(job, settings),
+        retry_overrides=job.spec.retry,
         tags=job.spec.tags,
         schedule=job.schedule_name,
         scheduled_time=job.scheduled_time,

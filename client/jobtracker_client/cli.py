@@ -1,0 +1,326 @@
+"""`jobtracker`: the command line of the jobtracker API (built on the Python client).
+
+    jobtracker submit DEFINITION [--parameters JSON|@file] [--env K=V ...] [--watch]
+    jobtracker get JOB_ID | list | cancel JOB_ID | rerun JOB_ID | watch JOB_ID | logs JOB_ID
+
+Human tables by default, `--output json` everywhere. `watch` (and `submit --watch`) exits 0
+only when the job SUCCEEDED, so it can gate a pipeline; see EXIT_CODES.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from jobtracker.edge.api_models import JobSummary, JobView, LogLine
+from jobtracker_client.client import ApiError, JobTracker, WaitTimeout
+
+# What `watch` exits with, by the job's final status (and when it could not tell).
+EXIT_CODES: dict[str, int] = {
+    "SUCCEEDED": 0,
+    "FAILED": 1,
+    # 2: usage errors (argparse)
+    "TIMED_OUT": 3,
+    "CANCELLED": 4,
+    "WAIT_TIMEOUT": 5,  # --wait-timeout passed; the job goes on
+    "API_ERROR": 6,  # the API refused the request or could not be reached
+}
+
+
+class CliError(Exception):
+    pass
+
+
+def _json_arg(value: str, name: str) -> Any:
+    """JSON given inline, or @path to a file holding it."""
+    text = value
+    if value.startswith("@"):
+        try:
+            text = Path(value[1:]).read_text()
+        except OSError as exc:
+            raise CliError(f"{name}: cannot read {value[1:]}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise CliError(f"{name}: not valid JSON ({exc})") from None
+
+
+def _pairs(values: list[str] | None, name: str) -> dict[str, str] | None:
+    if not values:
+        return None
+    out = {}
+    for item in values:
+        key, sep, val = item.partition("=")
+        if not sep or not key:
+            raise CliError(f"{name}: expected KEY=VALUE, got {item!r}")
+        out[key] = val
+    return out
+
+
+def _command(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    if value.lstrip().startswith("["):
+        parsed = _json_arg(value, "--command")
+        if not isinstance(parsed, list):
+            raise CliError("--command: a JSON list of strings, or a shell-quoted string")
+        return [str(p) for p in parsed]
+    return shlex.split(value)
+
+
+# ---- output ------------------------------------------------------------------------------------
+
+
+def _table(rows: Sequence[Sequence[Any]], out: TextIO) -> None:
+    cells = [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
+    for row in cells:
+        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
+
+
+def _duration(start: str | None, end: str | None) -> str:
+    from jobtracker.core.domain import parse_iso
+
+    a, b = parse_iso(start), parse_iso(end)
+    if a is None or b is None:
+        return ""
+    seconds = (b - a).total_seconds()
+    return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.1f}m"
+
+
+def _usd(value: float | None) -> str:
+    return "" if value is None else f"${value:.6f}"
+
+
+def print_job(job: JobView, out: TextIO) -> None:
+    reason = f" ({job.status_reason})" if job.status_reason else ""
+    out.write(f"{job.id}  {job.status}{reason}\n")
+    _table(
+        [
+            ("definition", job.definition),
+            ("created", job.created_at),
+            ("finished", job.finished_at or "-"),
+            ("cost", _usd(job.cost_usd) or "-"),
+        ],
+        out,
+    )
+    if not job.attempts:
+        return
+    out.write("\n")
+    rows: list[Sequence[Any]] = [
+        ("#", "STATUS", "OUTCOME", "EXIT", "STOP CODE", "RULE", "RAN", "COST")
+    ]
+    for a in job.attempts:
+        exits = ",".join("-" if c.exit_code is None else str(c.exit_code) for c in a.containers)
+        ran = _duration(a.started_at, a.stopped_at)
+        rows.append(
+            (a.number, a.status, a.outcome, exits, a.stop_code, a.rule, ran, _usd(a.cost_usd))
+        )
+    _table(rows, out)
+    for a in job.attempts:
+        if a.stopped_reason and a.outcome not in (None, "succeeded"):
+            out.write(f"\nattempt {a.number}: {a.stopped_reason}\n")
+        if a.diagnosis:
+            out.write(f"  what to do: {a.diagnosis}\n")
+    newest = job.attempts[-1]
+    if newest.logs:
+        out.write(f"\nlogs: jobtracker logs {job.id}   ({newest.logs.console_url})\n")
+
+
+def print_list(jobs: list[JobSummary], out: TextIO) -> None:
+    rows: list[Sequence[Any]] = [("ID", "STATUS", "DEFINITION", "ATTEMPT", "CREATED", "SCHEDULE")]
+    rows += [
+        (j.id, j.status, j.definition, j.attempt, j.created_at, j.schedule or "") for j in jobs
+    ]
+    _table(rows, out)
+
+
+def _emit(args: argparse.Namespace, out: TextIO, value: Any, human: Callable[[], None]) -> None:
+    if args.output == "json":
+        out.write(json.dumps(value, indent=2) + "\n")
+    else:
+        human()
+
+
+# ---- watch -------------------------------------------------------------------------------------
+
+
+class Progress:
+    """Live status on a terminal (one line, rewritten); plain lines elsewhere (CI logs)."""
+
+    def __init__(self, out: TextIO, live: bool) -> None:
+        self.out = out
+        self.live = live
+        self.started = time.monotonic()
+        self.width = 0
+
+    def __call__(self, job: JobView) -> None:
+        elapsed = time.monotonic() - self.started
+        reason = f" - {job.status_reason}" if job.status_reason else ""
+        line = f"{job.id}  {job.status}  attempt {job.attempt}{reason}  [{elapsed:.0f}s]"
+        if self.live:
+            self.out.write("\r" + line.ljust(self.width))
+            self.width = len(line)
+            if job.status in ("SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED"):
+                self.out.write("\n")
+        else:
+            stamp = time.strftime("%H:%M:%S")
+            self.out.write(f"{stamp} {line}\n")
+        self.out.flush()
+
+
+def watch(client: JobTracker, args: argparse.Namespace, job_id: str, out: TextIO) -> int:
+    progress = Progress(sys.stderr, sys.stderr.isatty()) if args.output != "json" else None
+    try:
+        job = client.wait(job_id, timeout=args.wait_timeout, on_change=progress)
+    except WaitTimeout as exc:
+        last = exc.job
+        _emit(args, out, last.model_dump(mode="json"), lambda: print_job(last, out))
+        sys.stderr.write(f"still {last.status} after {args.wait_timeout}s; the job goes on\n")
+        return EXIT_CODES["WAIT_TIMEOUT"]
+    _emit(args, out, job.model_dump(mode="json"), lambda: print_job(job, out))
+    return EXIT_CODES.get(job.status, EXIT_CODES["API_ERROR"])
+
+
+# ---- commands ----------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace, client: JobTracker, out: TextIO) -> int:
+    if args.cmd == "submit":
+        parameters = _json_arg(args.parameters, "--parameters") if args.parameters else None
+        job = client.submit(
+            args.definition,
+            parameters,
+            environment=_pairs(args.env, "--env"),
+            command=_command(args.command),
+            retry=_json_arg(args.retry, "--retry") if args.retry else None,
+            timeout_seconds=args.timeout,
+            tags=_pairs(args.tag, "--tag"),
+            idempotency_key=args.idempotency_key,
+        )
+        if args.watch:
+            sys.stderr.write(f"submitted {job.id}\n")
+            return watch(client, args, job.id, out)
+        _emit(args, out, job.model_dump(mode="json"), lambda: print_job(job, out))
+    elif args.cmd == "get":
+        job = client.get(args.job_id)
+        _emit(args, out, job.model_dump(mode="json"), lambda: print_job(job, out))
+    elif args.cmd == "list":
+        jobs = list(client.list(args.status, args.definition, args.schedule, limit=args.limit))
+        _emit(args, out, [j.model_dump(mode="json") for j in jobs], lambda: print_list(jobs, out))
+    elif args.cmd == "cancel":
+        job = client.cancel(args.job_id, args.reason)
+        _emit(args, out, job.model_dump(mode="json"), lambda: print_job(job, out))
+    elif args.cmd == "rerun":
+        job = client.rerun(args.job_id)
+        if args.watch:
+            sys.stderr.write(f"submitted {job.id} (a rerun of {args.job_id})\n")
+            return watch(client, args, job.id, out)
+        _emit(args, out, job.model_dump(mode="json"), lambda: print_job(job, out))
+    elif args.cmd == "watch":
+        return watch(client, args, args.job_id, out)
+    elif args.cmd == "logs":
+        for line in client.logs(args.job_id, args.attempt, follow=args.follow):
+            write_line(args, out, line)
+    return 0
+
+
+def write_line(args: argparse.Namespace, out: TextIO, line: LogLine) -> None:
+    if args.output == "json":
+        out.write(json.dumps(line.model_dump(mode="json")) + "\n")
+    else:
+        out.write(f"{line.at}  {line.message}\n")
+    out.flush()
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="jobtracker", description="jobtracker: jobs on ECS/Fargate")
+    where = p.add_argument_group("where the API is (default: the local stack that is running)")
+    where.add_argument("--api", help="the API's URL (or JOBTRACKER_API)")
+    where.add_argument("--stack", help="a CloudFormation stack whose ApiUrl output to use")
+    where.add_argument("--region", help="AWS region (default: as the AWS CLI finds it)")
+    where.add_argument("--profile", help="AWS profile to sign with")
+    p.add_argument("--output", "-o", choices=("table", "json"), default="table")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    def waits(cmd: argparse.ArgumentParser) -> None:
+        cmd.add_argument("--wait-timeout", type=float, help="stop waiting after S seconds (exit 5)")
+
+    s = sub.add_parser("submit", help="submit a job")
+    s.add_argument("definition")
+    s.add_argument("--parameters", help="JSON object, or @file")
+    s.add_argument("--env", action="append", metavar="K=V", help="environment (repeatable)")
+    s.add_argument("--command", help="shell-quoted string or JSON list (if the definition allows)")
+    s.add_argument("--retry", help="retry overrides: JSON object, or @file")
+    s.add_argument("--timeout", type=int, metavar="S", help="the job's timeout in seconds")
+    s.add_argument("--tag", action="append", metavar="K=V", help="tag (repeatable)")
+    s.add_argument("--idempotency-key", help="the same key never makes a second job")
+    s.add_argument("--watch", action="store_true", help="wait for the end; exit by its status")
+    waits(s)
+    g = sub.add_parser("get", help="one job with its attempts")
+    g.add_argument("job_id")
+    ls = sub.add_parser("list", help="jobs, newest first")
+    ls.add_argument("--status")
+    ls.add_argument("--definition")
+    ls.add_argument("--schedule")
+    ls.add_argument("--limit", type=int, default=25)
+    c = sub.add_parser("cancel", help="cancel a job")
+    c.add_argument("job_id")
+    c.add_argument("--reason")
+    r = sub.add_parser("rerun", help="submit a job again, as it was submitted")
+    r.add_argument("job_id")
+    r.add_argument("--watch", action="store_true")
+    waits(r)
+    w = sub.add_parser("watch", help="follow a job until it ends; exit by its status")
+    w.add_argument("job_id")
+    waits(w)
+    lg = sub.add_parser("logs", help="an attempt's log lines")
+    lg.add_argument("job_id")
+    lg.add_argument("--attempt", type=int, help="default: the newest")
+    lg.add_argument("--follow", "-f", action="store_true", help="keep reading while it runs")
+    return p
+
+
+def print_api_error(exc: ApiError, err: TextIO) -> None:
+    status = f" ({exc.status})" if exc.status else ""
+    err.write(f"error{status}: {exc.message}\n")
+    if len(exc.fields) < 2:
+        return  # the message already names the one field
+    for field in exc.fields:
+        if "field" in field:
+            err.write(f"  {field['field']}: {field.get('message', '')}\n")
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    client: JobTracker | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
+    args = parser().parse_args(argv)
+    try:
+        client = client or JobTracker.connect(args.api, args.stack, args.region, args.profile)
+        return run(args, client, out)
+    except CliError as exc:
+        err.write(f"error: {exc}\n")
+        return 2
+    except ApiError as exc:
+        print_api_error(exc, err)
+        return EXIT_CODES["API_ERROR"]
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `jobtracker logs X | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
