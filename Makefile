@@ -9,6 +9,11 @@ TOOLS_STAMP := $(TOOLS)/.installed
 export AWS_DEFAULT_REGION ?= us-east-1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
+# openapi.json is generated from the resolvers; a test fails when it drifts.
+.PHONY: openapi
+openapi: venv
+	$(PY) -m jobtracker_local.openapi > openapi.json
+
 .PHONY: help venv tools test test-fast unit integration infra e2e lint format validate build run bench clean
 
 help:
@@ -17,6 +22,7 @@ help:
 	@echo "make lint      # ruff (lint + format check) and mypy"
 	@echo "make validate  # sam validate --lint, cfn-lint, hadolint on worker/Dockerfile"
 	@echo "make build     # sam build (no container needed)"
+	@echo "make openapi   # regenerate openapi.json from the API's routes and models"
 	@echo "make bench     # cold start, AWS calls per event, cost per job, index write spread"
 
 $(STAMP): pyproject.toml

@@ -8,10 +8,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from jobtracker.core.domain import JobStatus
-from jobtracker.edge.api import json_response, make_resolver
+from jobtracker.edge.api import json_response, make_resolver, responses
 from jobtracker.edge.api_models import (
     CancelRequest,
     JobList,
+    JobView,
+    LogsView,
     job_summary,
     job_view,
     logs_view,
@@ -23,7 +25,11 @@ from jobtracker.usecases.query import get_job, job_logs, list_jobs
 app = make_resolver()
 
 
-@app.get("/jobs")
+@app.get(
+    "/jobs",
+    summary="List jobs, newest first",
+    responses=responses({200: (JobList, "a page of jobs")}, 400, 422),
+)
 def list_route(
     status: Annotated[JobStatus | None, Query()] = None,
     definition: Annotated[str | None, Query(max_length=64)] = None,
@@ -37,12 +43,20 @@ def list_route(
     return json_response(200, JobList(jobs=[job_summary(j) for j in jobs], next_token=token))
 
 
-@app.get("/jobs/<job_id>")
+@app.get(
+    "/jobs/<job_id>",
+    summary="One job with all its attempts",
+    responses=responses({200: (JobView, "the job")}, 404),
+)
 def get_route(job_id: str) -> Any:
     return json_response(200, job_view(get_job(job_id)))
 
 
-@app.get("/jobs/<job_id>/logs")
+@app.get(
+    "/jobs/<job_id>/logs",
+    summary="A page of an attempt's log lines, oldest first (follow with next_token)",
+    responses=responses({200: (LogsView, "log lines")}, 400, 404, 422),
+)
 def logs_route(
     job_id: str,
     attempt: Annotated[int | None, Query(ge=1, le=1000)] = None,
@@ -52,7 +66,16 @@ def logs_route(
     return json_response(200, logs_view(job_logs(job_id, attempt, limit, next_token)))
 
 
-@app.post("/jobs/<job_id>/cancel")
+@app.post(
+    "/jobs/<job_id>/cancel",
+    summary="Cancel a job (its task is stopped)",
+    responses=responses(
+        {202: (JobView, "cancelling: the task is being stopped"), 200: (JobView, "cancelled")},
+        404,
+        409,
+        422,
+    ),
+)
 def cancel_route(job_id: str, request: Annotated[CancelRequest | None, Body()] = None) -> Any:
     job = cancel_job(job_id, request.reason if request else None)
     return json_response(202 if not job.status.terminal else 200, job_view(job))

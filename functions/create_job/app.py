@@ -7,8 +7,14 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from jobtracker.core.submission import JobSubmission
-from jobtracker.edge.api import caller_of, idempotency_key, json_response, make_resolver
-from jobtracker.edge.api_models import job_view
+from jobtracker.edge.api import (
+    caller_of,
+    idempotency_key,
+    json_response,
+    make_resolver,
+    responses,
+)
+from jobtracker.edge.api_models import JobView, job_view
 from jobtracker.observability import logger, metrics
 from jobtracker.usecases.submit import SubmitKind, submit_job
 
@@ -18,7 +24,22 @@ app = make_resolver()
 STATUS = {SubmitKind.CREATED: 201, SubmitKind.ACCEPTED: 202, SubmitKind.REPLAYED: 200}
 
 
-@app.post("/jobs")
+@app.post(
+    "/jobs",
+    summary="Submit a job",
+    description="An Idempotency-Key header makes a retried submission answer the same job.",
+    responses=responses(
+        {
+            201: (JobView, "stored and launched"),
+            202: (JobView, "stored; its launch waits for capacity"),
+            200: (JobView, "the job an earlier request with this Idempotency-Key made"),
+        },
+        400,
+        409,
+        413,
+        422,
+    ),
+)
 def create_job(submission: JobSubmission) -> Any:
     submitted = submit_job(submission, caller=caller_of(app), idempotency_key=idempotency_key(app))
     return json_response(STATUS[submitted.kind], job_view(submitted.job))

@@ -15,6 +15,13 @@ _LOADING = threading.RLock()  # re-entrant: a handler module may load another wh
 
 def load_handler(code_uri: str, handler: str) -> Callable[[dict[str, Any], Any], Any]:
     module_name, func_name = handler.rsplit(".", 1)
+    func = getattr(load_module(code_uri, module_name), func_name)
+    if not callable(func):
+        raise TypeError(f"{handler} in {code_uri} is not callable")
+    return func
+
+
+def load_module(code_uri: str, module_name: str) -> Any:
     folder = (ROOT / code_uri).resolve()
     path = folder / (module_name.replace(".", "/") + ".py")
     unique = f"_fn_{folder.name}_{module_name.replace('.', '_')}"
@@ -27,10 +34,7 @@ def load_handler(code_uri: str, handler: str) -> Callable[[dict[str, Any], Any],
             module = importlib.util.module_from_spec(spec)
             sys.modules[unique] = module
             spec.loader.exec_module(module)
-    func = getattr(module, func_name)
-    if not callable(func):
-        raise TypeError(f"{handler} in {code_uri} is not callable")
-    return func
+    return module
 
 
 class FakeContext:

@@ -27,6 +27,7 @@ from typing import Any
 
 from jobtracker_local import template as tpl
 from jobtracker_local.apigw import LOCAL_CALLER, http_event
+from jobtracker_local.docs import docs_asset
 from jobtracker_local.ecs import (
     DEFAULT_LAUNCH_BURST,
     DEFAULT_LAUNCH_RATE,
@@ -572,6 +573,9 @@ class LocalStack:
                         json.dumps(stack.health()).encode(),
                         {"Content-Type": "application/json"},
                     )
+                doc = docs_asset(path) if self.command == "GET" else None
+                if doc is not None:  # documentation, no job data: served without a signature
+                    return self._send(200, doc[0], {"Content-Type": doc[1]})
                 presented = (self.headers.get("Authorization") or "").encode()
                 if stack.auth and not hmac.compare_digest(
                     presented, f"Bearer {stack.token}".encode()

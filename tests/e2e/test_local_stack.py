@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -248,3 +250,21 @@ def test_the_token_file_is_readable_by_its_owner_only(stack: Stack) -> None:
     token_file = stack.work_dir / "token"
     assert token_file.read_text() == stack.token
     assert token_file.stat().st_mode & 0o777 == 0o600, oct(token_file.stat().st_mode)
+
+
+def test_the_openapi_document_and_an_offline_swagger_ui_are_served(stack: Stack) -> None:
+    # GIVEN the running stack; WHEN its documentation is fetched without credentials
+    def get(path: str) -> tuple[str, bytes]:
+        with urllib.request.urlopen(stack.api + path, timeout=30) as resp:
+            return resp.headers["Content-Type"], resp.read()
+
+    kind, spec = get("/openapi.json")
+    page_kind, page = get("/docs")
+    # THEN the document lists the API's routes, and the page loads only local assets
+    assert kind == "application/json" and "/jobs/{job_id}/logs" in json.loads(spec)["paths"]
+    assert page_kind.startswith("text/html")
+    sources = re.findall(rb'(?:src|href)="([^"]+)"', page)
+    assert sources and all(s.startswith(b"/") for s in sources), f"nothing remote: {sources}"
+    for source in sources:
+        _, asset = get(source.decode())
+        assert len(asset) > 1000, f"{source!r} is served"

@@ -61,6 +61,33 @@ STATUS_OF: dict[type[DomainError], int] = {
 }
 
 
+# What each route may answer besides its success, for the OpenAPI document.
+ERRORS: dict[int, str] = {
+    400: "malformed request (JSON, a token, a header)",
+    403: "not signed, or signed by a caller without access (API Gateway's IAM check)",
+    404: "no such job",
+    409: "the request contradicts the job's state or an earlier request",
+    413: "request body too large",
+    422: "invalid content: the fields and their problems are listed",
+}
+
+
+def responses(ok: dict[int, tuple[type[BaseModel], str]], *errors: int) -> dict[int, Any]:
+    """A route's documented answers: its successes with their models, and its errors."""
+    from jobtracker.edge.api_models import ErrorView
+
+    documented: dict[int, Any] = {
+        status: {"description": text, "content": {JSON: {"model": model}}}
+        for status, (model, text) in ok.items()
+    }
+    for status in (*errors, 403):
+        documented[status] = {
+            "description": ERRORS[status],
+            "content": {JSON: {"model": ErrorView}},
+        }
+    return documented
+
+
 def from_domain(exc: DomainError) -> ApiError:
     status = next((code for kind, code in STATUS_OF.items() if isinstance(exc, kind)), 400)
     return ApiError(status, exc.code, exc.message, exc.fields)

@@ -261,3 +261,20 @@ def logs_view(found: AttemptLogs, settings: Settings | None = None) -> LogsView:
         next_token=found.page.next_token,
         finished=found.finished,
     )
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    fields: list[FieldError] | None = None
+
+
+class ErrorView(BaseModel):
+    """The one shape every error is answered with."""
+
+    error: ErrorDetail
