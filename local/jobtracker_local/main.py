@@ -94,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     print("jobtracker local stack is up")
     print(f"  API        {stack.api_url}   (header: Authorization: Bearer {stack.token})")
     print(f"  AWS (moto) {endpoints['moto']}   ECS (local) {endpoints['ecs']}")
-    print(f"  task logs  {args.work_dir}/logs/<task id>.log")
+    print(f"  API docs   {stack.api_url}/docs   (OpenAPI: {stack.api_url}/openapi.json)")
+    print("  CLI        .venv/bin/jobtracker list   (finds this stack by itself)")
+    print(f"  task logs  jobtracker logs JOB_ID, or {args.work_dir}/logs/<task id>.log")
     print(f"  try: curl -s -H 'Authorization: Bearer {stack.token}' {stack.api_url}/jobs")
     print("  Ctrl-C stops everything.", flush=True)
     if args.ready_file:  # written whole then renamed: a reader never sees half of it
