@@ -14,7 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 openapi: venv
 	$(PY) -m jobtracker_local.openapi > openapi.json
 
-.PHONY: help venv tools test test-fast unit integration infra e2e lint format validate build run bench clean
+.PHONY: help venv tools browser-deps test test-fast unit integration infra e2e lint format validate build run bench clean
 
 help:
 	@echo "make run       # start the local stack (moto + local ECS + API) and run the demo"
@@ -42,7 +42,14 @@ $(TOOLS_STAMP): requirements-tools.txt
 
 tools: $(TOOLS_STAMP)
 
-test: venv tools
+# The console's browser tests drive Debian's Chromium; installed here when missing (as root).
+browser-deps:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q chromium chromium-driver >/dev/null \
+	  || (apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null); \
+	else echo "browser tests need: sudo apt-get install chromium chromium-driver"; fi
+
+test: venv tools browser-deps
 	$(PY) -m pytest -q -n 2 --dist loadgroup tests
 
 test-fast: venv
@@ -63,7 +70,7 @@ e2e: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/common/jobtracker worker/jobtracker_worker local/jobtracker_local client/jobtracker_client functions bench
+	$(VENV)/bin/mypy layers/common/jobtracker worker/jobtracker_worker local/jobtracker_local client/jobtracker_client console/jobtracker_console functions bench
 
 format: venv
 	$(VENV)/bin/ruff format .

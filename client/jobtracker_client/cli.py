@@ -226,9 +226,27 @@ def run(args: argparse.Namespace, client: JobTracker, out: TextIO) -> int:
         _emit(args, out, job.model_dump(mode="json"), lambda: print_job(job, out))
     elif args.cmd == "watch":
         return watch(client, args, args.job_id, out)
+    elif args.cmd == "console":
+        return serve_console(client, args.port, err=sys.stderr)
     elif args.cmd == "logs":
         for line in client.logs(args.job_id, args.attempt, follow=args.follow):
             write_line(args, out, line)
+    return 0
+
+
+def serve_console(client: JobTracker, port: int, err: TextIO) -> int:
+    """The web console on localhost, signing each call here: credentials stay in this process."""
+    from jobtracker_console.server import Console
+
+    console = Console(client, port=port).start()
+    err.write(f"jobtracker console: open {console.link}\n(Ctrl-C stops it)\n")
+    err.flush()
+    try:
+        console.thread.join()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        console.stop()
     return 0
 
 
@@ -281,6 +299,8 @@ def parser() -> argparse.ArgumentParser:
     w = sub.add_parser("watch", help="follow a job until it ends; exit by its status")
     w.add_argument("job_id")
     waits(w)
+    cs = sub.add_parser("console", help="the web console on localhost, for this API")
+    cs.add_argument("--port", type=int, default=8765)
     lg = sub.add_parser("logs", help="an attempt's log lines")
     lg.add_argument("job_id")
     lg.add_argument("--attempt", type=int, help="default: the newest")

@@ -283,6 +283,16 @@ class JobTracker:
 
     # ---- HTTP ------------------------------------------------------------------------------------
 
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        query: dict[str, str | None] | None = None,
+    ) -> Any:
+        """One signed request, its JSON answer as is (the console passes it to the browser)."""
+        return self._call(method, path, body=body, query=query)
+
     def _call(
         self,
         method: str,

@@ -12,6 +12,9 @@ import sys
 import threading
 from pathlib import Path
 
+from jobtracker_client.client import Bearer, JobTracker
+from jobtracker_console.server import Console
+
 from jobtracker_local.ecs import DEFAULT_LAUNCH_BURST, DEFAULT_LAUNCH_RATE
 from jobtracker_local.stack import REGION, LocalStack
 
@@ -36,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         help="multiplies retry waits (BACKOFF_SCALE); 1 = production waits",
     )
     parser.add_argument("--work-dir", default=str(ROOT / ".local-stack"))
+    parser.add_argument("--console-port", type=int, default=0, help="the web console's port")
     parser.add_argument("--demo", action="store_true", help="submit the demo jobs and watch them")
     parser.add_argument("--no-auth", action="store_true", help="accept requests without the token")
     parser.add_argument("--verbose", action="store_true")
@@ -88,10 +92,14 @@ def main(argv: list[str] | None = None) -> int:
         "work_dir": args.work_dir,
         "region": REGION,
     }
+    console = Console(JobTracker(stack.api_url, Bearer(stack.token)), port=args.console_port)
+    console.start()
+    endpoints["console"] = console.link
     # Where a client finds this stack (the `jobtracker` CLI looks here): gone once it stops.
     stack_file = Path(args.work_dir) / "stack.json"
     write_private(stack_file, json.dumps(endpoints))
     print("jobtracker local stack is up")
+    print(f"  console    {console.link}")
     print(f"  API        {stack.api_url}   (header: Authorization: Bearer {stack.token})")
     print(f"  AWS (moto) {endpoints['moto']}   ECS (local) {endpoints['ecs']}")
     print(f"  API docs   {stack.api_url}/docs   (OpenAPI: {stack.api_url}/openapi.json)")
@@ -116,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     print("stopping…", flush=True)
     faulthandler.dump_traceback_later(30, exit=True)  # a hung stop shows where, then exits
     stack_file.unlink(missing_ok=True)
+    console.stop()
     stack.stop()
     faulthandler.cancel_dump_traceback_later()
     print("stopped.", flush=True)

@@ -1,0 +1,140 @@
+"""The console's journeys in a real browser (Chromium), on a local stack."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from tests.browser.conftest import Console
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+
+
+def wait_for(browser: Any, condition: Any, timeout: float = 60) -> Any:
+    return WebDriverWait(browser, timeout, poll_frequency=0.2).until(condition)
+
+
+def heading_status(browser: Any, status: str) -> Any:
+    return ec.text_to_be_present_in_element((By.CSS_SELECTOR, "h1 .badge"), status)
+
+
+def open_page(browser: Any, console: Console, hash_: str) -> None:
+    browser.get(f"{console.url}/{hash_}")
+
+
+def test_a_job_submitted_from_the_form_is_followed_to_success(
+    browser: Any, console: Console, shot: None
+) -> None:
+    # GIVEN the submit form
+    open_page(browser, console, "#/submit")
+    parameters = wait_for(browser, ec.presence_of_element_located((By.ID, "parameters")))
+    # WHEN a job is submitted from it
+    parameters.clear()
+    parameters.send_keys('{"kind": "succeed", "seconds": 0.5}')
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    # THEN its page opens and follows it to SUCCEEDED, with its logs
+    wait_for(browser, ec.url_contains("#/jobs/job-"))
+    wait_for(browser, heading_status(browser, "SUCCEEDED"))
+    wait_for(
+        browser, ec.text_to_be_present_in_element((By.CSS_SELECTOR, "pre.logs"), "job finished")
+    )
+
+
+def test_a_failed_job_shows_its_reason_diagnosis_and_logs(
+    browser: Any, console: Console, shot: None
+) -> None:
+    # GIVEN a job that failed (exit code 1: no rule retries it)
+    job = console.stack.submit({"definition": "demo", "parameters": {"kind": "exit", "code": 1}})
+    assert console.stack.wait(job["id"])["status"] == "FAILED"
+    # WHEN its page is opened
+    open_page(browser, console, f"#/jobs/{job['id']}")
+    wait_for(browser, heading_status(browser, "FAILED"))
+    # THEN the attempt's reason, what to do, and the worker's own log lines are there
+    reason = browser.find_element(By.CSS_SELECTOR, ".attempt .reason").text
+    assert "Essential container in task exited" in reason, reason
+    diagnosis = browser.find_element(By.CSS_SELECTOR, ".attempt .diagnosis").text
+    assert diagnosis.startswith("What to do:") and len(diagnosis) > 20, diagnosis
+    wait_for(
+        browser, ec.text_to_be_present_in_element((By.CSS_SELECTOR, "pre.logs"), "job finished")
+    )
+
+
+def test_a_running_job_is_cancelled_from_its_page(
+    browser: Any, console: Console, shot: None
+) -> None:
+    # GIVEN a long job, running
+    params = {"kind": "long", "units": 120, "unit_seconds": 0.5}
+    job = console.stack.submit({"definition": "demo", "parameters": params})
+    console.stack.wait(job["id"], {"RUNNING"})
+    open_page(browser, console, f"#/jobs/{job['id']}")
+    wait_for(browser, heading_status(browser, "RUNNING"))
+    # WHEN Cancel is pressed
+    button = browser.find_element(By.XPATH, "//button[normalize-space()='Cancel']")
+    button.click()
+    # THEN the page follows the job to CANCELLED
+    wait_for(browser, heading_status(browser, "CANCELLED"))
+    assert console.stack.job(job["id"])["status"] == "CANCELLED"
+
+
+def test_the_list_filters_by_status(browser: Any, console: Console, shot: None) -> None:
+    # GIVEN a failed and a succeeded job
+    failed = console.stack.submit({"definition": "demo", "parameters": {"kind": "exit", "code": 1}})
+    ok = console.stack.submit(
+        {"definition": "demo", "parameters": {"kind": "succeed", "seconds": 0}}
+    )
+    console.stack.wait(failed["id"])
+    console.stack.wait(ok["id"])
+    open_page(browser, console, "#/jobs")
+    select = wait_for(browser, ec.presence_of_element_located((By.ID, "f-status")))
+    # WHEN the list is filtered to FAILED
+    Select(select).select_by_value("FAILED")
+    browser.find_element(By.CSS_SELECTOR, "form.filters button").click()
+    wait_for(browser, ec.url_contains("status=FAILED"))
+
+    def statuses(_: Any) -> set[str]:
+        # Read in one script: the list redraws itself, so elements go stale between calls.
+        script = "return [...document.querySelectorAll('tbody .badge')].map(b => b.textContent)"
+        return set(browser.execute_script(script))
+
+    # THEN, once the list is redrawn, only failed jobs are listed, the failed one among them
+    try:
+        wait_for(browser, lambda b: statuses(b) == {"FAILED"}, timeout=20)
+    except TimeoutException:
+        pytest.fail(f"the list still shows {statuses(browser)}")
+    assert browser.find_elements(By.LINK_TEXT, failed["id"]), "the failed job is listed"
+    assert not browser.find_elements(By.LINK_TEXT, ok["id"]), "the succeeded job is filtered out"
+
+
+def test_an_invalid_form_shows_the_apis_error_next_to_the_field(
+    browser: Any, console: Console, shot: None
+) -> None:
+    # GIVEN the submit form with a definition that does not exist
+    open_page(browser, console, "#/submit")
+    definition = wait_for(browser, ec.presence_of_element_located((By.ID, "definition")))
+    definition.clear()
+    definition.send_keys("nope")
+    # WHEN it is submitted
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    # THEN the API's message appears under that field, which is marked invalid
+    wait_for(
+        browser,
+        ec.text_to_be_present_in_element((By.ID, "definition-error"), "unknown job definition"),
+    )
+    assert definition.get_attribute("aria-invalid") == "true"
+    assert browser.current_url.endswith("#/submit"), "nothing was created"
+
+
+def test_the_console_api_refuses_a_browser_without_the_links_key(console: Console) -> None:
+    import urllib.error
+    import urllib.request
+
+    # GIVEN no cookie from the printed link; WHEN the console's API is called
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(f"{console.url}/api/jobs", timeout=10)
+    # THEN it is refused
+    assert info.value.code == 403
