@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from jobtracker_client.client import Bearer, JobTracker
 from jobtracker_console.server import COOKIE, Console
 
