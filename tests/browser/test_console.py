@@ -27,16 +27,21 @@ def open_page(browser: Any, console: Console, hash_: str) -> None:
     browser.get(f"{console.url}/{hash_}")
 
 
+def submit_form(browser: Any, console: Console, field: str, text: str) -> Any:
+    """The submit form with one field filled in, submitted; that field's element."""
+    open_page(browser, console, "#/submit")
+    element = wait_for(browser, ec.presence_of_element_located((By.ID, field)))
+    element.clear()
+    element.send_keys(text)
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    return element
+
+
 def test_a_job_submitted_from_the_form_is_followed_to_success(
     browser: Any, console: Console, shot: None
 ) -> None:
-    # GIVEN the submit form
-    open_page(browser, console, "#/submit")
-    parameters = wait_for(browser, ec.presence_of_element_located((By.ID, "parameters")))
-    # WHEN a job is submitted from it
-    parameters.clear()
-    parameters.send_keys('{"kind": "succeed", "seconds": 0.5}')
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    # GIVEN the submit form; WHEN a job is submitted from it
+    submit_form(browser, console, "parameters", '{"kind": "succeed", "seconds": 0.5}')
     # THEN its page opens and follows it to SUCCEEDED, with its logs
     wait_for(browser, ec.url_contains("#/jobs/job-"))
     wait_for(browser, heading_status(browser, "SUCCEEDED"))
@@ -113,13 +118,8 @@ def test_the_list_filters_by_status(browser: Any, console: Console, shot: None) 
 def test_an_invalid_form_shows_the_apis_error_next_to_the_field(
     browser: Any, console: Console, shot: None
 ) -> None:
-    # GIVEN the submit form with a definition that does not exist
-    open_page(browser, console, "#/submit")
-    definition = wait_for(browser, ec.presence_of_element_located((By.ID, "definition")))
-    definition.clear()
-    definition.send_keys("nope")
-    # WHEN it is submitted
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    # GIVEN the submit form; WHEN it is submitted with a definition that does not exist
+    definition = submit_form(browser, console, "definition", "nope")
     # THEN the API's message appears under that field, which is marked invalid
     wait_for(
         browser,
