@@ -33,8 +33,9 @@ def test_jobs_past_the_launch_rate_wait_visibly_and_are_queued(
 ) -> None:
     from tests.conftest import reset_caches
 
-    # GIVEN a deployment allowing 3 launches at once (the governor keeps 2), then 1 a second
-    monkeypatch.setenv("LAUNCH_RATE", "1")
+    # GIVEN a deployment allowing 3 launches at once (the governor keeps 2), then one every
+    # 100 s (slow enough that no slot comes back while the test runs, however busy the machine)
+    monkeypatch.setenv("LAUNCH_RATE", "0.01")
     monkeypatch.setenv("LAUNCH_BURST", "3")
     reset_caches()
     # WHEN 4 jobs are submitted at once
