@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from jobtracker.edge.api_models import JobSummary, JobView, LogLine
-from jobtracker_client.client import ApiError, JobTracker, WaitTimeout
+from jobtracker_client.client import TERMINAL, ApiError, JobTracker, WaitTimeout
 
 # What `watch` exits with, by the job's final status (and when it could not tell).
 EXIT_CODES: dict[str, int] = {
@@ -168,7 +168,7 @@ class Progress:
         if self.live:
             self.out.write("\r" + line.ljust(self.width))
             self.width = len(line)
-            if job.status in ("SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED"):
+            if job.status in TERMINAL:
                 self.out.write("\n")
         else:
             stamp = time.strftime("%H:%M:%S")

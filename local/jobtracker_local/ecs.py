@@ -442,15 +442,16 @@ class LocalEcs:
     def _copy_output(self, task: Task, proc: subprocess.Popen[bytes], out: Any) -> None:
         """The container's output, line by line, to its file and (as awslogs would) its stream."""
         logs = task.task_definition.logs
-        stream = logs.stream_for(task.task_definition.container, task.task_id) if logs else None
+        shipper = self.shipper if logs is not None else None
+        stream = logs.stream_for(task.task_definition.container, task.task_id) if logs else ""
         assert proc.stdout is not None
         for line in proc.stdout:
             out.write(line)
             out.flush()
-            if self.shipper is not None and logs is not None and stream is not None:
-                self.shipper.line(logs.group, stream, line, now_ms())
-        if self.shipper is not None and logs is not None:
-            self.shipper.flush()  # in CloudWatch before STOPPED is told: a follower sees it all
+            if shipper is not None and logs is not None:
+                shipper.line(logs.group, stream, line, now_ms())
+        if shipper is not None:
+            shipper.flush()  # in CloudWatch before STOPPED is told: a follower sees it all
 
     def _finish(self, task: Task, exit_code: int | None, reason: str | None) -> None:
         with task.lock:

@@ -15,7 +15,8 @@ from jobtracker.usecases.ports import JobRepository, LaunchGovernor, LogReader, 
 
 
 def _cloudwatch_logs() -> LogReader:
-    from jobtracker.adapters.logs import default_logs  # only the paths that read logs pay for it
+    # A small module; its CloudWatch Logs client is made on the first read, not here.
+    from jobtracker.adapters.logs import default_logs
 
     return default_logs()
 

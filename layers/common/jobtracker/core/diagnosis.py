@@ -14,7 +14,7 @@ from __future__ import annotations
 from functools import cache
 
 from jobtracker.core.domain import Attempt, Outcome
-from jobtracker.core.policy import RetryPolicy, decide, default_policy
+from jobtracker.core.policy import RetryPolicy, decide, deciding_containers, default_policy
 
 DIAGNOSES: dict[str, str] = {
     # ---- the default retry rules, by name (core.policy.DEFAULT_RULES) ----
@@ -167,8 +167,7 @@ def _cause(attempt: Attempt) -> str:
         return rule
     if attempt.stop_code in STOPPED_OUTSIDE_CODES:
         return "stopped-outside"
-    deciding = [c for c in attempt.containers if c.essential] or attempt.containers
-    if any(c.exit_code not in (None, 0) for c in deciding):
+    if any(c.exit_code not in (None, 0) for c in deciding_containers(attempt)):
         return "exit-code"
     return "no-matching-rule"
 

@@ -200,13 +200,13 @@ def _reasons(attempt: Attempt) -> list[str]:
     return reasons
 
 
-def _deciding_containers(attempt: Attempt) -> list[ContainerState]:
+def deciding_containers(attempt: Attempt) -> list[ContainerState]:
     essential = [c for c in attempt.containers if c.essential]
     return essential or attempt.containers
 
 
 def _matches(rule: RetryRule, attempt: Attempt) -> bool:
-    containers = _deciding_containers(attempt)
+    containers = deciding_containers(attempt)
     if rule.exit_codes and not any(c.exit_code in rule.exit_codes for c in containers):
         return False
     if rule.no_exit_code is not None:
@@ -228,7 +228,7 @@ def failure_reason(attempt: Attempt) -> str:
         parts.append(attempt.stop_code)
     if attempt.stopped_reason:
         parts.append(attempt.stopped_reason)
-    for c in _deciding_containers(attempt):
+    for c in deciding_containers(attempt):
         code = "no exit code" if c.exit_code is None else f"exit code {c.exit_code}"
         parts.append(f"{c.name}: {code}" + (f" ({c.reason})" if c.reason else ""))
     return "; ".join(parts) or "unknown failure"

@@ -8,10 +8,10 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobtracker.config import JobDefinition, Settings
+from jobtracker.config import JobDefinition, Settings, get_settings
 from jobtracker.core.cost import attempt_cost, job_cost
 from jobtracker.core.diagnosis import diagnose
-from jobtracker.core.domain import Attempt, Job
+from jobtracker.core.domain import Attempt, Job, iso
 from jobtracker.usecases.query import AttemptLogs
 
 USD_DECIMALS = 6  # a millionth of a dollar: a 0.25 vCPU task's minimum minute is $0.0002
@@ -177,17 +177,14 @@ def _links(job_id: str) -> dict[str, str]:
     }
 
 
-def _effective_retry(job: Job, settings: Settings | None) -> dict[str, Any]:
+def _effective_retry(job: Job, settings: Settings) -> dict[str, Any]:
     """The policy the job runs under (the job stores only its own overrides)."""
-    from jobtracker.config import get_settings
     from jobtracker.core.lifecycle import policy_of
 
-    return policy_of(job, settings or get_settings()).model_dump(mode="json", exclude_none=True)
+    return policy_of(job, settings).model_dump(mode="json", exclude_none=True)
 
 
 def job_view(job: Job, settings: Settings | None = None) -> JobView:
-    from jobtracker.config import get_settings
-
     settings = settings or get_settings()
     # Costs are priced on the definition as configured now (None once it is removed).
     definition = settings.job_definitions.get(job.definition)
@@ -249,9 +246,6 @@ class LogsView(BaseModel):
 
 
 def logs_view(found: AttemptLogs, settings: Settings | None = None) -> LogsView:
-    from jobtracker.config import get_settings
-    from jobtracker.core.domain import iso
-
     settings = settings or get_settings()
     return LogsView(
         job_id=found.job.job_id,
