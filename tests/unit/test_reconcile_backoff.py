@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -124,7 +125,7 @@ def test_consecutive_failures_grow_the_backoff_up_to_an_hour() -> None:
         if report.errors:
             tried_at.append(minute)
     # THEN the gaps between tries double from 2 minutes and stop growing at 60
-    gaps = [b - a for a, b in zip(tried_at, tried_at[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(tried_at)]
     assert gaps == [2, 4, 8, 16, 32, 60, 60, 60], tried_at
     assert stored(deps, job).reconcile_failures == len(tried_at), "every failure counted"
 
@@ -154,7 +155,7 @@ def test_a_reconciler_action_that_succeeds_after_a_failure_ends_the_backoff() ->
 
 def test_a_job_that_moves_on_ends_its_backoff_without_the_reconciler() -> None:
     # GIVEN a job the reconciler backed off while it was PENDING
-    deps, launcher, clock = poisoned_deps()
+    deps, launcher, _ = poisoned_deps()
     (job,) = stuck_pending(deps)
     launcher.poisoned.add(job.current.client_token)
     reconcile(deps)
