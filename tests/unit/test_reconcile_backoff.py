@@ -76,7 +76,7 @@ def stuck_pending(deps: Deps, n: int = 1) -> list[Job]:
     ]
     for job in jobs:
         deps.repo.create(job)
-    deps.clock.advance(deps.settings.decision_grace_seconds + 1)  # type: ignore[attr-defined]
+    deps.clock.advance(deps.settings.decision_grace_seconds + 1)
     return jobs
 
 
