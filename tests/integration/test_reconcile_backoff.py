@@ -66,7 +66,11 @@ def test_a_failure_is_kept_on_the_job_item_by_a_guarded_update_and_survives_a_fr
     deps = real_deps(clock)
     job_id = overdue_job_whose_stop_fails(aws, deps, clock)
     updates: list[dict[str, Any]] = []
-    inject("dynamodb", "UpdateItem", lambda p: updates.append(p) or None)
+
+    def seen(params: dict[str, Any]) -> None:
+        updates.append(params)  # and the call goes through to moto
+
+    inject("dynamodb", "UpdateItem", seen)
     # WHEN the reconciler fails on it, and runs again a minute later from a fresh Deps (a new
     # Lambda: nothing kept in memory)
     first = reconcile(deps)
