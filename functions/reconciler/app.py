@@ -14,4 +14,9 @@ from jobtracker.usecases.reconcile import reconcile
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     report = reconcile()
-    return {"seen": report.seen, "actions": dict(report.actions), "errors": report.errors}
+    return {
+        "seen": report.seen,
+        "actions": dict(report.actions),
+        "errors": report.errors,
+        "backed_off": report.backed_off,
+    }

@@ -41,6 +41,8 @@ JOB_ATTRS = {
     "schedule_name": "sc",
     "scheduled_time": "st",
     "uncounted": "un",
+    "reconcile_failures": "rf",
+    "reconcile_failed_at": "ra",
 }
 ATTEMPT_ATTRS = {
     "task_arn": "t",

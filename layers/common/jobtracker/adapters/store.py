@@ -154,6 +154,12 @@ def _guard(expr: _Expr, guard: Guard) -> None:
             expr.conditions.append(f"attribute_not_exists({lf})")
         else:
             expr.conditions.append(f"{lf} = {expr.value(guard.launch_failures)}")
+    if guard.reconcile_failures is not None:
+        rf = expr.path("rf")
+        if guard.reconcile_failures == 0:
+            expr.conditions.append(f"attribute_not_exists({rf})")
+        else:
+            expr.conditions.append(f"{rf} = {expr.value(guard.reconcile_failures)}")
     if guard.no_task:
         expr.conditions.append(f"attribute_not_exists({expr.path(a, 't')})")
     if guard.history_count is not None:

@@ -269,6 +269,10 @@ class Job:
     schedule_name: str | None = None
     scheduled_time: str | None = None
     uncounted: int = 0  # earlier attempts RETRY_UNCOUNTED chose: not charged to max_attempts
+    # The reconciler's consecutive failures on this job and when the last one was: the facts its
+    # backoff is derived from (lifecycle.reconcile_backoff_until). Written only on a failure.
+    reconcile_failures: int = 0
+    reconcile_failed_at: str | None = None
 
     @property
     def definition(self) -> str:

@@ -46,6 +46,9 @@ LOST_REASON = "jobtracker: task lost (ECS no longer knows it)"
 # that reports more still moves its job, its extra states are counted, not kept, so the record
 # can never outgrow DynamoDB's 400 KB item.
 MAX_HISTORY = 100
+# What ends the reconciler's backoff of a job (see RECONCILE_BACKOFF_MINUTES): its failures
+# forgotten. Set by every status move and by the reconciler's own success.
+RECOVERED: dict[str, Any] = {"reconcile_failures": 0, "reconcile_failed_at": None}
 
 P, S, R, C = JobStatus.PENDING, JobStatus.STARTING, JobStatus.RUNNING, JobStatus.CANCELLING
 LIVE = frozenset({P, S, R})
@@ -85,6 +88,8 @@ CANCEL_PENDING = _t("cancel_pending", frozenset({P}), JobStatus.CANCELLED)
 CANCEL_REQUESTED = _t("cancel_requested", LIVE, C)
 STOP_REQUESTED = _t("stop_requested", frozenset({S, R}))
 HISTORY = _t("history", EVERY)  # history only: stale or late events
+RECONCILE_FAILED = _t("reconcile_failed", NON_TERMINAL)  # the reconciler backs off the job
+RECONCILE_RECOVERED = _t("reconcile_recovered", NON_TERMINAL)  # its backoff ends
 
 TRANSITIONS = (
     LAUNCHED,
@@ -107,6 +112,8 @@ TRANSITIONS = (
     CANCEL_REQUESTED,
     STOP_REQUESTED,
     HISTORY,
+    RECONCILE_FAILED,
+    RECONCILE_RECOVERED,
 )
 
 # The stop we asked for decides how a stopped task ends the job; anything else is a failure
@@ -138,6 +145,7 @@ class Guard:
     stop_request: Any = ANY  # None: no stop asked for; a value: that one
     awaiting_decision: bool | None = None
     launch_failures: int | None = None
+    reconcile_failures: int | None = None  # only the reconciler's own writes check it
     no_task: bool = False
     history_absent: str | None = None  # this history key is not recorded yet
     history_count: int | None = None  # the current attempt has exactly this many history entries
@@ -163,6 +171,11 @@ class Guard:
         ):
             return False
         if self.launch_failures is not None and job.launch_failures != self.launch_failures:
+            return False
+        if (
+            self.reconcile_failures is not None
+            and job.reconcile_failures != self.reconcile_failures
+        ):
             return False
         if self.no_task and cur.task_arn is not None:
             return False
@@ -220,6 +233,9 @@ def _status_sets(target: JobStatus | None, now: datetime, reason: str | None) ->
         return sets
     sets["status"] = target
     sets["updated_at"] = iso(now)
+    # A job that moves on is a new case for the reconciler: whatever it failed on before is
+    # behind it, so its backoff ends (a REMOVE of absent attributes: no cost when there is none).
+    sets.update(RECOVERED)
     if reason is not None:
         sets["status_reason"] = reason
     if target != JobStatus.PENDING:
@@ -717,6 +733,60 @@ class Due(StrEnum):
     LOOK = "describe"  # no news for quiet_after_seconds: ask ECS (and stop again if we asked)
 
 
+# The reconciler's backoff: after n consecutive failures on a job it leaves the job alone for
+# RECONCILE_BACKOFF_MINUTES[n - 1] minutes (the last entry, one hour, is the cap). It starts at
+# 2: the reconciler runs every minute, so a wait of 1 would be no wait at all. No jitter: the
+# reconciler tries every due job every minute anyway, so jobs that come back together never
+# cost more than they did before they failed.
+RECONCILE_BACKOFF_MINUTES = (2, 4, 8, 16, 32, 60)
+
+
+def reconcile_backoff_until(job: Job, settings: Settings) -> datetime | None:
+    """When the reconciler may act on a job again after failing on it (None: not backed off).
+
+    Counted from the minute of the last failure, not its second: the schedule fires once a
+    minute at any second of it, so a wait of n minutes lets the run n minutes later through
+    however early in its minute that run starts."""
+    failed = parse_iso(job.reconcile_failed_at)
+    if not job.reconcile_failures or failed is None:
+        return None
+    steps = RECONCILE_BACKOFF_MINUTES
+    minutes = steps[min(job.reconcile_failures, len(steps)) - 1]
+    return failed.replace(second=0, microsecond=0) + timedelta(
+        minutes=minutes * settings.backoff_scale
+    )
+
+
+def reconcile_failed(job: Job, failed_on: Job, now: datetime) -> Change | None:
+    """The reconciler failed acting on `failed_on` (the job as it read it): count the failure
+    on the stored `job`, unless the job has moved on since (then it is a new case) or ended."""
+    if job.status.terminal or (job.status, job.attempt) != (failed_on.status, failed_on.attempt):
+        return None
+    return Change(
+        RECONCILE_FAILED,
+        job.job_id,
+        Guard(
+            statuses=frozenset({job.status}),
+            attempt=job.attempt,
+            reconcile_failures=job.reconcile_failures,
+        ),
+        sets={"reconcile_failures": job.reconcile_failures + 1, "reconcile_failed_at": iso(now)},
+    )
+
+
+def reconcile_recovered(job: Job, now: datetime) -> Change | None:
+    """The reconciler reached a backed-off job and did not fail on it: its backoff ends."""
+    if job.status.terminal or not job.reconcile_failures:
+        return None
+    return change(
+        RECONCILE_RECOVERED,
+        job.job_id,
+        now,
+        sets=dict(RECOVERED),
+        reconcile_failures=job.reconcile_failures,
+    )
+
+
 def last_news(job: Job) -> datetime | None:
     cur = job.current
     times = [parse_iso(job.updated_at), parse_iso(job.stop_requested_at)]
@@ -725,7 +795,16 @@ def last_news(job: Job) -> datetime | None:
 
 
 def deadlines(job: Job, settings: Settings) -> dict[Due, datetime]:
-    """Every deadline of a job: the one rule both the reconciler and the API's view use."""
+    """Every deadline of a job: the one rule both the reconciler and the API's view use. Nothing
+    is due before the reconciler's backoff of the job ends."""
+    due = _deadlines(job, settings)
+    until = reconcile_backoff_until(job, settings)
+    if until is None:
+        return due
+    return {what: max(at, until) for what, at in due.items()}
+
+
+def _deadlines(job: Job, settings: Settings) -> dict[Due, datetime]:
     if job.status.terminal:
         return {}
     cur = job.current
