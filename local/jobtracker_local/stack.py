@@ -38,6 +38,7 @@ from jobtracker_local.ecs import (
 from jobtracker_local.handlers import FakeContext, load_handler
 from jobtracker_local.logs import LogConfiguration, LogShipper
 from jobtracker_local.schedules import ScheduleRunner, runner_for
+from jobtracker_local.sigv4 import Credentials
 from jobtracker_local.sqs import sqs_event
 
 REGION = "us-east-1"
@@ -93,6 +94,9 @@ class LocalStack:
         self.quiet = quiet
         self.auth = auth
         self.token = secrets.token_urlsafe(18)
+        # The stack's own AWS key pair: the API front and the local ECS accept signatures by
+        # it (and only it); the in-process functions sign with it; stack.json hands it to clients.
+        self.credentials = Credentials.generate()
         self.extra_env = extra_env or {}
         self.step_seconds = step_seconds
         self.template = tpl.load()
@@ -127,7 +131,7 @@ class LocalStack:
             *self.ecs_limits,
             shipper=self.shipper,
         )
-        self.ecs_server = serve(self.ecs)
+        self.ecs_server = serve(self.ecs, self.credentials.secret_for, self.token)
         self.ecs_port = self.ecs_server.server_address[1]
         self._environment()
         self.sqs_client = self._boto("sqs")
@@ -174,9 +178,8 @@ class LocalStack:
 
     def _environment(self) -> None:
         os.environ.update(
-            AWS_ACCESS_KEY_ID="local",
-            AWS_SECRET_ACCESS_KEY="local",
-            AWS_SESSION_TOKEN="local",
+            AWS_ACCESS_KEY_ID=self.credentials.access_key_id,
+            AWS_SECRET_ACCESS_KEY=self.credentials.secret_access_key,
             AWS_DEFAULT_REGION=REGION,
             AWS_REGION=REGION,
             AWS_ENDPOINT_URL=f"http://127.0.0.1:{self.moto_port}",
@@ -185,6 +188,7 @@ class LocalStack:
             POWERTOOLS_LOG_LEVEL="WARNING" if self.quiet else "INFO",
         )
         os.environ.pop("AWS_PROFILE", None)
+        os.environ.pop("AWS_SESSION_TOKEN", None)  # long-term keys: a token would be foreign
 
     def _boto(self, service: str) -> Any:
         import boto3
