@@ -25,6 +25,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+from jobtracker_local import sigv4
 from jobtracker_local import template as tpl
 from jobtracker_local.apigw import LOCAL_CALLER, http_event
 from jobtracker_local.docs import docs_asset
@@ -534,6 +535,19 @@ class LocalStack:
 
     # ---- HTTP front ------------------------------------------------------------------------------
 
+    def authorize(self, request: sigv4.Request) -> sigv4.Accepted | sigv4.Rejected | None:
+        """API Gateway's IAM authorization on every route: a SigV4 signature (service
+        execute-api) by the stack's key. The bearer token is accepted too, for curl (None: the
+        local user, no key); with auth off, everything is."""
+        presented = dict(request.headers).get("Authorization") or ""
+        if not self.auth:
+            return None
+        if presented.startswith("Bearer "):
+            if hmac.compare_digest(presented.encode(), f"Bearer {self.token}".encode()):
+                return None
+            return sigv4.Rejected(sigv4.Reason.UNKNOWN_KEY, "Forbidden")
+        return sigv4.verify(request, self.credentials.secret_for, "execute-api", REGION)
+
     def _start_front(self) -> None:
         stack = self
 
@@ -580,14 +594,12 @@ class LocalStack:
                 doc = docs_asset(path) if self.command == "GET" else None
                 if doc is not None:  # documentation, no job data: served without a signature
                     return self._send(200, doc[0], {"Content-Type": doc[1]})
-                presented = (self.headers.get("Authorization") or "").encode()
-                if stack.auth and not hmac.compare_digest(
-                    presented, f"Bearer {stack.token}".encode()
-                ):
-                    # Stands in for API Gateway's IAM (SigV4) authorizer on every route.
+                signed = sigv4.Request(self.command, path, query, self.headers.items(), body or b"")
+                caller = stack.authorize(signed)
+                if isinstance(caller, sigv4.Rejected):
                     return self._send(
                         403,
-                        json.dumps({"message": "Forbidden"}).encode(),
+                        json.dumps({"message": caller.message}).encode(),
                         {"Content-Type": "application/json"},
                     )
                 route = next((r for r in stack.routes if r.match(self.command, path)), None)
@@ -596,7 +608,13 @@ class LocalStack:
                     route = next((r for r in stack.routes if r.function == "ApiFunction"), None)
                 assert route is not None
                 event = http_event(
-                    self.command, path, body, dict(self.headers.items()), query, caller=LOCAL_CALLER
+                    self.command,
+                    path,
+                    body,
+                    dict(self.headers.items()),
+                    query,
+                    caller=LOCAL_CALLER,
+                    access_key=caller.access_key if caller else None,
                 )
                 try:
                     result = stack.invoke(route.function, event)
