@@ -539,7 +539,7 @@ class LocalStack:
         """API Gateway's IAM authorization on every route: a SigV4 signature (service
         execute-api) by the stack's key. The bearer token is accepted too, for curl (None: the
         local user, no key); with auth off, everything is."""
-        presented = dict(request.headers).get("Authorization") or ""
+        presented = next((v for k, v in request.headers if k.lower() == "authorization"), "")
         if not self.auth:
             return None
         if presented.startswith("Bearer "):
