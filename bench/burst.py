@@ -11,18 +11,14 @@ machine (issue 12), not by the tracker; the governor and ECS limits are the acco
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -77,8 +73,7 @@ def main() -> int:
                     pending.discard(job_id)
             time.sleep(1)
         elapsed = time.perf_counter() - started
-        with urllib.request.urlopen(stack.ecs + "/_tasks", timeout=30) as resp:
-            ecs: dict[str, Any] = json.loads(resp.read())
+        ecs = stack.ecs_tasks()  # the local ECS's helper (it takes the stack's token)
         per_job = Counter(t["startedBy"] for t in ecs["tasks"])
     finally:
         proc.send_signal(signal.SIGINT)

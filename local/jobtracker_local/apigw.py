@@ -13,6 +13,20 @@ from urllib.parse import parse_qsl
 LOCAL_CALLER = "arn:aws:iam::000000000000:user/local-developer"
 
 
+def iam_identity(user_arn: str, access_key: str | None = None) -> dict[str, Any]:
+    """`requestContext.authorizer.iam` as API Gateway fills it for a SigV4-signed call (the
+    access key only when one signed: the local bearer token stands for the same user)."""
+    return {
+        "accessKey": access_key,
+        "accountId": user_arn.split(":")[4],
+        "callerId": "AIDALOCAL",
+        "cognitoIdentity": None,
+        "principalOrgId": None,
+        "userArn": user_arn,
+        "userId": "AIDALOCAL",
+    }
+
+
 def http_event(
     method: str,
     path: str,
@@ -21,6 +35,7 @@ def http_event(
     query: str | dict[str, str] | None = None,
     route_key: str | None = None,
     caller: str | None = LOCAL_CALLER,
+    access_key: str | None = None,
 ) -> dict[str, Any]:
     hdrs = {k.lower(): v for k, v in (headers or {}).items()}
     raw_body: str | None
@@ -45,11 +60,7 @@ def http_event(
         raw_query = query or ""
         params = dict(parse_qsl(raw_query, keep_blank_values=True))
     now = time.time()
-    authorizer = (
-        {"iam": {"userArn": caller, "userId": "AIDALOCAL", "accountId": "000000000000"}}
-        if caller
-        else None
-    )
+    authorizer = {"iam": iam_identity(caller, access_key)} if caller else None
     context: dict[str, Any] = {
         "accountId": "000000000000",
         "apiId": "local",

@@ -59,7 +59,12 @@ def run_demo(api: str, token: str, stack: Any, stopping: threading.Event | None 
         if faults:
             ecs_url = f"http://127.0.0.1:{stack.ecs_port}/_faults"
             urllib.request.urlopen(
-                urllib.request.Request(ecs_url, data=json.dumps(faults).encode(), method="POST")
+                urllib.request.Request(
+                    ecs_url,
+                    data=json.dumps(faults).encode(),
+                    method="POST",
+                    headers={"Authorization": f"Bearer {token}"},  # the helpers' one key
+                )
             )
         status, job = request(f"{api}/jobs", token, "POST", body)
         print(

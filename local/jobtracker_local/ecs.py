@@ -7,7 +7,8 @@ awslogs driver uses when the task definition has a log configuration. Every chan
 "ECS Task State Change" event (increasing detail.version, ISO timestamps, stopCode,
 stoppedReason, container exit codes) through the given `emit` callback.
 
-Faults can be injected (POST /_faults) so retry paths can be seen locally: RunTask capacity
+Every ECS call must be SigV4-signed (service `ecs`) with the stack's credentials, as on AWS.
+Faults can be injected (POST /_faults, with the stack's bearer token) so retry paths can be seen locally: RunTask capacity
 failures, throttling, and start failures (CannotPullContainerError, ResourceInitializationError).
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import json
 import os
 import signal
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from jobtracker_local.logs import LogConfiguration, LogShipper, now_ms
+from jobtracker_local.sigv4 import Accepted, Reason, Request, verify
 
 ACCOUNT = "000000000000"
 PREFIX = "AmazonEC2ContainerServiceV20141113."
@@ -564,7 +567,27 @@ class LocalHttpServer(ThreadingHTTPServer):
     daemon_threads = True
 
 
-def serve(ecs: LocalEcs, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+# How ECS answers a request it cannot authenticate: (HTTP status, error type).
+AUTH_ERRORS: dict[Reason, tuple[int, str]] = {
+    Reason.MISSING: (403, "MissingAuthenticationTokenException"),
+    Reason.INCOMPLETE: (400, "IncompleteSignatureException"),
+    Reason.UNKNOWN_KEY: (400, "UnrecognizedClientException"),
+    Reason.WRONG_SCOPE: (400, "InvalidSignatureException"),
+    Reason.EXPIRED: (400, "InvalidSignatureException"),
+    Reason.MISMATCH: (400, "InvalidSignatureException"),
+}
+
+
+def serve(
+    ecs: LocalEcs,
+    secret_for: Callable[[str], str | None],
+    helper_token: str,
+    host: str = "127.0.0.1",
+    port: int = 0,
+) -> ThreadingHTTPServer:
+    """The ECS API on `host:port`, for requests SigV4-signed (service `ecs`) by a key
+    `secret_for` knows; the test helpers (/_tasks, /_faults) for `Bearer <helper_token>`."""
+
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:
             pass
@@ -573,13 +596,39 @@ def serve(ecs: LocalEcs, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTT
             data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/x-amz-json-1.1")
+            if status >= 400 and "__type" in payload:
+                self.send_header("x-amzn-ErrorType", payload["__type"])
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
 
+        def _helper_allowed(self) -> bool:
+            """The helpers are not ECS: they take the stack's bearer token, as its API front does
+            for curl (they reveal every task's environment and can make launches fail)."""
+            presented = (self.headers.get("Authorization") or "").encode()
+            if hmac.compare_digest(presented, f"Bearer {helper_token}".encode()):
+                return True
+            self._reply(403, {"message": "Forbidden"})
+            return False
+
+        def _signed_by_a_known_key(self, raw: bytes) -> bool:
+            path, _, query = self.path.partition("?")
+            request = Request(self.command, path, query, self.headers.items(), raw)
+            result = verify(request, secret_for, "ecs", ecs.region)
+            if isinstance(result, Accepted):
+                return True
+            status, error_type = AUTH_ERRORS[result.reason]
+            self._reply(status, {"__type": error_type, "message": result.message})
+            return False
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b"{}"
+            raw = self.rfile.read(length) if length else b""
+            if self.path.rstrip("/") == "/_faults":
+                if not self._helper_allowed():
+                    return None
+            elif not self._signed_by_a_known_key(raw):
+                return None
             try:
                 body = json.loads(raw or b"{}")
             except json.JSONDecodeError:
@@ -596,6 +645,8 @@ def serve(ecs: LocalEcs, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTT
 
         def do_GET(self) -> None:
             if self.path.rstrip("/") == "/_tasks":
+                if not self._helper_allowed():
+                    return None
                 return self._reply(
                     200,
                     {

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read (the token is a credential)."""
+    """Write a file only its owner can read (the token and the stack's keys are credentials)."""
     path.unlink(missing_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as out:
@@ -91,6 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         "ecs": f"http://127.0.0.1:{stack.ecs_port}",
         "work_dir": args.work_dir,
         "region": REGION,
+        # What the `jobtracker` client signs with (SigV4, as on AWS); 0600 like the token.
+        "credentials": {
+            "access_key_id": stack.credentials.access_key_id,
+            "secret_access_key": stack.credentials.secret_access_key,
+        },
     }
     console = Console(JobTracker(stack.api_url, Bearer(stack.token)), port=args.console_port)
     console.start()
@@ -100,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     write_private(stack_file, json.dumps(endpoints))
     print("jobtracker local stack is up")
     print(f"  console    {console.link}")
-    print(f"  API        {stack.api_url}   (header: Authorization: Bearer {stack.token})")
+    print(f"  API        {stack.api_url}   (SigV4 with the keys in {stack_file}, or")
+    print(f"             header: Authorization: Bearer {stack.token})")
     print(f"  AWS (moto) {endpoints['moto']}   ECS (local) {endpoints['ecs']}")
     print(f"  API docs   {stack.api_url}/docs   (OpenAPI: {stack.api_url}/openapi.json)")
     print("  CLI        .venv/bin/jobtracker list   (finds this stack by itself)")

@@ -25,6 +25,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+from jobtracker_local import sigv4
 from jobtracker_local import template as tpl
 from jobtracker_local.apigw import LOCAL_CALLER, http_event
 from jobtracker_local.docs import docs_asset
@@ -38,6 +39,7 @@ from jobtracker_local.ecs import (
 from jobtracker_local.handlers import FakeContext, load_handler
 from jobtracker_local.logs import LogConfiguration, LogShipper
 from jobtracker_local.schedules import ScheduleRunner, runner_for
+from jobtracker_local.sigv4 import Credentials
 from jobtracker_local.sqs import sqs_event
 
 REGION = "us-east-1"
@@ -93,6 +95,9 @@ class LocalStack:
         self.quiet = quiet
         self.auth = auth
         self.token = secrets.token_urlsafe(18)
+        # The stack's own AWS key pair: the API front and the local ECS accept signatures by
+        # it (and only it); the in-process functions sign with it; stack.json hands it to clients.
+        self.credentials = Credentials.generate()
         self.extra_env = extra_env or {}
         self.step_seconds = step_seconds
         self.template = tpl.load()
@@ -127,7 +132,7 @@ class LocalStack:
             *self.ecs_limits,
             shipper=self.shipper,
         )
-        self.ecs_server = serve(self.ecs)
+        self.ecs_server = serve(self.ecs, self.credentials.secret_for, self.token)
         self.ecs_port = self.ecs_server.server_address[1]
         self._environment()
         self.sqs_client = self._boto("sqs")
@@ -174,9 +179,8 @@ class LocalStack:
 
     def _environment(self) -> None:
         os.environ.update(
-            AWS_ACCESS_KEY_ID="local",
-            AWS_SECRET_ACCESS_KEY="local",
-            AWS_SESSION_TOKEN="local",
+            AWS_ACCESS_KEY_ID=self.credentials.access_key_id,
+            AWS_SECRET_ACCESS_KEY=self.credentials.secret_access_key,
             AWS_DEFAULT_REGION=REGION,
             AWS_REGION=REGION,
             AWS_ENDPOINT_URL=f"http://127.0.0.1:{self.moto_port}",
@@ -185,6 +189,7 @@ class LocalStack:
             POWERTOOLS_LOG_LEVEL="WARNING" if self.quiet else "INFO",
         )
         os.environ.pop("AWS_PROFILE", None)
+        os.environ.pop("AWS_SESSION_TOKEN", None)  # long-term keys: a token would be foreign
 
     def _boto(self, service: str) -> Any:
         import boto3
@@ -530,6 +535,19 @@ class LocalStack:
 
     # ---- HTTP front ------------------------------------------------------------------------------
 
+    def authorize(self, request: sigv4.Request) -> sigv4.Accepted | sigv4.Rejected | None:
+        """API Gateway's IAM authorization on every route: a SigV4 signature (service
+        execute-api) by the stack's key. The bearer token is accepted too, for curl (None: the
+        local user, no key); with auth off, everything is."""
+        presented = next((v for k, v in request.headers if k.lower() == "authorization"), "")
+        if not self.auth:
+            return None
+        if presented.startswith("Bearer "):
+            if hmac.compare_digest(presented.encode(), f"Bearer {self.token}".encode()):
+                return None
+            return sigv4.Rejected(sigv4.Reason.UNKNOWN_KEY, "Forbidden")
+        return sigv4.verify(request, self.credentials.secret_for, "execute-api", REGION)
+
     def _start_front(self) -> None:
         stack = self
 
@@ -576,14 +594,12 @@ class LocalStack:
                 doc = docs_asset(path) if self.command == "GET" else None
                 if doc is not None:  # documentation, no job data: served without a signature
                     return self._send(200, doc[0], {"Content-Type": doc[1]})
-                presented = (self.headers.get("Authorization") or "").encode()
-                if stack.auth and not hmac.compare_digest(
-                    presented, f"Bearer {stack.token}".encode()
-                ):
-                    # Stands in for API Gateway's IAM (SigV4) authorizer on every route.
+                signed = sigv4.Request(self.command, path, query, self.headers.items(), body or b"")
+                caller = stack.authorize(signed)
+                if isinstance(caller, sigv4.Rejected):
                     return self._send(
                         403,
-                        json.dumps({"message": "Forbidden"}).encode(),
+                        json.dumps({"message": caller.message}).encode(),
                         {"Content-Type": "application/json"},
                     )
                 route = next((r for r in stack.routes if r.match(self.command, path)), None)
@@ -592,7 +608,13 @@ class LocalStack:
                     route = next((r for r in stack.routes if r.function == "ApiFunction"), None)
                 assert route is not None
                 event = http_event(
-                    self.command, path, body, dict(self.headers.items()), query, caller=LOCAL_CALLER
+                    self.command,
+                    path,
+                    body,
+                    dict(self.headers.items()),
+                    query,
+                    caller=LOCAL_CALLER,
+                    access_key=caller.access_key if caller else None,
                 )
                 try:
                     result = stack.invoke(route.function, event)

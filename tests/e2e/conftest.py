@@ -66,12 +66,18 @@ class Stack:
 
     def faults(self, body: dict[str, Any]) -> None:
         req = urllib.request.Request(
-            self.ecs + "/_faults", data=json.dumps(body).encode(), method="POST"
+            self.ecs + "/_faults",
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Authorization": f"Bearer {self.token}"},  # the local ECS's helpers need it
         )
         urllib.request.urlopen(req, timeout=10).read()
 
     def ecs_tasks(self) -> dict[str, Any]:
-        with urllib.request.urlopen(self.ecs + "/_tasks", timeout=10) as resp:
+        req = urllib.request.Request(
+            self.ecs + "/_tasks", headers={"Authorization": f"Bearer {self.token}"}
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read())  # type: ignore[no-any-return]
 
 

@@ -121,8 +121,6 @@ def test_a_killed_stack_leaves_no_task_process(tmp_path: Path) -> None:
 
 
 def test_a_burst_past_the_launch_limits_runs_every_job_and_fails_none(tmp_path: Path) -> None:
-    import json
-    import urllib.request
     from concurrent.futures import ThreadPoolExecutor
 
     from tests.e2e.conftest import Stack, start_stack
@@ -150,8 +148,7 @@ def test_a_burst_past_the_launch_limits_runs_every_job_and_fails_none(tmp_path: 
         assert [j["status"] for j in done] == ["SUCCEEDED"] * 60
         assert queued >= 10, f"only {queued} of the burst waited for launch capacity"
         # AND RunTask never went past the limit, and no attempt ran twice
-        with urllib.request.urlopen(stack.ecs + "/_tasks", timeout=10) as resp:
-            ecs = json.loads(resp.read())
+        ecs = stack.ecs_tasks()
         assert ecs["throttled"] == 0, "the governor kept every launch within the account's rate"
         per_job = {}
         for task in ecs["tasks"]:

@@ -1,12 +1,22 @@
-"""Unit: the local ECS service ends a task it cannot start as ECS does (STOPPED, with a reason)."""
+"""Unit: the local ECS service behaves as ECS does: a task it cannot start ends STOPPED with a
+reason, RunTask is throttled past Fargate's limits, and only SigV4-signed calls by the stack's
+credentials are answered."""
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from jobtracker_local.ecs import LocalEcs
+import pytest
+
+from jobtracker_local.ecs import LocalEcs, serve
+from jobtracker_local.sigv4 import Credentials
 
 
 def local_ecs(tmp_path: Path, emit: Any = None, **limits: float) -> LocalEcs:
@@ -67,8 +77,6 @@ def run_body(n: int, token: str | None = None) -> dict[str, Any]:
 
 
 def test_local_ecs_throttles_run_task_past_its_limits_as_ecs_does(tmp_path: Path) -> None:
-    import pytest
-
     from jobtracker_local.ecs import EcsError
 
     # GIVEN a local ECS allowing bursts of 3 (and almost no refill)
@@ -97,30 +105,144 @@ def test_a_replayed_client_token_costs_a_call_but_launches_nothing(tmp_path: Pat
         ecs.shutdown()
 
 
-def test_boto3_sees_the_local_throttle_as_a_throttling_exception(tmp_path: Path) -> None:
+KEYS = Credentials.generate()
+HELPER_TOKEN = "helper-token"
+
+
+@contextmanager
+def served(tmp_path: Path, **limits: float) -> Iterator[tuple[LocalEcs, str]]:
+    """A local ECS behind its HTTP server, accepting KEYS; yields it and its URL."""
+    ecs = local_ecs(tmp_path, **limits)
+    server = serve(ecs, KEYS.secret_for, HELPER_TOKEN)
+    try:
+        yield ecs, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        ecs.shutdown()
+
+
+def ecs_client(
+    url: str, secret: str = KEYS.secret_access_key, key: str = KEYS.access_key_id
+) -> Any:
     import boto3
-    import pytest
     from botocore.config import Config
+
+    return boto3.client(
+        "ecs",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+    )
+
+
+def http(
+    url: str, method: str = "GET", body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], Any]:
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, dict(resp.headers.items()), json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers.items()), json.loads(err.read())
+
+
+def test_boto3_sees_the_local_throttle_as_a_throttling_exception(tmp_path: Path) -> None:
     from botocore.exceptions import ClientError
 
-    from jobtracker_local.ecs import serve
-
-    ecs = local_ecs(tmp_path, launch_rate=0.001, launch_burst=1)
-    server = serve(ecs)
-    try:
-        client = boto3.client(
-            "ecs",
-            endpoint_url=f"http://127.0.0.1:{server.server_address[1]}",
-            region_name="us-east-1",
-            aws_access_key_id="x",
-            aws_secret_access_key="x",
-            config=Config(retries={"max_attempts": 1, "mode": "standard"}),
-        )
+    with served(tmp_path, launch_rate=0.001, launch_burst=1) as (_, url):
+        client = ecs_client(url)
         client.run_task(cluster="c", taskDefinition="worker", startedBy="job-1")
         with pytest.raises(ClientError) as refused:
             client.run_task(cluster="c", taskDefinition="worker", startedBy="job-2")
         assert refused.value.response["Error"]["Code"] == "ThrottlingException"
         assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    finally:
-        server.shutdown()
-        ecs.shutdown()
+
+
+def test_a_client_signing_with_the_stacks_credentials_runs_and_describes_tasks(
+    tmp_path: Path,
+) -> None:
+    with served(tmp_path) as (_, url):
+        # GIVEN a boto3 ECS client holding the stack's credentials
+        client = ecs_client(url)
+        # WHEN it runs a task and describes it
+        arn = client.run_task(cluster="c", taskDefinition="worker", startedBy="job-1")["tasks"][0][
+            "taskArn"
+        ]
+        described = client.describe_tasks(cluster="c", tasks=[arn])
+        # THEN both calls are answered
+        assert [t["taskArn"] for t in described["tasks"]] == [arn], described
+
+
+def test_a_client_signing_with_a_wrong_secret_gets_an_invalid_signature_error(
+    tmp_path: Path,
+) -> None:
+    from botocore.exceptions import ClientError
+
+    with served(tmp_path) as (ecs, url):
+        # GIVEN a boto3 ECS client with the stack's key id but another secret
+        client = ecs_client(url, secret="not-the-secret")
+        # WHEN it asks for a task
+        with pytest.raises(ClientError) as refused:
+            client.run_task(cluster="c", taskDefinition="worker", startedBy="job-1")
+        # THEN ECS's error for a bad signature comes back, and nothing was launched
+        error = refused.value.response
+        assert error["Error"]["Code"] == "InvalidSignatureException", error
+        assert error["ResponseMetadata"]["HTTPStatusCode"] == 400, error
+        assert ecs.tasks == {}, "a refused call starts no task"
+
+
+def test_a_client_with_an_unknown_key_gets_an_unrecognized_client_error(tmp_path: Path) -> None:
+    from botocore.exceptions import ClientError
+
+    with served(tmp_path) as (_, url):
+        # GIVEN a boto3 ECS client with a key the stack never issued
+        client = ecs_client(url, key="AKIAUNKNOWNUNKNOWNXX")
+        # WHEN it lists tasks; THEN it is refused as ECS refuses unknown keys
+        with pytest.raises(ClientError) as refused:
+            client.list_tasks(cluster="c")
+        error = refused.value.response["Error"]
+        assert error["Code"] == "UnrecognizedClientException", error
+        assert error["Message"] == "The security token included in the request is invalid.", error
+
+
+def test_an_unsigned_run_task_is_refused_and_starts_nothing(tmp_path: Path) -> None:
+    with served(tmp_path) as (ecs, url):
+        # GIVEN a RunTask call with no signature at all
+        body = json.dumps({"cluster": "c", "taskDefinition": "worker"}).encode()
+        headers = {
+            "X-Amz-Target": "AmazonEC2ContainerServiceV20141113.RunTask",
+            "Content-Type": "application/x-amz-json-1.1",
+        }
+        # WHEN it is posted
+        status, answer_headers, answer = http(url, "POST", body, headers)
+        # THEN ECS's answer to a missing signature, and no task
+        assert status == 403, answer
+        assert answer["__type"] == "MissingAuthenticationTokenException", answer
+        assert answer_headers.get("x-amzn-ErrorType") == answer["__type"], answer_headers
+        assert ecs.tasks == {}, "an unsigned call starts no task"
+
+
+def test_the_task_listing_helper_needs_the_stacks_bearer_token(tmp_path: Path) -> None:
+    with served(tmp_path) as (_, url):
+        # GIVEN the helper listing every task; WHEN it is asked without, then with, the token
+        without, _, _ = http(url + "/_tasks")
+        with_token, _, listing = http(
+            url + "/_tasks", headers={"Authorization": f"Bearer {HELPER_TOKEN}"}
+        )
+        # THEN only the holder of the token reads it
+        assert without == 403, "the listing reveals every task's environment"
+        assert with_token == 200 and listing["tasks"] == [], listing
+
+
+def test_the_fault_helper_needs_the_stacks_bearer_token(tmp_path: Path) -> None:
+    with served(tmp_path) as (ecs, url):
+        # GIVEN a fault to inject; WHEN it is posted without the token
+        status, _, _ = http(
+            url + "/_faults", "POST", json.dumps({"run_task": ["capacity"]}).encode()
+        )
+        # THEN it is refused and no fault is armed
+        assert status == 403
+        assert ecs.faults.run_task == [], "a refused request arms nothing"

@@ -1,0 +1,160 @@
+"""End-to-end: the `jobtracker` CLI against the running local stack, signing with SigV4 from the
+credentials the stack wrote to stack.json, as it signs for API Gateway on AWS."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from jobtracker_client.cli import main
+from jobtracker_client.client import ApiError, JobTracker, SigV4
+from jobtracker_client.endpoints import for_local
+
+from jobtracker.edge.api_models import JobSummary
+from tests.e2e.conftest import ROOT, Stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local-stack")]
+
+
+def stack_file(stack: Stack) -> dict[str, Any]:
+    info: dict[str, Any] = json.loads((stack.work_dir / "stack.json").read_text())
+    return info
+
+
+def signing_client(stack: Stack) -> JobTracker:
+    """The client the CLI builds from stack.json, checked to sign with SigV4 (not the token)."""
+    client = for_local(stack_file(stack))
+    assert isinstance(client.auth, SigV4), "stack.json carries credentials: the client signs"
+    return client
+
+
+def cli(client: JobTracker, *argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), client=client, out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_the_stack_file_holds_iam_shaped_credentials_for_its_owner_only(stack: Stack) -> None:
+    # GIVEN the running stack; WHEN its stack.json is read
+    path = stack.work_dir / "stack.json"
+    creds = stack_file(stack)["credentials"]
+    # THEN it carries the stack's key pair, and only its owner may read it
+    assert creds["access_key_id"].startswith("AKIA") and len(creds["access_key_id"]) == 20, creds
+    assert len(creds["secret_access_key"]) == 40
+    assert path.stat().st_mode & 0o777 == 0o600, oct(path.stat().st_mode)
+
+
+def test_the_cli_process_submits_and_watches_a_job_to_success(stack: Stack) -> None:
+    # GIVEN the CLI as its own process, finding the stack through JOBTRACKER_LOCAL_DIR only
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "JOBTRACKER_"))}
+    env["JOBTRACKER_LOCAL_DIR"] = str(stack.work_dir)
+    # WHEN it submits a job and watches it
+    argv = ["submit", "demo", "--parameters", '{"kind":"succeed","seconds":0}', "--watch"]
+    done = subprocess.run(
+        [sys.executable, "-m", "jobtracker_client.cli", *argv],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    # THEN it exits 0 (SUCCEEDED): every signed call was accepted
+    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    assert "SUCCEEDED" in done.stdout, done.stdout
+
+
+def test_the_cli_exits_non_zero_with_the_diagnosis_when_the_job_fails(stack: Stack) -> None:
+    # GIVEN a job that exits 1
+    client = signing_client(stack)
+    # WHEN it is submitted and watched through the CLI
+    code, out, err = cli(
+        client, "submit", "demo", "--parameters", '{"kind":"exit","code":1,"seconds":0}', "--watch"
+    )
+    # THEN the CLI exits as for FAILED and says what to do
+    assert code == 1, f"exit {code}\n{out}\n{err}"
+    assert "what to do:" in out, out
+
+
+def test_the_cli_shows_a_finished_jobs_worker_lines(stack: Stack) -> None:
+    # GIVEN a job that ran to success
+    client = signing_client(stack)
+    job = client.submit("demo", {"kind": "succeed", "seconds": 0})
+    assert client.wait(job.id, timeout=90).status == "SUCCEEDED"
+    # WHEN its logs are asked for through the CLI
+    code, out, err = cli(client, "logs", job.id)
+    # THEN the worker's own lines are shown
+    assert code == 0, err
+    assert "job finished" in out, out
+
+
+class SmallPages(JobTracker):
+    """The client with pages of 7 jobs, recording each page's query."""
+
+    queries: list[dict[str, str | None]]
+
+    def list(
+        self,
+        status: str | None = None,
+        definition: str | None = None,
+        schedule: str | None = None,
+        limit: int | None = None,
+        page_size: int = 7,
+    ) -> Iterator[JobSummary]:
+        return super().list(status, definition, schedule, limit, page_size=7)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        query: dict[str, str | None] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        if path == "/jobs" and method == "GET":
+            self.queries.append(dict(query or {}))
+        return super()._call(method, path, body, query, headers)
+
+
+def test_the_cli_lists_thirty_jobs_across_signed_pages(stack: Stack) -> None:
+    # GIVEN more than 30 jobs, and a client fetching 7 a page
+    for _ in range(31):
+        stack.submit({"definition": "demo", "parameters": {"kind": "succeed", "seconds": 0}})
+    signed = signing_client(stack)
+    client = SmallPages(signed.api_url, signed.auth)
+    client.queries = []
+    # WHEN the CLI lists 30
+    code, out, err = cli(client, "list", "--limit", "30")
+    # THEN 30 rows come back, through several pages each signed (a next_token every page after one)
+    assert code == 0, err
+    rows = [line for line in out.splitlines()[1:] if line.strip()]
+    assert len(rows) == 30, out
+    assert len(client.queries) == 5, client.queries  # 7 + 7 + 7 + 7 + 2
+    assert all(q["next_token"] for q in client.queries[1:]), client.queries
+
+
+def test_a_request_signed_with_a_wrong_secret_is_refused_403(stack: Stack) -> None:
+    # GIVEN a client with the stack's key id but another secret
+    creds = stack_file(stack)["credentials"]
+    client = JobTracker(stack.api, SigV4.static(creds["access_key_id"], "x" * 40, "us-east-1"))
+    # WHEN it lists jobs
+    with pytest.raises(ApiError) as refused:
+        list(client.list(limit=1))
+    # THEN API Gateway's answer to a bad signature comes back
+    assert refused.value.status == 403, refused.value
+    assert "signature we calculated does not match" in refused.value.message, refused.value
+
+
+def test_a_request_signed_with_an_unknown_key_is_refused_403(stack: Stack) -> None:
+    # GIVEN a client with a key the stack never issued
+    client = JobTracker(stack.api, SigV4.static("AKIAUNKNOWNUNKNOWNXX", "x" * 40, "us-east-1"))
+    # WHEN it lists jobs; THEN it is refused as an invalid security token
+    with pytest.raises(ApiError) as refused:
+        list(client.list(limit=1))
+    assert refused.value.status == 403, refused.value
+    assert "security token included in the request is invalid" in refused.value.message
