@@ -12,7 +12,7 @@ import sys
 import threading
 from pathlib import Path
 
-from jobtracker_client.client import Bearer, JobTracker
+from jobtracker_client.endpoints import for_local
 from jobtracker_console.server import Console
 
 from jobtracker_local.ecs import DEFAULT_LAUNCH_BURST, DEFAULT_LAUNCH_RATE
@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             "secret_access_key": stack.credentials.secret_access_key,
         },
     }
-    console = Console(JobTracker(stack.api_url, Bearer(stack.token)), port=args.console_port)
+    # The console signs its calls as any client of this stack does (SigV4, like on AWS).
+    console = Console(for_local(endpoints), port=args.console_port)
     console.start()
     endpoints["console"] = console.link
     # Where a client finds this stack (the `jobtracker` CLI looks here): gone once it stops.
