@@ -29,10 +29,15 @@ class Stack:
     work_dir: Path
 
     def request(
-        self, method: str, path: str, body: Any = None, token: str | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
         data = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", **(headers or {})}
         if token is not False:  # type: ignore[comparison-overlap]
             headers["Authorization"] = f"Bearer {token or self.token}"
         req = urllib.request.Request(self.api + path, data=data, method=method, headers=headers)

@@ -1,0 +1,158 @@
+"""The local stack end to end: N zero-second jobs submitted from a few threads, then waited for.
+
+Prints jobs/s end to end (first submit to the last job's finished_at, as the tracker recorded
+it), the submit rate, p50/p95 from submit to RUNNING and to SUCCEEDED, the most tasks running
+at once, and the stack process's RSS at start and end. Anchor: one AWS account's Fargate
+launches 20 tasks/s (issue 12's target for the local stack on 2 cores).
+
+    python bench/local.py [--jobs 300] [--threads 8] [--keyed]
+
+`--keyed` sends every POST with an Idempotency-Key (the path that used to copy the table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.e2e.conftest import Stack, start_stack  # noqa: E402
+
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED"}
+ANCHOR_JOBS_PER_SECOND = 20.0  # Fargate's task launch rate per account and region
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of the stack's own process (its task processes come and go)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def parse(ts: str | None) -> float | None:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() if ts else None
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def peak_concurrency(tasks: list[dict[str, Any]]) -> int:
+    """Most tasks between startedAt and stoppedAt at the same moment."""
+    edges: list[tuple[float, int]] = []
+    for t in tasks:
+        start, stop = parse(t.get("startedAt")), parse(t.get("stoppedAt"))
+        if start is not None and stop is not None:
+            edges += [(start, 1), (stop, -1)]
+    running = peak = 0
+    for _, step in sorted(edges):
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
+def submit_one(stack: Stack, keyed: bool) -> dict[str, Any]:
+    body = {"definition": "demo", "parameters": {"kind": "succeed", "seconds": 0}}
+    if not keyed:
+        return stack.submit(body)
+    status, job = stack.request(
+        "POST", "/jobs", body, headers={"Idempotency-Key": uuid.uuid4().hex}
+    )
+    assert status in (201, 202), job
+    return job  # type: ignore[no-any-return]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--keyed", action="store_true")
+    parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("extra", nargs="*", help="more arguments for the local stack")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="jobtracker-local-bench-"))
+    proc, info = start_stack(work, "--backoff-scale", "0.02", *args.extra)
+    stack = Stack(info["api"], info["token"], info["moto"], info["ecs"], work)
+    rss_start = rss_mb(proc.pid)
+    try:
+        started = time.time()
+        with ThreadPoolExecutor(args.threads) as pool:
+            jobs = list(pool.map(lambda _: submit_one(stack, args.keyed), range(args.jobs)))
+        submit_seconds = time.time() - started
+        pending = {j["id"] for j in jobs}
+        deadline = time.time() + args.timeout
+        while pending and time.time() < deadline:
+            stopped = {
+                t.get("startedBy")
+                for t in stack.ecs_tasks()["tasks"]
+                if t.get("lastStatus") == "STOPPED"
+            }
+            ready = [i for i in pending if i in stopped]
+            with ThreadPoolExecutor(args.threads) as pool:
+                finished = [j for j in pool.map(stack.job, ready) if j["status"] in TERMINAL]
+            pending -= {j["id"] for j in finished}
+            time.sleep(0.5)
+        with ThreadPoolExecutor(args.threads) as pool:
+            final = list(pool.map(stack.job, [j["id"] for j in jobs]))
+        tasks = stack.ecs_tasks()["tasks"]
+        rss_end = rss_mb(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    statuses = Counter(j["status"] for j in final)
+    to_running, to_done, finished_at = [], [], []
+    for job in final:
+        created = parse(job["created_at"])
+        first = job["attempts"][0] if job["attempts"] else {}
+        running, done = parse(first.get("started_at")), parse(job.get("finished_at"))
+        if created is not None and running is not None:
+            to_running.append(running - created)
+        if created is not None and done is not None and job["status"] == "SUCCEEDED":
+            to_done.append(done - created)
+            finished_at.append(done)
+    first_created = min(parse(j["created_at"]) or started for j in final)
+    end_to_end = (max(finished_at) - first_created) if finished_at else float("nan")
+    rate = len(finished_at) / end_to_end if finished_at else 0.0
+    print(f"local stack: {args.jobs} zero-second jobs from {args.threads} threads")
+    print(f"  statuses: {dict(statuses)}; not finished in time: {len(pending)}")
+    print(f"  submit:     {args.jobs / submit_seconds:6.1f} jobs/s ({submit_seconds:.1f} s)")
+    print(
+        f"  end to end: {rate:6.1f} jobs/s ({end_to_end:.1f} s), "
+        f"{rate / ANCHOR_JOBS_PER_SECOND:.2f} x Fargate's 20 launches/s"
+    )
+    print(
+        f"  submit -> RUNNING:   p50 {statistics.median(to_running):5.1f} s, "
+        f"p95 {percentile(to_running, 0.95):5.1f} s"
+    )
+    if to_done:
+        print(
+            f"  submit -> SUCCEEDED: p50 {statistics.median(to_done):5.1f} s, "
+            f"p95 {percentile(to_done, 0.95):5.1f} s"
+        )
+    print(f"  most tasks at once: {peak_concurrency(tasks)}")
+    print(f"  stack RSS: {rss_start:.0f} MB at start, {rss_end:.0f} MB at end")
+    return 0 if statuses.get("SUCCEEDED", 0) == args.jobs else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
