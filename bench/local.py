@@ -13,6 +13,7 @@ launches 20 tasks/s (issue 12's target for the local stack on 2 cores).
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import statistics
 import subprocess
@@ -41,6 +42,29 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(the process's own CPU, its exited and waited-for children's: the task processes)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / tick
+    children = (int(fields[13]) + int(fields[14])) / tick
+    return own, children
+
+
+def child_pids(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def moto_cpu(pid: int) -> float:
+    """CPU of moto's server, when the stack runs it as a process of its own."""
+    total = 0.0
+    for child in child_pids(pid):
+        if "moto_server" in Path(f"/proc/{child}/cmdline").read_text():
+            total += sum(cpu_seconds(child)[:1])
+    return total
 
 
 def parse(ts: str | None) -> float | None:
@@ -91,6 +115,8 @@ def main() -> int:
     proc, info = start_stack(work, "--backoff-scale", "0.02", *args.extra)
     stack = Stack(info["api"], info["token"], info["moto"], info["ecs"], work)
     rss_start = rss_mb(proc.pid)
+    cpu_start, tasks_start = cpu_seconds(proc.pid)
+    moto_start = moto_cpu(proc.pid)
     try:
         started = time.time()
         with ThreadPoolExecutor(args.threads) as pool:
@@ -113,6 +139,8 @@ def main() -> int:
             final = list(pool.map(stack.job, [j["id"] for j in jobs]))
         tasks = stack.ecs_tasks()["tasks"]
         rss_end = rss_mb(proc.pid)
+        cpu_end, tasks_end = cpu_seconds(proc.pid)
+        moto_end = moto_cpu(proc.pid)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -151,6 +179,12 @@ def main() -> int:
         )
     print(f"  most tasks at once: {peak_concurrency(tasks)}")
     print(f"  stack RSS: {rss_start:.0f} MB at start, {rss_end:.0f} MB at end")
+    per_job = 1000 / args.jobs
+    print(
+        f"  CPU per job: stack {(cpu_end - cpu_start) * per_job:.0f} ms, "
+        f"moto {(moto_end - moto_start) * per_job:.0f} ms, "
+        f"task processes {(tasks_end - tasks_start) * per_job:.0f} ms"
+    )
     return 0 if statuses.get("SUCCEEDED", 0) == args.jobs else 1
 
 

@@ -45,7 +45,7 @@ class LogShipper:
         self._pending: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._streams: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
-        self._ship_lock = threading.Lock()  # one shipper at a time keeps each stream in order
+        self._ship_locks: dict[tuple[str, str], threading.Lock] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="log-shipper", daemon=True)
         self.failures = 0
@@ -59,15 +59,34 @@ class LogShipper:
         with self._lock:
             self._pending.setdefault((group, stream), []).append(event)
 
-    def flush(self) -> None:
-        with self._ship_lock:
-            with self._lock:
-                pending, self._pending = self._pending, {}
-            for (group, stream), events in pending.items():
+    def flush(self, only: tuple[str, str] | None = None) -> None:
+        """Ship what is pending: every stream's, or `only` that (group, stream)'s (a task that
+        ends waits for its own lines, not for every other task's). A stream's lock is held
+        from taking its lines to shipping them, so its lines arrive in order."""
+        with self._lock:
+            keys = [only] if only is not None else list(self._pending)
+        for key in keys:
+            with self._stream_lock(key):
+                with self._lock:
+                    events = self._pending.pop(key, [])
+                if not events:
+                    continue
                 try:
-                    self._put(group, stream, events)
+                    self._put(*key, events)
                 except Exception:  # a local convenience: never let it break a task
                     self.failures += 1
+
+    def close(self, key: tuple[str, str]) -> None:
+        """The stream's task has ended: ship its last lines and forget the stream (a burst of
+        thousands of tasks must not leave thousands of locks behind)."""
+        self.flush(only=key)
+        with self._lock:
+            self._ship_locks.pop(key, None)
+            self._streams.discard(key)
+
+    def _stream_lock(self, key: tuple[str, str]) -> threading.Lock:
+        with self._lock:
+            return self._ship_locks.setdefault(key, threading.Lock())
 
     def stop(self) -> None:
         self._stop.set()
@@ -80,9 +99,10 @@ class LogShipper:
             self.flush()
 
     def _put(self, group: str, stream: str, events: list[dict[str, Any]]) -> None:
-        if self._client is None:
-            self._client = self._make_client()
-        client = self._client
+        with self._lock:
+            if self._client is None:
+                self._client = self._make_client()
+            client = self._client
         if (group, stream) not in self._streams:
             with contextlib.suppress(client.exceptions.ResourceAlreadyExistsException):
                 client.create_log_stream(logGroupName=group, logStreamName=stream)

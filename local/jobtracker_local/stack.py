@@ -8,11 +8,15 @@ would: no two invocations share Powertools' per-invocation state).
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import os
+import queue
 import secrets
 import socket
+import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -34,6 +38,7 @@ from jobtracker_local.ecs import (
     DEFAULT_LAUNCH_RATE,
     LocalEcs,
     LocalHttpServer,
+    die_with_parent,
     serve,
 )
 from jobtracker_local.handlers import FakeContext, load_handler
@@ -65,13 +70,62 @@ class Route:
         return all(p.startswith("{") or p == s for p, s in zip(self.parts, segs, strict=True))
 
 
+class MotoProcess:
+    """moto's server in a process of its own: AWS's side of every call then runs on another
+    core than the functions calling it (in one process they shared one GIL and half the
+    stack's time went to moto)."""
+
+    def __init__(self, port: int, log: Path) -> None:
+        self.port = port
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> MotoProcess:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "jobtracker_local.moto_server", str(self.port)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C reaches the stack, which stops it in order
+                preexec_fn=die_with_parent,
+            )
+        return self
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
 @dataclass
 class Stats:
     invocations: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, table: dict[str, int], key: str) -> None:
+        with self.lock:  # invocations run on many threads
+            table[key] = table.get(key, 0) + 1
+
+    def snapshot(self) -> dict[str, dict[str, int]]:
+        with self.lock:
+            return {"invocations": dict(self.invocations), "errors": dict(self.errors)}
 
 
 ASYNC_TRIES = 3  # Lambda's asynchronous invocation: the first try and two retries
+# Instances of one function running at once: Lambda scales each function out (1,000 per account
+# by default); a laptop's share is a few. ReservedConcurrentExecutions in the template caps it
+# further, as on AWS; an event source's MaximumConcurrency caps its pollers.
+LOCAL_CONCURRENCY = 4
+PUT_EVENTS_MAX = 10  # entries in one PutEvents call
+# Queue pollers long-poll as Lambda's do: an idle poller costs one request a second, not ten.
+POLL_WAIT_SECONDS = 1
 
 
 class LocalStack:
@@ -101,7 +155,13 @@ class LocalStack:
         self.extra_env = extra_env or {}
         self.step_seconds = step_seconds
         self.template = tpl.load()
-        self.invoke_lock = threading.Lock()
+        # Quiet, each function runs up to its concurrency at once (moto answers from its own
+        # process, so they overlap on its round trips). Verbose, one invocation at a time in
+        # the whole stack: the functions share one Powertools logger and metrics object in
+        # this process, whose per-invocation keys and flushes must not interleave.
+        self.serial = threading.Lock() if not quiet else None
+        self.slots: dict[str, threading.BoundedSemaphore] = {}
+        self.ecs_events: queue.Queue[dict[str, Any]] = queue.Queue()
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []
         self.stats = Stats()
@@ -113,14 +173,8 @@ class LocalStack:
     # ---- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
-        import logging
-
-        from moto.server import ThreadedMotoServer
-
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # it logs every request otherwise
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
-        self.moto.start()
+        self.moto = MotoProcess(self.moto_port, self.work_dir / "moto.log").start()
         self._wait_port(self.moto_port)
         self.shipper = LogShipper(lambda: self._boto("logs"))
         self.shipper.start()
@@ -139,6 +193,7 @@ class LocalStack:
         self.events_client = self._boto("events")
         self._create_resources()
         self._wire_functions()
+        self._poll("ecs-events", self._forward_ecs_events)
         self._start_front()
 
     def stop(self, grace_seconds: float = 10.0) -> None:
@@ -163,8 +218,9 @@ class LocalStack:
         server.server_close()  # a listening socket left open accepts calls nobody answers
 
     @staticmethod
-    def _wait_port(port: int) -> None:
-        for _ in range(100):
+    def _wait_port(port: int, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout  # moto's server imports for seconds on a busy machine
+        while time.monotonic() < deadline:
             with socket.socket() as s:
                 if s.connect_ex(("127.0.0.1", port)) == 0:
                     return
@@ -315,6 +371,8 @@ class LocalStack:
         from jobtracker.wiring import reset_defaults
 
         reset_defaults()
+        for name in self.functions:
+            self.slots[name] = threading.BoundedSemaphore(self.concurrency(name))
         for name, fn in self.functions.items():
             for event_name, event in fn.events.items():
                 props = event.get("Properties", {})
@@ -330,7 +388,11 @@ class LocalStack:
                     rule = f"{name}-{event_name}"
                     self.events_client.put_rule(Name=rule, EventPattern=json.dumps(pattern))
                     self.events_client.put_targets(Rule=rule, Targets=[{"Id": "local", "Arn": arn}])
-                    self._poll(f"rule:{rule}", partial(self._drain_rule_queue, url, name))
+                    self._poll(
+                        f"rule:{rule}",
+                        partial(self._drain_rule_queue, url, name),
+                        self.concurrency(name),
+                    )
                 elif event["Type"] in ("ScheduleV2", "Schedule"):
                     resolved = self.resolver.resolve(props)
                     runner = runner_for(f"{name}-{event_name}", name, resolved, datetime.now(UTC))
@@ -347,14 +409,26 @@ class LocalStack:
             if ":sqs:" in source:
                 url = self.queue_urls[source]
                 size = int(props.get("BatchSize", 10))
-                self._poll(f"sqs:{logical}", partial(self._drain_sqs, url, source, function, size))
+                cap = props.get("ScalingConfig", {}).get("MaximumConcurrency")
+                pollers = min(self.concurrency(function), int(cap or LOCAL_CONCURRENCY))
+                self._poll(
+                    f"sqs:{logical}",
+                    partial(self._drain_sqs, url, source, function, size),
+                    pollers,
+                )
             elif ":dynamodb:" in source:
                 self._poll(f"stream:{logical}", self._stream_poller(source, function))
+
+    def concurrency(self, function: str) -> int:
+        if self.serial is not None:
+            return 1
+        reserved = self.functions[function].reserved_concurrency
+        return min(LOCAL_CONCURRENCY, reserved) if reserved else LOCAL_CONCURRENCY
 
     def health(self) -> dict[str, Any]:
         return {
             "ok": True,
-            "stats": self.stats.__dict__,
+            "stats": self.stats.snapshot(),
             "schedules": [
                 {
                     "name": r.name,
@@ -379,12 +453,12 @@ class LocalStack:
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         fn = self.functions[function]
         handler = load_handler(fn.code_uri, fn.handler)
-        with self.invoke_lock:
-            self.stats.invocations[function] = self.stats.invocations.get(function, 0) + 1
+        with self.serial or contextlib.nullcontext(), self.slots[function]:
+            self.stats.add(self.stats.invocations, function)
             try:
                 return handler(event, FakeContext(function))
             except Exception:
-                self.stats.errors[function] = self.stats.errors.get(function, 0) + 1
+                self.stats.add(self.stats.errors, function)
                 if not self.quiet:
                     traceback.print_exc()
                 raise
@@ -426,11 +500,9 @@ class LocalStack:
         self.sqs_client.send_message(
             QueueUrl=self.queue_urls[destination], MessageBody=json.dumps(record)
         )
-        self.stats.errors[f"{function}:dead-lettered"] = (
-            self.stats.errors.get(f"{function}:dead-lettered", 0) + 1
-        )
+        self.stats.add(self.stats.errors, f"{function}:dead-lettered")
 
-    def _poll(self, name: str, once: Callable[[], bool]) -> None:
+    def _poll(self, name: str, once: Callable[[], bool], pollers: int = 1) -> None:
         def loop() -> None:
             while not self.stop_event.is_set():
                 try:
@@ -442,19 +514,31 @@ class LocalStack:
                 if not busy:
                     self.stop_event.wait(0.1)
 
-        thread = threading.Thread(target=loop, name=name, daemon=True)
-        self.threads.append(thread)
-        thread.start()
+        for n in range(pollers):
+            thread = threading.Thread(target=loop, name=f"{name}#{n}", daemon=True)
+            self.threads.append(thread)
+            thread.start()
+
+    def _delete(self, url: str, messages: list[dict[str, Any]]) -> None:
+        if messages:
+            self.sqs_client.delete_message_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(messages)
+                ],
+            )
 
     def _drain_rule_queue(self, url: str, function: str) -> bool:
         sqs = self.sqs_client  # botocore clients are safe to share between threads
         got = sqs.receive_message(
             QueueUrl=url,
             MaxNumberOfMessages=10,
-            WaitTimeSeconds=0,
+            WaitTimeSeconds=POLL_WAIT_SECONDS,
             AttributeNames=["ApproximateReceiveCount"],
         )
         messages = got.get("Messages", [])
+        done = []
         for m in messages:
             event = json.loads(m["Body"])
             try:
@@ -465,7 +549,8 @@ class LocalStack:
                 if int(m["Attributes"].get("ApproximateReceiveCount", "1")) < ASYNC_TRIES:
                     continue  # the message comes back after its visibility timeout
                 self._dead_letter(function, event, repr(exc))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+            done.append(m)
+        self._delete(url, done)
         return bool(messages)
 
     def _drain_sqs(self, url: str, arn: str, function: str, batch: int) -> bool:
@@ -473,7 +558,7 @@ class LocalStack:
         got = sqs.receive_message(
             QueueUrl=url,
             MaxNumberOfMessages=min(batch, 10),
-            WaitTimeSeconds=0,
+            WaitTimeSeconds=POLL_WAIT_SECONDS,
             AttributeNames=["All"],
         )
         messages = got.get("Messages", [])
@@ -485,9 +570,7 @@ class LocalStack:
             failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
         except Exception:
             failed = {m["MessageId"] for m in messages}
-        for m in messages:
-            if m["MessageId"] not in failed:
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        self._delete(url, [m for m in messages if m["MessageId"] not in failed])
         return True
 
     def _stream_poller(self, stream_arn: str, function: str) -> Callable[[], bool]:
@@ -522,16 +605,29 @@ class LocalStack:
     # ---- ECS events -> EventBridge ---------------------------------------------------------------
 
     def _emit_ecs_event(self, event: dict[str, Any]) -> None:
-        self.events_client.put_events(
-            Entries=[
-                {
-                    "Source": event["source"],
-                    "DetailType": event["detail-type"],
-                    "Resources": event["resources"],
-                    "Detail": json.dumps(event["detail"]),
-                }
-            ]
+        self.ecs_events.put(
+            {
+                "Source": event["source"],
+                "DetailType": event["detail-type"],
+                "Resources": event["resources"],
+                "Detail": json.dumps(event["detail"]),
+            }
         )
+
+    def _forward_ecs_events(self) -> bool:
+        """ECS's events to the bus in PutEvents batches of up to 10 (one call each was the
+        largest share of moto's requests under a burst), in the order they happened."""
+        try:
+            entries = [self.ecs_events.get(timeout=0.1)]
+        except queue.Empty:
+            return True  # it waited already
+        while len(entries) < PUT_EVENTS_MAX:
+            try:
+                entries.append(self.ecs_events.get_nowait())
+            except queue.Empty:
+                break
+        self.events_client.put_events(Entries=entries)
+        return True
 
     # ---- HTTP front ------------------------------------------------------------------------------
 

@@ -107,6 +107,7 @@ class Function:
     events: dict[str, Any]
     timeout: int
     on_failure: str | None = None  # EventInvokeConfig's OnFailure destination (a queue ARN)
+    reserved_concurrency: int | None = None  # ReservedConcurrentExecutions
 
 
 def functions(template: dict[str, Any], resolver: Resolver) -> dict[str, Function]:
@@ -127,8 +128,13 @@ def functions(template: dict[str, Any], resolver: Resolver) -> dict[str, Functio
             events=props.get("Events") or {},
             timeout=int(props.get("Timeout", glob.get("Timeout", 3))),
             on_failure=_on_failure(props, resolver),
+            reserved_concurrency=_int_or_none(props.get("ReservedConcurrentExecutions")),
         )
     return out
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _on_failure(props: dict[str, Any], resolver: Resolver) -> str | None:
