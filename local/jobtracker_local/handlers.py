@@ -13,18 +13,25 @@ ROOT = Path(__file__).resolve().parents[2]
 _LOADING = threading.RLock()  # re-entrant: a handler module may load another while loading
 
 
-def load_handler(code_uri: str, handler: str) -> Callable[[dict[str, Any], Any], Any]:
+def load_handler(
+    code_uri: str, handler: str, instance: int = 0
+) -> Callable[[dict[str, Any], Any], Any]:
+    """The handler of one instance of the function: each instance loads the function's module
+    on its own, as each Lambda instance does, so what the module keeps between invocations (a
+    Powertools resolver's current request, say) is never shared by two running at once."""
     module_name, func_name = handler.rsplit(".", 1)
-    func = getattr(load_module(code_uri, module_name), func_name)
+    func = getattr(load_module(code_uri, module_name, instance), func_name)
     if not callable(func):
         raise TypeError(f"{handler} in {code_uri} is not callable")
     return func
 
 
-def load_module(code_uri: str, module_name: str) -> Any:
+def load_module(code_uri: str, module_name: str, instance: int = 0) -> Any:
     folder = (ROOT / code_uri).resolve()
     path = folder / (module_name.replace(".", "/") + ".py")
     unique = f"_fn_{folder.name}_{module_name.replace('.', '_')}"
+    if instance:
+        unique += f"_{instance}"
     with _LOADING:  # a concurrent first request must not see the module half-initialised
         module = sys.modules.get(unique)
         if module is None:

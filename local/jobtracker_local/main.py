@@ -42,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--console-port", type=int, default=0, help="the web console's port")
     parser.add_argument("--demo", action="store_true", help="submit the demo jobs and watch them")
     parser.add_argument("--no-auth", action="store_true", help="accept requests without the token")
-    parser.add_argument("--verbose", action="store_true")
+    parser.add_argument(
+        "--verbose", action="store_true", help="the functions' logs on the console, not in a file"
+    )
     parser.add_argument("--ready-file", help="write the endpoints as JSON here once ready")
     parser.add_argument(
         "--ecs-launch-rate",
@@ -112,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  API docs   {stack.api_url}/docs   (OpenAPI: {stack.api_url}/openapi.json)")
     print("  CLI        .venv/bin/jobtracker list   (finds this stack by itself)")
     print(f"  task logs  jobtracker logs JOB_ID, or {args.work_dir}/logs/<task id>.log")
+    if not args.verbose:
+        print(f"  functions' logs  {stack.functions_log}   (--verbose: on this console)")
     print(f"  try: curl -s -H 'Authorization: Bearer {stack.token}' {stack.api_url}/jobs")
     print("  Ctrl-C stops everything.", flush=True)
     if args.ready_file:  # written whole then renamed: a reader never sees half of it

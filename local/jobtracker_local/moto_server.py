@@ -32,7 +32,17 @@ def main(argv: list[str]) -> None:
     modules = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: modules
     # Threads: every queue poller long-polls one (about 25), the functions and the ECS need more.
-    serve(Dispatcher(create_backend_app), host="127.0.0.1", port=port, threads=64, _quiet=True)
+    # Connections: every client keeps its own alive; past waitress's default limit (100) a new
+    # one would wait for an idle one to time out, stalling a call for minutes.
+    serve(
+        Dispatcher(create_backend_app),
+        host="127.0.0.1",
+        port=port,
+        threads=64,
+        connection_limit=2000,
+        channel_timeout=60,
+        _quiet=True,
+    )
 
 
 if __name__ == "__main__":

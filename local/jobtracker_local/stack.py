@@ -160,7 +160,8 @@ class LocalStack:
         # the whole stack: the functions share one Powertools logger and metrics object in
         # this process, whose per-invocation keys and flushes must not interleave.
         self.serial = threading.Lock() if not quiet else None
-        self.slots: dict[str, threading.BoundedSemaphore] = {}
+        # Per function, its idle instances (an instance runs one invocation at a time).
+        self.instances: dict[str, queue.Queue[int]] = {}
         self.ecs_events: queue.Queue[dict[str, Any]] = queue.Queue()
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []
@@ -193,6 +194,7 @@ class LocalStack:
         self.events_client = self._boto("events")
         self._create_resources()
         self._wire_functions()
+        self._function_logs()
         self._poll("ecs-events", self._forward_ecs_events)
         self._start_front()
 
@@ -352,6 +354,26 @@ class LocalStack:
         for logical in tpl.resources_of_type(t, "AWS::Serverless::HttpApi"):
             r.refs[logical] = "local-api"
 
+    def _function_logs(self) -> None:
+        """Quiet, what the functions log (Powertools' JSON lines, Python's warnings) goes to
+        functions.log in the work dir, as it would go to CloudWatch on AWS, and the console
+        keeps the stack's own story; verbose, it all stays on the console."""
+        self.functions_log = self.work_dir / "functions.log"
+        if not self.quiet:
+            return
+        import logging
+
+        from jobtracker.observability import logger
+
+        out = self.functions_log.open("a", buffering=1, encoding="utf-8")
+        handler = logger.registered_handler
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(out)
+        logging.captureWarnings(True)
+        warnings_logger = logging.getLogger("py.warnings")
+        warnings_logger.addHandler(logging.StreamHandler(out))
+        warnings_logger.propagate = False
+
     @staticmethod
     def _awslogs(config: dict[str, Any]) -> LogConfiguration | None:
         options = config.get("Options", {})
@@ -372,7 +394,9 @@ class LocalStack:
 
         reset_defaults()
         for name in self.functions:
-            self.slots[name] = threading.BoundedSemaphore(self.concurrency(name))
+            self.instances[name] = queue.Queue()
+            for n in range(self.concurrency(name)):
+                self.instances[name].put(n)
         for name, fn in self.functions.items():
             for event_name, event in fn.events.items():
                 props = event.get("Properties", {})
@@ -452,16 +476,19 @@ class LocalStack:
 
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         fn = self.functions[function]
-        handler = load_handler(fn.code_uri, fn.handler)
-        with self.serial or contextlib.nullcontext(), self.slots[function]:
-            self.stats.add(self.stats.invocations, function)
+        with self.serial or contextlib.nullcontext():
+            instance = self.instances[function].get()  # waits for an idle one
             try:
+                handler = load_handler(fn.code_uri, fn.handler, instance)
+                self.stats.add(self.stats.invocations, function)
                 return handler(event, FakeContext(function))
             except Exception:
                 self.stats.add(self.stats.errors, function)
                 if not self.quiet:
                     traceback.print_exc()
                 raise
+            finally:
+                self.instances[function].put(instance)
 
     def _invoke_retrying(
         self, function: str, event: dict[str, Any], tries: int, pause: float
@@ -626,7 +653,16 @@ class LocalStack:
                 entries.append(self.ecs_events.get_nowait())
             except queue.Empty:
                 break
-        self.events_client.put_events(Entries=entries)
+        while not self.stop_event.is_set():  # an event ECS emitted is never dropped
+            try:
+                failed = self.events_client.put_events(Entries=entries)["FailedEntryCount"]
+            except Exception:
+                failed = len(entries)
+                if not self.quiet:
+                    traceback.print_exc()
+            if not failed:
+                break
+            time.sleep(0.2)
         return True
 
     # ---- HTTP front ------------------------------------------------------------------------------
