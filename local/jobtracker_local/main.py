@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import faulthandler
 import json
-import os
+import shutil
 import signal
 import sys
 import threading
@@ -17,16 +17,9 @@ from jobtracker_console.server import Console
 
 from jobtracker_local.ecs import DEFAULT_LAUNCH_BURST, DEFAULT_LAUNCH_RATE
 from jobtracker_local.stack import REGION, LocalStack
+from jobtracker_local.state import write_private
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read (the token and the stack's keys are credentials)."""
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +32,13 @@ def main(argv: list[str] | None = None) -> int:
         help="multiplies retry waits (BACKOFF_SCALE); 1 = production waits",
     )
     parser.add_argument("--work-dir", default=str(ROOT / ".local-stack"))
+    parser.add_argument(
+        "--state-dir",
+        help="where jobs, attempts and the stack's keys outlive it (default: WORK_DIR/state)",
+    )
+    parser.add_argument(
+        "--fresh", action="store_true", help="start empty: forget the state dir's jobs and keys"
+    )
     parser.add_argument("--console-port", type=int, default=0, help="the web console's port")
     parser.add_argument("--demo", action="store_true", help="submit the demo jobs and watch them")
     parser.add_argument("--no-auth", action="store_true", help="accept requests without the token")
@@ -60,8 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    state_dir = Path(args.state_dir or Path(args.work_dir) / "state")
+    if args.fresh and state_dir.exists():
+        shutil.rmtree(state_dir)
     stack = LocalStack(
         Path(args.work_dir),
+        state_dir=state_dir,
         api_port=args.port,
         backoff_scale=args.backoff_scale,
         quiet=not args.verbose,
@@ -107,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     stack_file = Path(args.work_dir) / "stack.json"
     write_private(stack_file, json.dumps(endpoints))
     print("jobtracker local stack is up")
+    kept = sum(stack.restored.values())
+    print(f"  state      {state_dir}   ({kept} items kept from before; --fresh starts empty)")
     print(f"  console    {console.link}")
     print(f"  API        {stack.api_url}   (SigV4 with the keys in {stack_file}, or")
     print(f"             header: Authorization: Bearer {stack.token})")
@@ -118,10 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  functions' logs  {stack.functions_log}   (--verbose: on this console)")
     print(f"  try: curl -s -H 'Authorization: Bearer {stack.token}' {stack.api_url}/jobs")
     print("  Ctrl-C stops everything.", flush=True)
-    if args.ready_file:  # written whole then renamed: a reader never sees half of it
-        ready = Path(args.ready_file)
-        write_private(ready.with_suffix(".tmp"), json.dumps(endpoints))  # it holds the token
-        ready.with_suffix(".tmp").replace(ready)
+    if args.ready_file:  # written whole, then renamed: a reader never sees half of it
+        write_private(Path(args.ready_file), json.dumps(endpoints))  # it holds the token
     if args.demo:
         from jobtracker_local.demo import run_demo
 

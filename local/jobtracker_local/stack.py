@@ -46,6 +46,7 @@ from jobtracker_local.logs import LogConfiguration, LogShipper
 from jobtracker_local.schedules import ScheduleRunner, runner_for
 from jobtracker_local.sigv4 import Credentials
 from jobtracker_local.sqs import sqs_event
+from jobtracker_local.state import Journal, identity
 
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
@@ -140,18 +141,25 @@ class LocalStack:
         step_seconds: float = 0.2,
         ecs_launch_rate: float = DEFAULT_LAUNCH_RATE,
         ecs_launch_burst: float = DEFAULT_LAUNCH_BURST,
+        state_dir: Path | None = None,
     ) -> None:
         self.work_dir = work_dir
+        # Where jobs, attempts and the stack's identity outlive the process (None: nowhere).
+        self.state_dir = state_dir
+        self.restored: dict[str, int] = {}  # items put back per table
         self.ecs_limits = (ecs_launch_rate, ecs_launch_burst)
         self.api_port = api_port or free_port()
         self.moto_port = free_port()
         self.backoff_scale = backoff_scale
         self.quiet = quiet
         self.auth = auth
-        self.token = secrets.token_urlsafe(18)
-        # The stack's own AWS key pair: the API front and the local ECS accept signatures by
-        # it (and only it); the in-process functions sign with it; stack.json hands it to clients.
-        self.credentials = Credentials.generate()
+        # The stack's token, and its own AWS key pair: the API front and the local ECS accept
+        # signatures by it (and only it); the in-process functions sign with it; stack.json
+        # hands it to clients. Kept in the state dir, so a restart keeps its clients working.
+        if state_dir is not None:
+            self.token, self.credentials = identity(state_dir, lambda: secrets.token_urlsafe(18))
+        else:
+            self.token, self.credentials = secrets.token_urlsafe(18), Credentials.generate()
         self.extra_env = extra_env or {}
         self.step_seconds = step_seconds
         self.template = tpl.load()
@@ -163,6 +171,7 @@ class LocalStack:
         # Per function, its idle instances (an instance runs one invocation at a time).
         self.instances: dict[str, queue.Queue[int]] = {}
         self.ecs_events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.journals: list[tuple[Journal, Callable[[], bool]]] = []
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []
         self.stats = Stats()
@@ -210,6 +219,11 @@ class LocalStack:
         if stuck:
             print(f"still busy after {grace_seconds:.0f}s, abandoned: {', '.join(stuck)}")
         self.ecs.shutdown()
+        for journal, read in self.journals:
+            with contextlib.suppress(Exception):
+                while read():  # what the last invocations wrote, before moto goes
+                    pass
+            journal.close()
         self.shipper.stop()
         self._close(self.ecs_server)
         self.moto.stop()
@@ -319,6 +333,9 @@ class LocalStack:
             r.refs[logical] = name
             r.attrs[(logical, "Arn")] = desc["TableArn"]
             r.attrs[(logical, "StreamArn")] = desc["LatestStreamArn"]
+            if self.state_dir is not None:
+                keys = [k["AttributeName"] for k in props["KeySchema"]]
+                self._keep(logical, name, keys, desc["LatestStreamArn"], ddb)
         for logical, res in tpl.resources_of_type(t, "AWS::Events::EventBus").items():
             name = r.resolve(res["Properties"]["Name"])
             arn = self.events_client.create_event_bus(Name=name)["EventBusArn"]
@@ -373,6 +390,15 @@ class LocalStack:
         warnings_logger = logging.getLogger("py.warnings")
         warnings_logger.addHandler(logging.StreamHandler(out))
         warnings_logger.propagate = False
+
+    def _keep(self, logical: str, table: str, keys: list[str], stream_arn: str, ddb: Any) -> None:
+        """Put the table's kept items back, then journal every write from now on."""
+        assert self.state_dir is not None
+        journal = Journal(self.state_dir / f"{logical}.jsonl", keys)
+        self.restored[logical] = journal.restore(ddb, table)
+        read = self._stream_reader(stream_arn, journal.append)
+        self.journals.append((journal, read))
+        self._poll(f"journal:{logical}", read)
 
     @staticmethod
     def _awslogs(config: dict[str, Any]) -> LogConfiguration | None:
@@ -601,28 +627,45 @@ class LocalStack:
         return True
 
     def _stream_poller(self, stream_arn: str, function: str) -> Callable[[], bool]:
+        def deliver(records: list[dict[str, Any]]) -> None:
+            for rec in records:
+                rec["eventSourceARN"] = stream_arn
+            # a failing batch is retried, then skipped (to the DLQ on AWS)
+            self._invoke_retrying(function, {"Records": records}, 3, 0.2)
+
+        return self._stream_reader(stream_arn, deliver)
+
+    def _stream_reader(
+        self, stream_arn: str, consume: Callable[[list[dict[str, Any]]], None]
+    ) -> Callable[[], bool]:
+        """Reads the stream from now on (what a restored state put back is not news), handing
+        each batch of records to `consume`, in order."""
         streams = self._boto("dynamodbstreams")
-        iterators: dict[str, str | None] = {}
+
+        def iterator(shard: str, kind: str) -> str | None:
+            return streams.get_shard_iterator(
+                StreamArn=stream_arn, ShardId=shard, ShardIteratorType=kind
+            )["ShardIterator"]
+
+        def shards() -> list[str]:
+            described = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]
+            return [shard["ShardId"] for shard in described["Shards"]]
+
+        # Made now, not on the first read: nothing written after this moment may be skipped.
+        iterators: dict[str, str | None] = {sid: iterator(sid, "LATEST") for sid in shards()}
 
         def once() -> bool:
-            shards = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
             busy = False
-            for shard in shards:
-                sid = shard["ShardId"]
-                if sid not in iterators:
-                    iterators[sid] = streams.get_shard_iterator(
-                        StreamArn=stream_arn, ShardId=sid, ShardIteratorType="TRIM_HORIZON"
-                    )["ShardIterator"]
+            for sid in shards():
+                if sid not in iterators:  # a shard that came later: all of it is new
+                    iterators[sid] = iterator(sid, "TRIM_HORIZON")
                 it = iterators[sid]
                 if it is None:
                     continue
                 got = streams.get_records(ShardIterator=it, Limit=100)
                 records = got.get("Records", [])
                 if records:
-                    for rec in records:
-                        rec["eventSourceARN"] = stream_arn
-                    # a failing batch is retried, then skipped (to the DLQ on AWS)
-                    self._invoke_retrying(function, {"Records": records}, 3, 0.2)
+                    consume(records)
                     busy = True
                 iterators[sid] = got.get("NextShardIterator")
             return busy

@@ -1,0 +1,101 @@
+"""The local stack's state outlives it: a crash (SIGKILL) and a restart on the same work dir."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Stack, start_stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local-stack")]
+
+
+def _crash(proc: subprocess.Popen[bytes], work: Path) -> None:
+    os.killpg(proc.pid, signal.SIGKILL)  # the stack, moto and every task: nothing cleans up
+    proc.wait()
+    (work / "ready.json").unlink()
+
+
+def test_a_crashed_stack_restarts_with_its_jobs_and_recovers_the_task_it_lost(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a stack with a finished job and a job whose task is running
+    proc, info = start_stack(tmp_path, "--backoff-scale", "0.02")
+    stack = Stack(info["api"], info["token"], info["moto"], info["ecs"], tmp_path)
+    try:
+        body = {"definition": "demo", "parameters": {"kind": "succeed", "seconds": 0}}
+        finished = stack.wait(stack.submit(body)["id"])
+        long = {"definition": "demo", "parameters": {"kind": "succeed", "seconds": 30}}
+        running = stack.wait(stack.submit(long)["id"], {"RUNNING"})
+    except BaseException:
+        proc.kill()
+        raise
+    # WHEN the stack is killed (SIGKILL) and started again on the same work dir
+    _crash(proc, tmp_path)
+    proc, info = start_stack(tmp_path, "--backoff-scale", "0.02")
+    try:
+        # THEN its clients' token still works and the finished job is there as it was
+        assert info["token"] == stack.token, "the restarted stack kept its token"
+        stack = Stack(info["api"], info["token"], info["moto"], info["ecs"], tmp_path)
+        kept = stack.job(finished["id"])
+        assert kept["status"] == "SUCCEEDED", f"the finished job came back {kept['status']}"
+        assert kept["attempts"] == finished["attempts"], "its attempts came back unchanged"
+        # AND the job whose task died with the stack is found lost, relaunched and finishes
+        recovered = stack.wait(running["id"], timeout=300)
+        assert recovered["status"] == "SUCCEEDED", recovered
+        first = recovered["attempts"][0]
+        assert first["outcome"] == "retry" and "lost" in (first["stopped_reason"] or ""), (
+            f"attempt 1 should be declared lost, was {first['outcome']}: {first['stopped_reason']}"
+        )
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+
+
+def test_a_fresh_start_forgets_the_kept_jobs(tmp_path: Path) -> None:
+    # GIVEN a stack that ran a job and stopped with Ctrl-C
+    proc, info = start_stack(tmp_path, "--backoff-scale", "0.02")
+    stack = Stack(info["api"], info["token"], info["moto"], info["ecs"], tmp_path)
+    try:
+        body = {"definition": "demo", "parameters": {"kind": "succeed", "seconds": 0}}
+        job = stack.wait(stack.submit(body)["id"])
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    (tmp_path / "ready.json").unlink()
+    # WHEN it starts again with --fresh
+    proc, info = start_stack(tmp_path, "--backoff-scale", "0.02", "--fresh")
+    try:
+        stack = Stack(info["api"], info["token"], info["moto"], info["ecs"], tmp_path)
+        # THEN the job is gone
+        status, _ = stack.request("GET", f"/jobs/{job['id']}")
+        assert status == 404, f"a fresh stack answered {status} for a job of the last run"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+
+
+def test_a_stopped_stack_keeps_what_its_last_moments_wrote(tmp_path: Path) -> None:
+    # GIVEN a stack that finishes a job and is stopped with Ctrl-C right away
+    proc, info = start_stack(tmp_path, "--backoff-scale", "0.02")
+    stack = Stack(info["api"], info["token"], info["moto"], info["ecs"], tmp_path)
+    try:
+        body = {"definition": "demo", "parameters": {"kind": "succeed", "seconds": 0}}
+        job = stack.wait(stack.submit(body)["id"])
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    (tmp_path / "ready.json").unlink()
+    # WHEN it starts again
+    proc, info = start_stack(tmp_path, "--backoff-scale", "0.02")
+    try:
+        stack = Stack(info["api"], info["token"], info["moto"], info["ecs"], tmp_path)
+        # THEN the job is there, finished
+        assert stack.job(job["id"])["status"] == "SUCCEEDED", "the stopped stack kept the job"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
