@@ -1,0 +1,87 @@
+"""moto's server as the local stack runs it (jobtracker_local.moto_server)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from jobtracker_local.stack import LocalStack, MotoProcess, free_port
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local-stack")]
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    port = free_port()
+    moto = MotoProcess(port, tmp_path_factory.mktemp("moto") / "moto.log").start()
+    try:
+        LocalStack._wait_port(port)
+        ddb = boto3.client(
+            "dynamodb",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+        )
+        ddb.create_table(
+            TableName="t",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield ddb
+    finally:
+        moto.stop()
+
+
+def test_conditional_writes_to_one_item_are_atomic_across_threads(table: Any) -> None:
+    # GIVEN a counter item and 8 threads each moving it on by compare-and-set
+    table.put_item(TableName="t", Item={"pk": {"S": "c"}, "n": {"N": "0"}})
+    wins: list[int] = []
+    lock = threading.Lock()
+
+    def bump(tries: int) -> None:
+        for _ in range(tries):
+            seen = int(table.get_item(TableName="t", Key={"pk": {"S": "c"}})["Item"]["n"]["N"])
+            try:
+                table.update_item(
+                    TableName="t",
+                    Key={"pk": {"S": "c"}},
+                    UpdateExpression="SET n = :new",
+                    ConditionExpression="n = :old",
+                    ExpressionAttributeValues={
+                        ":old": {"N": str(seen)},
+                        ":new": {"N": str(seen + 1)},
+                    },
+                )
+            except table.exceptions.ConditionalCheckFailedException:
+                continue
+            with lock:
+                wins.append(seen)
+
+    # WHEN they all race
+    threads = [threading.Thread(target=bump, args=(40,)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # THEN no two writes passed their condition against the same value
+    final = int(table.get_item(TableName="t", Key={"pk": {"S": "c"}})["Item"]["n"]["N"])
+    assert len(wins) == final, f"{len(wins)} writes won but the counter moved {final}"
+    assert len(set(wins)) == len(wins), "two writes each passed `n = old` for the same old"
+
+
+def test_a_stopped_moto_server_leaves_no_process(tmp_path: Path) -> None:
+    # GIVEN a moto process
+    port = free_port()
+    moto = MotoProcess(port, tmp_path / "moto.log").start()
+    LocalStack._wait_port(port)
+    # WHEN it is stopped
+    moto.stop()
+    # THEN its process is gone
+    assert moto.proc is not None and moto.proc.poll() is not None, "moto's process still runs"
