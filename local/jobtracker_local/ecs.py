@@ -120,7 +120,8 @@ class Task:
     client_token: str | None
     params_hash: str
     created_at: str = field(default_factory=now_iso)
-    version: int = 0
+    updated_at: str = field(default_factory=now_iso)
+    version: int = 1  # as on ECS: the task RunTask answers is version 1; every change adds one
     last_status: str = "PROVISIONING"
     desired_status: str = "RUNNING"
     started_at: str | None = None
@@ -299,7 +300,7 @@ class LocalEcs:
                             "The specified client token has already been used with other parameters.",
                             {"resourceIds": [task.arn]},
                         )
-                    return {"tasks": [self.describe(task)], "failures": []}
+                    return {"tasks": [self.describe(task, epoch=True)], "failures": []}
             fault = self.faults.take(
                 self.faults.run_task, job_parameters(body.get("overrides") or {})
             )
@@ -328,10 +329,15 @@ class LocalEcs:
             self.tasks[arn] = task
             if token:
                 self.tokens[(cluster, token)] = arn
+        answer = self.describe(task, epoch=True)
+        provisioning = self.describe(task)  # version 1, told as the task's first event
         threading.Thread(
-            target=self._run, args=(task,), name=f"task-{task.task_id[:8]}", daemon=True
+            target=self._run,
+            args=(task, provisioning),
+            name=f"task-{task.task_id[:8]}",
+            daemon=True,
         ).start()
-        return {"tasks": [self.describe(task)], "failures": []}
+        return {"tasks": [answer], "failures": []}
 
     def stop_task(self, body: dict[str, Any]) -> dict[str, Any]:
         task = self.tasks.get(str(body.get("task")))
@@ -339,7 +345,7 @@ class LocalEcs:
             raise EcsError("InvalidParameterException", "The referenced task was not found.")
         with task.lock:
             if task.last_status == "STOPPED" or task.stop_requested.is_set():
-                return {"task": self.describe(task)}
+                return {"task": self.describe(task, epoch=True)}
             task.stop_requested.set()
             task.desired_status = "STOPPED"
             task.stopped_reason = body.get("reason") or "Task stopped by user"
@@ -352,16 +358,17 @@ class LocalEcs:
             timer = threading.Timer(task.task_definition.stop_timeout, _kill_group, args=(proc,))
             timer.daemon = True
             timer.start()
-        return {"task": self.describe(task)}
+        return {"task": self.describe(task, epoch=True)}
 
     def describe_tasks(self, body: dict[str, Any]) -> dict[str, Any]:
         tasks, failures = [], []
+        include_tags = "TAGS" in (body.get("include") or [])
         for arn in body.get("tasks") or []:
             task = self.tasks.get(arn)
             if task is None:
                 failures.append({"arn": arn, "reason": "MISSING"})
             else:
-                tasks.append(self.describe(task, epoch=True))
+                tasks.append(self.describe(task, epoch=True, tags=include_tags))
         return {"tasks": tasks, "failures": failures}
 
     def list_tasks(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -393,7 +400,8 @@ class LocalEcs:
                 return list(override["command"])
         return list(task.task_definition.command)
 
-    def _run(self, task: Task) -> None:
+    def _run(self, task: Task, provisioning: dict[str, Any]) -> None:
+        self._emit(task, provisioning)
         for status in ("PENDING", "ACTIVATING"):
             time.sleep(self.step)
             if task.stop_requested.is_set():
@@ -480,7 +488,11 @@ class LocalEcs:
     def _change(self, task: Task) -> None:
         with task.lock:
             task.version += 1
+            task.updated_at = now_iso()
             detail = self.describe(task)
+        self._emit(task, detail)
+
+    def _emit(self, task: Task, detail: dict[str, Any]) -> None:
         if self.closed.is_set():
             return  # the event bus is going away with the stack
         self.emit(
@@ -497,7 +509,10 @@ class LocalEcs:
             }
         )
 
-    def describe(self, task: Task, epoch: bool = False) -> dict[str, Any]:
+    def describe(self, task: Task, epoch: bool = False, tags: bool = False) -> dict[str, Any]:
+        """The task as ECS shows it: `epoch` for API answers (epoch seconds, which boto3 turns into
+        datetimes), ISO strings for events; `tags` only when DescribeTasks asks for them."""
+
         def ts(value: str | None) -> Any:
             if value is None or not epoch:
                 return value
@@ -530,13 +545,13 @@ class LocalEcs:
             "memory": "512",
             "availabilityZone": f"{self.region}a",
             "createdAt": ts(task.created_at),
-            "updatedAt": ts(now_iso()),
+            "updatedAt": ts(task.updated_at),
             "version": task.version,
             "containers": [container],
             "overrides": task.overrides,
             "attachments": [],
         }
-        if epoch:  # DescribeTasks answers carry tags; events do not
+        if tags:
             detail["tags"] = task.tags
         for key, value in (
             ("startedBy", task.started_by),
