@@ -199,6 +199,8 @@ class TokenBucket:
             return True
 
 
+MAX_PAGE = 100  # ECS's most items per call: tasks described, results listed
+
 # Fargate, per account and region: RunTask calls and task launches, 20 a second, bursts of 100.
 DEFAULT_LAUNCH_RATE = 20.0
 DEFAULT_LAUNCH_BURST = 100.0
@@ -257,10 +259,24 @@ class LocalEcs:
         return arn
 
     def _cluster(self, value: str | None) -> str:
-        name = (value or "default").rsplit("/", 1)[-1]
-        if name not in self.clusters:
-            raise EcsError("ClusterNotFoundException", f"Cluster not found: {value}")
-        return self.clusters[name]
+        """The ARN of the cluster a call names, by short name or ARN ("default" when it names
+        none, as on ECS); an unknown one fails the call."""
+        given = value or "default"
+        arn = given if given.startswith("arn:") else self.clusters.get(given)
+        if arn is None or arn not in self.clusters.values():
+            raise EcsError("ClusterNotFoundException", "Cluster not found.")
+        return arn
+
+    def _task_arn(self, cluster: str, ref: str) -> str:
+        """A task reference (ID or ARN) as an ARN; an ID is taken as one of `cluster`."""
+        if ref.startswith("arn:"):
+            return ref
+        return f"arn:aws:ecs:{self.region}:{ACCOUNT}:task/{cluster.rsplit('/', 1)[-1]}/{ref}"
+
+    def _task_in(self, cluster: str, ref: str) -> Task | None:
+        """The task `ref` names if it is one of `cluster`: ECS does not find another cluster's."""
+        task = self.tasks.get(self._task_arn(cluster, ref))
+        return task if task is not None and task.cluster_arn == cluster else None
 
     # ---- API ----------------------------------------------------------------------------------
 
@@ -340,7 +356,7 @@ class LocalEcs:
         return {"tasks": [answer], "failures": []}
 
     def stop_task(self, body: dict[str, Any]) -> dict[str, Any]:
-        task = self.tasks.get(str(body.get("task")))
+        task = self._task_in(self._cluster(body.get("cluster")), str(body.get("task") or ""))
         if task is None:
             raise EcsError("InvalidParameterException", "The referenced task was not found.")
         with task.lock:
@@ -352,21 +368,27 @@ class LocalEcs:
             task.stop_code = "UserInitiated"
             task.stopping_at = now_iso()
             proc = task.process
-        self._change(task)
+        answer = self._change(task)
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             timer = threading.Timer(task.task_definition.stop_timeout, _kill_group, args=(proc,))
             timer.daemon = True
             timer.start()
-        return {"task": self.describe(task, epoch=True)}
+        return {"task": answer}
 
     def describe_tasks(self, body: dict[str, Any]) -> dict[str, Any]:
+        cluster = self._cluster(body.get("cluster"))
+        refs = [str(ref) for ref in body.get("tasks") or []]
+        if not refs:
+            raise EcsError("InvalidParameterException", "Tasks cannot be empty.")
+        if len(refs) > MAX_PAGE:
+            raise EcsError("InvalidParameterException", "Tasks cannot have more than 100 elements")
         tasks, failures = [], []
         include_tags = "TAGS" in (body.get("include") or [])
-        for arn in body.get("tasks") or []:
-            task = self.tasks.get(arn)
+        for ref in refs:
+            task = self._task_in(cluster, ref)
             if task is None:
-                failures.append({"arn": arn, "reason": "MISSING"})
+                failures.append({"arn": self._task_arn(cluster, ref), "reason": "MISSING"})
             else:
                 tasks.append(self.describe(task, epoch=True, tags=include_tags))
         return {"tasks": tasks, "failures": failures}
@@ -485,12 +507,16 @@ class LocalEcs:
             task.last_status = status
         self._change(task)
 
-    def _change(self, task: Task) -> None:
+    def _change(self, task: Task) -> dict[str, Any]:
+        """One change of the task: a new version, told as an event. Returns the task as an API
+        answer shows it at this change (StopTask's answer is its own change, not a later one)."""
         with task.lock:
             task.version += 1
             task.updated_at = now_iso()
             detail = self.describe(task)
+            answer = self.describe(task, epoch=True)
         self._emit(task, detail)
+        return answer
 
     def _emit(self, task: Task, detail: dict[str, Any]) -> None:
         if self.closed.is_set():

@@ -168,3 +168,109 @@ def test_stop_task_answers_the_version_of_the_change_it_made(api: Api) -> None:
     # THEN the answer's version is the one of the event telling desiredStatus=STOPPED
     told = [d for d in api.details(arn) if d["desiredStatus"] == "STOPPED"]
     assert told and told[0]["version"] == answer["version"], (answer["version"], told[:1])
+
+
+def test_describe_tasks_shows_tags_only_when_asked_for_them(api: Api) -> None:
+    # GIVEN a task run with a tag
+    tag = {"key": "team", "value": "data"}
+    arn = api.client.run_task(cluster="c", taskDefinition="worker", tags=[tag])["tasks"][0][
+        "taskArn"
+    ]
+    # WHEN it is described without, then with, include=TAGS
+    plain = api.client.describe_tasks(cluster="c", tasks=[arn])["tasks"][0]
+    tagged = api.client.describe_tasks(cluster="c", tasks=[arn], include=["TAGS"])["tasks"][0]
+    # THEN, as on ECS, only the second answer carries the tags
+    assert "tags" not in plain, f"tags shown unasked: {plain.get('tags')}"
+    assert tagged.get("tags") == [tag], f"tags asked for: {tagged.get('tags')}"
+
+
+# ---- clusters ----------------------------------------------------------------------------------
+
+CALLS_TAKING_A_CLUSTER: dict[str, Callable[[Any, str], Any]] = {
+    "RunTask": lambda client, cluster: client.run_task(cluster=cluster, taskDefinition="worker"),
+    "StopTask": lambda client, cluster: client.stop_task(cluster=cluster, task="0" * 32),
+    "DescribeTasks": lambda client, cluster: client.describe_tasks(cluster=cluster, tasks=["0"]),
+    "ListTasks": lambda client, cluster: client.list_tasks(cluster=cluster),
+}
+
+
+@pytest.mark.parametrize("call", CALLS_TAKING_A_CLUSTER)
+def test_a_call_naming_an_unknown_cluster_gets_cluster_not_found(api: Api, call: str) -> None:
+    # GIVEN a cluster name the local ECS does not know
+    # WHEN a call taking a cluster names it
+    error = error_of(lambda: CALLS_TAKING_A_CLUSTER[call](api.client, "nowhere"))
+    # THEN ECS's error for it, and no task was started
+    assert error["Error"]["Code"] == "ClusterNotFoundException", f"{call}: {error['Error']}"
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 400, f"{call}: {error}"
+    assert api.ecs.tasks == {}, f"{call} started a task on an unknown cluster"
+
+
+def test_a_call_without_a_cluster_addresses_the_default_cluster(api: Api) -> None:
+    # GIVEN a local ECS with no cluster named "default"
+    # WHEN a task is listed without naming a cluster; THEN the default one is not found
+    missing = error_of(lambda: api.client.list_tasks())
+    assert missing["Error"]["Code"] == "ClusterNotFoundException", missing["Error"]
+    # AND once "default" exists, a task run without naming a cluster lands there
+    api.ecs.create_cluster("default")
+    task = api.client.run_task(taskDefinition="worker")["tasks"][0]
+    assert task["clusterArn"].endswith(":cluster/default"), task["clusterArn"]
+
+
+def test_a_cluster_may_be_named_by_its_arn(api: Api) -> None:
+    # GIVEN the ARN of cluster c
+    arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/c"
+    # WHEN a task is run there and the cluster's tasks are listed, both by ARN
+    task_arn = api.client.run_task(cluster=arn, taskDefinition="sleeper")["tasks"][0]["taskArn"]
+    listed = api.client.list_tasks(cluster=arn)["taskArns"]
+    # THEN it is the same cluster as by name
+    assert listed == [task_arn], listed
+    assert api.client.list_tasks(cluster="c")["taskArns"] == [task_arn], "by name"
+
+
+def test_an_arn_of_an_unknown_cluster_gets_cluster_not_found(api: Api) -> None:
+    # GIVEN an ARN ending in a known cluster's name but of another account
+    arn = "arn:aws:ecs:us-east-1:111111111111:cluster/c"
+    # WHEN tasks are listed there; THEN the cluster is not found (the name alone is not enough)
+    error = error_of(lambda: api.client.list_tasks(cluster=arn))
+    assert error["Error"]["Code"] == "ClusterNotFoundException", error["Error"]
+
+
+def test_describe_tasks_reports_a_task_of_another_cluster_as_missing(api: Api) -> None:
+    # GIVEN a task of cluster c
+    arn = api.client.run_task(cluster="c", taskDefinition="worker")["tasks"][0]["taskArn"]
+    # WHEN it is described as a task of cluster other
+    answer = api.client.describe_tasks(cluster="other", tasks=[arn])
+    # THEN ECS does not find it there
+    assert answer["tasks"] == [], f"another cluster's task was described: {answer['tasks']}"
+    assert answer["failures"] == [{"arn": arn, "reason": "MISSING"}], answer["failures"]
+
+
+def test_stop_task_refuses_a_task_of_another_cluster_and_leaves_it_running(api: Api) -> None:
+    # GIVEN a running task of cluster c
+    arn = api.client.run_task(cluster="c", taskDefinition="sleeper")["tasks"][0]["taskArn"]
+    # WHEN it is stopped as a task of cluster other
+    error = error_of(lambda: api.client.stop_task(cluster="other", task=arn))
+    # THEN ECS's answer for a task it does not find, and the task is not stopping
+    assert error["Error"]["Code"] == "InvalidParameterException", error["Error"]
+    assert error["Error"]["Message"] == "The referenced task was not found.", error["Error"]
+    described = api.client.describe_tasks(cluster="c", tasks=[arn])["tasks"][0]
+    assert described["desiredStatus"] == "RUNNING", described["desiredStatus"]
+
+
+def test_a_task_may_be_named_by_its_id_within_its_cluster(api: Api) -> None:
+    # GIVEN a running task and its ID (the ARN's last part)
+    arn = api.client.run_task(cluster="c", taskDefinition="sleeper")["tasks"][0]["taskArn"]
+    task_id = arn.rsplit("/", 1)[-1]
+    # WHEN it is described and stopped by ID
+    described = api.client.describe_tasks(cluster="c", tasks=[task_id])["tasks"]
+    stopped = api.client.stop_task(cluster="c", task=task_id)["task"]
+    # THEN both calls found it
+    assert [t["taskArn"] for t in described] == [arn], described
+    assert (stopped["taskArn"], stopped["desiredStatus"]) == (arn, "STOPPED"), stopped
+
+
+def test_describe_tasks_refuses_an_empty_list(api: Api) -> None:
+    # GIVEN no task to describe; WHEN DescribeTasks is called with an empty list
+    error = error_of(lambda: api.client.describe_tasks(cluster="c", tasks=[]))
+    # THEN ECS refuses the call rather than answering nothing
+    assert error["Error"]["Code"] == "InvalidParameterException", error["Error"]
