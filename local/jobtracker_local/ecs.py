@@ -14,6 +14,8 @@ failures, throttling, and start failures (CannotPullContainerError, ResourceInit
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import hashlib
 import hmac
@@ -119,6 +121,7 @@ class Task:
     tags: list[dict[str, str]]
     client_token: str | None
     params_hash: str
+    seq: int = 0  # creation order: what ListTasks pages by
     created_at: str = field(default_factory=now_iso)
     updated_at: str = field(default_factory=now_iso)
     version: int = 1  # as on ECS: the task RunTask answers is version 1; every change adds one
@@ -200,6 +203,37 @@ class TokenBucket:
 
 
 MAX_PAGE = 100  # ECS's most items per call: tasks described, results listed
+DESIRED_STATUSES = ("RUNNING", "PENDING", "STOPPED")
+# ListTasks filters that ECS refuses alongside startedBy ("cannot specify startedBy with other
+# arguments"); desiredStatus is not among them: scripts filter startedBy by it.
+NOT_WITH_STARTED_BY = ("family", "containerInstance", "serviceName", "launchType")
+
+
+def _page(operation: str, items: list[tuple[int, str]], body: dict[str, Any]) -> dict[str, Any]:
+    """One page of `items` ((order, value), ascending) as ECS pages a listing: at most
+    `maxResults` (1-100, default 100), then an opaque `nextToken` while more are left. The token
+    holds the last order given, so items added or dropped between calls move no other item."""
+    size = body.get("maxResults")
+    if size is None:
+        size = MAX_PAGE
+    elif isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_PAGE:
+        raise EcsError("InvalidParameterException", "maxResults must be between 1 and 100.")
+    after = 0
+    if body.get("nextToken"):
+        try:
+            token = json.loads(base64.urlsafe_b64decode(str(body["nextToken"]).encode()))
+            if token["op"] != operation:
+                raise ValueError(token["op"])
+            after = int(token["after"])
+        except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
+            raise EcsError("InvalidParameterException", "Invalid nextToken.") from None
+    rest = [(order, value) for order, value in items if order > after]
+    page: dict[str, Any] = {"values": [value for _, value in rest[:size]]}
+    if len(rest) > size:
+        marker = {"op": operation, "after": rest[size - 1][0]}
+        page["nextToken"] = base64.urlsafe_b64encode(json.dumps(marker).encode()).decode()
+    return page
+
 
 # Fargate, per account and region: RunTask calls and task launches, 20 a second, bursts of 100.
 DEFAULT_LAUNCH_RATE = 20.0
@@ -225,6 +259,7 @@ class LocalEcs:
         self.clusters: dict[str, str] = {}  # name -> arn
         self.task_definitions: dict[str, TaskDefinition] = {}  # arn and family -> def
         self.tasks: dict[str, Task] = {}
+        self.task_count = 0  # tasks ever created: the next one's `seq`
         self.tokens: dict[tuple[str, str], str] = {}
         self.faults = Faults()
         self.lock = threading.Lock()
@@ -342,6 +377,8 @@ class LocalEcs:
                 client_token=token,
                 params_hash=params_hash,
             )
+            self.task_count += 1
+            task.seq = self.task_count
             self.tasks[arn] = task
             if token:
                 self.tokens[(cluster, token)] = arn
@@ -395,14 +432,30 @@ class LocalEcs:
 
     def list_tasks(self, body: dict[str, Any]) -> dict[str, Any]:
         cluster = self._cluster(body.get("cluster"))
-        arns = [
-            t.arn
-            for t in self.tasks.values()
+        desired = body.get("desiredStatus") or "RUNNING"  # ECS's default: not the stopped ones
+        if desired not in DESIRED_STATUSES:
+            raise EcsError(
+                "InvalidParameterException", f"Invalid desiredStatus: {body['desiredStatus']}"
+            )
+        started_by, family = body.get("startedBy"), body.get("family")
+        if started_by and any(body.get(name) for name in NOT_WITH_STARTED_BY):
+            raise EcsError(
+                "InvalidParameterException", "cannot specify startedBy with other arguments"
+            )
+        # PENDING is a valid filter that matches nothing: ECS never sets desiredStatus to it.
+        matching = [
+            (t.seq, t.arn)
+            for t in list(self.tasks.values())
             if t.cluster_arn == cluster
-            and (not body.get("startedBy") or t.started_by == body["startedBy"])
-            and (not body.get("desiredStatus") or t.desired_status == body["desiredStatus"])
+            and t.desired_status == desired
+            and (not started_by or t.started_by == started_by)
+            and (not family or t.task_definition.family == family)
         ]
-        return {"taskArns": arns}
+        page = _page("ListTasks", sorted(matching), body)
+        answer: dict[str, Any] = {"taskArns": page["values"]}
+        if "nextToken" in page:
+            answer["nextToken"] = page["nextToken"]
+        return answer
 
     # ---- the task's life ----------------------------------------------------------------------
 

@@ -274,3 +274,158 @@ def test_describe_tasks_refuses_an_empty_list(api: Api) -> None:
     error = error_of(lambda: api.client.describe_tasks(cluster="c", tasks=[]))
     # THEN ECS refuses the call rather than answering nothing
     assert error["Error"]["Code"] == "InvalidParameterException", error["Error"]
+
+
+# ---- ListTasks: filters ------------------------------------------------------------------------
+
+
+def run_and_stop(api: Api, cluster: str = "c") -> str:
+    """A task that ran to its end (desiredStatus STOPPED): its ARN."""
+    arn = str(api.client.run_task(cluster=cluster, taskDefinition="worker")["tasks"][0]["taskArn"])
+    wait_for("STOPPED", lambda: api.ecs.tasks[arn].last_status == "STOPPED")
+    return arn
+
+
+def run_sleeper(api: Api, **params: Any) -> str:
+    """A task that runs until stopped (desiredStatus RUNNING): its ARN."""
+    params.setdefault("cluster", "c")
+    return str(api.client.run_task(taskDefinition="sleeper", **params)["tasks"][0]["taskArn"])
+
+
+def test_list_tasks_without_desired_status_lists_only_tasks_meant_to_run(api: Api) -> None:
+    # GIVEN a task that has stopped and one that runs
+    stopped, running = run_and_stop(api), run_sleeper(api)
+    # WHEN the cluster's tasks are listed with no desiredStatus
+    listed = api.client.list_tasks(cluster="c")["taskArns"]
+    # THEN only the running one, as ECS's default filter is desiredStatus=RUNNING
+    assert listed == [running], f"listed {listed}; stopped task was {stopped}"
+
+
+def test_list_tasks_with_desired_status_stopped_lists_the_stopped_ones(api: Api) -> None:
+    # GIVEN a task that has stopped and one that runs
+    stopped, _ = run_and_stop(api), run_sleeper(api)
+    # WHEN the tasks whose desiredStatus is STOPPED are listed
+    listed = api.client.list_tasks(cluster="c", desiredStatus="STOPPED")["taskArns"]
+    # THEN only the stopped one
+    assert listed == [stopped], listed
+
+
+def test_list_tasks_with_desired_status_pending_lists_nothing(api: Api) -> None:
+    # GIVEN a task that has not reached RUNNING yet, and one that runs
+    run_sleeper(api)
+    # WHEN tasks with desiredStatus PENDING are listed
+    listed = api.client.list_tasks(cluster="c", desiredStatus="PENDING")["taskArns"]
+    # THEN none: ECS accepts the value but never sets a task's desiredStatus to it
+    assert listed == [], listed
+
+
+def test_list_tasks_refuses_an_unknown_desired_status(api: Api) -> None:
+    # GIVEN a desiredStatus ECS does not have (boto3 does not check it)
+    # WHEN tasks are listed with it; THEN ECS refuses the call
+    error = error_of(lambda: api.client.list_tasks(cluster="c", desiredStatus="DONE"))
+    assert error["Error"]["Code"] == "InvalidParameterException", error["Error"]
+
+
+def test_list_tasks_filters_by_task_definition_family(api: Api) -> None:
+    # GIVEN running tasks of two families (worker's is made to run by a command override)
+    sleeper = run_sleeper(api)
+    run_sleeper(api, overrides={})  # a second sleeper, to show the filter keeps all of a family
+    worker = api.client.run_task(
+        cluster="c",
+        taskDefinition="worker",
+        overrides={
+            "containerOverrides": [
+                {"name": "worker", "command": ["python", "-c", "import time; time.sleep(60)"]}
+            ]
+        },
+    )["tasks"][0]["taskArn"]
+    # WHEN tasks are listed by family
+    sleepers = api.client.list_tasks(cluster="c", family="sleeper")["taskArns"]
+    workers = api.client.list_tasks(cluster="c", family="worker")["taskArns"]
+    # THEN each family's tasks only
+    assert len(sleepers) == 2 and sleeper in sleepers and worker not in sleepers, sleepers
+    assert workers == [worker], workers
+
+
+def test_list_tasks_filters_by_started_by(api: Api) -> None:
+    # GIVEN running tasks started by two jobs
+    mine = run_sleeper(api, startedBy="job-1")
+    run_sleeper(api, startedBy="job-2")
+    # WHEN tasks are listed by startedBy
+    listed = api.client.list_tasks(cluster="c", startedBy="job-1")["taskArns"]
+    # THEN only that job's
+    assert listed == [mine], listed
+
+
+def test_list_tasks_refuses_started_by_with_family(api: Api) -> None:
+    # GIVEN both filters; WHEN tasks are listed with them
+    error = error_of(
+        lambda: api.client.list_tasks(cluster="c", startedBy="job-1", family="sleeper")
+    )
+    # THEN ECS refuses: startedBy must be the only filter
+    assert error["Error"]["Code"] == "InvalidParameterException", error["Error"]
+
+
+# ---- ListTasks: paging -------------------------------------------------------------------------
+
+
+def test_list_tasks_pages_by_max_results_in_creation_order(api: Api) -> None:
+    # GIVEN five running tasks
+    arns = [run_sleeper(api) for _ in range(5)]
+    # WHEN they are listed two at a time, following nextToken
+    pages, token = [], None
+    while True:
+        answer = api.client.list_tasks(
+            cluster="c", maxResults=2, **({"nextToken": token} if token else {})
+        )
+        pages.append(answer["taskArns"])
+        token = answer.get("nextToken")
+        if not token:
+            break
+    # THEN pages of 2, 2 and 1, every task once, in the order they were run
+    assert [len(p) for p in pages] == [2, 2, 1], pages
+    assert [a for p in pages for a in p] == arns, "every task once, in creation order"
+
+
+def test_the_list_tasks_paginator_walks_every_page(api: Api) -> None:
+    # GIVEN five running tasks
+    arns = [run_sleeper(api) for _ in range(5)]
+    # WHEN boto3's paginator lists them, two a page
+    paginator = api.client.get_paginator("list_tasks")
+    pages = list(paginator.paginate(cluster="c", PaginationConfig={"PageSize": 2}))
+    # THEN it walked three pages and saw every task
+    assert len(pages) == 3, [p["taskArns"] for p in pages]
+    assert [a for p in pages for a in p["taskArns"]] == arns
+
+
+def test_list_tasks_answers_at_most_100_without_max_results(api: Api) -> None:
+    from jobtracker_local.ecs import TokenBucket
+
+    # GIVEN 101 stopped tasks (their command cannot start: no process each), no rate limit
+    api.ecs.call_bucket = api.ecs.launch_bucket = TokenBucket(1000, 1000)
+    bad = {"containerOverrides": [{"name": "worker", "command": ["/nonexistent/worker"]}]}
+    for _ in range(101):
+        api.client.run_task(cluster="c", taskDefinition="worker", overrides=bad)
+    wait_for("all stopped", lambda: all(t.last_status == "STOPPED" for t in api.ecs.tasks.values()))
+    # WHEN they are listed without maxResults
+    answer = api.client.list_tasks(cluster="c", desiredStatus="STOPPED")
+    # THEN ECS's default page: 100 and a token for the last one
+    assert len(answer["taskArns"]) == 100, len(answer["taskArns"])
+    rest = api.client.list_tasks(
+        cluster="c", desiredStatus="STOPPED", nextToken=answer["nextToken"]
+    )
+    assert len(rest["taskArns"]) == 1 and "nextToken" not in rest, rest
+
+
+@pytest.mark.parametrize("max_results", [0, 101])
+def test_list_tasks_refuses_max_results_outside_1_to_100(api: Api, max_results: int) -> None:
+    # GIVEN a page size ECS does not allow; WHEN tasks are listed with it
+    error = error_of(lambda: api.client.list_tasks(cluster="c", maxResults=max_results))
+    # THEN ECS refuses the call
+    assert error["Error"]["Code"] == "InvalidParameterException", (max_results, error["Error"])
+
+
+def test_list_tasks_refuses_a_next_token_it_did_not_give(api: Api) -> None:
+    # GIVEN a made-up token; WHEN tasks are listed from it; THEN ECS refuses it
+    error = error_of(lambda: api.client.list_tasks(cluster="c", nextToken="not-a-token"))
+    assert error["Error"]["Code"] == "InvalidParameterException", error["Error"]
