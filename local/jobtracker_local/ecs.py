@@ -202,6 +202,7 @@ class TokenBucket:
             return True
 
 
+MAX_RUN_COUNT = 10  # tasks one RunTask call may start
 MAX_PAGE = 100  # ECS's most items per call: tasks described, results listed
 DESIRED_STATUSES = ("RUNNING", "PENDING", "STOPPED")
 # ListTasks filters that ECS refuses alongside startedBy ("cannot specify startedBy with other
@@ -260,7 +261,7 @@ class LocalEcs:
         self.task_definitions: dict[str, TaskDefinition] = {}  # arn and family -> def
         self.tasks: dict[str, Task] = {}
         self.task_count = 0  # tasks ever created: the next one's `seq`
-        self.tokens: dict[tuple[str, str], str] = {}
+        self.tokens: dict[tuple[str, str], list[str]] = {}  # (cluster, clientToken) -> tasks
         self.faults = Faults()
         self.lock = threading.Lock()
         self.closed = threading.Event()  # set by shutdown: no new task, no more events
@@ -328,6 +329,9 @@ class LocalEcs:
 
     def run_task(self, body: dict[str, Any]) -> dict[str, Any]:
         cluster = self._cluster(body.get("cluster"))
+        count = body.get("count", 1)
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_RUN_COUNT:
+            raise EcsError("InvalidParameterException", "count must be between 1 and 10.")
         td = self.task_definitions.get(str(body.get("taskDefinition")))
         if td is None:
             raise EcsError("InvalidParameterException", "TaskDefinition not found.")
@@ -338,20 +342,23 @@ class LocalEcs:
             raise EcsError("ThrottlingException", "Rate exceeded")
         token = body.get("clientToken")
         relevant = {k: v for k, v in body.items() if k != "clientToken"}
+        relevant["count"] = count  # count=1 and no count are the same request
         params_hash = hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
         with self.lock:
             if token:
                 self.run_task_calls[token] = self.run_task_calls.get(token, 0) + 1
-                existing = self.tokens.get((cluster, token))
+                existing = [self.tasks[arn] for arn in self.tokens.get((cluster, token), [])]
                 if existing:
-                    task = self.tasks[existing]
-                    if task.params_hash != params_hash:
+                    if existing[0].params_hash != params_hash:
                         raise EcsError(
                             "ConflictException",
                             "The specified client token has already been used with other parameters.",
-                            {"resourceIds": [task.arn]},
+                            {"resourceIds": [t.arn for t in existing]},
                         )
-                    return {"tasks": [self.describe(task, epoch=True)], "failures": []}
+                    return {
+                        "tasks": [self.describe(t, epoch=True) for t in existing],
+                        "failures": [],
+                    }
             fault = self.faults.take(
                 self.faults.run_task, job_parameters(body.get("overrides") or {})
             )
@@ -362,35 +369,42 @@ class LocalEcs:
                     "tasks": [],
                     "failures": [{"arn": td.arn, "reason": RUN_FAILURES.get(fault, fault)}],
                 }
-            if not self.launch_bucket.take():
+            # Each task launched takes a launch token. Short of `count` tokens, the whole call is
+            # throttled and nothing starts: ECS refuses a call past its launch rate with
+            # ThrottlingException, and all-or-nothing keeps a clientToken's retry simple.
+            if not self.launch_bucket.take(count):
                 self.throttled += 1
                 raise EcsError("ThrottlingException", "Rate exceeded")
-            arn = f"arn:aws:ecs:{self.region}:{ACCOUNT}:task/{cluster.rsplit('/', 1)[-1]}/{uuid.uuid4().hex}"
-            task = Task(
-                arn=arn,
-                cluster_arn=cluster,
-                task_definition=td,
-                overrides=body.get("overrides") or {},
-                started_by=body.get("startedBy"),
-                group=body.get("group"),
-                tags=body.get("tags") or [],
-                client_token=token,
-                params_hash=params_hash,
-            )
-            self.task_count += 1
-            task.seq = self.task_count
-            self.tasks[arn] = task
+            tasks = []
+            for _ in range(count):
+                self.task_count += 1
+                task = Task(
+                    arn=self._task_arn(cluster, uuid.uuid4().hex),
+                    cluster_arn=cluster,
+                    task_definition=td,
+                    overrides=body.get("overrides") or {},
+                    started_by=body.get("startedBy"),
+                    group=body.get("group"),
+                    tags=body.get("tags") or [],
+                    client_token=token,
+                    params_hash=params_hash,
+                    seq=self.task_count,
+                )
+                self.tasks[task.arn] = task
+                tasks.append(task)
             if token:
-                self.tokens[(cluster, token)] = arn
-        answer = self.describe(task, epoch=True)
-        provisioning = self.describe(task)  # version 1, told as the task's first event
-        threading.Thread(
-            target=self._run,
-            args=(task, provisioning),
-            name=f"task-{task.task_id[:8]}",
-            daemon=True,
-        ).start()
-        return {"tasks": [answer], "failures": []}
+                self.tokens[(cluster, token)] = [t.arn for t in tasks]
+        answers = []
+        for task in tasks:
+            answers.append(self.describe(task, epoch=True))
+            provisioning = self.describe(task)  # version 1, told as the task's first event
+            threading.Thread(
+                target=self._run,
+                args=(task, provisioning),
+                name=f"task-{task.task_id[:8]}",
+                daemon=True,
+            ).start()
+        return {"tasks": answers, "failures": []}
 
     def stop_task(self, body: dict[str, Any]) -> dict[str, Any]:
         task = self._task_in(self._cluster(body.get("cluster")), str(body.get("task") or ""))

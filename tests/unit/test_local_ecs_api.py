@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -76,17 +77,23 @@ def client_for(url: str) -> Any:
     )
 
 
-@pytest.fixture
-def api(tmp_path: Path) -> Iterator[Api]:
+@contextmanager
+def served(tmp_path: Path, **limits: float) -> Iterator[Api]:
     """A local ECS (clusters `c` and `other`; task definitions `worker`, which exits at once, and
     `sleeper`, which runs until stopped) behind its HTTP server, and a signed boto3 client."""
-    ecs, server, events = start(tmp_path)
+    ecs, server, events = start(tmp_path, **limits)
     try:
         yield Api(ecs, client_for(f"http://127.0.0.1:{server.server_address[1]}"), events)
     finally:
         server.shutdown()
         server.server_close()
         ecs.shutdown()
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Api]:
+    with served(tmp_path) as api:
+        yield api
 
 
 def error_of(call: Callable[[], Any]) -> dict[str, Any]:
@@ -429,3 +436,71 @@ def test_list_tasks_refuses_a_next_token_it_did_not_give(api: Api) -> None:
     # GIVEN a made-up token; WHEN tasks are listed from it; THEN ECS refuses it
     error = error_of(lambda: api.client.list_tasks(cluster="c", nextToken="not-a-token"))
     assert error["Error"]["Code"] == "InvalidParameterException", error["Error"]
+
+
+# ---- RunTask count -----------------------------------------------------------------------------
+
+
+def test_run_task_with_count_3_starts_three_tasks_each_with_its_own_events(api: Api) -> None:
+    # GIVEN a signed boto3 client
+    # WHEN it runs a task definition with count=3
+    tasks = api.client.run_task(cluster="c", taskDefinition="worker", count=3)["tasks"]
+    arns = [t["taskArn"] for t in tasks]
+    # THEN three tasks, three ARNs, and each task tells its own life up to STOPPED
+    assert len(set(arns)) == 3, f"RunTask answered {arns}"
+    for arn in arns:
+        wait_for(
+            f"{arn}'s STOPPED event",
+            lambda a=arn: any(d["lastStatus"] == "STOPPED" for d in api.details(a)),
+        )
+        statuses = [d["lastStatus"] for d in api.details(arn)]
+        assert statuses[0] == "PROVISIONING" and "STOPPED" in statuses, (arn, statuses)
+
+
+@pytest.mark.parametrize("count", [0, 11])
+def test_run_task_refuses_a_count_outside_1_to_10_and_starts_nothing(api: Api, count: int) -> None:
+    # GIVEN a count ECS does not allow; WHEN a task is run with it
+    error = error_of(lambda: api.client.run_task(cluster="c", taskDefinition="worker", count=count))
+    # THEN ECS refuses the call, and no task was started
+    assert error["Error"]["Code"] == "InvalidParameterException", (count, error["Error"])
+    assert api.ecs.tasks == {}, f"count={count} started tasks"
+
+
+def test_a_repeated_run_task_with_a_client_token_returns_the_same_tasks(api: Api) -> None:
+    # GIVEN a RunTask of 3 tasks with a clientToken
+    params = {"cluster": "c", "taskDefinition": "sleeper", "count": 3, "clientToken": "tok-1"}
+    first = [t["taskArn"] for t in api.client.run_task(**params)["tasks"]]
+    # WHEN the identical request is sent again
+    again = [t["taskArn"] for t in api.client.run_task(**params)["tasks"]]
+    # THEN the same three tasks come back, and no more were started
+    assert again == first, f"first {first}, again {again}"
+    assert len(api.ecs.tasks) == 3, f"{len(api.ecs.tasks)} tasks started"
+
+
+def test_a_client_token_reused_with_other_parameters_conflicts_naming_its_tasks(api: Api) -> None:
+    # GIVEN a RunTask of 2 tasks with a clientToken
+    first = api.client.run_task(cluster="c", taskDefinition="sleeper", count=2, clientToken="t")
+    arns = sorted(t["taskArn"] for t in first["tasks"])
+    # WHEN the token is used again with another count
+    error = error_of(
+        lambda: api.client.run_task(cluster="c", taskDefinition="sleeper", count=3, clientToken="t")
+    )
+    # THEN ECS's ConflictException, naming the tasks the token already started
+    assert error["Error"]["Code"] == "ConflictException", error["Error"]
+    assert sorted(error.get("resourceIds") or []) == arns, error
+
+
+def test_run_task_takes_a_launch_token_per_task_and_throttles_rather_than_start_a_part(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a local ECS allowing bursts of 5 launches (and almost no refill)
+    with served(tmp_path, launch_rate=0.001, launch_burst=5) as api:
+        # WHEN 3 tasks are run, then 3 more (only 2 launch tokens are left), then 2
+        api.client.run_task(cluster="c", taskDefinition="worker", count=3)
+        error = error_of(lambda: api.client.run_task(cluster="c", taskDefinition="worker", count=3))
+        after_throttle = len(api.ecs.tasks)
+        last = api.client.run_task(cluster="c", taskDefinition="worker", count=2)["tasks"]
+        # THEN the second call is throttled whole (no partial set), and the 2 left still launch
+        assert error["Error"]["Code"] == "ThrottlingException", error["Error"]
+        assert after_throttle == 3, f"{after_throttle} tasks after the throttled call"
+        assert len(last) == 2, last
