@@ -205,6 +205,7 @@ class TokenBucket:
 MAX_RUN_COUNT = 10  # tasks one RunTask call may start
 MAX_PAGE = 100  # ECS's most items per call: tasks described, results listed
 DESIRED_STATUSES = ("RUNNING", "PENDING", "STOPPED")
+PRE_RUNNING = ("PROVISIONING", "PENDING", "ACTIVATING")  # what a cluster counts as pending
 # ListTasks filters that ECS refuses alongside startedBy ("cannot specify startedBy with other
 # arguments"); desiredStatus is not among them: scripts filter startedBy by it.
 NOT_WITH_STARTED_BY = ("family", "containerInstance", "serviceName", "launchType")
@@ -273,8 +274,11 @@ class LocalEcs:
 
     # ---- setup (from the template) -----------------------------------------------------------
 
+    def _cluster_arn(self, name: str) -> str:
+        return f"arn:aws:ecs:{self.region}:{ACCOUNT}:cluster/{name}"
+
     def create_cluster(self, name: str) -> str:
-        arn = f"arn:aws:ecs:{self.region}:{ACCOUNT}:cluster/{name}"
+        arn = self._cluster_arn(name)
         self.clusters[name] = arn
         return arn
 
@@ -322,6 +326,8 @@ class LocalEcs:
             "StopTask": self.stop_task,
             "DescribeTasks": self.describe_tasks,
             "ListTasks": self.list_tasks,
+            "ListClusters": self.list_clusters,
+            "DescribeClusters": self.describe_clusters,
         }.get(action)
         if handler is None:
             raise EcsError("InvalidParameterException", f"{action} is not supported locally")
@@ -470,6 +476,48 @@ class LocalEcs:
         if "nextToken" in page:
             answer["nextToken"] = page["nextToken"]
         return answer
+
+    def list_clusters(self, body: dict[str, Any]) -> dict[str, Any]:
+        arns = list(self.clusters.values())  # in creation order: clusters are never deleted
+        page = _page("ListClusters", list(enumerate(arns, start=1)), body)
+        answer: dict[str, Any] = {"clusterArns": page["values"]}
+        if "nextToken" in page:
+            answer["nextToken"] = page["nextToken"]
+        return answer
+
+    def describe_clusters(self, body: dict[str, Any]) -> dict[str, Any]:
+        refs = [str(ref) for ref in body.get("clusters") or ["default"]]
+        if len(refs) > MAX_PAGE:
+            raise EcsError(
+                "InvalidParameterException", "Clusters cannot have more than 100 elements"
+            )
+        clusters, failures = [], []
+        for ref in refs:
+            try:
+                arn = self._cluster(ref)
+            except EcsError:
+                # ECS names a missing cluster by ARN even when asked by name.
+                arn = ref if ref.startswith("arn:") else self._cluster_arn(ref)
+                failures.append({"arn": arn, "reason": "MISSING"})
+                continue
+            statuses = [t.last_status for t in list(self.tasks.values()) if t.cluster_arn == arn]
+            clusters.append(
+                {
+                    "clusterArn": arn,
+                    "clusterName": arn.rsplit("/", 1)[-1],
+                    "status": "ACTIVE",
+                    "registeredContainerInstancesCount": 0,  # Fargate: no instances
+                    "runningTasksCount": statuses.count("RUNNING"),
+                    "pendingTasksCount": sum(s in PRE_RUNNING for s in statuses),
+                    "activeServicesCount": 0,
+                    "statistics": [],
+                    "tags": [],
+                    "settings": [],
+                    "capacityProviders": [],
+                    "defaultCapacityProviderStrategy": [],
+                }
+            )
+        return {"clusters": clusters, "failures": failures}
 
     # ---- the task's life ----------------------------------------------------------------------
 

@@ -504,3 +504,47 @@ def test_run_task_takes_a_launch_token_per_task_and_throttles_rather_than_start_
         assert error["Error"]["Code"] == "ThrottlingException", error["Error"]
         assert after_throttle == 3, f"{after_throttle} tasks after the throttled call"
         assert len(last) == 2, last
+
+
+# ---- ListClusters, DescribeClusters ------------------------------------------------------------
+
+
+def cluster_arn(name: str) -> str:
+    return f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{name}"
+
+
+def test_list_clusters_lists_every_cluster_the_stack_made(api: Api) -> None:
+    # GIVEN a local ECS with clusters c and other; WHEN its clusters are listed
+    answer = api.client.list_clusters()
+    # THEN both, by ARN, in the order they were made
+    assert answer["clusterArns"] == [cluster_arn("c"), cluster_arn("other")], answer
+
+
+def test_the_list_clusters_paginator_walks_every_page(api: Api) -> None:
+    # GIVEN two clusters; WHEN boto3's paginator lists them one a page
+    pages = list(
+        api.client.get_paginator("list_clusters").paginate(PaginationConfig={"PageSize": 1})
+    )
+    # THEN two pages, one cluster each
+    assert [p["clusterArns"] for p in pages] == [[cluster_arn("c")], [cluster_arn("other")]], pages
+
+
+def test_describe_clusters_shows_a_known_cluster_active_with_its_running_tasks(api: Api) -> None:
+    # GIVEN a running task on cluster c
+    arn = run_sleeper(api)
+    wait_for("RUNNING", lambda: api.ecs.tasks[arn].last_status == "RUNNING")
+    # WHEN c is described, by name and by ARN
+    answer = api.client.describe_clusters(clusters=["c", cluster_arn("c")])
+    # THEN it is ACTIVE, counts its running task, and nothing failed
+    assert answer["failures"] == [], answer["failures"]
+    for cluster in answer["clusters"]:
+        assert (cluster["clusterName"], cluster["status"]) == ("c", "ACTIVE"), cluster
+        assert cluster["runningTasksCount"] == 1, cluster
+
+
+def test_describe_clusters_reports_an_unknown_cluster_as_missing(api: Api) -> None:
+    # GIVEN a cluster name the local ECS does not know; WHEN it is described with a known one
+    answer = api.client.describe_clusters(clusters=["nowhere", "other"])
+    # THEN the known one is described and the unknown one is a MISSING failure, by ARN
+    assert [c["clusterName"] for c in answer["clusters"]] == ["other"], answer["clusters"]
+    assert answer["failures"] == [{"arn": cluster_arn("nowhere"), "reason": "MISSING"}], answer
