@@ -752,6 +752,8 @@ def serve(
             data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/x-amz-json-1.1")
+            # Every AWS answer carries one; boto3 shows it as ResponseMetadata.RequestId.
+            self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
             if status >= 400 and "__type" in payload:
                 self.send_header("x-amzn-ErrorType", payload["__type"])
             self.send_header("Content-Length", str(len(data)))
@@ -797,7 +799,12 @@ def serve(
             try:
                 return self._reply(200, ecs.dispatch(target[len(PREFIX) :], body))
             except EcsError as exc:
-                return self._reply(400, {"__type": exc.code, "message": exc.message, **exc.extra})
+                status = (
+                    500 if exc.code == "ServerException" else 400
+                )  # ECS's fault, not the caller's
+                return self._reply(
+                    status, {"__type": exc.code, "message": exc.message, **exc.extra}
+                )
 
         def do_GET(self) -> None:
             if self.path.rstrip("/") == "/_tasks":

@@ -548,3 +548,25 @@ def test_describe_clusters_reports_an_unknown_cluster_as_missing(api: Api) -> No
     # THEN the known one is described and the unknown one is a MISSING failure, by ARN
     assert [c["clusterName"] for c in answer["clusters"]] == ["other"], answer["clusters"]
     assert answer["failures"] == [{"arn": cluster_arn("nowhere"), "reason": "MISSING"}], answer
+
+
+# ---- what else boto3 reads ---------------------------------------------------------------------
+
+
+def test_every_answer_carries_a_request_id_that_boto3_reports(api: Api) -> None:
+    # GIVEN a call that succeeds and one that fails
+    listed = api.client.list_tasks(cluster="c")
+    error = error_of(lambda: api.client.list_tasks(cluster="nowhere"))
+    # WHEN boto3 reads their metadata; THEN each has its own request id, as AWS answers have
+    ids = [listed["ResponseMetadata"].get("RequestId"), error["ResponseMetadata"].get("RequestId")]
+    assert all(ids) and ids[0] != ids[1], f"request ids {ids}"
+
+
+def test_a_server_exception_comes_with_status_500_as_on_ecs(api: Api) -> None:
+    # GIVEN a local ECS shutting down (it starts nothing more)
+    api.ecs.closed.set()
+    # WHEN a task is run
+    error = error_of(lambda: api.client.run_task(cluster="c", taskDefinition="worker"))
+    # THEN ECS's server-side error, with the status boto3's retry rules expect of it
+    assert error["Error"]["Code"] == "ServerException", error["Error"]
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 500, error["ResponseMetadata"]
