@@ -1,5 +1,7 @@
 """A local ECS service speaking the ECS JSON protocol (what boto3 sends with
-AWS_ENDPOINT_URL_ECS): RunTask with clientToken semantics, StopTask, DescribeTasks, ListTasks.
+AWS_ENDPOINT_URL_ECS): RunTask (count, clientToken semantics), StopTask, DescribeTasks, ListTasks
+(filters, paging), ListClusters, DescribeClusters, answering what ECS answers: epoch timestamps,
+ClusterNotFoundException for an unknown cluster, InvalidParameterException for values ECS refuses.
 
 Each task's container runs as a local process with the task definition's and the overrides'
 environment; its output is the task's log, shipped to CloudWatch Logs (moto) under the names the
