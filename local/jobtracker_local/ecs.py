@@ -1,5 +1,7 @@
 """A local ECS service speaking the ECS JSON protocol (what boto3 sends with
-AWS_ENDPOINT_URL_ECS): RunTask with clientToken semantics, StopTask, DescribeTasks, ListTasks.
+AWS_ENDPOINT_URL_ECS): RunTask (count, clientToken semantics), StopTask, DescribeTasks, ListTasks
+(filters, paging), ListClusters, DescribeClusters, answering what ECS answers: epoch timestamps,
+ClusterNotFoundException for an unknown cluster, InvalidParameterException for values ECS refuses.
 
 Each task's container runs as a local process with the task definition's and the overrides'
 environment; its output is the task's log, shipped to CloudWatch Logs (moto) under the names the
@@ -14,6 +16,8 @@ failures, throttling, and start failures (CannotPullContainerError, ResourceInit
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import hashlib
 import hmac
@@ -120,8 +124,10 @@ class Task:
     tags: list[dict[str, str]]
     client_token: str | None
     params_hash: str
+    seq: int = 0  # creation order: what ListTasks pages by
     created_at: str = field(default_factory=now_iso)
-    version: int = 0
+    updated_at: str = field(default_factory=now_iso)
+    version: int = 1  # as on ECS: the task RunTask answers is version 1; every change adds one
     last_status: str = "PROVISIONING"
     desired_status: str = "RUNNING"
     started_at: str | None = None
@@ -199,6 +205,41 @@ class TokenBucket:
             return True
 
 
+MAX_RUN_COUNT = 10  # tasks one RunTask call may start
+MAX_PAGE = 100  # ECS's most items per call: tasks described, results listed
+DESIRED_STATUSES = ("RUNNING", "PENDING", "STOPPED")
+PRE_RUNNING = ("PROVISIONING", "PENDING", "ACTIVATING")  # what a cluster counts as pending
+# ListTasks filters that ECS refuses alongside startedBy ("cannot specify startedBy with other
+# arguments"); desiredStatus is not among them: scripts filter startedBy by it.
+NOT_WITH_STARTED_BY = ("family", "containerInstance", "serviceName", "launchType")
+
+
+def _page(operation: str, items: list[tuple[int, str]], body: dict[str, Any]) -> dict[str, Any]:
+    """One page of `items` ((order, value), ascending) as ECS pages a listing: at most
+    `maxResults` (1-100, default 100), then an opaque `nextToken` while more are left. The token
+    holds the last order given, so items added or dropped between calls move no other item."""
+    size = body.get("maxResults")
+    if size is None:
+        size = MAX_PAGE
+    elif isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_PAGE:
+        raise EcsError("InvalidParameterException", "maxResults must be between 1 and 100.")
+    after = 0
+    if body.get("nextToken"):
+        try:
+            token = json.loads(base64.urlsafe_b64decode(str(body["nextToken"]).encode()))
+            if token["op"] != operation:
+                raise ValueError(token["op"])
+            after = int(token["after"])
+        except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
+            raise EcsError("InvalidParameterException", "Invalid nextToken.") from None
+    rest = [(order, value) for order, value in items if order > after]
+    page: dict[str, Any] = {"values": [value for _, value in rest[:size]]}
+    if len(rest) > size:
+        marker = {"op": operation, "after": rest[size - 1][0]}
+        page["nextToken"] = base64.urlsafe_b64encode(json.dumps(marker).encode()).decode()
+    return page
+
+
 # Fargate, per account and region: RunTask calls and task launches, 20 a second, bursts of 100.
 DEFAULT_LAUNCH_RATE = 20.0
 DEFAULT_LAUNCH_BURST = 100.0
@@ -223,7 +264,8 @@ class LocalEcs:
         self.clusters: dict[str, str] = {}  # name -> arn
         self.task_definitions: dict[str, TaskDefinition] = {}  # arn and family -> def
         self.tasks: dict[str, Task] = {}
-        self.tokens: dict[tuple[str, str], str] = {}
+        self.task_count = 0  # tasks ever created: the next one's `seq`
+        self.tokens: dict[tuple[str, str], list[str]] = {}  # (cluster, clientToken) -> tasks
         self.faults = Faults()
         self.lock = threading.Lock()
         self.closed = threading.Event()  # set by shutdown: no new task, no more events
@@ -235,8 +277,11 @@ class LocalEcs:
 
     # ---- setup (from the template) -----------------------------------------------------------
 
+    def _cluster_arn(self, name: str) -> str:
+        return f"arn:aws:ecs:{self.region}:{ACCOUNT}:cluster/{name}"
+
     def create_cluster(self, name: str) -> str:
-        arn = f"arn:aws:ecs:{self.region}:{ACCOUNT}:cluster/{name}"
+        arn = self._cluster_arn(name)
         self.clusters[name] = arn
         return arn
 
@@ -257,10 +302,24 @@ class LocalEcs:
         return arn
 
     def _cluster(self, value: str | None) -> str:
-        name = (value or "default").rsplit("/", 1)[-1]
-        if name not in self.clusters:
-            raise EcsError("ClusterNotFoundException", f"Cluster not found: {value}")
-        return self.clusters[name]
+        """The ARN of the cluster a call names, by short name or ARN ("default" when it names
+        none, as on ECS); an unknown one fails the call."""
+        given = value or "default"
+        arn = given if given.startswith("arn:") else self.clusters.get(given)
+        if arn is None or arn not in self.clusters.values():
+            raise EcsError("ClusterNotFoundException", "Cluster not found.")
+        return arn
+
+    def _task_arn(self, cluster: str, ref: str) -> str:
+        """A task reference (ID or ARN) as an ARN; an ID is taken as one of `cluster`."""
+        if ref.startswith("arn:"):
+            return ref
+        return f"arn:aws:ecs:{self.region}:{ACCOUNT}:task/{cluster.rsplit('/', 1)[-1]}/{ref}"
+
+    def _task_in(self, cluster: str, ref: str) -> Task | None:
+        """The task `ref` names if it is one of `cluster`: ECS does not find another cluster's."""
+        task = self.tasks.get(self._task_arn(cluster, ref))
+        return task if task is not None and task.cluster_arn == cluster else None
 
     # ---- API ----------------------------------------------------------------------------------
 
@@ -270,6 +329,8 @@ class LocalEcs:
             "StopTask": self.stop_task,
             "DescribeTasks": self.describe_tasks,
             "ListTasks": self.list_tasks,
+            "ListClusters": self.list_clusters,
+            "DescribeClusters": self.describe_clusters,
         }.get(action)
         if handler is None:
             raise EcsError("InvalidParameterException", f"{action} is not supported locally")
@@ -277,6 +338,9 @@ class LocalEcs:
 
     def run_task(self, body: dict[str, Any]) -> dict[str, Any]:
         cluster = self._cluster(body.get("cluster"))
+        count = body.get("count", 1)
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_RUN_COUNT:
+            raise EcsError("InvalidParameterException", "count must be between 1 and 10.")
         td = self.task_definitions.get(str(body.get("taskDefinition")))
         if td is None:
             raise EcsError("InvalidParameterException", "TaskDefinition not found.")
@@ -287,20 +351,23 @@ class LocalEcs:
             raise EcsError("ThrottlingException", "Rate exceeded")
         token = body.get("clientToken")
         relevant = {k: v for k, v in body.items() if k != "clientToken"}
+        relevant["count"] = count  # count=1 and no count are the same request
         params_hash = hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
         with self.lock:
             if token:
                 self.run_task_calls[token] = self.run_task_calls.get(token, 0) + 1
-                existing = self.tokens.get((cluster, token))
+                existing = [self.tasks[arn] for arn in self.tokens.get((cluster, token), [])]
                 if existing:
-                    task = self.tasks[existing]
-                    if task.params_hash != params_hash:
+                    if existing[0].params_hash != params_hash:
                         raise EcsError(
                             "ConflictException",
                             "The specified client token has already been used with other parameters.",
-                            {"resourceIds": [task.arn]},
+                            {"resourceIds": [t.arn for t in existing]},
                         )
-                    return {"tasks": [self.describe(task)], "failures": []}
+                    return {
+                        "tasks": [self.describe(t, epoch=True) for t in existing],
+                        "failures": [],
+                    }
             fault = self.faults.take(
                 self.faults.run_task, job_parameters(body.get("overrides") or {})
             )
@@ -311,70 +378,149 @@ class LocalEcs:
                     "tasks": [],
                     "failures": [{"arn": td.arn, "reason": RUN_FAILURES.get(fault, fault)}],
                 }
-            if not self.launch_bucket.take():
+            # Each task launched takes a launch token. Short of `count` tokens, the whole call is
+            # throttled and nothing starts: ECS refuses a call past its launch rate with
+            # ThrottlingException, and all-or-nothing keeps a clientToken's retry simple.
+            if not self.launch_bucket.take(count):
                 self.throttled += 1
                 raise EcsError("ThrottlingException", "Rate exceeded")
-            arn = f"arn:aws:ecs:{self.region}:{ACCOUNT}:task/{cluster.rsplit('/', 1)[-1]}/{uuid.uuid4().hex}"
-            task = Task(
-                arn=arn,
-                cluster_arn=cluster,
-                task_definition=td,
-                overrides=body.get("overrides") or {},
-                started_by=body.get("startedBy"),
-                group=body.get("group"),
-                tags=body.get("tags") or [],
-                client_token=token,
-                params_hash=params_hash,
-            )
-            self.tasks[arn] = task
+            tasks = []
+            for _ in range(count):
+                self.task_count += 1
+                task = Task(
+                    arn=self._task_arn(cluster, uuid.uuid4().hex),
+                    cluster_arn=cluster,
+                    task_definition=td,
+                    overrides=body.get("overrides") or {},
+                    started_by=body.get("startedBy"),
+                    group=body.get("group"),
+                    tags=body.get("tags") or [],
+                    client_token=token,
+                    params_hash=params_hash,
+                    seq=self.task_count,
+                )
+                self.tasks[task.arn] = task
+                tasks.append(task)
             if token:
-                self.tokens[(cluster, token)] = arn
-        threading.Thread(
-            target=self._run, args=(task,), name=f"task-{task.task_id[:8]}", daemon=True
-        ).start()
-        return {"tasks": [self.describe(task)], "failures": []}
+                self.tokens[(cluster, token)] = [t.arn for t in tasks]
+        answers = []
+        for task in tasks:
+            answers.append(self.describe(task, epoch=True))
+            provisioning = self.describe(task)  # version 1, told as the task's first event
+            threading.Thread(
+                target=self._run,
+                args=(task, provisioning),
+                name=f"task-{task.task_id[:8]}",
+                daemon=True,
+            ).start()
+        return {"tasks": answers, "failures": []}
 
     def stop_task(self, body: dict[str, Any]) -> dict[str, Any]:
-        task = self.tasks.get(str(body.get("task")))
+        task = self._task_in(self._cluster(body.get("cluster")), str(body.get("task") or ""))
         if task is None:
             raise EcsError("InvalidParameterException", "The referenced task was not found.")
         with task.lock:
             if task.last_status == "STOPPED" or task.stop_requested.is_set():
-                return {"task": self.describe(task)}
+                return {"task": self.describe(task, epoch=True)}
             task.stop_requested.set()
             task.desired_status = "STOPPED"
             task.stopped_reason = body.get("reason") or "Task stopped by user"
             task.stop_code = "UserInitiated"
             task.stopping_at = now_iso()
             proc = task.process
-        self._change(task)
+        answer = self._change(task)
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             timer = threading.Timer(task.task_definition.stop_timeout, _kill_group, args=(proc,))
             timer.daemon = True
             timer.start()
-        return {"task": self.describe(task)}
+        return {"task": answer}
 
     def describe_tasks(self, body: dict[str, Any]) -> dict[str, Any]:
+        cluster = self._cluster(body.get("cluster"))
+        refs = [str(ref) for ref in body.get("tasks") or []]
+        if not refs:
+            raise EcsError("InvalidParameterException", "Tasks cannot be empty.")
+        if len(refs) > MAX_PAGE:
+            raise EcsError("InvalidParameterException", "Tasks cannot have more than 100 elements")
         tasks, failures = [], []
-        for arn in body.get("tasks") or []:
-            task = self.tasks.get(arn)
+        include_tags = "TAGS" in (body.get("include") or [])
+        for ref in refs:
+            task = self._task_in(cluster, ref)
             if task is None:
-                failures.append({"arn": arn, "reason": "MISSING"})
+                failures.append({"arn": self._task_arn(cluster, ref), "reason": "MISSING"})
             else:
-                tasks.append(self.describe(task, epoch=True))
+                tasks.append(self.describe(task, epoch=True, tags=include_tags))
         return {"tasks": tasks, "failures": failures}
 
     def list_tasks(self, body: dict[str, Any]) -> dict[str, Any]:
         cluster = self._cluster(body.get("cluster"))
-        arns = [
-            t.arn
-            for t in self.tasks.values()
+        desired = body.get("desiredStatus") or "RUNNING"  # ECS's default: not the stopped ones
+        if desired not in DESIRED_STATUSES:
+            raise EcsError(
+                "InvalidParameterException", f"Invalid desiredStatus: {body['desiredStatus']}"
+            )
+        started_by, family = body.get("startedBy"), body.get("family")
+        if started_by and any(body.get(name) for name in NOT_WITH_STARTED_BY):
+            raise EcsError(
+                "InvalidParameterException", "cannot specify startedBy with other arguments"
+            )
+        # PENDING is a valid filter that matches nothing: ECS never sets desiredStatus to it.
+        matching = [
+            (t.seq, t.arn)
+            for t in list(self.tasks.values())
             if t.cluster_arn == cluster
-            and (not body.get("startedBy") or t.started_by == body["startedBy"])
-            and (not body.get("desiredStatus") or t.desired_status == body["desiredStatus"])
+            and t.desired_status == desired
+            and (not started_by or t.started_by == started_by)
+            and (not family or t.task_definition.family == family)
         ]
-        return {"taskArns": arns}
+        page = _page("ListTasks", sorted(matching), body)
+        answer: dict[str, Any] = {"taskArns": page["values"]}
+        if "nextToken" in page:
+            answer["nextToken"] = page["nextToken"]
+        return answer
+
+    def list_clusters(self, body: dict[str, Any]) -> dict[str, Any]:
+        arns = list(self.clusters.values())  # in creation order: clusters are never deleted
+        page = _page("ListClusters", list(enumerate(arns, start=1)), body)
+        answer: dict[str, Any] = {"clusterArns": page["values"]}
+        if "nextToken" in page:
+            answer["nextToken"] = page["nextToken"]
+        return answer
+
+    def describe_clusters(self, body: dict[str, Any]) -> dict[str, Any]:
+        refs = [str(ref) for ref in body.get("clusters") or ["default"]]
+        if len(refs) > MAX_PAGE:
+            raise EcsError(
+                "InvalidParameterException", "Clusters cannot have more than 100 elements"
+            )
+        clusters, failures = [], []
+        for ref in refs:
+            try:
+                arn = self._cluster(ref)
+            except EcsError:
+                # ECS names a missing cluster by ARN even when asked by name.
+                arn = ref if ref.startswith("arn:") else self._cluster_arn(ref)
+                failures.append({"arn": arn, "reason": "MISSING"})
+                continue
+            statuses = [t.last_status for t in list(self.tasks.values()) if t.cluster_arn == arn]
+            clusters.append(
+                {
+                    "clusterArn": arn,
+                    "clusterName": arn.rsplit("/", 1)[-1],
+                    "status": "ACTIVE",
+                    "registeredContainerInstancesCount": 0,  # Fargate: no instances
+                    "runningTasksCount": statuses.count("RUNNING"),
+                    "pendingTasksCount": sum(s in PRE_RUNNING for s in statuses),
+                    "activeServicesCount": 0,
+                    "statistics": [],
+                    "tags": [],
+                    "settings": [],
+                    "capacityProviders": [],
+                    "defaultCapacityProviderStrategy": [],
+                }
+            )
+        return {"clusters": clusters, "failures": failures}
 
     # ---- the task's life ----------------------------------------------------------------------
 
@@ -395,7 +541,8 @@ class LocalEcs:
                 return list(override["command"])
         return list(task.task_definition.command)
 
-    def _run(self, task: Task) -> None:
+    def _run(self, task: Task, provisioning: dict[str, Any]) -> None:
+        self._emit(task, provisioning)
         for status in ("PENDING", "ACTIVATING"):
             time.sleep(self.step)
             if task.stop_requested.is_set():
@@ -483,10 +630,18 @@ class LocalEcs:
             task.last_status = status
         self._change(task)
 
-    def _change(self, task: Task) -> None:
+    def _change(self, task: Task) -> dict[str, Any]:
+        """One change of the task: a new version, told as an event. Returns the task as an API
+        answer shows it at this change (StopTask's answer is its own change, not a later one)."""
         with task.lock:
             task.version += 1
+            task.updated_at = now_iso()
             detail = self.describe(task)
+            answer = self.describe(task, epoch=True)
+        self._emit(task, detail)
+        return answer
+
+    def _emit(self, task: Task, detail: dict[str, Any]) -> None:
         if self.closed.is_set():
             return  # the event bus is going away with the stack
         self.emit(
@@ -503,7 +658,10 @@ class LocalEcs:
             }
         )
 
-    def describe(self, task: Task, epoch: bool = False) -> dict[str, Any]:
+    def describe(self, task: Task, epoch: bool = False, tags: bool = False) -> dict[str, Any]:
+        """The task as ECS shows it: `epoch` for API answers (epoch seconds, which boto3 turns into
+        datetimes), ISO strings for events; `tags` only when DescribeTasks asks for them."""
+
         def ts(value: str | None) -> Any:
             if value is None or not epoch:
                 return value
@@ -536,13 +694,13 @@ class LocalEcs:
             "memory": "512",
             "availabilityZone": f"{self.region}a",
             "createdAt": ts(task.created_at),
-            "updatedAt": ts(now_iso()),
+            "updatedAt": ts(task.updated_at),
             "version": task.version,
             "containers": [container],
             "overrides": task.overrides,
             "attachments": [],
         }
-        if epoch:  # DescribeTasks answers carry tags; events do not
+        if tags:
             detail["tags"] = task.tags
         for key, value in (
             ("startedBy", task.started_by),
@@ -602,6 +760,8 @@ def serve(
             data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/x-amz-json-1.1")
+            # Every AWS answer carries one; boto3 shows it as ResponseMetadata.RequestId.
+            self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
             if status >= 400 and "__type" in payload:
                 self.send_header("x-amzn-ErrorType", payload["__type"])
             self.send_header("Content-Length", str(len(data)))
@@ -647,7 +807,12 @@ def serve(
             try:
                 return self._reply(200, ecs.dispatch(target[len(PREFIX) :], body))
             except EcsError as exc:
-                return self._reply(400, {"__type": exc.code, "message": exc.message, **exc.extra})
+                status = (
+                    500 if exc.code == "ServerException" else 400
+                )  # ECS's fault, not the caller's
+                return self._reply(
+                    status, {"__type": exc.code, "message": exc.message, **exc.extra}
+                )
 
         def do_GET(self) -> None:
             if self.path.rstrip("/") == "/_tasks":
