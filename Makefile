@@ -23,7 +23,8 @@ help:
 	@echo "make validate  # sam validate --lint, cfn-lint, hadolint on worker/Dockerfile"
 	@echo "make build     # sam build (no container needed)"
 	@echo "make openapi   # regenerate openapi.json from the API's routes and models"
-	@echo "make bench     # cold start, AWS calls per event, cost per job, index write spread"
+	@echo "make bench     # cold start, AWS calls per event, cost per job, index write spread,"
+	@echo "               # a burst at the account's limits, the local stack end to end"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -93,6 +94,7 @@ bench: venv
 	$(PY) bench/cost.py
 	$(PY) bench/scale.py
 	$(PY) bench/burst.py --jobs 1000
+	$(PY) bench/local.py --jobs 300
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache

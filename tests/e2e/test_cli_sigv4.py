@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -91,6 +92,24 @@ def test_the_cli_shows_a_finished_jobs_worker_lines(stack: Stack) -> None:
     # THEN the worker's own lines are shown
     assert code == 0, err
     assert "job finished" in out, out
+
+
+def test_the_cli_follows_a_running_jobs_lines_until_its_task_ends(stack: Stack) -> None:
+    # GIVEN a job that logs progress for a few seconds, and is running
+    client = signing_client(stack)
+    params = {"kind": "long", "units": 4, "unit_seconds": 1}
+    job = client.submit("demo", params)
+    deadline = time.time() + 90
+    while (status := client.get(job.id).status) not in ("RUNNING", "SUCCEEDED", "FAILED"):
+        assert time.time() < deadline, f"the job was still {status} after 90 s"
+        time.sleep(0.2)
+    assert status == "RUNNING", f"the job was {status} before logs --follow"
+    # WHEN its logs are followed through the CLI
+    code, out, err = cli(client, "logs", job.id, "--follow")
+    # THEN every progress line arrives, up to the last, and the follow ends with the attempt
+    assert code == 0, err
+    assert out.count('"progress"') == 4 and "job finished" in out, out
+    assert client.get(job.id).status == "SUCCEEDED", "the follow ended before the job did"
 
 
 class SmallPages(JobTracker):
