@@ -125,8 +125,12 @@ ASYNC_TRIES = 3  # Lambda's asynchronous invocation: the first try and two retri
 # further, as on AWS; an event source's MaximumConcurrency caps its pollers.
 LOCAL_CONCURRENCY = 4
 PUT_EVENTS_MAX = 10  # entries in one PutEvents call
-# Queue pollers long-poll as Lambda's do: an idle poller costs one request a second, not ten.
-POLL_WAIT_SECONDS = 1
+# Queue pollers long-poll as Lambda's do: an idle poller costs a request every 2 s, not ten a second.
+POLL_WAIT_SECONDS = 2
+# A quiet stream is read four times a second, as Lambda reads each shard of a table's stream.
+STREAM_IDLE_SECONDS = 0.25
+# The stream's shards are listed again this often (they change only when the table splits).
+SHARDS_REFRESH_SECONDS = 10.0
 
 
 class LocalStack:
@@ -398,7 +402,7 @@ class LocalStack:
         self.restored[logical] = journal.restore(ddb, table)
         read = self._stream_reader(stream_arn, journal.append)
         self.journals.append((journal, read))
-        self._poll(f"journal:{logical}", read)
+        self._poll(f"journal:{logical}", read, idle=STREAM_IDLE_SECONDS)
 
     @staticmethod
     def _awslogs(config: dict[str, Any]) -> LogConfiguration | None:
@@ -467,7 +471,11 @@ class LocalStack:
                     pollers,
                 )
             elif ":dynamodb:" in source:
-                self._poll(f"stream:{logical}", self._stream_poller(source, function))
+                self._poll(
+                    f"stream:{logical}",
+                    self._stream_poller(source, function),
+                    idle=STREAM_IDLE_SECONDS,
+                )
 
     def concurrency(self, function: str) -> int:
         if self.serial is not None:
@@ -555,7 +563,11 @@ class LocalStack:
         )
         self.stats.add(self.stats.errors, f"{function}:dead-lettered")
 
-    def _poll(self, name: str, once: Callable[[], bool], pollers: int = 1) -> None:
+    def _poll(
+        self, name: str, once: Callable[[], bool], pollers: int = 1, idle: float = 0.1
+    ) -> None:
+        """`pollers` threads calling `once` while it finds work, waiting `idle` s when not."""
+
         def loop() -> None:
             while not self.stop_event.is_set():
                 try:
@@ -565,7 +577,7 @@ class LocalStack:
                     if not self.quiet:
                         traceback.print_exc()
                 if not busy:
-                    self.stop_event.wait(0.1)
+                    self.stop_event.wait(idle)
 
         for n in range(pollers):
             thread = threading.Thread(target=loop, name=f"{name}#{n}", daemon=True)
@@ -647,9 +659,13 @@ class LocalStack:
                 StreamArn=stream_arn, ShardId=shard, ShardIteratorType=kind
             )["ShardIterator"]
 
+        listed: list[Any] = [0.0, []]  # when, which
+
         def shards() -> list[str]:
-            described = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]
-            return [shard["ShardId"] for shard in described["Shards"]]
+            if time.monotonic() - listed[0] > SHARDS_REFRESH_SECONDS:
+                described = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]
+                listed[:] = [time.monotonic(), [shard["ShardId"] for shard in described["Shards"]]]
+            return list(listed[1])
 
         # Made now, not on the first read: nothing written after this moment may be skipped.
         iterators: dict[str, str | None] = {sid: iterator(sid, "LATEST") for sid in shards()}
