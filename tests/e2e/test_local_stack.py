@@ -133,7 +133,9 @@ def test_duplicated_and_old_ecs_events_change_nothing(stack: Stack) -> None:
         aws_access_key_id="local",
         aws_secret_access_key="local",
     )
-    stale = dict(task, lastStatus="RUNNING", desiredStatus="RUNNING", version=3)
+    # the RUNNING event the attempt already holds, told again after STOPPED
+    running = next(h for h in done["attempts"][0]["history"] if h["status"] == "RUNNING")
+    stale = dict(task, lastStatus="RUNNING", desiredStatus="RUNNING", version=running["version"])
     for detail in (task, task, stale, task):
         events.put_events(
             Entries=[
