@@ -5,6 +5,10 @@
 const TERMINAL = ["SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED"];
 const main = document.getElementById("main");
 let refresh = null; // the page's live-refresh timer
+// Bumped by every navigation: a page or timer that awaited the API renders nothing once the
+// user has moved on (it would replace the page they are on, a form they are filling in).
+let generation = 0;
+const stale = (gen) => gen !== generation;
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -62,6 +66,7 @@ function usd(v) {
 // ---- Jobs ------------------------------------------------------------------------------------
 
 async function jobsPage(params) {
+  const gen = generation;
   const filters = {
     status: params.get("status") || "",
     definition: params.get("definition") || "",
@@ -99,7 +104,7 @@ async function jobsPage(params) {
   try {
     page = await api("GET", "/jobs?" + q.toString());
   } catch (error) {
-    return show(el("h1", {}, "Jobs"), form, failure(error));
+    return stale(gen) ? null : show(el("h1", {}, "Jobs"), form, failure(error));
   }
   const rows = page.jobs.map((j) =>
     el("tr", {},
@@ -117,6 +122,7 @@ async function jobsPage(params) {
     ? el("a", { href: "#/jobs?" + new URLSearchParams({ ...Object.fromEntries(
         Object.entries(filters).filter(([, v]) => v)), next_token: page.next_token }).toString() }, "Older jobs →")
     : null;
+  if (stale(gen)) return;
   show(el("h1", {}, "Jobs"), form,
     rows.length ? table : el("p", { class: "muted" }, "No jobs match."), more);
   // Live: the list follows new and finishing jobs, but never under a user's typing.
@@ -178,12 +184,14 @@ async function showLogs(jobId, attempt) {
 }
 
 async function jobPage(id) {
+  const gen = generation;
   let job;
   try {
     job = await api("GET", "/jobs/" + encodeURIComponent(id));
   } catch (error) {
-    return show(el("h1", {}, id), failure(error));
+    return stale(gen) ? null : show(el("h1", {}, id), failure(error));
   }
+  if (stale(gen)) return;
   const cancel = TERMINAL.includes(job.status) ? null : el("button", { type: "button", onclick: async () => {
       try { await api("POST", "/jobs/" + encodeURIComponent(id) + "/cancel", { reason: "cancelled from the console" }); }
       catch (error) { main.prepend(failure(error)); return; }
@@ -218,13 +226,14 @@ async function jobPage(id) {
 }
 
 // Re-render the job only when it moved (the logs follow on their own meanwhile).
-function watchJob(job) {
+function watchJob(job, gen = generation) {
   refresh = setTimeout(async () => {
     let now;
-    try { now = await api("GET", "/jobs/" + encodeURIComponent(job.id)); } catch (e) { return watchJob(job); }
+    try { now = await api("GET", "/jobs/" + encodeURIComponent(job.id)); } catch (e) { return watchJob(job, gen); }
+    if (stale(gen)) return;
     const moved = now.status !== job.status || now.attempts.length !== job.attempts.length ||
       JSON.stringify(now.attempts.map((a) => a.status)) !== JSON.stringify(job.attempts.map((a) => a.status));
-    if (moved) route(); else watchJob(job);
+    if (moved) route(); else watchJob(job, gen);
   }, 2000);
 }
 
@@ -298,6 +307,7 @@ function showFieldErrors(fields, message) {
 
 function route() {
   clearTimeout(refresh);
+  generation += 1;
   const hash = location.hash || "#/jobs";
   const [path, query] = hash.slice(1).split("?");
   const params = new URLSearchParams(query || "");
