@@ -11,8 +11,6 @@ machine (issue 12), not by the tracker; the governor and ECS limits are the acco
 from __future__ import annotations
 
 import argparse
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.conftest import Stack, start_stack  # noqa: E402
+from tests.e2e.conftest import Stack, start_stack, stop_stack  # noqa: E402
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED"}
 
@@ -76,11 +74,7 @@ def main() -> int:
         ecs = stack.ecs_tasks()  # the local ECS's helper (it takes the stack's token)
         per_job = Counter(t["startedBy"] for t in ecs["tasks"])
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_stack(proc)
     print(f"burst: {args.jobs} jobs, account limits {args.rate:g}/s, burst {args.burst:g}")
     print(f"  submitted in {submitted:.1f} s ({args.jobs / submitted:.1f}/s); {queued} queued")
     print(f"  finished: {dict(final)}; not finished: {len(pending)}; in {elapsed:.1f} s")

@@ -219,7 +219,7 @@ class Harness:
         pollers make them whatever the load (a fixed cost)."""
         from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-        from jobtracker_local.sqs import sqs_event
+        from jobtracker_local.sqs import delete_messages, sqs_event, succeeded
 
         handled = 0
         for _ in range(rounds):
@@ -244,16 +244,8 @@ class Harness:
                     )
                 except BatchProcessingError:
                     continue  # all failed: SQS redelivers them after the visibility timeout
-                failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
-                done = [m for m in messages if m["MessageId"] not in failed]
-                if done:
-                    self.sqs.delete_message_batch(
-                        QueueUrl=url,
-                        Entries=[
-                            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                            for i, m in enumerate(done)
-                        ],
-                    )
+                done = succeeded(messages, result)
+                delete_messages(self.sqs, url, done)
                 handled += len(done)
             if not progressed:
                 break

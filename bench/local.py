@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.conftest import Stack, start_stack  # noqa: E402
+from tests.e2e.conftest import Stack, start_stack, stop_stack  # noqa: E402
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED"}
 ANCHOR_JOBS_PER_SECOND = 20.0  # Fargate's task launch rate per account and region
@@ -63,7 +61,7 @@ def moto_cpu(pid: int) -> float:
     total = 0.0
     for child in child_pids(pid):
         if "moto_server" in Path(f"/proc/{child}/cmdline").read_text():
-            total += sum(cpu_seconds(child)[:1])
+            total += cpu_seconds(child)[0]
     return total
 
 
@@ -142,11 +140,7 @@ def main() -> int:
         cpu_end, tasks_end = cpu_seconds(proc.pid)
         moto_end = moto_cpu(proc.pid)
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_stack(proc)
     statuses = Counter(j["status"] for j in final)
     to_running, to_done, finished_at = [], [], []
     for job in final:

@@ -6,11 +6,14 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobtracker_local.apigw import http_event
 from jobtracker_local.handlers import FakeContext, load_handler
 from jobtracker_local.sqs import sqs_event as lambda_sqs_event
+
+if TYPE_CHECKING:
+    from jobtracker.wiring import Deps
 
 ROUTES = {
     ("POST", "/jobs"): ("functions/create_job", "app.handler"),
@@ -278,3 +281,21 @@ def configured_queue(monkeypatch: Any, name: str, variable: str) -> str:
     monkeypatch.setenv(variable, url)
     reset_caches()
     return url
+
+
+def real_deps(clock: Callable[[], Any]) -> Deps:
+    """The real adapters (moto underneath) with a test's clock and no jitter."""
+    from jobtracker.adapters.launcher import default_launcher
+    from jobtracker.adapters.queue import default_queue
+    from jobtracker.adapters.store import default_repository
+    from jobtracker.config import get_settings
+    from jobtracker.wiring import Deps
+
+    return Deps(
+        default_repository(),
+        default_launcher(),
+        default_queue(),
+        get_settings(),
+        clock,
+        lambda: 0.0,
+    )

@@ -1,5 +1,6 @@
-"""Build SQS → Lambda events, as an event source mapping hands received messages to a function.
-Used by the local stack's dispatcher and by the tests."""
+"""What an SQS event source mapping does around a function: build its event from received
+messages, and delete the messages it did not report failed. Used by the local stack's
+dispatcher, the benchmarks' harness and the tests."""
 
 from __future__ import annotations
 
@@ -25,3 +26,20 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
             for m in messages
         ]
     }
+
+
+def succeeded(messages: list[dict[str, Any]], result: Any) -> list[dict[str, Any]]:
+    """The messages a batch function's answer (ReportBatchItemFailures) did not report failed."""
+    failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+    return [m for m in messages if m["MessageId"] not in failed]
+
+
+def delete_messages(sqs: Any, queue_url: str, messages: list[dict[str, Any]]) -> None:
+    """Delete received messages in one DeleteMessageBatch (at most 10, as one receive gives)."""
+    if messages:
+        sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+            ],
+        )

@@ -45,7 +45,7 @@ from jobtracker_local.handlers import FakeContext, load_handler
 from jobtracker_local.logs import LogConfiguration, LogShipper
 from jobtracker_local.schedules import ScheduleRunner, runner_for
 from jobtracker_local.sigv4 import Credentials
-from jobtracker_local.sqs import sqs_event
+from jobtracker_local.sqs import delete_messages, sqs_event, succeeded
 from jobtracker_local.state import Journal, identity
 
 REGION = "us-east-1"
@@ -592,16 +592,6 @@ class LocalStack:
             self.threads.append(thread)
             thread.start()
 
-    def _delete(self, url: str, messages: list[dict[str, Any]]) -> None:
-        if messages:
-            self.sqs_client.delete_message_batch(
-                QueueUrl=url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                    for i, m in enumerate(messages)
-                ],
-            )
-
     def _drain_rule_queue(self, url: str, function: str) -> bool:
         sqs = self.sqs_client  # botocore clients are safe to share between threads
         got = sqs.receive_message(
@@ -623,7 +613,7 @@ class LocalStack:
                     continue  # the message comes back after its visibility timeout
                 self._dead_letter(function, event, repr(exc))
             done.append(m)
-        self._delete(url, done)
+        delete_messages(sqs, url, done)
         return bool(messages)
 
     def _drain_sqs(self, url: str, arn: str, function: str, batch: int) -> bool:
@@ -637,13 +627,11 @@ class LocalStack:
         messages = got.get("Messages", [])
         if not messages:
             return False
-        event = sqs_event(messages, arn)
         try:
-            result = self.invoke(function, event)
-            failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+            result = self.invoke(function, sqs_event(messages, arn))
         except Exception:
-            failed = {m["MessageId"] for m in messages}
-        self._delete(url, [m for m in messages if m["MessageId"] not in failed])
+            return True  # all failed: SQS redelivers them after the visibility timeout
+        delete_messages(sqs, url, succeeded(messages, result))
         return True
 
     def _stream_poller(self, stream_arn: str, function: str) -> Callable[[], bool]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ def write_private(path: Path, text: str) -> None:
     partial.replace(path)
 
 
-def identity(state_dir: Path, make_token: Any) -> tuple[str, Credentials]:
+def identity(state_dir: Path, make_token: Callable[[], str]) -> tuple[str, Credentials]:
     """The stack's bearer token and key pair: the ones kept in the state dir, or new ones."""
     path = state_dir / "identity.json"
     if path.is_file():

@@ -119,6 +119,15 @@ def start_stack(work: Path, *extra: str) -> tuple[subprocess.Popen[bytes], dict[
     return proc, json.loads(ready.read_text())
 
 
+def stop_stack(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Ctrl-C, as a user stops it; killed if it has not stopped within `timeout` seconds."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     work = tmp_path_factory.mktemp("local-stack")

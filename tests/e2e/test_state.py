@@ -6,10 +6,11 @@ import os
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Stack, start_stack
+from tests.e2e.conftest import Stack, start_stack, stop_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local-stack")]
 
@@ -18,6 +19,18 @@ def _crash(proc: subprocess.Popen[bytes], work: Path) -> None:
     os.killpg(proc.pid, signal.SIGKILL)  # the stack, moto and every task: nothing cleans up
     proc.wait()
     (work / "ready.json").unlink()
+
+
+def _one_job_then_ctrl_c(work: Path) -> dict[str, Any]:
+    """A stack on `work` runs one job to its end and is stopped with Ctrl-C; the job."""
+    proc, info = start_stack(work, "--backoff-scale", "0.02")
+    stack = Stack(info["api"], info["token"], info["moto"], info["ecs"], work)
+    try:
+        body = {"definition": "demo", "parameters": {"kind": "succeed", "seconds": 0}}
+        return stack.wait(stack.submit(body)["id"])
+    finally:
+        stop_stack(proc)
+        (work / "ready.json").unlink()
 
 
 def test_a_crashed_stack_restarts_with_its_jobs_and_recovers_the_task_it_lost(
@@ -52,21 +65,12 @@ def test_a_crashed_stack_restarts_with_its_jobs_and_recovers_the_task_it_lost(
             f"attempt 1 should be declared lost, was {first['outcome']}: {first['stopped_reason']}"
         )
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+        stop_stack(proc)
 
 
 def test_a_fresh_start_forgets_the_kept_jobs(tmp_path: Path) -> None:
     # GIVEN a stack that ran a job and stopped with Ctrl-C
-    proc, info = start_stack(tmp_path, "--backoff-scale", "0.02")
-    stack = Stack(info["api"], info["token"], info["moto"], info["ecs"], tmp_path)
-    try:
-        body = {"definition": "demo", "parameters": {"kind": "succeed", "seconds": 0}}
-        job = stack.wait(stack.submit(body)["id"])
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
-    (tmp_path / "ready.json").unlink()
+    job = _one_job_then_ctrl_c(tmp_path)
     # WHEN it starts again with --fresh
     proc, info = start_stack(tmp_path, "--backoff-scale", "0.02", "--fresh")
     try:
@@ -75,21 +79,12 @@ def test_a_fresh_start_forgets_the_kept_jobs(tmp_path: Path) -> None:
         status, _ = stack.request("GET", f"/jobs/{job['id']}")
         assert status == 404, f"a fresh stack answered {status} for a job of the last run"
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+        stop_stack(proc)
 
 
 def test_a_stopped_stack_keeps_what_its_last_moments_wrote(tmp_path: Path) -> None:
     # GIVEN a stack that finishes a job and is stopped with Ctrl-C right away
-    proc, info = start_stack(tmp_path, "--backoff-scale", "0.02")
-    stack = Stack(info["api"], info["token"], info["moto"], info["ecs"], tmp_path)
-    try:
-        body = {"definition": "demo", "parameters": {"kind": "succeed", "seconds": 0}}
-        job = stack.wait(stack.submit(body)["id"])
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
-    (tmp_path / "ready.json").unlink()
+    job = _one_job_then_ctrl_c(tmp_path)
     # WHEN it starts again
     proc, info = start_stack(tmp_path, "--backoff-scale", "0.02")
     try:
@@ -97,5 +92,4 @@ def test_a_stopped_stack_keeps_what_its_last_moments_wrote(tmp_path: Path) -> No
         # THEN the job is there, finished
         assert stack.job(job["id"])["status"] == "SUCCEEDED", "the stopped stack kept the job"
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+        stop_stack(proc)

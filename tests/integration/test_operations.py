@@ -17,7 +17,7 @@ from jobtracker.usecases.reconcile import reconcile
 from jobtracker.wiring import Deps
 from tests.conftest import AwsEnv
 from tests.fakes import FakeClock
-from tests.helpers import call_api, drain, ecs_event, inject, invoke
+from tests.helpers import call_api, drain, ecs_event, inject, invoke, real_deps
 
 
 @pytest.fixture
@@ -27,19 +27,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def deps(aws: AwsEnv, clock: FakeClock) -> Deps:
-    from jobtracker.adapters.launcher import default_launcher
-    from jobtracker.adapters.queue import default_queue
-    from jobtracker.adapters.store import default_repository
-    from jobtracker.config import get_settings
-
-    return Deps(
-        default_repository(),
-        default_launcher(),
-        default_queue(),
-        get_settings(),
-        clock,
-        lambda: 0.0,
-    )
+    return real_deps(clock)
 
 
 @pytest.fixture

@@ -16,28 +16,12 @@ from jobtracker.usecases.submit import submit_job
 from jobtracker.wiring import Deps
 from tests.conftest import AwsEnv
 from tests.fakes import FakeClock
-from tests.helpers import ecs_event, inject
+from tests.helpers import ecs_event, inject, real_deps
 
 
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(datetime.now(UTC).replace(microsecond=0))
-
-
-def real_deps(clock: FakeClock) -> Deps:
-    from jobtracker.adapters.launcher import default_launcher
-    from jobtracker.adapters.queue import default_queue
-    from jobtracker.adapters.store import default_repository
-    from jobtracker.config import get_settings
-
-    return Deps(
-        default_repository(),
-        default_launcher(),
-        default_queue(),
-        get_settings(),
-        clock,
-        lambda: 0.0,
-    )
 
 
 def overdue_job_whose_stop_fails(aws: AwsEnv, deps: Deps, clock: FakeClock) -> str:

@@ -148,18 +148,13 @@ def _guard(expr: _Expr, guard: Guard) -> None:
     if guard.awaiting_decision is not None:
         check = "attribute_exists" if guard.awaiting_decision else "attribute_not_exists"
         expr.conditions.append(f"{check}({expr.path(a, 'ad')})")
-    if guard.launch_failures is not None:
-        lf = expr.path("lf")
-        if guard.launch_failures == 0:
-            expr.conditions.append(f"attribute_not_exists({lf})")
-        else:
-            expr.conditions.append(f"{lf} = {expr.value(guard.launch_failures)}")
-    if guard.reconcile_failures is not None:
-        rf = expr.path("rf")
-        if guard.reconcile_failures == 0:
-            expr.conditions.append(f"attribute_not_exists({rf})")
-        else:
-            expr.conditions.append(f"{rf} = {expr.value(guard.reconcile_failures)}")
+    # A failure count is absent while it is 0 (the item stays small).
+    for attr, count in (("lf", guard.launch_failures), ("rf", guard.reconcile_failures)):
+        if count is not None:
+            path = expr.path(attr)
+            expr.conditions.append(
+                f"attribute_not_exists({path})" if count == 0 else f"{path} = {expr.value(count)}"
+            )
     if guard.no_task:
         expr.conditions.append(f"attribute_not_exists({expr.path(a, 't')})")
     if guard.history_count is not None:
