@@ -1,4 +1,5 @@
-"""GET /jobs, GET /jobs/{job_id}, GET /jobs/{job_id}/logs, POST /jobs/{job_id}/cancel."""
+"""GET /jobs, GET /jobs/{job_id}, GET /jobs/{job_id}/logs, POST /jobs/{job_id}/cancel,
+GET /schedules, GET /stats."""
 
 from __future__ import annotations
 
@@ -14,13 +15,18 @@ from jobtracker.edge.api_models import (
     JobList,
     JobView,
     LogsView,
+    ScheduleList,
+    StatsView,
     job_summary,
     job_view,
     logs_view,
+    schedule_view,
+    stats_view,
 )
 from jobtracker.observability import logger, metrics
 from jobtracker.usecases.cancel import cancel_job
-from jobtracker.usecases.query import get_job, job_logs, list_jobs
+from jobtracker.usecases.query import get_job, job_logs, list_jobs, overview
+from jobtracker.usecases.schedules import list_schedules
 
 app = make_resolver()
 
@@ -79,6 +85,26 @@ def logs_route(
 def cancel_route(job_id: str, request: Annotated[CancelRequest | None, Body()] = None) -> Any:
     job = cancel_job(job_id, request.reason if request else None)
     return json_response(202 if not job.status.terminal else 200, job_view(job))
+
+
+@app.get(
+    "/schedules",
+    summary="The job schedules: expression, overlap policy, next tick and latest runs",
+    responses=responses({200: (ScheduleList, "the schedules, by name")}, 422),
+)
+def schedules_route(runs: Annotated[int, Query(ge=0, le=25)] = 5) -> Any:
+    return json_response(
+        200, ScheduleList(schedules=[schedule_view(s) for s in list_schedules(runs)])
+    )
+
+
+@app.get(
+    "/stats",
+    summary="Recent jobs in figures: by status over time, per definition, waiting for launch",
+    responses=responses({200: (StatsView, "the window's figures")}, 422),
+)
+def stats_route(hours: Annotated[int, Query(ge=1, le=168)] = 24) -> Any:
+    return json_response(200, stats_view(overview(hours)))
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -1,5 +1,6 @@
-"""Fires the template's schedules (ScheduleV2 / Schedule events) on time, AWS semantics: UTC,
-six-field cron with ? L W #, rate() counted from when the schedule was created, and
+"""Fires the template's schedules (ScheduleV2 / Schedule events) on time, AWS semantics (the
+expressions are jobtracker.core.cron's: six-field cron with ? L W # in the schedule's time zone,
+rate() counted from when the schedule was created, at()), and
 EventBridge Scheduler's <aws.scheduler.scheduled-time> / <aws.scheduler.execution-id>
 placeholders filled in the input."""
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from jobtracker_local.cron import Schedule, parse
+from jobtracker.core.cron import Schedule, parse
 
 
 @dataclass
@@ -59,6 +60,5 @@ def runner_for(
     state = str(props.get("State", "ENABLED")).upper()
     if state == "DISABLED" or props.get("Enabled") is False:
         return None
-    return ScheduleRunner(
-        name, function, parse(str(props["ScheduleExpression"])), props.get("Input"), origin
-    )
+    schedule = parse(str(props["ScheduleExpression"]), props.get("ScheduleExpressionTimezone"))
+    return ScheduleRunner(name, function, schedule, props.get("Input"), origin)

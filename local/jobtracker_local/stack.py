@@ -13,6 +13,7 @@ import hmac
 import json
 import os
 import queue
+import re
 import secrets
 import socket
 import subprocess
@@ -48,6 +49,8 @@ from jobtracker_local.sigv4 import Credentials
 from jobtracker_local.sqs import delete_messages, sqs_event, succeeded
 from jobtracker_local.state import Journal, identity
 
+# POST /_local/schedules/NAME/tick: fire a schedule now (signed like the API's calls).
+TICK = re.compile(r"^/_local/schedules/([A-Za-z0-9._-]{1,64})/tick/?$")
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
 
@@ -352,6 +355,13 @@ class LocalStack:
             arn = sns.create_topic(Name=f"{stack}-{logical}")["TopicArn"]
             r.refs[logical], r.attrs[(logical, "TopicName")] = arn, f"{stack}-{logical}"
         logs = self._boto("logs")
+        # EventBridge Scheduler's side is moto's (the API reads the schedules there, as on
+        # AWS); the stack itself fires them on time (moto's scheduler invokes nothing).
+        self.scheduler_client = self._boto("scheduler")
+        for logical, res in tpl.resources_of_type(t, "AWS::Scheduler::ScheduleGroup").items():
+            name = r.resolve(res["Properties"]["Name"])
+            arn = self.scheduler_client.create_schedule_group(Name=name)["ScheduleGroupArn"]
+            r.refs[logical], r.attrs[(logical, "Arn")] = name, arn
         for logical, res in tpl.resources_of_type(t, "AWS::Logs::LogGroup").items():
             r.refs[logical] = r.resolve(res["Properties"]["LogGroupName"])
             logs.create_log_group(logGroupName=r.refs[logical])
@@ -453,7 +463,10 @@ class LocalStack:
                     )
                 elif event["Type"] in ("ScheduleV2", "Schedule"):
                     resolved = self.resolver.resolve(props)
-                    runner = runner_for(f"{name}-{event_name}", name, resolved, datetime.now(UTC))
+                    label = str(resolved.get("Name") or f"{name}-{event_name}")
+                    if event["Type"] == "ScheduleV2":
+                        self._create_schedule(label, name, resolved)
+                    runner = runner_for(label, name, resolved, datetime.now(UTC))
                     if runner is not None:
                         self.schedules.append(runner)
         if self.schedules:
@@ -480,6 +493,37 @@ class LocalStack:
                     self._stream_poller(source, function),
                     idle=STREAM_IDLE_SECONDS,
                 )
+
+    def _create_schedule(self, name: str, function: str, props: dict[str, Any]) -> None:
+        """The schedule as SAM's ScheduleV2 creates it in EventBridge Scheduler."""
+        target: dict[str, Any] = {
+            "Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function}",
+            "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/jobtracker-local-{function}-schedules",
+        }
+        if props.get("Input"):
+            target["Input"] = props["Input"]
+        optional = {
+            "GroupName": props.get("GroupName"),
+            "Description": props.get("Description"),
+            "ScheduleExpressionTimezone": props.get("ScheduleExpressionTimezone"),
+        }
+        self.scheduler_client.create_schedule(
+            Name=name,
+            ScheduleExpression=props["ScheduleExpression"],
+            State=str(props.get("State", "ENABLED")),
+            FlexibleTimeWindow=props.get("FlexibleTimeWindow") or {"Mode": "OFF"},
+            Target=target,
+            **{k: v for k, v in optional.items() if v},
+        )
+
+    def tick(self, name: str) -> Any:
+        """Fire a schedule now, by hand (EventBridge Scheduler has no such button: a local
+        convenience for trying a schedule without waiting for its time); the tick's answer."""
+        runner = next((r for r in self.schedules if r.name == name), None)
+        if runner is None:
+            return None
+        now = datetime.now(UTC).replace(microsecond=0)
+        return self.invoke(runner.function, runner.payload(now))
 
     def concurrency(self, function: str) -> int:
         if self.serial is not None:
@@ -788,6 +832,23 @@ class LocalStack:
                         403,
                         json.dumps({"message": caller.message}).encode(),
                         {"Content-Type": "application/json"},
+                    )
+                ticked = TICK.match(path) if self.command == "POST" else None
+                if ticked is not None:
+                    try:
+                        answer = stack.tick(ticked.group(1))
+                    except Exception as exc:
+                        return self._send(
+                            500,
+                            json.dumps(
+                                {"error": {"code": "tick_failed", "message": repr(exc)}}
+                            ).encode(),
+                            {"Content-Type": "application/json"},
+                        )
+                    status = 404 if answer is None else 200
+                    payload = answer or {"error": {"code": "not_found", "message": path}}
+                    return self._send(
+                        status, json.dumps(payload).encode(), {"Content-Type": "application/json"}
                     )
                 route = next((r for r in stack.routes if r.match(self.command, path)), None)
                 if route is None:

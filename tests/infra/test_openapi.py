@@ -31,6 +31,8 @@ def test_every_route_of_the_template_is_documented_with_its_answers() -> None:
         ("GET", "/jobs/{job_id}"),
         ("GET", "/jobs/{job_id}/logs"),
         ("POST", "/jobs/{job_id}/cancel"),
+        ("GET", "/schedules"),
+        ("GET", "/stats"),
     }, routes
     for path, ops in spec["paths"].items():
         for method, op in ops.items():

@@ -124,6 +124,10 @@ def _actions(statement: dict[str, Any]) -> list[str]:
     return actions if isinstance(actions, list) else [actions]
 
 
+# Actions IAM gives no resource type: "*" is the only resource AWS accepts for them.
+NO_RESOURCE_TYPE = frozenset({"scheduler:ListSchedules"})
+
+
 def test_no_wildcard_actions_or_resources() -> None:
     statements = _statements()
     assert statements
@@ -132,7 +136,31 @@ def test_no_wildcard_actions_or_resources() -> None:
             assert "*" not in action, (owner, action)
         resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
         for r in resources:
-            assert r != "*", (owner, st)
+            # "*" only in a statement of nothing but such actions, held to the stack's region
+            assert r != "*" or (
+                set(_actions(st)) <= NO_RESOURCE_TYPE
+                and st["Condition"]["StringEquals"]["aws:RequestedRegion"] == {"Ref": "AWS::Region"}
+            ), (owner, st)
+
+
+def test_schedules_are_read_by_the_api_only_and_only_in_the_job_schedules_group() -> None:
+    readers = {
+        owner
+        for owner, st in _statements()
+        if any(a.startswith("scheduler:") for a in _actions(st))
+    }
+    assert readers == {"ApiFunction"}
+    for owner, st in _statements():
+        if "scheduler:GetSchedule" in _actions(st):
+            assert st["Resource"] == {
+                "Fn::Sub": "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}"
+                ":schedule/${JobSchedules}/*"
+            }, owner
+    env = FUNCTIONS["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["SCHEDULE_GROUP"] == {"Ref": "JobSchedules"}
+    # every job schedule is in that group (the reconciler's is not a job schedule)
+    for event in FUNCTIONS["SchedulerFunction"]["Properties"]["Events"].values():
+        assert event["Properties"]["GroupName"] == {"Ref": "JobSchedules"}
 
 
 def test_run_task_only_on_our_task_definition_family_in_our_cluster() -> None:
@@ -206,6 +234,8 @@ def test_every_route_requires_iam_auth() -> None:
             ("GET", "/jobs/{job_id}"),
             ("GET", "/jobs/{job_id}/logs"),
             ("POST", "/jobs/{job_id}/cancel"),
+            ("GET", "/schedules"),
+            ("GET", "/stats"),
         ]
     )
 

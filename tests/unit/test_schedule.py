@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from jobtracker_local.cron import ScheduleError, parse
+from jobtracker.core.cron import ScheduleError, parse
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # a Tuesday
 
@@ -77,3 +77,23 @@ def test_rate_counts_from_its_origin() -> None:
 def test_invalid_expressions_are_rejected(expr: str) -> None:
     with pytest.raises(ScheduleError):
         parse(expr)
+
+
+def test_cron_reads_its_fields_in_the_schedules_time_zone() -> None:
+    # 09:00 in Paris is 08:00 UTC in winter (CET, UTC+1)
+    s = parse("cron(0 9 * * ? *)", "Europe/Paris")
+    assert s.next_after(T0) == datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+
+
+def test_a_one_time_schedule_fires_once() -> None:
+    s = parse("at(2026-11-24T10:30:00)")
+    assert s.next_after(T0) == datetime(2026, 11, 24, 10, 30, tzinfo=UTC)
+    assert s.next_after(datetime(2026, 11, 24, 11, 0, tzinfo=UTC)) is None
+
+
+@pytest.mark.parametrize(
+    ("expr", "zone"), [("at(2026-13-01T00:00:00)", None), ("rate(1 hour)", "Mars/Olympus")]
+)
+def test_a_bad_date_or_time_zone_is_rejected(expr: str, zone: str | None) -> None:
+    with pytest.raises(ScheduleError):
+        parse(expr, zone)

@@ -92,6 +92,7 @@ class Settings(BaseModel):
     event_dlq_url: str | None = None  # events and ticks a function could not handle
     notify_retry_queue_url: str | None = None  # job changes the bus or SNS refused, for later
     event_bus_name: str = "default"
+    schedule_group: str | None = None  # the EventBridge Scheduler group of the job schedules
     region: str = "us-east-1"  # where the stack runs: console links name it
     job_topic_arn: str | None = None
     default_retry: RetryPolicy = Field(default_factory=default_policy)
@@ -141,6 +142,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         "event_dlq_url": env.get("EVENT_DLQ_URL") or None,
         "notify_retry_queue_url": env.get("NOTIFY_RETRY_QUEUE_URL") or None,
         "event_bus_name": env.get("EVENT_BUS_NAME") or "default",
+        "schedule_group": env.get("SCHEDULE_GROUP") or None,
         "region": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         "job_topic_arn": env.get("JOB_TOPIC_ARN") or None,
         "tracing": env.get("JOBTRACKER_TRACING", "false").lower() == "true",

@@ -11,7 +11,13 @@ from jobtracker.adapters.launcher import TaskLauncher
 from jobtracker.adapters.queue import WorkQueue
 from jobtracker.clock import Clock, system_clock
 from jobtracker.config import Settings, get_settings
-from jobtracker.usecases.ports import JobRepository, LaunchGovernor, LogReader, Unlimited
+from jobtracker.usecases.ports import (
+    JobRepository,
+    LaunchGovernor,
+    LogReader,
+    ScheduleSource,
+    Unlimited,
+)
 
 
 def _cloudwatch_logs() -> LogReader:
@@ -19,6 +25,13 @@ def _cloudwatch_logs() -> LogReader:
     from jobtracker.adapters.logs import default_logs
 
     return default_logs()
+
+
+def _scheduler() -> ScheduleSource:
+    # Its EventBridge Scheduler client is made on the first read too.
+    from jobtracker.adapters.schedules import default_schedules
+
+    return default_schedules()
 
 
 @dataclass
@@ -31,6 +44,7 @@ class Deps:
     rand: Callable[[], float] | None = None
     governor: LaunchGovernor = field(default_factory=Unlimited)
     logs: LogReader = field(default_factory=_cloudwatch_logs)
+    schedules: ScheduleSource = field(default_factory=_scheduler)
 
 
 @lru_cache(maxsize=1)
@@ -58,6 +72,7 @@ def reset_defaults() -> None:
     from jobtracker.adapters.logs import default_logs
     from jobtracker.adapters.notify import default_publisher
     from jobtracker.adapters.queue import default_queue
+    from jobtracker.adapters.schedules import default_schedules
     from jobtracker.adapters.store import default_repository
     from jobtracker.config import reset_settings
 
@@ -70,5 +85,6 @@ def reset_defaults() -> None:
         default_queue,
         default_publisher,
         default_logs,
+        default_schedules,
     ):
         cached.cache_clear()

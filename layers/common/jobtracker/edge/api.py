@@ -26,6 +26,8 @@ ROUTES: dict[str, frozenset[str]] = {
     r"^/jobs/[^/]+/?$": frozenset({"GET"}),
     r"^/jobs/[^/]+/cancel/?$": frozenset({"POST"}),
     r"^/jobs/[^/]+/logs/?$": frozenset({"GET"}),
+    r"^/schedules/?$": frozenset({"GET"}),
+    r"^/stats/?$": frozenset({"GET"}),
 }
 
 

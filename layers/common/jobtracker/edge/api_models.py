@@ -3,7 +3,7 @@ submission, is jobtracker.core.submission.)"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,6 +13,10 @@ from jobtracker.core.cost import attempt_cost, job_cost
 from jobtracker.core.diagnosis import diagnose
 from jobtracker.core.domain import Attempt, Job, iso
 from jobtracker.usecases.query import AttemptLogs
+
+if TYPE_CHECKING:  # the views' sources only: the client imports these models without them
+    from jobtracker.core.overview import Overview
+    from jobtracker.usecases.schedules import ScheduleState
 
 USD_DECIMALS = 6  # a millionth of a dollar: a 0.25 vCPU task's minimum minute is $0.0002
 
@@ -254,6 +258,114 @@ def logs_view(found: AttemptLogs, settings: Settings | None = None) -> LogsView:
         events=[LogLine(at=iso(e.at) or "", message=e.message) for e in found.page.events],
         next_token=found.page.next_token,
         finished=found.finished,
+    )
+
+
+class ScheduleView(BaseModel):
+    name: str  # the name its jobs carry (GET /jobs?schedule=NAME)
+    scheduler_name: str  # EventBridge Scheduler's name of the schedule
+    group: str
+    description: str | None
+    expression: str  # cron(...), rate(...) or at(...)
+    timezone: str
+    state: str  # ENABLED | DISABLED
+    overlap: str | None  # Allow | Forbid | Replace, when the previous run is still active
+    definition: str | None  # the job definition each tick runs
+    next_tick: str | None  # None: disabled, or it never fires again
+    problem: str | None  # why it cannot tick as it stands (its input, its expression)
+    last_runs: list[JobSummary]  # newest first
+    links: dict[str, str]
+
+
+class ScheduleList(BaseModel):
+    schedules: list[ScheduleView]
+
+
+def schedule_view(state: ScheduleState) -> ScheduleView:
+    r = state.record
+    return ScheduleView(
+        name=state.name,
+        scheduler_name=r.name,
+        group=r.group,
+        description=r.description,
+        expression=r.expression,
+        timezone=r.timezone or "UTC",
+        state=r.state,
+        overlap=state.tick.overlap if state.tick else None,
+        definition=state.tick.job.definition if state.tick else None,
+        next_tick=iso(state.next_tick),
+        problem=state.problem,
+        last_runs=[job_summary(j) for j in state.runs],
+        links={"jobs": f"/jobs?schedule={quote(state.name, safe='')}"},
+    )
+
+
+class BucketView(BaseModel):
+    start: str
+    counts: dict[str, int]  # jobs created in the bucket, by their status now
+
+
+class DefinitionStatsView(BaseModel):
+    definition: str
+    jobs: int
+    succeeded: int
+    verdicts: int  # jobs that SUCCEEDED, FAILED or TIMED_OUT (a cancel is no verdict)
+    success_rate: float | None  # succeeded / verdicts
+    p50_seconds: float | None  # submitted -> finished, of the finished jobs
+    p95_seconds: float | None
+
+
+class WaitingView(BaseModel):
+    id: str
+    definition: str
+    attempt: int
+    waiting_since: str
+    not_before: str | None
+    reason: str
+
+
+class StatsView(BaseModel):
+    since: str
+    until: str
+    bucket_seconds: int
+    buckets: list[BucketView]
+    totals: dict[str, int]
+    definitions: list[DefinitionStatsView]
+    waiting: list[WaitingView]  # jobs not launched yet, oldest first
+    truncated: bool  # the window held more jobs than were read: the newest are counted
+
+
+def stats_view(o: Overview) -> StatsView:
+    return StatsView(
+        since=iso(o.since) or "",
+        until=iso(o.until) or "",
+        bucket_seconds=o.bucket_seconds,
+        buckets=[BucketView(start=iso(b.start) or "", counts=b.counts) for b in o.buckets],
+        totals=o.totals,
+        definitions=[
+            DefinitionStatsView(
+                definition=d.definition,
+                jobs=d.jobs,
+                succeeded=d.succeeded,
+                verdicts=d.verdicts,
+                success_rate=d.success_rate,
+                p50_seconds=d.p50_seconds,
+                p95_seconds=d.p95_seconds,
+            )
+            for d in o.definitions
+        ],
+        waiting=[
+            WaitingView(
+                id=w.job.job_id,
+                definition=w.job.definition,
+                attempt=w.job.attempt,
+                waiting_since=iso(w.since) or "",
+                not_before=w.job.not_before,
+                reason=w.reason,
+            )
+            for w in o.waiting
+        ],
+        truncated=o.truncated,
     )
 
 

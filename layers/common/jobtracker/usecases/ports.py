@@ -97,3 +97,23 @@ class Unlimited:
 
     def acquire(self, now: datetime) -> float:
         return 0.0
+
+
+@dataclass(frozen=True)
+class ScheduleRecord:
+    """One of the stack's schedules, as EventBridge Scheduler's GetSchedule describes it."""
+
+    name: str
+    group: str
+    expression: str
+    timezone: str | None
+    state: str  # ENABLED | DISABLED
+    created_at: datetime | None  # where a rate() counts from
+    description: str | None
+    input: str | None  # the tick's JSON, with Scheduler's <aws.scheduler.*> placeholders
+
+
+class ScheduleSource(Protocol):
+    """The stack's job schedules (EventBridge Scheduler, on AWS and on the local stack)."""
+
+    def schedules(self) -> list[ScheduleRecord]: ...

@@ -1,11 +1,14 @@
-"""Reading jobs: one job with all its attempts, a page of a list, or an attempt's logs."""
+"""Reading jobs: one job with all its attempts, a page of a list, an attempt's logs, or the
+overview of recent jobs."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
-from jobtracker.core.domain import Attempt, Job
+from jobtracker.core.domain import Attempt, Job, JobStatus, parse_iso
 from jobtracker.core.errors import MalformedInput, NotFound
+from jobtracker.core.overview import Overview, summarize
 from jobtracker.usecases.ports import BadToken, LogPage
 from jobtracker.wiring import Deps, default_deps
 
@@ -78,3 +81,33 @@ def job_logs(
     except BadToken as exc:
         raise _bad_token(exc) from None
     return AttemptLogs(job, chosen, page)
+
+
+# The overview reads at most this many of the window's newest jobs (a few list pages: one API
+# call of a console left open stays well under a second), and this many waiting ones.
+OVERVIEW_MAX_JOBS = 500
+OVERVIEW_MAX_WAITING = 50
+PAGE = 100
+
+
+def overview(hours: int, deps: Deps | None = None) -> Overview:
+    """Jobs created in the last `hours`, newest first until the window or the cap ends."""
+    deps = deps or default_deps()
+    until = deps.clock()
+    since = until - timedelta(hours=hours)
+    jobs: list[Job] = []
+    token: str | None = None
+    truncated = False
+    while True:
+        page, token = deps.repo.list_jobs(None, None, None, PAGE, token)
+        fresh = [j for j in page if (parse_iso(j.created_at) or until) >= since]
+        jobs.extend(fresh)
+        if len(fresh) < len(page) or not token:
+            break  # the list is newest first: the window ended on this page
+        if len(jobs) >= OVERVIEW_MAX_JOBS:
+            truncated = True
+            break
+    pending, _ = deps.repo.list_jobs(
+        JobStatus.PENDING.value, None, None, OVERVIEW_MAX_WAITING, None
+    )
+    return summarize(jobs, pending, since, until, truncated)

@@ -1,18 +1,21 @@
-"""AWS schedule expressions: `rate(N unit)` and six-field `cron(min hour dom month dow year)` in
-UTC, with `?`, `L`, `W`, `#`, names (JAN, MON) and day-of-week 1-7 = SUN-SAT — parsed, validated
-and stepped to the next firing time. The local stack fires schedules with this; the template's
-expressions are validated with it."""
+"""EventBridge Scheduler expressions: `rate(N unit)`, `at(yyyy-mm-ddThh:mm:ss)` and six-field
+`cron(min hour dom month dow year)` with `?`, `L`, `W`, `#`, names (JAN, MON) and day-of-week
+1-7 = SUN-SAT, in the schedule's time zone (UTC unless it names one) — parsed, validated and
+stepped to the next firing time. Pure rules: the API shows each schedule's next tick with it,
+the local stack fires the template's schedules with it."""
 
 from __future__ import annotations
 
 import calendar
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 MONTHS = {m.upper(): i for i, m in enumerate(calendar.month_abbr) if m}
 DAYS = {"SUN": 1, "MON": 2, "TUE": 3, "WED": 4, "THU": 5, "FRI": 6, "SAT": 7}
 RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+AT = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
 UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 
 
@@ -154,16 +157,17 @@ class Cron:
     def day_matches(self, d: date) -> bool:
         return d.month in self.months and d.year in self.years and self.days.matches(d)
 
-    def next_after(self, after: datetime) -> datetime | None:
-        start = after.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    def next_after(self, after: datetime, zone: tzinfo = UTC) -> datetime | None:
+        """The fields read as wall-clock time in `zone`; the answer is in UTC."""
+        start = after.astimezone(zone).replace(second=0, microsecond=0) + timedelta(minutes=1)
         day = start.date()
         for _ in range(366 * 5):
             if self.day_matches(day):
                 for hour in sorted(self.hours):
                     for minute in sorted(self.minutes):
-                        t = datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
+                        t = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
                         if t >= start:
-                            return t
+                            return t.astimezone(UTC)
             day += timedelta(days=1)
         return None
 
@@ -195,17 +199,32 @@ def parse_cron(body: str) -> Cron:
     )
 
 
+def zone_of(name: str | None) -> tzinfo:
+    """A ScheduleExpressionTimezone (an IANA name); UTC when none is given."""
+    if not name or name.upper() == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ScheduleError(f"unknown time zone {name!r}") from None
+
+
 @dataclass(frozen=True)
 class Schedule:
     expression: str
     cron: Cron | None = None
     rate_seconds: int | None = None
+    at: datetime | None = None  # a one-time schedule, as wall-clock time (no zone)
+    zone: tzinfo = UTC
 
     def next_after(self, after: datetime, origin: datetime | None = None) -> datetime | None:
-        """The next firing strictly after `after`. Rates count from `origin` (when the
-        schedule was created), like EventBridge."""
+        """The next firing strictly after `after`, in UTC (None: it never fires again). Rates
+        count from `origin` (when the schedule was created), like EventBridge."""
         if self.cron is not None:
-            return self.cron.next_after(after)
+            return self.cron.next_after(after, self.zone)
+        if self.at is not None:
+            when = self.at.replace(tzinfo=self.zone).astimezone(UTC)
+            return when if when > after else None
         assert self.rate_seconds is not None
         base = origin or after
         elapsed = (after - base).total_seconds()
@@ -213,8 +232,15 @@ class Schedule:
         return base + timedelta(seconds=periods * self.rate_seconds)
 
 
-def parse(expression: str) -> Schedule:
+def parse(expression: str, timezone: str | None = None) -> Schedule:
     expression = expression.strip()
+    zone = zone_of(timezone)
+    once = AT.match(expression)
+    if once:
+        try:
+            return Schedule(expression, at=datetime.fromisoformat(once.group(1)), zone=zone)
+        except ValueError:
+            raise ScheduleError(f"not a date and time: {expression!r}") from None
     match = RATE.match(expression)
     if match:
         value, unit = int(match.group(1)), match.group(2)
@@ -226,5 +252,7 @@ def parse(expression: str) -> Schedule:
             )
         return Schedule(expression, rate_seconds=value * UNIT_SECONDS[unit.rstrip("s")])
     if expression.startswith("cron(") and expression.endswith(")"):
-        return Schedule(expression, cron=parse_cron(expression[5:-1]))
-    raise ScheduleError(f"not a schedule expression: {expression!r} (rate(...) or cron(...))")
+        return Schedule(expression, cron=parse_cron(expression[5:-1]), zone=zone)
+    raise ScheduleError(
+        f"not a schedule expression: {expression!r} (rate(...), cron(...) or at(...))"
+    )

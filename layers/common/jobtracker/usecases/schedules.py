@@ -1,0 +1,59 @@
+"""The job schedules with where they stand: each one's tick (what it runs, its overlap policy),
+its next tick and its latest runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pydantic import ValidationError
+
+from jobtracker.core.cron import ScheduleError, parse
+from jobtracker.core.domain import Job
+from jobtracker.usecases.periodic import ScheduledRun
+from jobtracker.usecases.ports import ScheduleRecord
+from jobtracker.wiring import Deps, default_deps
+
+
+@dataclass(frozen=True)
+class ScheduleState:
+    record: ScheduleRecord
+    tick: ScheduledRun | None  # None: its input is not a tick the scheduler function takes
+    next_tick: datetime | None  # None: disabled, or it never fires again
+    runs: list[Job] = field(default_factory=list)  # newest first
+    problem: str | None = None  # why the schedule cannot tick as it stands
+
+    @property
+    def name(self) -> str:
+        """The name its jobs carry (GET /jobs?schedule=), else the Scheduler's own."""
+        return self.tick.schedule if self.tick else self.record.name
+
+
+def list_schedules(runs: int, deps: Deps | None = None) -> list[ScheduleState]:
+    deps = deps or default_deps()
+    now = deps.clock()
+    states = [_state(record, now) for record in deps.schedules.schedules()]
+    for state in states:
+        if state.tick is not None and runs:
+            found, _ = deps.repo.list_jobs(None, None, state.tick.schedule, runs, None)
+            state.runs.extend(found)
+    return sorted(states, key=lambda s: s.name)
+
+
+def _state(record: ScheduleRecord, now: datetime) -> ScheduleState:
+    tick: ScheduledRun | None = None
+    problem: str | None = None
+    try:
+        tick = ScheduledRun.model_validate_json(record.input or "")
+    except ValidationError as exc:
+        problem = "its input is not a schedule tick: " + "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}"
+            for e in exc.errors(include_url=False)[:3]
+        )
+    next_tick: datetime | None = None
+    if record.state == "ENABLED":
+        try:
+            next_tick = parse(record.expression, record.timezone).next_after(now, record.created_at)
+        except ScheduleError as exc:
+            problem = problem or str(exc)
+    return ScheduleState(record, tick, next_tick, problem=problem)
