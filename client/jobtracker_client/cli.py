@@ -2,6 +2,7 @@
 
     jobtracker submit DEFINITION [--parameters JSON|@file] [--env K=V ...] [--watch]
     jobtracker get JOB_ID | list | cancel JOB_ID | rerun JOB_ID | watch JOB_ID | logs JOB_ID
+    jobtracker schedules [--runs N]
 
 Human tables by default, `--output json` everywhere. `watch` (and `submit --watch`) exits 0
 only when the job SUCCEEDED, so it can gate a pipeline; see EXIT_CODES.
@@ -19,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from jobtracker.edge.api_models import JobSummary, JobView, LogLine
+from jobtracker.edge.api_models import JobSummary, JobView, LogLine, ScheduleView
 from jobtracker_client.client import TERMINAL, ApiError, JobTracker, WaitTimeout
 
 # What `watch` exits with, by the job's final status (and when it could not tell).
@@ -142,6 +143,18 @@ def print_list(jobs: list[JobSummary], out: TextIO) -> None:
     _table(rows, out)
 
 
+def print_schedules(schedules: list[ScheduleView], out: TextIO) -> None:
+    rows: list[Sequence[Any]] = [("SCHEDULE", "EXPRESSION", "OVERLAP", "NEXT TICK", "LAST RUNS")]
+    for s in schedules:
+        runs = " ".join(r.status for r in s.last_runs) or "-"
+        next_tick = s.next_tick or ("disabled" if s.state != "ENABLED" else "-")
+        rows.append((s.name, f"{s.expression} {s.timezone}", s.overlap or "?", next_tick, runs))
+    _table(rows, out)
+    for s in schedules:
+        if s.problem:
+            out.write(f"\n{s.name}: {s.problem}\n")
+
+
 def _emit(args: argparse.Namespace, out: TextIO, value: Any, human: Callable[[], None]) -> None:
     if args.output == "json":
         out.write(json.dumps(value, indent=2) + "\n")
@@ -226,6 +239,14 @@ def run(args: argparse.Namespace, client: JobTracker, out: TextIO) -> int:
         _emit(args, out, job.model_dump(mode="json"), lambda: print_job(job, out))
     elif args.cmd == "watch":
         return watch(client, args, args.job_id, out)
+    elif args.cmd == "schedules":
+        found = client.schedules(args.runs)
+        _emit(
+            args,
+            out,
+            [s.model_dump(mode="json") for s in found],
+            lambda: print_schedules(found, out),
+        )
     elif args.cmd == "console":
         return serve_console(client, args.port, err=sys.stderr)
     elif args.cmd == "logs":
@@ -299,6 +320,8 @@ def parser() -> argparse.ArgumentParser:
     w = sub.add_parser("watch", help="follow a job until it ends; exit by its status")
     w.add_argument("job_id")
     waits(w)
+    sc = sub.add_parser("schedules", help="the job schedules: next tick and latest runs")
+    sc.add_argument("--runs", type=int, default=5, help="latest runs shown per schedule")
     cs = sub.add_parser("console", help="the web console on localhost, for this API")
     cs.add_argument("--port", type=int, default=8765)
     lg = sub.add_parser("logs", help="an attempt's log lines")

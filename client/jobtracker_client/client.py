@@ -1,4 +1,5 @@
-"""The Python client of the jobtracker HTTP API: submit, get, list, wait, cancel, rerun, logs.
+"""The Python client of the jobtracker HTTP API: submit, get, list, wait, cancel, rerun, logs,
+schedules, stats.
 
 Every request is signed with SigV4 for `execute-api` (API Gateway's IAM authorization) using
 botocore's credential chain, or with the credentials of the local stack. Answers are the API's
@@ -7,6 +8,7 @@ own pydantic models (jobtracker.edge.api_models), so a caller gets typed objects
 
 from __future__ import annotations
 
+import builtins
 import json
 import random
 import time
@@ -18,7 +20,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from jobtracker.core.domain import TERMINAL_STATUSES
-from jobtracker.edge.api_models import JobSummary, JobView, LogLine, LogsView
+from jobtracker.edge.api_models import (
+    JobSummary,
+    JobView,
+    LogLine,
+    LogsView,
+    ScheduleView,
+    StatsView,
+)
 
 TERMINAL = frozenset(s.value for s in TERMINAL_STATUSES)
 
@@ -280,6 +289,17 @@ class JobTracker:
                 if not follow or page.finished:
                     return
                 self.sleep(poll_seconds)
+
+    # ---- schedules and figures -------------------------------------------------------------------
+
+    def schedules(self, runs: int = 5) -> builtins.list[ScheduleView]:  # not self.list
+        """The job schedules by name, each with its next tick and its `runs` newest runs."""
+        page = self._call("GET", "/schedules", query={"runs": str(runs)})
+        return [ScheduleView.model_validate(s) for s in page["schedules"]]
+
+    def stats(self, hours: int = 24) -> StatsView:
+        """The last `hours` in figures: by status over time, per definition, the launch queue."""
+        return StatsView.model_validate(self._call("GET", "/stats", query={"hours": str(hours)}))
 
     # ---- HTTP ------------------------------------------------------------------------------------
 

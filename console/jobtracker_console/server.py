@@ -29,6 +29,8 @@ API_ROUTES = (
     ("POST", "/jobs"),
     ("GET", "/jobs/"),
     ("POST", "/jobs/"),
+    ("GET", "/schedules"),
+    ("GET", "/stats"),
 )
 MAX_BODY = 256 * 1024
 

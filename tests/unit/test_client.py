@@ -286,3 +286,30 @@ def test_cli_rejects_a_malformed_env_pair_before_calling_the_api(api: FakeApi) -
     code, _, err = run_cli(api, "submit", "demo", "--env", "NOEQUALS")
     assert code == 2 and "--env: expected KEY=VALUE" in err, err
     assert api.requests == [], "nothing was sent"
+
+
+def test_cli_schedules_shows_each_schedules_next_tick_and_last_runs(api: FakeApi) -> None:
+    # GIVEN an API with one schedule that ran twice
+    nightly = {
+        "name": "nightly", "scheduler_name": "stack-nightly", "group": "stack-jobs",
+        "description": None, "expression": "cron(0 2 * * ? *)", "timezone": "UTC",
+        "state": "ENABLED", "overlap": "Forbid", "definition": "demo",
+        "next_tick": "2026-11-25T02:00:00.000Z", "problem": None,
+        "last_runs": [{**summary(2), "status": "SUCCEEDED"}, {**summary(1), "status": "FAILED"}],
+        "links": {"jobs": "/jobs?schedule=nightly"},
+    }  # fmt: skip
+    api.on("GET", "/schedules", lambda q, b: (200, {"schedules": [nightly]}))
+    out = io.StringIO()
+    # WHEN `jobtracker schedules --runs 2` runs
+    assert main(["schedules", "--runs", "2"], client(api), out) == 0
+    # THEN it asked for two runs and shows the schedule's line
+    assert api.requests[0]["query"] == {"runs": ["2"]}
+    line = out.getvalue().splitlines()[1]
+    for part in (
+        "nightly",
+        "cron(0 2 * * ? *) UTC",
+        "Forbid",
+        "2026-11-25T02:00",
+        "SUCCEEDED FAILED",
+    ):
+        assert part in line, line
