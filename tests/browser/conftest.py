@@ -10,6 +10,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -77,13 +78,20 @@ def browser(console: Console) -> Iterator[Any]:
     driver.quit()
 
 
+def save_shot(browser: Any, name: str) -> Path:
+    """A screenshot of the page as it is now, under artifacts/browser/ (a CI artifact)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    browser.save_screenshot(str(path))
+    print(f"screenshot: {path}")  # shown with -s, and in a failure's report
+    return path
+
+
 @pytest.fixture
 def shot(browser: Any, request: pytest.FixtureRequest) -> Iterator[None]:
-    """A screenshot of the page as the journey left it (kept as a CI artifact)."""
+    """A screenshot of the page as the journey left it."""
     yield
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{request.node.name}.png"
-    browser.save_screenshot(str(path))
+    save_shot(browser, request.node.name)
 
 
 STARTED = time.time()
@@ -96,3 +104,5 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     )
     if saved:
         terminalreporter.write_line(f"browser screenshots ({len(saved)}): {SHOTS}")
+        for path in sorted(saved):
+            terminalreporter.write_line(f"  {path}")

@@ -10,8 +10,18 @@ let refresh = null; // the page's live-refresh timer
 let generation = 0;
 const stale = (gen) => gen !== generation;
 
+const SVG = "http://www.w3.org/2000/svg";
+
 function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
+  return build(document.createElement(tag), attrs, children);
+}
+
+// The pictures are SVG drawn here: the same builder, in SVG's namespace.
+function svg(tag, attrs, ...children) {
+  return build(document.createElementNS(SVG, tag), attrs, children);
+}
+
+function build(node, attrs, children) {
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === null || v === undefined || v === false) continue;
     if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
@@ -46,7 +56,7 @@ function badge(status, reason) {
 }
 
 function show(...nodes) {
-  main.replaceChildren(...nodes);
+  main.replaceChildren(...nodes.filter((n) => n !== null && n !== undefined)); // null: nothing
 }
 
 function failure(error) {
@@ -55,8 +65,22 @@ function failure(error) {
 
 function seconds(a, b) {
   if (!a || !b) return "";
-  const s = (Date.parse(b) - Date.parse(a)) / 1000;
-  return s < 120 ? s.toFixed(1) + " s" : (s / 60).toFixed(1) + " min";
+  return span((Date.parse(b) - Date.parse(a)) / 1000);
+}
+
+function span(s) {
+  if (s < 120) return s.toFixed(1) + " s";
+  return s < 7200 ? (s / 60).toFixed(1) + " min" : (s / 3600).toFixed(1) + " h";
+}
+
+// "in 4.0 min" / "3.0 min ago", from now.
+function relative(iso) {
+  const s = (Date.parse(iso) - Date.now()) / 1000;
+  return s >= 0 ? "in " + span(s) : span(-s) + " ago";
+}
+
+function when(iso) {
+  return el("time", { datetime: iso, title: iso }, iso.slice(0, 19).replace("T", " ") + " UTC");
 }
 
 function usd(v) {
@@ -114,10 +138,10 @@ async function jobsPage(params) {
       el("td", { class: "hide-narrow" }, j.attempt),
       el("td", { class: "hide-narrow" }, j.created_at),
       el("td", { class: "hide-narrow" }, j.schedule || "")));
-  const table = el("table", { "aria-label": "Jobs" },
+  const table = el("div", { class: "table-wrap" }, el("table", { "aria-label": "Jobs" },
     el("thead", {}, el("tr", {}, ...["Job", "Status", "Definition"].map((h) => el("th", { scope: "col" }, h)),
       ...["Attempt", "Created", "Schedule"].map((h) => el("th", { scope: "col", class: "hide-narrow" }, h)))),
-    el("tbody", {}, rows));
+    el("tbody", {}, rows)));
   const more = page.next_token
     ? el("a", { href: "#/jobs?" + new URLSearchParams({ ...Object.fromEntries(
         Object.entries(filters).filter(([, v]) => v)), next_token: page.next_token }).toString() }, "Older jobs →")
@@ -303,6 +327,204 @@ function showFieldErrors(fields, message) {
   if (!placed) document.getElementById("form-error").textContent = message || "invalid request";
 }
 
+// ---- Schedules -------------------------------------------------------------------------------
+
+const OVERLAP = {
+  Allow: "a tick starts a run even while the previous one is active",
+  Forbid: "a tick is skipped while the previous run is active",
+  Replace: "a tick cancels the active run, then starts its own",
+};
+
+async function schedulesPage() {
+  const gen = generation;
+  let page;
+  try {
+    page = await api("GET", "/schedules?runs=5");
+  } catch (error) {
+    return stale(gen) ? null : show(el("h1", {}, "Schedules"), failure(error));
+  }
+  if (stale(gen)) return;
+  show(el("h1", {}, "Schedules"),
+    page.schedules.length
+      ? el("div", { class: "cards" }, page.schedules.map(scheduleCard))
+      : el("p", { class: "muted" }, "No job schedules in this stack."));
+  refresh = setTimeout(route, 10000); // the next tick comes, runs finish
+}
+
+function scheduleCard(s) {
+  const id = "schedule-" + s.name;
+  const next = s.next_tick
+    ? [when(s.next_tick), " ", el("span", { class: "muted" }, "(" + relative(s.next_tick) + ")")]
+    : (s.state === "ENABLED" ? "never again" : "none: the schedule is disabled");
+  const runs = s.last_runs.map((r) => el("li", {},
+    badge(r.status), " ", el("a", { href: "#/jobs/" + encodeURIComponent(r.id) }, r.id), " ",
+    el("span", { class: "muted" }, r.created_at.slice(0, 19).replace("T", " "))));
+  return el("section", { class: "card", "aria-labelledby": id, "data-schedule": s.name },
+    el("h2", { id }, s.name, " ", s.state === "ENABLED" ? null : badge(s.state)),
+    s.description ? el("p", { class: "muted" }, s.description) : null,
+    s.problem ? el("p", { class: "error", role: "alert" }, s.problem) : null,
+    el("dl", {},
+      el("dt", {}, "Expression"), el("dd", { class: "expression" }, el("code", {}, s.expression), " " + s.timezone),
+      el("dt", {}, "Overlap"), el("dd", { class: "overlap" }, s.overlap || "—",
+        s.overlap ? el("span", { class: "muted" }, ": " + OVERLAP[s.overlap]) : null),
+      el("dt", {}, "Next tick"), el("dd", { class: "next-tick" }, next),
+      el("dt", {}, "Runs"), el("dd", {}, s.definition || "—")),
+    el("h3", {}, "Last runs"),
+    runs.length ? el("ol", { class: "runs" }, runs) : el("p", { class: "muted" }, "No runs yet."),
+    el("a", { href: "#/jobs?schedule=" + encodeURIComponent(s.name) }, "All runs of " + s.name + " →"));
+}
+
+// ---- Overview --------------------------------------------------------------------------------
+
+const STATUSES = ["PENDING", "STARTING", "RUNNING", "CANCELLING", ...TERMINAL];
+const WINDOWS = [["1", "1 hour"], ["6", "6 hours"], ["24", "24 hours"], ["168", "7 days"]];
+// The pictures' drawing width: the page's, when drawn (so text keeps its size on a phone);
+// they scale with the page after that.
+let W = 480;
+let figures = 0;
+
+// An SVG picture with its text alternative: a <title> and a <desc> it is labelled by.
+function figure(name, title, description, height, ...body) {
+  const id = "figure-" + (++figures);
+  return svg("svg", { id: name, class: "chart", viewBox: `0 0 ${W} ${height}`, role: "img",
+      "aria-labelledby": `${id}-title ${id}-desc` },
+    svg("title", { id: id + "-title" }, title),
+    svg("desc", { id: id + "-desc" }, description),
+    ...body);
+}
+
+function text(x, y, value, attrs) {
+  return svg("text", { x, y, ...attrs }, value);
+}
+
+function countsText(counts) {
+  const parts = STATUSES.filter((s) => counts[s]).map((s) => counts[s] + " " + s);
+  return parts.length ? parts.join(", ") : "none";
+}
+
+function statusChart(stats) {
+  const top = 10, bottom = 24, left = 28, height = 190;
+  const plot = height - top - bottom;
+  const totals = stats.buckets.map((b) => Object.values(b.counts).reduce((a, n) => a + n, 0));
+  const most = Math.max(1, ...totals);
+  const step = (W - left) / stats.buckets.length;
+  const bars = stats.buckets.map((b, i) => {
+    let y = top + plot;
+    const rects = STATUSES.filter((s) => b.counts[s]).map((s) => {
+      const h = (b.counts[s] / most) * plot;
+      y -= h;
+      return svg("rect", { class: "bar " + s, x: left + i * step + 1, y, width: Math.max(1, step - 2),
+        height: h, "data-status": s, "data-count": b.counts[s] });
+    });
+    const label = b.start.slice(11, 16) + ": " + countsText(b.counts);
+    return svg("g", {}, svg("title", {}, label), rects);
+  });
+  const hhmm = (iso) => (stats.bucket_seconds >= 3600 ? iso.slice(5, 10) + " " : "") + iso.slice(11, 16);
+  const total = totals.reduce((a, n) => a + n, 0);
+  return figure("jobs-by-status", "Jobs by status over time",
+    `${total} jobs created from ${stats.since.slice(0, 16)} to ${stats.until.slice(0, 16)} UTC: ` +
+    countsText(stats.totals) + ".", height,
+    svg("line", { class: "axis", x1: left, y1: top + plot, x2: W, y2: top + plot }),
+    text(left - 4, top + 10, String(most), { class: "tick", "text-anchor": "end" }),
+    text(left - 4, top + plot, "0", { class: "tick", "text-anchor": "end" }),
+    text(left, height - 6, hhmm(stats.since), { class: "tick" }),
+    text(W, height - 6, hhmm(stats.until), { class: "tick", "text-anchor": "end" }),
+    bars);
+}
+
+function legend(totals) {
+  return el("ul", { class: "legend", "aria-label": "Jobs by status" },
+    STATUSES.filter((s) => totals[s]).map((s) =>
+      el("li", { "data-status": s }, el("span", { class: "swatch " + s, "aria-hidden": "true" }),
+        s + " ", el("strong", {}, String(totals[s])))));
+}
+
+const ROW = 30, LABEL = 130; // a definition's row, and the room for its name
+
+function rows(items, draw) {
+  return items.map((item, i) => svg("g", { transform: `translate(0 ${i * ROW})` }, draw(item)));
+}
+
+function rateChart(definitions) {
+  const width = W - LABEL - 110;
+  const pct = (d) => (d.success_rate === null ? "no verdict yet" : Math.round(d.success_rate * 100) + "%");
+  const said = definitions.map((d) => `${d.definition}: ${pct(d)} (${d.succeeded} of ${d.verdicts})`);
+  return figure("success-rate", "Success rate by definition",
+    said.join("; ") + ". Cancelled and unfinished jobs have no verdict.", definitions.length * ROW + 6,
+    rows(definitions, (d) => [
+      svg("title", {}, said[definitions.indexOf(d)]),
+      text(0, 19, d.definition, { class: "label" }),
+      svg("rect", { class: "track", x: LABEL, y: 6, width, height: 16 }),
+      svg("rect", { class: "bar SUCCEEDED", x: LABEL, y: 6, width: (d.success_rate || 0) * width, height: 16 }),
+      text(LABEL + width + 6, 19, `${pct(d)} of ${d.verdicts}`, { class: "value" }),
+    ]));
+}
+
+function durationChart(definitions) {
+  const timed = definitions.filter((d) => d.p95_seconds !== null);
+  const width = W - LABEL - 110;
+  const longest = Math.max(0.001, ...timed.map((d) => d.p95_seconds));
+  const said = timed.map((d) => `${d.definition}: p50 ${span(d.p50_seconds)}, p95 ${span(d.p95_seconds)}`);
+  return figure("durations", "Duration by definition, submitted to finished (p50 and p95)",
+    timed.length ? said.join("; ") + "." : "No job finished in this window.", Math.max(1, timed.length) * ROW + 6,
+    timed.length ? rows(timed, (d) => [
+      svg("title", {}, said[timed.indexOf(d)]),
+      text(0, 19, d.definition, { class: "label" }),
+      svg("rect", { class: "bar p95", x: LABEL, y: 6, width: (d.p95_seconds / longest) * width, height: 16 }),
+      svg("rect", { class: "bar p50", x: LABEL, y: 10, width: (d.p50_seconds / longest) * width, height: 8 }),
+      text(LABEL + width + 6, 19, `${span(d.p50_seconds)} / ${span(d.p95_seconds)}`, { class: "value" }),
+    ]) : text(0, 19, "No job finished in this window.", { class: "label" }));
+}
+
+function queueChart(waiting) {
+  const shown = waiting.slice(0, 20);
+  const width = W - LABEL - 10;
+  const waited = (w) => Math.max(0, (Date.now() - Date.parse(w.waiting_since)) / 1000);
+  const longest = Math.max(1, ...shown.map(waited));
+  const said = shown.map((w) => `${w.id} (${w.definition}) waiting ${span(waited(w))}: ${w.reason}`);
+  return figure("launch-queue", "Jobs waiting for launch",
+    waiting.length ? `${waiting.length} waiting. ` + said.join("; ") + "." : "No job is waiting for launch.",
+    Math.max(1, shown.length) * ROW + 6,
+    shown.length ? rows(shown, (w) => [
+      svg("title", {}, said[shown.indexOf(w)]),
+      svg("a", { href: "#/jobs/" + encodeURIComponent(w.id) }, text(0, 19, w.id.slice(0, 16) + "…", { class: "label link" })),
+      text(LABEL, 13, span(waited(w)) + " — " + w.reason.slice(0, 48), { class: "value" }),
+      svg("rect", { class: "bar PENDING", x: LABEL, y: 17, width: Math.max(2, (waited(w) / longest) * width), height: 8 }),
+    ]) : text(0, 19, "No job is waiting for launch.", { class: "label" }));
+}
+
+async function overviewPage(params) {
+  const gen = generation;
+  const hours = WINDOWS.some(([h]) => h === params.get("hours")) ? params.get("hours") : "24";
+  const form = el("form", { class: "filters", onsubmit: (e) => e.preventDefault() },
+    el("div", {}, el("label", { for: "o-hours" }, "Window"),
+      el("select", { id: "o-hours", onchange: (e) => { location.hash = "#/overview?hours=" + e.target.value; } },
+        WINDOWS.map(([h, name]) => el("option", { value: h, selected: h === hours }, name)))));
+  let stats;
+  try {
+    stats = await api("GET", "/stats?hours=" + hours);
+  } catch (error) {
+    return stale(gen) ? null : show(el("h1", {}, "Overview"), form, failure(error));
+  }
+  if (stale(gen)) return;
+  W = Math.max(300, Math.min(760, main.clientWidth - 20));
+  show(el("h1", {}, "Overview"), form,
+    stats.truncated ? el("p", { class: "muted" }, "Busy window: the newest jobs are counted.") : null,
+    el("section", { "aria-labelledby": "h-status" }, el("h2", { id: "h-status" }, "Jobs by status"),
+      statusChart(stats), legend(stats.totals)),
+    el("section", { "aria-labelledby": "h-rate" }, el("h2", { id: "h-rate" }, "Success rate"),
+      stats.definitions.length ? rateChart(stats.definitions) : el("p", { class: "muted" }, "No jobs in this window.")),
+    el("section", { "aria-labelledby": "h-duration" }, el("h2", { id: "h-duration" }, "Duration"),
+      durationChart(stats.definitions)),
+    el("section", { "aria-labelledby": "h-queue" },
+      el("h2", { id: "h-queue" }, `Waiting for launch (${stats.waiting.length})`), queueChart(stats.waiting)));
+  // Live, but never while the window is being chosen.
+  const tick = () => {
+    refresh = setTimeout(() => (form.contains(document.activeElement) ? tick() : route()), 15000);
+  };
+  tick();
+}
+
 // ---- routing ---------------------------------------------------------------------------------
 
 function route() {
@@ -311,10 +533,22 @@ function route() {
   const hash = location.hash || "#/jobs";
   const [path, query] = hash.slice(1).split("?");
   const params = new URLSearchParams(query || "");
+  for (const link of document.querySelectorAll("nav a")) {
+    const here = path === link.getAttribute("href").slice(1) || (path.startsWith("/jobs/") && link.hash === "#/jobs");
+    if (here) link.setAttribute("aria-current", "page"); else link.removeAttribute("aria-current");
+  }
   if (path.startsWith("/jobs/")) return jobPage(decodeURIComponent(path.slice(6)));
   if (path === "/submit") return submitPage();
+  if (path === "/schedules") return schedulesPage();
+  if (path === "/overview") return overviewPage(params);
   return jobsPage(params);
 }
 
 window.addEventListener("hashchange", route);
+// The pictures are drawn at the page's width: drawn again when it changes (a phone turned).
+let resized = null;
+window.addEventListener("resize", () => {
+  clearTimeout(resized);
+  resized = setTimeout(() => { if (document.querySelector("svg.chart")) route(); }, 300);
+});
 route();
