@@ -471,7 +471,7 @@ def policy_of(job: Job, settings: Settings) -> RetryPolicy:
     if definition is not None:
         policy = policy.with_overrides(definition.retry)
     if job.spec.retry:
-        policy = policy.with_overrides(RetryOverrides.model_validate(job.spec.retry))
+        policy = policy.with_overrides(RetryOverrides.from_dict(job.spec.retry))
     return policy
 
 
