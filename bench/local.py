@@ -31,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.conftest import Stack, start_stack, stop_stack  # noqa: E402
+from tests.e2e.conftest import Stack, peak_concurrency, start_stack, stop_stack  # noqa: E402
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED"}
 ANCHOR_JOBS_PER_SECOND = 20.0  # Fargate's task launch rate per account and region
@@ -77,20 +77,6 @@ def percentile(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def peak_concurrency(tasks: list[dict[str, Any]]) -> int:
-    """Most tasks between startedAt and stoppedAt at the same moment."""
-    edges: list[tuple[float, int]] = []
-    for t in tasks:
-        start, stop = parse(t.get("startedAt")), parse(t.get("stoppedAt"))
-        if start is not None and stop is not None:
-            edges += [(start, 1), (stop, -1)]
-    running = peak = 0
-    for _, step in sorted(edges):
-        running += step
-        peak = max(peak, running)
-    return peak
 
 
 def submit_one(stack: Stack, keyed: bool) -> tuple[dict[str, Any], float]:

@@ -296,16 +296,19 @@ def configured_queue(monkeypatch: Any, name: str, variable: str) -> str:
 def real_deps(clock: Callable[[], Any]) -> Deps:
     """The real adapters (moto underneath) with a test's clock and no jitter."""
     from jobtracker.adapters.launcher import default_launcher
+    from jobtracker.adapters.limits import DynamoRunningLimits
     from jobtracker.adapters.queue import default_queue
     from jobtracker.adapters.store import default_repository
     from jobtracker.config import get_settings
     from jobtracker.wiring import Deps
 
+    settings = get_settings()
     return Deps(
         default_repository(),
         default_launcher(),
         default_queue(),
-        get_settings(),
+        settings,
         clock,
         lambda: 0.0,
+        limits=DynamoRunningLimits(settings.table_name),
     )

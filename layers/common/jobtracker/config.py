@@ -99,6 +99,9 @@ class JobDefinition:
     # Whether a submission may replace the container's command: off unless the deployment says
     # so, since a command runs with the definition's task role.
     allow_command_override: bool = False
+    # At most this many jobs of the definition have a task launched and not yet stopped; the
+    # others wait, PENDING, for a slot (a licence count, a database's connections). None: no limit.
+    max_running: int | None = None
     # The task definition's Fargate size (CPU units, memory MiB) and CPU architecture, which the
     # API prices each attempt's estimated cost on (core/cost.py). Optional: no size, no cost.
     cpu: int | None = None
@@ -139,6 +142,9 @@ class JobDefinition:
             self,
             "allow_command_override",
             boolean(self.allow_command_override, "allow_command_override"),
+        )
+        _set(
+            self, "max_running", optional(integer, self.max_running, "max_running", ge=1, le=10000)
         )
         _set(self, "cpu", optional(integer, self.cpu, "cpu"))
         _set(self, "memory", optional(integer, self.memory, "memory"))

@@ -11,7 +11,14 @@ from jobtracker.adapters.launcher import TaskLauncher
 from jobtracker.adapters.queue import WorkQueue
 from jobtracker.clock import Clock, system_clock
 from jobtracker.config import Settings, get_settings
-from jobtracker.usecases.ports import JobRepository, LaunchGovernor, LogReader, Unlimited
+from jobtracker.usecases.ports import (
+    JobRepository,
+    LaunchGovernor,
+    LogReader,
+    MemoryRunningLimits,
+    RunningLimits,
+    Unlimited,
+)
 
 
 def _cloudwatch_logs() -> LogReader:
@@ -31,12 +38,14 @@ class Deps:
     rand: Callable[[], float] | None = None
     governor: LaunchGovernor = field(default_factory=Unlimited)
     logs: LogReader = field(default_factory=_cloudwatch_logs)
+    limits: RunningLimits = field(default_factory=MemoryRunningLimits)
 
 
 @lru_cache(maxsize=1)
 def default_deps() -> Deps:
     from jobtracker.adapters.governor import DynamoGovernor
     from jobtracker.adapters.launcher import default_launcher
+    from jobtracker.adapters.limits import DynamoRunningLimits
     from jobtracker.adapters.queue import default_queue
     from jobtracker.adapters.store import default_repository
 
@@ -47,6 +56,7 @@ def default_deps() -> Deps:
         queue=default_queue(),
         settings=settings,
         governor=DynamoGovernor(settings.table_name, settings.launch_rate, settings.launch_burst),
+        limits=DynamoRunningLimits(settings.table_name),
     )
 
 
