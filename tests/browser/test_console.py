@@ -138,3 +138,75 @@ def test_the_console_api_refuses_a_browser_without_the_links_key(console: Consol
         urllib.request.urlopen(f"{console.url}/api/jobs", timeout=10)
     # THEN it is refused
     assert info.value.code == 403
+
+
+def test_the_overview_draws_statuses_success_rates_and_the_launch_queue(
+    browser: Any, console: Console, shot: None
+) -> None:
+    stack = console.stack
+    # GIVEN a succeeded and a failed demo job, and demo-limited (2 at once) with 4 long jobs
+    done = [
+        stack.submit({"definition": "demo", "parameters": {"kind": "succeed", "seconds": 0}}),
+        stack.submit({"definition": "demo", "parameters": {"kind": "exit", "code": 1}}),
+    ]
+    for job in done:
+        stack.wait(job["id"])
+    slow = {"definition": "demo-limited", "parameters": {"kind": "succeed", "seconds": 20}}
+    limited = [stack.submit(slow) for _ in range(4)]
+    # WHEN the overview is opened
+    open_page(browser, console, "#/overview")
+    chart = wait_for(browser, ec.presence_of_element_located((By.CSS_SELECTOR, "#chart-queue")))
+
+    def label(figure_id: str) -> str:
+        return str(
+            browser.execute_script(
+                f"const s = document.querySelector('#{figure_id} svg');"
+                "return s ? s.getAttribute('aria-label') : ''"
+            )
+        )
+
+    # THEN it is pictures (SVG) whose words carry the numbers
+    statuses = label("chart-status")
+    assert "SUCCEEDED" in statuses and "FAILED" in statuses, statuses
+    rate = label("chart-success")
+    assert "demo " in rate and "% of" in rate, rate
+    assert "demo" in label("chart-p50") and "runs" in label("chart-p95")
+    # AND the jobs past demo-limited's limit are the launch queue
+    assert "demo-limited 2 waiting" in label("chart-queue"), chart.text or label("chart-queue")
+    for job in limited:
+        stack.request("POST", f"/jobs/{job['id']}/cancel", {})
+
+
+PHONE = (390, 844)
+
+
+def test_every_page_fits_a_phone_screen(browser: Any, console: Console) -> None:
+    from tests.browser.conftest import SHOTS
+
+    # GIVEN a phone-sized window and a finished job
+    job = console.stack.submit({"definition": "demo", "parameters": {"kind": "exit", "code": 1}})
+    console.stack.wait(job["id"])
+    browser.set_window_size(*PHONE)
+    try:
+        for page, ready in (
+            ("#/jobs", "table"),
+            (f"#/jobs/{job['id']}", ".attempt"),
+            ("#/submit", "form"),
+            ("#/overview", "#chart-queue"),
+        ):
+            # WHEN each page is opened
+            open_page(browser, console, page)
+            wait_for(browser, ec.presence_of_element_located((By.CSS_SELECTOR, ready)))
+            # THEN nothing is wider than the screen (no sideways scrolling of the page)
+            wide = browser.execute_script(
+                "return [document.documentElement.scrollWidth, window.innerWidth]"
+            )
+            assert wide[0] <= wide[1], f"{page} is {wide[0]} px wide on a {wide[1]} px screen"
+            # AND the main navigation is on screen
+            nav = browser.find_element(By.CSS_SELECTOR, "nav")
+            assert nav.is_displayed() and nav.rect["x"] + nav.rect["width"] <= wide[1] + 1
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            name = page.strip("#/").split("/")[0] + ("-job" if page.count("/") > 1 else "")
+            browser.save_screenshot(str(SHOTS / f"phone-{name}.png"))
+    finally:
+        browser.set_window_size(1280, 900)

@@ -109,7 +109,7 @@ async function jobsPage(params) {
   const rows = page.jobs.map((j) =>
     el("tr", {},
       el("td", {}, el("a", { href: "#/jobs/" + encodeURIComponent(j.id) }, j.id)),
-      el("td", {}, badge(j.status)),
+      el("td", {}, badge(j.status, j.status_reason)),
       el("td", {}, j.definition),
       el("td", { class: "hide-narrow" }, j.attempt),
       el("td", { class: "hide-narrow" }, j.created_at),
@@ -124,7 +124,7 @@ async function jobsPage(params) {
     : null;
   if (stale(gen)) return;
   show(el("h1", {}, "Jobs"), form,
-    rows.length ? table : el("p", { class: "muted" }, "No jobs match."), more);
+    rows.length ? el("div", { class: "table-wrap" }, table) : el("p", { class: "muted" }, "No jobs match."), more);
   // Live: the list follows new and finishing jobs, but never under a user's typing.
   const tick = () => {
     refresh = setTimeout(() => (form.contains(document.activeElement) ? tick() : route()), 5000);
@@ -303,6 +303,138 @@ function showFieldErrors(fields, message) {
   if (!placed) document.getElementById("form-error").textContent = message || "invalid request";
 }
 
+// ---- Overview ----------------------------------------------------------------------------------
+
+const OVERVIEW_PAGES = 5; // of 100 jobs: the overview is of the newest 500
+const BUCKETS = 12;
+const STATUSES = ["PENDING", "STARTING", "RUNNING", "CANCELLING", ...TERMINAL];
+const WAITING = "waiting for launch capacity";
+
+function svg(tag, attrs, ...children) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+  for (const child of children.flat()) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+// A picture with its words: the label is what a screen reader says, the title what a hover shows.
+function figure(id, heading, label, width, height, ...shapes) {
+  return el("figure", { class: "chart", id },
+    el("figcaption", {}, heading),
+    svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": label,
+                 preserveAspectRatio: "xMinYMin meet" },
+      svg("title", {}, label), ...shapes));
+}
+
+function quantile(values, q) {
+  if (!values.length) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.round(q * (sorted.length - 1)))];
+}
+
+function statusOverTime(jobs, now) {
+  const times = jobs.map((j) => Date.parse(j.created_at));
+  const start = Math.min(...times);
+  const span = Math.max(now - start, 60000) / BUCKETS;
+  const buckets = Array.from({ length: BUCKETS }, () => ({}));
+  jobs.forEach((j, i) => {
+    const b = Math.min(BUCKETS - 1, Math.floor((times[i] - start) / span));
+    buckets[b][j.status] = (buckets[b][j.status] || 0) + 1;
+  });
+  const tallest = Math.max(1, ...buckets.map((b) => Object.values(b).reduce((x, y) => x + y, 0)));
+  const W = 600, H = 160, bar = W / BUCKETS;
+  const shapes = [];
+  buckets.forEach((b, i) => {
+    let y = H;
+    for (const status of STATUSES) {
+      const n = b[status] || 0;
+      if (!n) continue;
+      const h = (n / tallest) * (H - 10);
+      y -= h;
+      const from = new Date(start + i * span).toISOString().slice(11, 16);
+      shapes.push(svg("rect", { x: i * bar + 2, y, width: bar - 4, height: h, class: "seg " + status },
+        svg("title", {}, `${n} ${status}, created from ${from} UTC`)));
+    }
+  });
+  const totals = {};
+  for (const j of jobs) totals[j.status] = (totals[j.status] || 0) + 1;
+  const words = STATUSES.filter((s) => totals[s]).map((s) => `${s} ${totals[s]}`).join(", ");
+  const legend = el("p", { class: "legend" },
+    ...STATUSES.filter((s) => totals[s]).map((s) => el("span", { class: "key " + s }, `${s} ${totals[s]}`)));
+  return [figure("chart-status", "Jobs by status over time (when created)",
+    `Jobs by status, created over ${seconds(new Date(start).toISOString(), new Date(now).toISOString())}: ${words}`,
+    W, H, ...shapes), legend];
+}
+
+// Horizontal bars, one row per label: [label, value, text] rows scaled to `max`.
+function bars(id, heading, rows, max, kind) {
+  const W = 600, row = 26, H = Math.max(1, rows.length) * row;
+  const shapes = rows.flatMap(([label, value, text], i) => [
+    svg("text", { x: 0, y: i * row + 17, class: "bar-label" }, label),
+    svg("rect", { x: 150, y: i * row + 5, width: Math.max(2, (value / (max || 1)) * 300), height: row - 10,
+                  class: "bar " + kind }, svg("title", {}, `${label}: ${text}`)),
+    svg("text", { x: 460, y: i * row + 17, class: "bar-text" }, text),
+  ]);
+  const label = heading + ": " + rows.map(([l, , t]) => `${l} ${t}`).join("; ");
+  return figure(id, heading, label, W, H, ...shapes);
+}
+
+async function overviewPage() {
+  const gen = generation;
+  show(el("h1", {}, "Overview"), el("p", { class: "muted" }, "Loading…"));
+  const jobs = [];
+  let token = "";
+  try {
+    for (let i = 0; i < OVERVIEW_PAGES; i += 1) {
+      const q = new URLSearchParams({ limit: "100" });
+      if (token) q.set("next_token", token);
+      const page = await api("GET", "/jobs?" + q.toString());
+      jobs.push(...page.jobs);
+      token = page.next_token;
+      if (!token) break;
+    }
+  } catch (error) {
+    return stale(gen) ? null : show(el("h1", {}, "Overview"), failure(error));
+  }
+  if (stale(gen)) return;
+  if (!jobs.length) return show(el("h1", {}, "Overview"), el("p", { class: "muted" }, "No jobs yet."));
+  const definitions = [...new Set(jobs.map((j) => j.definition))].sort();
+  const rate = definitions.map((d) => {
+    const done = jobs.filter((j) => j.definition === d && TERMINAL.includes(j.status));
+    const ok = done.filter((j) => j.status === "SUCCEEDED").length;
+    const pct = done.length ? Math.round((100 * ok) / done.length) : 0;
+    return [d, pct, done.length ? `${pct}% of ${done.length} finished` : "none finished"];
+  });
+  const runs = definitions.map((d) => {
+    const ran = jobs.filter((j) => j.definition === d && j.started_at && j.finished_at)
+      .map((j) => (Date.parse(j.finished_at) - Date.parse(j.started_at)) / 1000);
+    return [d, quantile(ran, 0.5), quantile(ran, 0.95), ran.length];
+  });
+  const longest = Math.max(0, ...runs.map(([, , p95]) => p95 || 0));
+  const fmt = (s) => (s === null ? "–" : s < 120 ? s.toFixed(1) + " s" : (s / 60).toFixed(1) + " min");
+  const waiting = definitions.map((d) => [d, jobs.filter((j) => j.definition === d &&
+    j.status === "PENDING" && (j.status_reason || "").startsWith(WAITING)).length]);
+  const queued = waiting.reduce((n, [, k]) => n + k, 0);
+  show(
+    el("h1", {}, "Overview"),
+    el("p", { class: "muted" }, `The newest ${jobs.length} jobs.`),
+    ...statusOverTime(jobs, Date.now()),
+    bars("chart-success", "Success rate per definition", rate, 100, "ok"),
+    bars("chart-p50", "Run time per definition, p50", runs.map(([d, p50, , n]) => [d, p50 || 0,
+      `${fmt(p50)} (${n} runs)`]), longest, "p50"),
+    bars("chart-p95", "Run time per definition, p95", runs.map(([d, , p95, n]) => [d, p95 || 0,
+      `${fmt(p95)} (${n} runs)`]), longest, "p95"),
+    queued
+      ? bars("chart-queue", "Waiting for launch capacity now",
+          waiting.map(([d, k]) => [d, k, `${k} waiting`]), Math.max(...waiting.map(([, k]) => k)), "queue")
+      : el("p", { id: "chart-queue" }, "No job is waiting for launch capacity."),
+  );
+  refresh = setTimeout(route, 15000);
+}
+
 // ---- routing ---------------------------------------------------------------------------------
 
 function route() {
@@ -313,6 +445,7 @@ function route() {
   const params = new URLSearchParams(query || "");
   if (path.startsWith("/jobs/")) return jobPage(decodeURIComponent(path.slice(6)));
   if (path === "/submit") return submitPage();
+  if (path === "/overview") return overviewPage();
   return jobsPage(params);
 }
 

@@ -255,6 +255,10 @@ class JobSummary(BaseModel):
     updated_at: str
     schedule: str | None
     links: dict[str, str]
+    # Added later: optional, so a client reads an older API's pages too.
+    status_reason: str | None = None  # why it is in that status (waiting for capacity, a rule)
+    started_at: str | None = None  # when the current attempt's task started running
+    finished_at: str | None = None
 
 
 class JobList(BaseModel):
@@ -380,9 +384,12 @@ def job_summary(job: Job) -> JobSummary:
         id=job.job_id,
         definition=job.definition,
         status=job.status.value,
+        status_reason=job.status_reason,
         attempt=job.attempt,
         created_at=job.created_at,
         updated_at=job.updated_at,
+        started_at=current.started_at if (current := job.attempts.get(job.attempt)) else None,
+        finished_at=job.finished_at,
         schedule=job.schedule_name,
         links=_links(job.job_id),
     )
