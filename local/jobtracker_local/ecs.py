@@ -600,6 +600,8 @@ class LocalEcs:
             self._set(task, "RUNNING")
             self._copy_output(task, proc, out)
             code = proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()  # else a stopped task keeps its pipe open until forgotten
         self._finish(task, code, None)
 
     def _copy_output(self, task: Task, proc: subprocess.Popen[bytes], out: Any) -> None:
@@ -631,6 +633,7 @@ class LocalEcs:
             self._set(task, status)
         with task.lock:
             task.stopped_at = now_iso()
+            task.process = None  # exited and waited for: nothing to signal, nothing to keep
         self._set(task, "STOPPED")
         with self.lock:
             self.stopped.append((time.monotonic(), task.arn))

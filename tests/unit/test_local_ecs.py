@@ -142,6 +142,24 @@ def test_a_stopped_task_is_kept_within_the_retention(tmp_path: Path) -> None:
         ecs.shutdown()
 
 
+def test_stopped_tasks_keep_no_file_descriptor_open(tmp_path: Path) -> None:
+    import os
+
+    # GIVEN a local ECS (keeping stopped tasks, as ECS does for an hour)
+    ecs = local_ecs(tmp_path)
+    try:
+        before = len(os.listdir("/proc/self/fd"))
+        # WHEN 30 tasks run and stop
+        arns = [ecs.run_task(run_body(n))["tasks"][0]["taskArn"] for n in range(30)]
+        for arn in arns:
+            _wait_until_stopped(ecs, arn)
+        # THEN the process holds no more descriptors than before (a pipe per task was leaked)
+        after = len(os.listdir("/proc/self/fd"))
+        assert after - before < 5, f"{after - before} descriptors more after 30 stopped tasks"
+    finally:
+        ecs.shutdown()
+
+
 KEYS = Credentials.generate()
 HELPER_TOKEN = "helper-token"
 
