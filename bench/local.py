@@ -10,7 +10,8 @@ launches 20 tasks/s (issue 12's target for the local stack on 2 cores).
 `--keyed` sends every POST with an Idempotency-Key (the path that used to copy the table);
 `--mixed` alternates keyed and unkeyed POSTs and prints the latency of each, for the first and
 the last tenth of the run (a keyed POST used to slow down as the table grew). With thousands of
-jobs, it also prints the RSS every 1,000 submitted, the ECS throttles and the tasks per job.
+jobs, it also prints the RSS every tenth of the jobs submitted, the ECS throttles and the tasks
+per job.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -79,6 +81,42 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+class TaskWatcher:
+    """Every task the local ECS describes, as last seen, polled in the background for the whole
+    run: the local ECS forgets a stopped task after its retention, as ECS does."""
+
+    def __init__(self, stack: Stack, every: float) -> None:
+        self.stack, self.every = stack, every
+        self.tasks: dict[str, dict[str, Any]] = {}
+        self.throttled = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def poll(self) -> None:
+        answer = self.stack.ecs_tasks()
+        self.throttled = answer.get("throttled", 0)
+        for task in answer["tasks"]:
+            self.tasks[task["taskArn"]] = task
+
+    def _run(self) -> None:
+        while not self.done.wait(self.every):
+            self.poll()
+
+    def stop(self) -> list[dict[str, Any]]:
+        self.done.set()
+        self.thread.join()
+        self.poll()
+        return list(self.tasks.values())
+
+    def stopped_jobs(self) -> set[str]:
+        return {
+            str(t.get("startedBy"))
+            for t in list(self.tasks.values())
+            if t.get("lastStatus") == "STOPPED"
+        }
+
+
 def submit_one(stack: Stack, keyed: bool) -> tuple[dict[str, Any], float]:
     """The job, and how long its POST took."""
     body = {"definition": "demo", "parameters": {"kind": "succeed", "seconds": 0}}
@@ -117,9 +155,12 @@ def main() -> int:
     try:
         started = time.time()
         rss_series: list[tuple[int, float]] = []
+        every = max(100, args.jobs // 10)
+        # Listing every task costs the stack more as they pile up: look less often then.
+        watcher = TaskWatcher(stack, max(0.5, min(5.0, args.jobs / 1000)))
 
         def submit_nth(n: int) -> tuple[dict[str, Any], float]:
-            if n % 1000 == 0 and n:
+            if n % every == 0 and n:
                 rss_series.append((n, rss_mb(proc.pid)))
             return submit_one(stack, args.keyed or (args.mixed and n % 2 == 0))
 
@@ -129,23 +170,16 @@ def main() -> int:
         jobs = [job for job, _ in submitted]
         pending = {j["id"] for j in jobs}
         deadline = time.time() + args.timeout
-        # Listing every task costs the stack more as they pile up: look less often then.
-        poll = max(0.5, args.jobs / 1000)
         while pending and time.time() < deadline:
-            stopped = {
-                t.get("startedBy")
-                for t in stack.ecs_tasks()["tasks"]
-                if t.get("lastStatus") == "STOPPED"
-            }
+            stopped = watcher.stopped_jobs()
             ready = [i for i in pending if i in stopped]
             with ThreadPoolExecutor(args.threads) as pool:
                 finished = [j for j in pool.map(stack.job, ready) if j["status"] in TERMINAL]
             pending -= {j["id"] for j in finished}
-            time.sleep(poll)
+            time.sleep(watcher.every)
         with ThreadPoolExecutor(args.threads) as pool:
             final = list(pool.map(stack.job, [j["id"] for j in jobs]))
-        ecs = stack.ecs_tasks()
-        tasks = ecs["tasks"]
+        tasks = watcher.stop()
         rss_end = rss_mb(proc.pid)
         cpu_end, tasks_end = cpu_seconds(proc.pid)
         moto_end = moto_cpu(proc.pid)
@@ -189,7 +223,7 @@ def main() -> int:
     ids = {j["id"] for j in jobs}
     per_job = Counter(t["startedBy"] for t in tasks if t.get("startedBy") in ids)
     print(
-        f"  ECS throttled RunTask {ecs.get('throttled', 0)} times; tasks per job:"
+        f"  ECS throttled RunTask {watcher.throttled} times; tasks per job:"
         f" {dict(Counter(per_job[i] for i in ids))} (1: no double launch)"
     )
     tenth = max(1, args.jobs // 10)
