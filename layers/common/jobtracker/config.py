@@ -24,6 +24,7 @@ from jobtracker.core.checks import (
     number,
     one_of,
     optional,
+    store,
     text,
     texts,
     within,
@@ -38,11 +39,6 @@ Architecture = Literal["X86_64", "ARM64"]
 ARCHITECTURES: tuple[Architecture, ...] = ("X86_64", "ARM64")
 
 
-def _set(model: object, name: str, value: object) -> None:
-    # __post_init__ of a frozen dataclass stores the checked (and converted) value.
-    object.__setattr__(model, name, value)
-
-
 @dataclass(frozen=True, kw_only=True)
 class CapacityProvider:
     capacity_provider: str
@@ -51,8 +47,8 @@ class CapacityProvider:
 
     def __post_init__(self) -> None:
         text(self.capacity_provider, "capacity_provider")
-        _set(self, "weight", integer(self.weight, "weight", ge=0, le=1000))
-        _set(self, "base", integer(self.base, "base", ge=0, le=100000))
+        store(self, "weight", integer(self.weight, "weight", ge=0, le=1000))
+        store(self, "base", integer(self.base, "base", ge=0, le=100000))
 
 
 def _names(value: object, name: str) -> list[str]:
@@ -111,44 +107,44 @@ class JobDefinition:
     def __post_init__(self) -> None:
         for name in ("task_definition", "container", "cluster"):
             text(getattr(self, name), name, min_length=1)
-        _set(self, "subnets", _names(self.subnets, "subnets"))
-        _set(self, "security_groups", _names(self.security_groups, "security_groups"))
-        _set(self, "assign_public_ip", boolean(self.assign_public_ip, "assign_public_ip"))
-        _set(
+        store(self, "subnets", _names(self.subnets, "subnets"))
+        store(self, "security_groups", _names(self.security_groups, "security_groups"))
+        store(self, "assign_public_ip", boolean(self.assign_public_ip, "assign_public_ip"))
+        store(
             self,
             "launch_type",
             optional(one_of, self.launch_type, "launch_type", choices=LAUNCH_TYPES),
         )
         if self.capacity_provider_strategy is not None:
-            _set(self, "capacity_provider_strategy", _strategy(self.capacity_provider_strategy))
+            store(self, "capacity_provider_strategy", _strategy(self.capacity_provider_strategy))
         for name in ("platform_version", "log_group", "log_stream_prefix"):
             optional(text, getattr(self, name), name)
-        _set(
+        store(
             self,
             "essential_containers",
             optional(texts, self.essential_containers, "essential_containers"),
         )
         for name in ("timeout_seconds", "start_timeout_seconds"):
-            _set(self, name, optional(integer, getattr(self, name), name, ge=1))
-        _set(
+            store(self, name, optional(integer, getattr(self, name), name, ge=1))
+        store(
             self,
             "stop_timeout_seconds",
             integer(self.stop_timeout_seconds, "stop_timeout_seconds", ge=2, le=120),
         )
         if self.retry is not None and not isinstance(self.retry, RetryOverrides):
             with within("retry"):
-                _set(self, "retry", RetryOverrides.from_dict(self.retry))
-        _set(
+                store(self, "retry", RetryOverrides.from_dict(self.retry))
+        store(
             self,
             "allow_command_override",
             boolean(self.allow_command_override, "allow_command_override"),
         )
-        _set(
+        store(
             self, "max_running", optional(integer, self.max_running, "max_running", ge=1, le=10000)
         )
-        _set(self, "cpu", optional(integer, self.cpu, "cpu"))
-        _set(self, "memory", optional(integer, self.memory, "memory"))
-        _set(self, "architecture", one_of(self.architecture, "architecture", ARCHITECTURES))
+        store(self, "cpu", optional(integer, self.cpu, "cpu"))
+        store(self, "memory", optional(integer, self.memory, "memory"))
+        store(self, "architecture", one_of(self.architecture, "architecture", ARCHITECTURES))
         if self.cpu is None and self.memory is None:
             return
         if self.cpu is None or self.memory is None:
@@ -227,7 +223,7 @@ class Settings:
                     if isinstance(definition, JobDefinition)
                     else JobDefinition.from_dict(definition)
                 )
-        _set(self, "job_definitions", definitions)
+        store(self, "job_definitions", definitions)
         for name in ("launch_queue_url", "retry_queue_url", "event_dlq_url"):
             optional(text, getattr(self, name), name)
         for name in ("notify_retry_queue_url", "job_topic_arn"):
@@ -237,8 +233,8 @@ class Settings:
         for name, (_, check, bounds) in NUMBERS.items():
             value = getattr(self, name)
             if value is not None or name != "retention_days":  # unset: jobs are kept forever
-                _set(self, name, check(value, name, **bounds))
-        _set(self, "tracing", boolean(self.tracing, "tracing"))
+                store(self, name, check(value, name, **bounds))
+        store(self, "tracing", boolean(self.tracing, "tracing"))
 
 
 class ConfigError(RuntimeError):

@@ -43,6 +43,11 @@ def within(prefix: str | int) -> Iterator[None]:
         raise exc.within(prefix) from None
 
 
+def store(model: object, name: str, value: object) -> None:
+    """In a frozen dataclass's __post_init__: keep the checked (and converted) value."""
+    object.__setattr__(model, name, value)
+
+
 def fields(
     data: object, allowed: frozenset[str], required: tuple[str, ...] = (), extra: bool = False
 ) -> dict[str, Any]:

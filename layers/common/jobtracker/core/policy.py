@@ -23,6 +23,7 @@ from jobtracker.core.checks import (
     one_of,
     optional,
     plain,
+    store,
     text,
     texts,
     within,
@@ -51,11 +52,6 @@ MAX_REASON = 512
 NO_MATCHER = "a rule needs at least one of exit_codes, stop_codes, reason, no_exit_code"
 
 
-def _set(model: object, name: str, value: object) -> None:
-    # __post_init__ of a frozen dataclass stores the checked (and converted) value.
-    object.__setattr__(model, name, value)
-
-
 @dataclass(frozen=True, kw_only=True)
 class Backoff:
     base_seconds: float = DEFAULT_BACKOFF_BASE_SECONDS
@@ -64,22 +60,22 @@ class Backoff:
     jitter: Jitter = DEFAULT_JITTER
 
     def __post_init__(self) -> None:
-        _set(
+        store(
             self,
             "base_seconds",
             number(self.base_seconds, "base_seconds", ge=0, le=MAX_BACKOFF_BASE_SECONDS),
         )
-        _set(
+        store(
             self,
             "factor",
             number(self.factor, "factor", ge=MIN_BACKOFF_FACTOR, le=MAX_BACKOFF_FACTOR),
         )
-        _set(
+        store(
             self,
             "cap_seconds",
             number(self.cap_seconds, "cap_seconds", ge=0, le=MAX_BACKOFF_CAP_SECONDS),
         )
-        _set(self, "jitter", one_of(self.jitter, "jitter", JITTERS))
+        store(self, "jitter", one_of(self.jitter, "jitter", JITTERS))
 
     @classmethod
     def from_dict(cls, data: object) -> Backoff:
@@ -98,12 +94,12 @@ class RetryRule:
     action: Action
 
     def __post_init__(self) -> None:
-        _set(
+        store(
             self, "name", optional(text, self.name, "name", min_length=1, max_length=MAX_RULE_NAME)
         )
         if self.exit_codes is not None:
             codes = items(self.exit_codes, "exit_codes", MAX_EXIT_CODES)
-            _set(
+            store(
                 self,
                 "exit_codes",
                 [
@@ -111,8 +107,8 @@ class RetryRule:
                     for i, c in enumerate(codes)
                 ],
             )
-        _set(self, "no_exit_code", optional(boolean, self.no_exit_code, "no_exit_code"))
-        _set(
+        store(self, "no_exit_code", optional(boolean, self.no_exit_code, "no_exit_code"))
+        store(
             self,
             "stop_codes",
             optional(
@@ -123,12 +119,12 @@ class RetryRule:
                 max_length=MAX_STOP_CODE,
             ),
         )
-        _set(
+        store(
             self,
             "reason",
             optional(text, self.reason, "reason", min_length=1, max_length=MAX_REASON),
         )
-        _set(self, "action", one_of(self.action, "action", ACTIONS))
+        store(self, "action", one_of(self.action, "action", ACTIONS))
         if (
             not self.exit_codes
             and not self.stop_codes
@@ -181,19 +177,19 @@ class RetryOverrides:
     replace_default_rules: bool = False
 
     def __post_init__(self) -> None:
-        _set(
+        store(
             self,
             "max_attempts",
             optional(integer, self.max_attempts, "max_attempts", ge=MIN_ATTEMPTS, le=MAX_ATTEMPTS),
         )
-        _set(
+        store(
             self,
             "max_uncounted",
             optional(integer, self.max_uncounted, "max_uncounted", ge=0, le=MAX_UNCOUNTED),
         )
-        _set(self, "backoff", None if self.backoff is None else _backoff(self.backoff))
-        _set(self, "rules", None if self.rules is None else _rules(self.rules, MAX_RULES))
-        _set(
+        store(self, "backoff", None if self.backoff is None else _backoff(self.backoff))
+        store(self, "rules", None if self.rules is None else _rules(self.rules, MAX_RULES))
+        store(
             self,
             "replace_default_rules",
             boolean(self.replace_default_rules, "replace_default_rules"),
@@ -217,18 +213,18 @@ class RetryPolicy:
     rules: list[RetryRule] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        _set(
+        store(
             self,
             "max_attempts",
             integer(self.max_attempts, "max_attempts", ge=MIN_ATTEMPTS, le=MAX_ATTEMPTS),
         )
-        _set(
+        store(
             self,
             "max_uncounted",
             integer(self.max_uncounted, "max_uncounted", ge=0, le=MAX_UNCOUNTED),
         )
-        _set(self, "backoff", _backoff(self.backoff))
-        _set(self, "rules", _rules(self.rules))
+        store(self, "backoff", _backoff(self.backoff))
+        store(self, "rules", _rules(self.rules))
 
     @classmethod
     def from_dict(cls, data: object) -> RetryPolicy:

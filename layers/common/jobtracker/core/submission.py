@@ -15,6 +15,7 @@ from jobtracker.core.checks import (
     mapping,
     optional,
     plain,
+    store,
     text,
     text_map,
     texts,
@@ -84,10 +85,6 @@ def tags_error(value: dict[str, str]) -> str | None:
     return None
 
 
-def _set(model: object, name: str, value: object) -> None:
-    object.__setattr__(model, name, value)
-
-
 @dataclass(frozen=True, kw_only=True)
 class Submission:
     definition: str
@@ -107,23 +104,23 @@ class Submission:
         if self.command is not None:
             command = texts(self.command, "command", MAX_COMMAND_ARGS, MAX_ARG_LENGTH)
             _check("command", command_error(command))
-            _set(self, "command", command)
-        _set(self, "parameters", mapping(self.parameters, "parameters"))
+            store(self, "command", command)
+        store(self, "parameters", mapping(self.parameters, "parameters"))
         environment = text_map(self.environment, "environment", MAX_ENV_VALUE_LENGTH)
         _check("environment", environment_error(environment))
-        _set(self, "environment", environment)
+        store(self, "environment", environment)
         for name, limit in (
             ("timeout_seconds", MAX_TIMEOUT_SECONDS),
             ("start_timeout_seconds", MAX_START_TIMEOUT_SECONDS),
             ("queue_timeout_seconds", MAX_QUEUE_TIMEOUT_SECONDS),
         ):
-            _set(self, name, optional(integer, getattr(self, name), name, ge=1, le=limit))
+            store(self, name, optional(integer, getattr(self, name), name, ge=1, le=limit))
         if self.retry is not None and not isinstance(self.retry, RetryOverrides):
             with within("retry"):
-                _set(self, "retry", RetryOverrides.from_dict(self.retry))
+                store(self, "retry", RetryOverrides.from_dict(self.retry))
         tags = text_map(self.tags, "tags")
         _check("tags", tags_error(tags))
-        _set(self, "tags", tags)
+        store(self, "tags", tags)
 
     @classmethod
     def from_dict(cls, data: object) -> Submission:

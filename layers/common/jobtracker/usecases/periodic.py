@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from jobtracker.core import lifecycle
-from jobtracker.core.checks import fields, one_of, plain, text, within
+from jobtracker.core.checks import fields, one_of, plain, store, text, within
 from jobtracker.core.domain import NAME_PATTERN, Job, iso, parse_iso
 from jobtracker.core.errors import Conflict, NotFound
 from jobtracker.core.submission import Submission
@@ -48,7 +48,7 @@ class ScheduledRun:
         one_of(self.overlap, "overlap", OVERLAPS)
         if not isinstance(self.job, Submission):
             with within("job"):
-                object.__setattr__(self, "job", Submission.from_dict(self.job))
+                store(self, "job", Submission.from_dict(self.job))
 
     @classmethod
     def from_dict(cls, data: object) -> ScheduledRun:
