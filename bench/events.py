@@ -93,6 +93,7 @@ def main() -> int:
             f"create, launch slot, RunTask, record task + {len(delivered)} states",
         )
 
+        counter.take_slots()
         job = submitted({"definition": "demo", "retry": {"backoff": {"base_seconds": 0}}})
         for name in lifecycle_events("task_stopped_exit_2"):
             invoke(on_state, ev(name, job))
@@ -110,6 +111,13 @@ def main() -> int:
             calls,
             2 * (LAUNCH + len(delivered)) + 3,
             f"2 x (launch {LAUNCH} + states) + hand-off, decide, relaunch",
+        )
+        slots = counter.take_slots()
+        print(
+            f"{'':34s} of which {slots} launch-governor slots (issue 9, one per launch):"
+            f" {len(calls) - slots} calls without them (issue 8's target <= 14 predates the"
+            " governor); the one read is the launch's, so a job cancelled while it waits is"
+            " never started"
         )
 
         # Throughput: distinct jobs, one RUNNING event each, then the same events again.

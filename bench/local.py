@@ -5,9 +5,13 @@ it), the submit rate, p50/p95 from submit to RUNNING and to SUCCEEDED, the most 
 at once, and the stack process's RSS at start and end. Anchor: one AWS account's Fargate
 launches 20 tasks/s (issue 12's target for the local stack on 2 cores).
 
-    python bench/local.py [--jobs 300] [--threads 8] [--keyed]
+    python bench/local.py [--jobs 300] [--threads 8] [--keyed | --mixed]
 
-`--keyed` sends every POST with an Idempotency-Key (the path that used to copy the table).
+`--keyed` sends every POST with an Idempotency-Key (the path that used to copy the table);
+`--mixed` alternates keyed and unkeyed POSTs and prints the latency of each, for the first and
+the last tenth of the run (a keyed POST used to slow down as the table grew). With thousands of
+jobs, it also prints the RSS every tenth of the jobs submitted, the ECS throttles and the tasks
+per job.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -28,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.conftest import Stack, start_stack, stop_stack  # noqa: E402
+from tests.e2e.conftest import Stack, peak_concurrency, start_stack, stop_stack  # noqa: E402
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED"}
 ANCHOR_JOBS_PER_SECOND = 20.0  # Fargate's task launch rate per account and region
@@ -76,36 +81,68 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def peak_concurrency(tasks: list[dict[str, Any]]) -> int:
-    """Most tasks between startedAt and stoppedAt at the same moment."""
-    edges: list[tuple[float, int]] = []
-    for t in tasks:
-        start, stop = parse(t.get("startedAt")), parse(t.get("stoppedAt"))
-        if start is not None and stop is not None:
-            edges += [(start, 1), (stop, -1)]
-    running = peak = 0
-    for _, step in sorted(edges):
-        running += step
-        peak = max(peak, running)
-    return peak
+class TaskWatcher:
+    """Every task the local ECS describes, as last seen, polled in the background for the whole
+    run: the local ECS forgets a stopped task after its retention, as ECS does."""
+
+    def __init__(self, stack: Stack, every: float) -> None:
+        self.stack, self.every = stack, every
+        self.tasks: dict[str, dict[str, Any]] = {}
+        self.throttled = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def poll(self) -> None:
+        answer = self.stack.ecs_tasks()
+        self.throttled = answer.get("throttled", 0)
+        for task in answer["tasks"]:
+            self.tasks[task["taskArn"]] = task
+
+    def _run(self) -> None:
+        while not self.done.wait(self.every):
+            self.poll()
+
+    def stop(self) -> list[dict[str, Any]]:
+        self.done.set()
+        self.thread.join()
+        self.poll()
+        return list(self.tasks.values())
+
+    def stopped_jobs(self) -> set[str]:
+        return {
+            str(t.get("startedBy"))
+            for t in list(self.tasks.values())
+            if t.get("lastStatus") == "STOPPED"
+        }
 
 
-def submit_one(stack: Stack, keyed: bool) -> dict[str, Any]:
+def submit_one(stack: Stack, keyed: bool) -> tuple[dict[str, Any], float]:
+    """The job, and how long its POST took."""
     body = {"definition": "demo", "parameters": {"kind": "succeed", "seconds": 0}}
+    t0 = time.perf_counter()
     if not keyed:
-        return stack.submit(body)
+        job = stack.submit(body)
+        return job, time.perf_counter() - t0
     status, job = stack.request(
         "POST", "/jobs", body, headers={"Idempotency-Key": uuid.uuid4().hex}
     )
     assert status in (201, 202), job
-    return dict(job)
+    return dict(job), time.perf_counter() - t0
+
+
+def latency_line(label: str, seconds: list[float]) -> str:
+    ms = [s * 1000 for s in seconds]
+    return f"{label} p50 {statistics.median(ms):5.0f} ms, p95 {percentile(ms, 0.95):5.0f} ms"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=300)
     parser.add_argument("--threads", type=int, default=8)
-    parser.add_argument("--keyed", action="store_true")
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument("--keyed", action="store_true")
+    how.add_argument("--mixed", action="store_true")
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("extra", nargs="*", help="more arguments for the local stack")
     args = parser.parse_args()
@@ -117,25 +154,32 @@ def main() -> int:
     moto_start = moto_cpu(proc.pid)
     try:
         started = time.time()
+        rss_series: list[tuple[int, float]] = []
+        every = max(100, args.jobs // 10)
+        # Listing every task costs the stack more as they pile up: look less often then.
+        watcher = TaskWatcher(stack, max(0.5, min(5.0, args.jobs / 1000)))
+
+        def submit_nth(n: int) -> tuple[dict[str, Any], float]:
+            if n % every == 0 and n:
+                rss_series.append((n, rss_mb(proc.pid)))
+            return submit_one(stack, args.keyed or (args.mixed and n % 2 == 0))
+
         with ThreadPoolExecutor(args.threads) as pool:
-            jobs = list(pool.map(lambda _: submit_one(stack, args.keyed), range(args.jobs)))
+            submitted = list(pool.map(submit_nth, range(args.jobs)))
         submit_seconds = time.time() - started
+        jobs = [job for job, _ in submitted]
         pending = {j["id"] for j in jobs}
         deadline = time.time() + args.timeout
         while pending and time.time() < deadline:
-            stopped = {
-                t.get("startedBy")
-                for t in stack.ecs_tasks()["tasks"]
-                if t.get("lastStatus") == "STOPPED"
-            }
+            stopped = watcher.stopped_jobs()
             ready = [i for i in pending if i in stopped]
             with ThreadPoolExecutor(args.threads) as pool:
                 finished = [j for j in pool.map(stack.job, ready) if j["status"] in TERMINAL]
             pending -= {j["id"] for j in finished}
-            time.sleep(0.5)
+            time.sleep(watcher.every)
         with ThreadPoolExecutor(args.threads) as pool:
             final = list(pool.map(stack.job, [j["id"] for j in jobs]))
-        tasks = stack.ecs_tasks()["tasks"]
+        tasks = watcher.stop()
         rss_end = rss_mb(proc.pid)
         cpu_end, tasks_end = cpu_seconds(proc.pid)
         moto_end = moto_cpu(proc.pid)
@@ -173,11 +217,30 @@ def main() -> int:
         )
     print(f"  most tasks at once: {peak_concurrency(tasks)}")
     print(f"  stack RSS: {rss_start:.0f} MB at start, {rss_end:.0f} MB at end")
-    per_job = 1000 / args.jobs
+    if rss_series:
+        series = ", ".join(f"{n:,}: {mb:.0f}" for n, mb in rss_series)
+        print(f"  stack RSS (MB) by jobs submitted: {series}")
+    ids = {j["id"] for j in jobs}
+    per_job = Counter(t["startedBy"] for t in tasks if t.get("startedBy") in ids)
     print(
-        f"  CPU per job: stack {(cpu_end - cpu_start) * per_job:.0f} ms, "
-        f"moto {(moto_end - moto_start) * per_job:.0f} ms, "
-        f"task processes {(tasks_end - tasks_start) * per_job:.0f} ms"
+        f"  ECS throttled RunTask {watcher.throttled} times; tasks per job:"
+        f" {dict(Counter(per_job[i] for i in ids))} (1: no double launch)"
+    )
+    tenth = max(1, args.jobs // 10)
+    for part, first in (("first", 0), ("last", args.jobs - tenth)):
+        chunk = list(enumerate(submitted))[first : first + tenth]
+        if args.mixed:
+            for keyed in (True, False):
+                picked = [t for n, (_, t) in chunk if (n % 2 == 0) == keyed]
+                label = "keyed  " if keyed else "unkeyed"
+                print(latency_line(f"  POST {label} ({part} tenth):", picked))
+        else:
+            print(latency_line(f"  POST ({part} tenth):", [t for _, (_, t) in chunk]))
+    ms_per_job = 1000 / args.jobs
+    print(
+        f"  CPU per job: stack {(cpu_end - cpu_start) * ms_per_job:.0f} ms, "
+        f"moto {(moto_end - moto_start) * ms_per_job:.0f} ms, "
+        f"task processes {(tasks_end - tasks_start) * ms_per_job:.0f} ms"
     )
     return 0 if statuses.get("SUCCEEDED", 0) == args.jobs else 1
 

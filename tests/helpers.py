@@ -193,11 +193,21 @@ class CallCounter:
 
     def __init__(self) -> None:
         self.calls: list[str] = []
+        self.slots = 0  # of those calls, the launch governor's (kept until take_slots)
         for c in aws_clients():
             c.meta.events.register("before-call", self._seen)
 
-    def _seen(self, model: Any, **_: Any) -> None:
+    def _seen(self, model: Any, params: Any = None, **_: Any) -> None:
+        from jobtracker.adapters.governor import KEY
+
         self.calls.append(f"{model.service_model.service_name}.{model.name}")
+        # before-call sees the serialized request: the governor's item is named in its body
+        if isinstance(params, dict) and KEY in str(params.get("body", "")):
+            self.slots += 1
+
+    def take_slots(self) -> int:
+        slots, self.slots = self.slots, 0
+        return slots
 
     def reset(self) -> list[str]:
         calls, self.calls = self.calls, []
@@ -249,11 +259,11 @@ def drain(queue_url: str, code_uri: str = "functions/retry_decider") -> list[dic
     if not messages:
         return []
     event = lambda_sqs_event(messages, _queue_arn(queue_url))
-    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+    from jobtracker.edge.batch import BatchFailed
 
     try:
         result = invoke(code_uri, event)
-    except BatchProcessingError:
+    except BatchFailed:
         return []  # every record failed: Lambda fails the invocation, SQS redelivers them all
     failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
     for m in messages:
@@ -286,16 +296,19 @@ def configured_queue(monkeypatch: Any, name: str, variable: str) -> str:
 def real_deps(clock: Callable[[], Any]) -> Deps:
     """The real adapters (moto underneath) with a test's clock and no jitter."""
     from jobtracker.adapters.launcher import default_launcher
+    from jobtracker.adapters.limits import DynamoRunningLimits
     from jobtracker.adapters.queue import default_queue
     from jobtracker.adapters.store import default_repository
     from jobtracker.config import get_settings
     from jobtracker.wiring import Deps
 
+    settings = get_settings()
     return Deps(
         default_repository(),
         default_launcher(),
         default_queue(),
-        get_settings(),
+        settings,
         clock,
         lambda: 0.0,
+        limits=DynamoRunningLimits(settings.table_name),
     )

@@ -6,7 +6,6 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from jobtracker.core.submission import JobSubmission
 from jobtracker.edge.api import (
     caller_of,
     idempotency_key,
@@ -14,7 +13,7 @@ from jobtracker.edge.api import (
     make_resolver,
     responses,
 )
-from jobtracker.edge.api_models import JobView, job_view
+from jobtracker.edge.api_models import JobSubmission, JobView, job_view
 from jobtracker.observability import logger, metrics
 from jobtracker.usecases.submit import SubmitKind, submit_job
 
@@ -41,7 +40,9 @@ STATUS = {SubmitKind.CREATED: 201, SubmitKind.ACCEPTED: 202, SubmitKind.REPLAYED
     ),
 )
 def create_job(submission: JobSubmission) -> Any:
-    submitted = submit_job(submission, caller=caller_of(app), idempotency_key=idempotency_key(app))
+    submitted = submit_job(
+        submission.to_core(), caller=caller_of(app), idempotency_key=idempotency_key(app)
+    )
     return json_response(STATUS[submitted.kind], job_view(submitted.job))
 
 

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import EventType
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from jobtracker.adapters.notify import notify_deferred, notify_stream_record
@@ -14,12 +11,8 @@ from jobtracker.edge.batch import partial_batch
 from jobtracker.observability import logger, metrics
 
 
-def record_handler(record: DynamoDBRecord) -> None:
-    notify_stream_record(record.raw_event)
-
-
-def deferred_handler(record: SQSRecord) -> None:
-    notify_deferred(record.body)
+def deferred_handler(record: dict[str, Any]) -> None:
+    notify_deferred(record["body"])
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -28,5 +21,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> Any:
     # Two sources: the table's stream, and the queue of changes it deferred.
     records = event.get("Records") or [{}]
     if records[0].get("eventSource") == "aws:sqs":
-        return partial_batch(event, context, deferred_handler, EventType.SQS)
-    return partial_batch(event, context, record_handler, EventType.DynamoDBStreams)
+        return partial_batch(event, deferred_handler, "sqs")
+    return partial_batch(event, notify_stream_record, "stream")

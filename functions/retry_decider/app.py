@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import EventType
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from jobtracker.edge.batch import partial_batch
@@ -13,11 +11,11 @@ from jobtracker.edge.work import handle_work_message
 from jobtracker.observability import logger, metrics
 
 
-def record_handler(record: SQSRecord) -> None:
-    handle_work_message(record.body)
+def record_handler(record: dict[str, Any]) -> None:
+    handle_work_message(record["body"])
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> Any:
-    return partial_batch(event, context, record_handler, EventType.SQS)
+    return partial_batch(event, record_handler, "sqs")

@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
 
+from jobtracker.core.checks import Invalid
 from jobtracker.observability import count, logger, metrics
 from jobtracker.usecases.periodic import ScheduledRun, run_tick
 
@@ -18,10 +18,11 @@ from jobtracker.usecases.periodic import ScheduledRun, run_tick
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
-        run = ScheduledRun.model_validate(event)
-    except ValidationError as exc:
+        run = ScheduledRun.from_dict(event)
+    except Invalid as exc:
         logger.error(
-            "malformed schedule input dropped", extra={"errors": exc.errors(include_url=False)}
+            "malformed schedule input dropped",
+            extra={"errors": [{"field": exc.field, "message": exc.message}]},
         )
         count("ScheduleInputsMalformed")
         return {"outcome": "malformed"}

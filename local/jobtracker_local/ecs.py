@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -243,6 +244,9 @@ def _page(operation: str, items: list[tuple[int, str]], body: dict[str, Any]) ->
 # Fargate, per account and region: RunTask calls and task launches, 20 a second, bursts of 100.
 DEFAULT_LAUNCH_RATE = 20.0
 DEFAULT_LAUNCH_BURST = 100.0
+# ECS shows a stopped task for at least an hour, then forgets it: so does the local ECS, which
+# keeps a long-running stack's memory bounded.
+STOPPED_TASK_RETENTION_SECONDS = 3600.0
 
 
 class LocalEcs:
@@ -255,8 +259,11 @@ class LocalEcs:
         launch_rate: float = DEFAULT_LAUNCH_RATE,
         launch_burst: float = DEFAULT_LAUNCH_BURST,
         shipper: LogShipper | None = None,
+        stopped_retention: float = STOPPED_TASK_RETENTION_SECONDS,
     ) -> None:
         self.emit = emit
+        self.stopped_retention = stopped_retention
+        self.stopped: deque[tuple[float, str]] = deque()  # (when it stopped, arn), oldest first
         self.shipper = shipper
         self.region = region
         self.work_dir = work_dir
@@ -349,6 +356,7 @@ class LocalEcs:
         if not self.call_bucket.take():
             self.throttled += 1
             raise EcsError("ThrottlingException", "Rate exceeded")
+        self._forget_stopped()
         token = body.get("clientToken")
         relevant = {k: v for k, v in body.items() if k != "clientToken"}
         relevant["count"] = count  # count=1 and no count are the same request
@@ -592,6 +600,8 @@ class LocalEcs:
             self._set(task, "RUNNING")
             self._copy_output(task, proc, out)
             code = proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()  # else a stopped task keeps its pipe open until forgotten
         self._finish(task, code, None)
 
     def _copy_output(self, task: Task, proc: subprocess.Popen[bytes], out: Any) -> None:
@@ -623,7 +633,23 @@ class LocalEcs:
             self._set(task, status)
         with task.lock:
             task.stopped_at = now_iso()
+            task.process = None  # exited and waited for: nothing to signal, nothing to keep
         self._set(task, "STOPPED")
+        with self.lock:
+            self.stopped.append((time.monotonic(), task.arn))
+
+    def _forget_stopped(self) -> None:
+        """Drop the tasks stopped longer ago than the retention (and their client tokens)."""
+        horizon = time.monotonic() - self.stopped_retention
+        with self.lock:
+            while self.stopped and self.stopped[0][0] <= horizon:
+                _, arn = self.stopped.popleft()
+                task = self.tasks.pop(arn, None)
+                if task is not None and task.client_token:
+                    key = (task.cluster_arn, task.client_token)
+                    if arn in self.tokens.get(key, []):
+                        del self.tokens[key]
+                        self.run_task_calls.pop(task.client_token, None)
 
     def _set(self, task: Task, status: str) -> None:
         with task.lock:

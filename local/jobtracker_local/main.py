@@ -15,7 +15,11 @@ from pathlib import Path
 from jobtracker_client.endpoints import for_local
 from jobtracker_console.server import Console
 
-from jobtracker_local.ecs import DEFAULT_LAUNCH_BURST, DEFAULT_LAUNCH_RATE
+from jobtracker_local.ecs import (
+    DEFAULT_LAUNCH_BURST,
+    DEFAULT_LAUNCH_RATE,
+    STOPPED_TASK_RETENTION_SECONDS,
+)
 from jobtracker_local.stack import REGION, LocalStack
 from jobtracker_local.state import write_private
 
@@ -58,6 +62,13 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_LAUNCH_BURST,
         help="how many of them may come at once (Fargate: 100); beyond, ThrottlingException",
     )
+    parser.add_argument(
+        "--ecs-stopped-retention",
+        type=float,
+        default=STOPPED_TASK_RETENTION_SECONDS,
+        metavar="SECONDS",
+        help="how long the local ECS describes a stopped task (ECS: about an hour)",
+    )
     args = parser.parse_args(argv)
 
     state_dir = Path(args.state_dir or Path(args.work_dir) / "state")
@@ -80,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         ecs_launch_rate=args.ecs_launch_rate,
         ecs_launch_burst=args.ecs_launch_burst,
+        ecs_stopped_retention=args.ecs_stopped_retention,
     )
     stopping = threading.Event()
 

@@ -37,6 +37,7 @@ from jobtracker_local.docs import docs_asset
 from jobtracker_local.ecs import (
     DEFAULT_LAUNCH_BURST,
     DEFAULT_LAUNCH_RATE,
+    STOPPED_TASK_RETENTION_SECONDS,
     LocalEcs,
     LocalHttpServer,
     die_with_parent,
@@ -149,12 +150,14 @@ class LocalStack:
         ecs_launch_rate: float = DEFAULT_LAUNCH_RATE,
         ecs_launch_burst: float = DEFAULT_LAUNCH_BURST,
         state_dir: Path | None = None,
+        ecs_stopped_retention: float = STOPPED_TASK_RETENTION_SECONDS,
     ) -> None:
         self.work_dir = work_dir
         # Where jobs, attempts and the stack's identity outlive the process (None: nowhere).
         self.state_dir = state_dir
         self.restored: dict[str, int] = {}  # items put back per table
         self.ecs_limits = (ecs_launch_rate, ecs_launch_burst)
+        self.ecs_stopped_retention = ecs_stopped_retention
         self.api_port = api_port or free_port()
         self.moto_port = free_port()
         self.backoff_scale = backoff_scale
@@ -206,6 +209,7 @@ class LocalStack:
             self.step_seconds,
             *self.ecs_limits,
             shipper=self.shipper,
+            stopped_retention=self.ecs_stopped_retention,
         )
         self.ecs_server = serve(self.ecs, self.credentials.secret_for, self.token)
         self.ecs_port = self.ecs_server.server_address[1]

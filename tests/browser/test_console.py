@@ -138,3 +138,28 @@ def test_the_console_api_refuses_a_browser_without_the_links_key(console: Consol
         urllib.request.urlopen(f"{console.url}/api/jobs", timeout=10)
     # THEN it is refused
     assert info.value.code == 403
+
+
+def test_the_overview_shows_the_jobs_past_a_running_limit_as_the_launch_queue(
+    browser: Any, console: Console, shot: None
+) -> None:
+    stack = console.stack
+    # GIVEN demo-limited (2 at once) with 4 long jobs: 2 run, 2 wait for a slot
+    slow = {"definition": "demo-limited", "parameters": {"kind": "succeed", "seconds": 20}}
+    limited = [stack.submit(slow) for _ in range(4)]
+    try:
+        # WHEN the overview is opened
+        open_page(browser, console, "#/overview")
+        wait_for(browser, ec.presence_of_element_located((By.CSS_SELECTOR, "#launch-queue")))
+        queue = str(
+            browser.execute_script(
+                "return document.querySelector('#launch-queue desc').textContent"
+            )
+        )
+        # THEN the queue picture names the two waiting jobs and why they wait
+        waiting = [j["id"] for j in limited if j["id"] in queue]
+        assert len(waiting) == 2, queue
+        assert "running limit 2" in queue, queue
+    finally:
+        for job in limited:
+            stack.request("POST", f"/jobs/{job['id']}/cancel", {})

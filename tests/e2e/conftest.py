@@ -86,6 +86,27 @@ class Stack:
             return json.loads(resp.read())  # type: ignore[no-any-return]
 
 
+def peak_concurrency(tasks: list[dict[str, Any]], start: str = "startedAt") -> int:
+    """Most tasks between `start` (startedAt, or createdAt: from RunTask on) and stoppedAt at
+    the same moment."""
+    edges: list[tuple[float, int]] = []
+    for task in tasks:
+        began, stopped = task.get(start), task.get("stoppedAt")
+        if began and stopped:
+            edges += [(_epoch(began), 1), (_epoch(stopped), -1)]
+    running = peak = 0
+    for _, step in sorted(edges):  # at a tie, a stop (-1) sorts before a start
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
+def _epoch(ts: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+
+
 def start_stack(work: Path, *extra: str) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     """`python -m jobtracker_local.main` as a process; returns it once its endpoints are ready."""
     ready = work / "ready.json"

@@ -76,6 +76,32 @@ def test_conditional_writes_to_one_item_are_atomic_across_threads(table: Any) ->
     assert len(set(wins)) == len(wins), "two writes each passed `n = old` for the same old"
 
 
+def test_concurrent_launchers_never_take_more_running_slots_than_the_limit(
+    table: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from jobtracker.adapters.aws import reset_clients
+    from jobtracker.adapters.limits import DynamoRunningLimits
+
+    # GIVEN the running-limit adapter on this moto server, a limit of 3
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", table.meta.endpoint_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    reset_clients()
+    limits = DynamoRunningLimits("t")
+    try:
+        # WHEN 40 attempts ask for a slot at once from 8 threads
+        with ThreadPoolExecutor(8) as pool:
+            granted = list(pool.map(lambda n: limits.acquire("d", f"job-{n}#1", 3), range(40)))
+        # THEN exactly 3 were granted, and they are the holders
+        assert sum(granted) == 3, granted
+        assert limits.holders("d") == {f"job-{n}#1" for n, ok in enumerate(granted) if ok}
+    finally:
+        reset_clients()
+
+
 def test_a_stopped_moto_server_leaves_no_process(tmp_path: Path) -> None:
     # GIVEN a moto process
     port = free_port()

@@ -270,3 +270,24 @@ def test_the_openapi_document_and_an_offline_swagger_ui_are_served(stack: Stack)
     for source in sources:
         _, asset = get(source.decode())
         assert len(asset) > 1000, f"{source!r} is served"
+
+
+def test_a_definition_with_a_running_limit_never_runs_more_jobs_at_once(stack: Stack) -> None:
+    from tests.e2e.conftest import peak_concurrency
+
+    # GIVEN demo-limited, which template.yaml limits to 2 running jobs (max_running)
+    body = {"definition": "demo-limited", "parameters": {"kind": "succeed", "seconds": 1.5}}
+    # WHEN 6 of its jobs are submitted at once
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        jobs = list(pool.map(lambda _: stack.submit(body), range(6)))
+    # THEN those past the limit were told to wait, and say why
+    waiting = [j for j in jobs if j["status"] == "PENDING"]
+    assert len(waiting) >= 4, [j["status"] for j in jobs]
+    assert all("running limit 2" in (j["status_reason"] or "") for j in waiting), waiting[0]
+    # AND every job succeeds, no more than 2 tasks ever existed at once, one task each
+    done = [stack.wait(j["id"], timeout=120) for j in jobs]
+    assert [j["status"] for j in done] == ["SUCCEEDED"] * 6, [j["status"] for j in done]
+    ids = {j["id"] for j in jobs}
+    tasks = [t for t in stack.ecs_tasks()["tasks"] if t.get("startedBy") in ids]
+    assert len(tasks) == 6, f"{len(tasks)} tasks for 6 jobs"
+    assert peak_concurrency(tasks, start="createdAt") == 2, "at most (and, busy, exactly) 2"

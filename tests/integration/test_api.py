@@ -158,12 +158,12 @@ def test_idempotency_key_replay_returns_same_job_and_conflict_on_other_body(aws:
 
 def test_replay_after_crash_before_launch_reattaches(aws: AwsEnv) -> None:
     # Given the first try stored its key and the job, then crashed before RunTask
-    from jobtracker.core.submission import JobSubmission
+    from jobtracker.core.submission import Submission
     from jobtracker.usecases.submit import build_job
     from jobtracker.wiring import default_deps
 
     deps = default_deps()
-    submission = JobSubmission.model_validate({"definition": "demo", "parameters": {"n": 1}})
+    submission = Submission.from_dict({"definition": "demo", "parameters": {"n": 1}})
     job = build_job(
         submission, deps.settings, deps.clock(), "arn:aws:iam::000000000000:user/local-developer"
     )
@@ -181,9 +181,9 @@ def test_replay_after_crash_before_launch_reattaches(aws: AwsEnv) -> None:
 def test_replay_after_crash_between_key_and_job_creates_the_job_once(aws: AwsEnv) -> None:
     # Given the first try stored its key, then crashed before it stored the job
     from jobtracker.core.domain import new_job_id
-    from jobtracker.core.submission import JobSubmission
+    from jobtracker.core.submission import Submission
 
-    submission = JobSubmission.model_validate({"definition": "demo", "parameters": {"n": 1}})
+    submission = Submission.from_dict({"definition": "demo", "parameters": {"n": 1}})
     job_id = new_job_id()
     from jobtracker.wiring import default_deps
 

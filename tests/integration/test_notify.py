@@ -12,7 +12,7 @@ import pytest
 from jobtracker.adapters.notify import notify_deferred, notify_stream_record
 from jobtracker.adapters.records import job_item, to_wire
 from jobtracker.core.domain import JobStatus
-from jobtracker.core.submission import JobSubmission
+from jobtracker.core.submission import Submission
 from jobtracker.usecases.submit import build_job
 from jobtracker.wiring import default_deps
 from tests.conftest import AwsEnv
@@ -40,7 +40,7 @@ def retry_queue(aws: AwsEnv, monkeypatch: pytest.MonkeyPatch) -> str:
 def finished_record() -> dict[str, Any]:
     """A stream record of a job going RUNNING -> SUCCEEDED."""
     deps = default_deps()
-    job = build_job(JobSubmission(definition="demo"), deps.settings, deps.clock(), "me")
+    job = build_job(Submission(definition="demo"), deps.settings, deps.clock(), "me")
     job.status = JobStatus.RUNNING
     old = {k: to_wire(v) for k, v in job_item(job).items()}
     job.status = JobStatus.SUCCEEDED

@@ -39,11 +39,11 @@ def stops(aws: AwsEnv) -> list[dict[str, Any]]:
 
 
 def submit(deps: Deps, **spec: Any) -> Any:
-    from jobtracker.core.submission import JobSubmission
+    from jobtracker.core.submission import Submission
     from jobtracker.usecases.submit import submit_job
 
     body = {"definition": "demo", "retry": {"backoff": {"base_seconds": 0}}, **spec}
-    return submit_job(JobSubmission.model_validate(body), "tester", None, deps).job
+    return submit_job(Submission.from_dict(body), "tester", None, deps).job
 
 
 def event(
@@ -331,12 +331,10 @@ def test_a_task_describe_tasks_cannot_answer_for_is_not_declared_lost(
 
 def test_stuck_pending_job_is_launched_once(aws: AwsEnv, deps: Deps, clock: FakeClock) -> None:
     # Given a job stored by a create_job that died before RunTask
-    from jobtracker.core.submission import JobSubmission
+    from jobtracker.core.submission import Submission
     from jobtracker.usecases.submit import build_job
 
-    job = build_job(
-        JobSubmission.model_validate({"definition": "demo"}), deps.settings, clock(), "x"
-    )
+    job = build_job(Submission.from_dict({"definition": "demo"}), deps.settings, clock(), "x")
     deps.repo.create(job)
     clock.advance(deps.settings.decision_grace_seconds + 1)
     assert reconcile(deps).actions["launch"] == 1
@@ -390,13 +388,13 @@ def test_reconciler_handler_runs_on_real_wiring(
 
     monkeypatch.setenv("DECISION_GRACE_SECONDS", "1")
     reset_caches()
-    from jobtracker.core.submission import JobSubmission
+    from jobtracker.core.submission import Submission
     from jobtracker.usecases.submit import build_job
     from jobtracker.wiring import default_deps
 
     d = default_deps()
     past = datetime.now(UTC) - timedelta(seconds=30)
-    job = build_job(JobSubmission.model_validate({"definition": "demo"}), d.settings, past, "x")
+    job = build_job(Submission.from_dict({"definition": "demo"}), d.settings, past, "x")
     d.repo.create(job)
     result = invoke("functions/reconciler", {})
     assert result["actions"] == {"launch": 1} and result["errors"] == 0
@@ -407,7 +405,7 @@ def test_reconciler_handler_runs_on_real_wiring(
 
 
 def tick(name: str, when: str, overlap: str = "Allow", **job: Any) -> ScheduledRun:
-    return ScheduledRun.model_validate(
+    return ScheduledRun.from_dict(
         {
             "schedule": name,
             "scheduled_time": when,
@@ -461,7 +459,7 @@ def test_replace_cancels_the_previous_run(
 def test_scheduler_handler_creates_a_job_and_drops_malformed_input(aws: AwsEnv) -> None:
     good = invoke(
         "functions/scheduler",
-        tick("demo", "2026-11-24T05:00:00Z").model_dump(mode="json", exclude_none=True),
+        tick("demo", "2026-11-24T05:00:00Z").to_dict(),
     )
     assert good["outcome"] == "created"
     assert invoke("functions/scheduler", {"schedule": "x"})["outcome"] == "malformed"

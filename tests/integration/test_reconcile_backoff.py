@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from jobtracker.core.domain import JobStatus
-from jobtracker.core.submission import JobSubmission
+from jobtracker.core.submission import Submission
 from jobtracker.edge.task_events import handle_task_event
 from jobtracker.usecases.reconcile import reconcile
 from jobtracker.usecases.submit import submit_job
@@ -27,7 +27,7 @@ def clock() -> FakeClock:
 def overdue_job_whose_stop_fails(aws: AwsEnv, deps: Deps, clock: FakeClock) -> str:
     """A running job past its timeout, and ECS refusing every StopTask."""
     body = {"definition": "demo", "timeout_seconds": 60}
-    job = submit_job(JobSubmission.model_validate(body), "tester", None, deps).job
+    job = submit_job(Submission.from_dict(body), "tester", None, deps).job
     stored = deps.repo.get(job.job_id)
     assert stored is not None
     started = clock.now.strftime("%Y-%m-%dT%H:%M:%S.000Z")

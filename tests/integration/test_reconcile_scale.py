@@ -7,7 +7,7 @@ import os
 import time
 
 from jobtracker.core.domain import JobStatus
-from jobtracker.core.submission import JobSubmission
+from jobtracker.core.submission import Submission
 from jobtracker.usecases.reconcile import reconcile
 from jobtracker.usecases.submit import build_job
 from jobtracker.wiring import Deps, default_deps
@@ -22,7 +22,7 @@ def test_one_run_reaches_every_due_job(aws: AwsEnv) -> None:
     real = default_deps()
     clock = FakeClock()
     deps = Deps(real.repo, FakeLauncher(), FakeQueue(), real.settings, clock)
-    submission = JobSubmission(definition="demo")
+    submission = Submission(definition="demo")
     for _ in range(JOBS):
         real.repo.create(build_job(submission, deps.settings, clock(), "me"))
     clock.advance(deps.settings.decision_grace_seconds + 1)

@@ -11,7 +11,7 @@ import pytest
 from jobtracker.adapters.records import SHARDS, item_size, job_item
 from jobtracker.core import lifecycle
 from jobtracker.core.domain import Job
-from jobtracker.core.submission import JobSubmission
+from jobtracker.core.submission import Submission
 from jobtracker.edge.ecs_event import correlate, parse_event
 from jobtracker.edge.task_events import handle_task_event
 from jobtracker.usecases.cancel import cancel_job
@@ -28,9 +28,7 @@ def deps(aws: AwsEnv) -> Deps:
 
 
 def submit(deps: Deps, **spec: Any) -> Job:
-    return submit_job(
-        JobSubmission.model_validate({"definition": "demo", **spec}), "me", None, deps
-    ).job
+    return submit_job(Submission.from_dict({"definition": "demo", **spec}), "me", None, deps).job
 
 
 def observed(job: Job, fixture: str, attempt: int = 1, **detail: Any) -> dict[str, Any]:
@@ -124,7 +122,7 @@ def test_a_finished_stored_attempt_keeps_what_decided_it(aws: AwsEnv, deps: Deps
 def test_a_default_job_item_stays_under_1_kb_all_its_life(aws: AwsEnv, deps: Deps) -> None:
     # GIVEN a job submitted with defaults by a caller with a long IAM ARN
     job = submit_job(
-        JobSubmission.model_validate({"definition": "demo"}),
+        Submission.from_dict({"definition": "demo"}),
         "arn:aws:sts::123456789012:assumed-role/jobtracker-submitter-role/session-name-1234",
         None,
         deps,
@@ -168,7 +166,7 @@ def test_a_job_at_every_validation_maximum_stays_well_under_the_item_limit(
 ) -> None:
     # GIVEN the largest job the API accepts, on the last of its 30 attempts
     job = build_job(
-        JobSubmission.model_validate(largest_submission()), deps.settings, deps.clock(), "c" * 200
+        Submission.from_dict(largest_submission()), deps.settings, deps.clock(), "c" * 200
     )
     deps.repo.create(job)
     containers = [
@@ -206,9 +204,7 @@ def test_a_job_at_every_validation_maximum_stays_well_under_the_item_limit(
 def test_a_job_too_large_to_store_is_refused_before_anything_is_written(
     aws: AwsEnv, deps: Deps
 ) -> None:
-    job = build_job(
-        JobSubmission.model_validate({"definition": "demo"}), deps.settings, deps.clock(), "me"
-    )
+    job = build_job(Submission.from_dict({"definition": "demo"}), deps.settings, deps.clock(), "me")
     job.spec.parameters = {"blob": "x" * 500_000}  # past every API limit: only a bug gets here
     with pytest.raises(ItemTooLarge):
         deps.repo.create(job)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 
 from jobtracker.config import JobDefinition
+from jobtracker.core.checks import Invalid
 from jobtracker.core.cost import attempt_cost, billed_seconds, job_cost
 from jobtracker.core.domain import Attempt
 from jobtracker.edge.ecs_event import correlate, parse_event
@@ -152,5 +152,5 @@ def test_a_definition_accepts_fargate_task_sizes(cpu: int, memory: int) -> None:
 def test_a_definition_rejects_what_fargate_would(size: dict[str, int], message: str) -> None:
     # GIVEN a cpu/memory combination Fargate refuses (or half of one)
     # WHEN a definition is made with it THEN it is rejected, saying why
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(Invalid, match=message):
         definition(**size)

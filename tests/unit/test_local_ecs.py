@@ -105,6 +105,61 @@ def test_a_replayed_client_token_costs_a_call_but_launches_nothing(tmp_path: Pat
         ecs.shutdown()
 
 
+def _wait_until_stopped(ecs: LocalEcs, arn: str) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and ecs.tasks[arn].last_status != "STOPPED":
+        time.sleep(0.02)
+    assert ecs.tasks[arn].last_status == "STOPPED", "the task never stopped"
+
+
+def test_a_stopped_task_is_forgotten_after_the_retention_as_ecs_does(tmp_path: Path) -> None:
+    # GIVEN a local ECS that keeps stopped tasks for 0.2 s (ECS: an hour), and a task that stopped
+    ecs = local_ecs(tmp_path, stopped_retention=0.2)
+    try:
+        first = ecs.run_task(run_body(1, token="t1"))["tasks"][0]["taskArn"]
+        _wait_until_stopped(ecs, first)
+        # WHEN the retention has passed and another task is run
+        time.sleep(0.3)
+        ecs.run_task(run_body(2))
+        # THEN the stopped task and its client token are gone; the new one is kept
+        assert first not in ecs.tasks, "a task stopped past the retention is forgotten"
+        assert ("t1" not in ecs.run_task_calls) and not any(k[1] == "t1" for k in ecs.tokens)
+        assert len(ecs.tasks) == 1, "the new task is kept"
+    finally:
+        ecs.shutdown()
+
+
+def test_a_stopped_task_is_kept_within_the_retention(tmp_path: Path) -> None:
+    # GIVEN a local ECS with ECS's hour of retention and a task that stopped
+    ecs = local_ecs(tmp_path)
+    try:
+        first = ecs.run_task(run_body(1))["tasks"][0]["taskArn"]
+        _wait_until_stopped(ecs, first)
+        # WHEN another task is run THEN the stopped one is still described
+        ecs.run_task(run_body(2))
+        assert first in ecs.tasks, "a task stopped a moment ago is still there"
+    finally:
+        ecs.shutdown()
+
+
+def test_stopped_tasks_keep_no_file_descriptor_open(tmp_path: Path) -> None:
+    import os
+
+    # GIVEN a local ECS (keeping stopped tasks, as ECS does for an hour)
+    ecs = local_ecs(tmp_path)
+    try:
+        before = len(os.listdir("/proc/self/fd"))
+        # WHEN 30 tasks run and stop
+        arns = [ecs.run_task(run_body(n))["tasks"][0]["taskArn"] for n in range(30)]
+        for arn in arns:
+            _wait_until_stopped(ecs, arn)
+        # THEN the process holds no more descriptors than before (a pipe per task was leaked)
+        after = len(os.listdir("/proc/self/fd"))
+        assert after - before < 5, f"{after - before} descriptors more after 30 stopped tasks"
+    finally:
+        ecs.shutdown()
+
+
 KEYS = Credentials.generate()
 HELPER_TOKEN = "helper-token"
 

@@ -56,5 +56,5 @@ def test_every_schedule_in_the_template_parses_and_its_input_is_a_valid_tick() -
             runner = runner_for("x", "F", props, START)
             assert runner is not None and runner.next_at is not None
             if "Input" in props:
-                ScheduledRun.model_validate(runner.payload(runner.next_at))
+                ScheduledRun.from_dict(runner.payload(runner.next_at))
     assert found >= 2  # the demo schedule and the reconciler

@@ -27,8 +27,7 @@ from jobtracker.core.domain import (
     new_job_id,
 )
 from jobtracker.core.policy import RetryOverrides, RetryRule, default_policy
-from jobtracker.core.submission import JobSubmission
-from jobtracker.edge.api_models import job_view
+from jobtracker.edge.api_models import JobSubmission, job_view
 from tests.fakes import DEFINITIONS, settings
 
 

@@ -11,7 +11,7 @@ from jobtracker.adapters.launcher import Describe, LaunchRequest, LaunchResult
 from jobtracker.core import lifecycle
 from jobtracker.core.domain import Job, JobStatus
 from jobtracker.core.lifecycle import Change
-from jobtracker.core.submission import JobSubmission
+from jobtracker.core.submission import Submission
 from jobtracker.edge.task_events import handle_task_event
 from jobtracker.usecases.ports import Written
 from jobtracker.usecases.reconcile import Report, reconcile
@@ -71,7 +71,7 @@ def poisoned_deps(repo: FakeRepo | None = None) -> tuple[Deps, PoisonLauncher, F
 def stuck_pending(deps: Deps, n: int = 1) -> list[Job]:
     """Jobs stored by a create_job that died before RunTask: the reconciler owes each a launch."""
     jobs = [
-        build_job(JobSubmission(definition="demo"), deps.settings, deps.clock(), "me")
+        build_job(Submission(definition="demo"), deps.settings, deps.clock(), "me")
         for _ in range(n)
     ]
     for job in jobs:
@@ -135,7 +135,7 @@ def test_a_reconciler_action_that_succeeds_after_a_failure_ends_the_backoff() ->
     deps, _, clock = poisoned_deps()
     queue = deps.queue
     assert isinstance(queue, PoisonQueue)
-    job = submit_job(JobSubmission(definition="demo"), "me", None, deps).job
+    job = submit_job(Submission(definition="demo"), "me", None, deps).job
     handle_task_event(ecs_event("task_stopped_exit_2", job.job_id), deps)
     clock.now = datetime(2026, 11, 21, tzinfo=UTC)  # the fixture stopped 2026-11-20: long ago
     queue.down = True
@@ -201,7 +201,7 @@ def test_a_backoff_that_cannot_be_recorded_is_only_logged() -> None:
 def test_a_failing_describe_tasks_backs_no_job_off() -> None:
     # GIVEN two launched jobs gone quiet, and DescribeTasks failing for their cluster
     deps, launcher, clock = poisoned_deps()
-    jobs = [submit_job(JobSubmission(definition="demo"), "me", None, deps).job for _ in range(2)]
+    jobs = [submit_job(Submission(definition="demo"), "me", None, deps).job for _ in range(2)]
     launcher.describe_fails = True
     clock.advance(deps.settings.quiet_after_seconds + 1)
     # WHEN the reconciler looks at them

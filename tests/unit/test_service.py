@@ -9,7 +9,7 @@ from jobtracker.core import lifecycle
 from jobtracker.core.domain import Job, JobStatus, LaunchFailure
 from jobtracker.core.errors import InvalidInput
 from jobtracker.core.lifecycle import Change
-from jobtracker.core.submission import JobSubmission
+from jobtracker.core.submission import Submission
 from jobtracker.edge.task_events import handle_task_event
 from jobtracker.usecases.cancel import cancel_job
 from jobtracker.usecases.decide import decide_attempt
@@ -20,8 +20,8 @@ from tests.fakes import FakeClock, FakeLauncher, FakeQueue, FakeRepo, fake_deps
 from tests.helpers import ecs_event, handed_off
 
 
-def sub(**kw: object) -> JobSubmission:
-    return JobSubmission.model_validate({"definition": "demo", **kw})
+def sub(**kw: object) -> Submission:
+    return Submission.from_dict({"definition": "demo", **kw})
 
 
 def test_submit_launches_once_and_replay_reattaches() -> None:

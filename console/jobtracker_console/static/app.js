@@ -133,7 +133,7 @@ async function jobsPage(params) {
   const rows = page.jobs.map((j) =>
     el("tr", {},
       el("td", {}, el("a", { href: "#/jobs/" + encodeURIComponent(j.id) }, j.id)),
-      el("td", {}, badge(j.status)),
+      el("td", {}, badge(j.status, j.status_reason)),
       el("td", {}, j.definition),
       el("td", { class: "hide-narrow" }, j.attempt),
       el("td", { class: "hide-narrow" }, j.created_at),
@@ -148,7 +148,7 @@ async function jobsPage(params) {
     : null;
   if (stale(gen)) return;
   show(el("h1", {}, "Jobs"), form,
-    rows.length ? table : el("p", { class: "muted" }, "No jobs match."), more);
+    rows.length ? el("div", { class: "table-wrap" }, table) : el("p", { class: "muted" }, "No jobs match."), more);
   // Live: the list follows new and finishing jobs, but never under a user's typing.
   const tick = () => {
     refresh = setTimeout(() => (form.contains(document.activeElement) ? tick() : route()), 5000);

@@ -1,92 +1,193 @@
 """Validated settings, read lazily from the environment through a cached getter.
 
 Nothing here runs at import time, so tests (and the local stack) set the environment first and
-call `reset_settings()` when they change it.
+call `reset_settings()` when they change it. Invalid configuration fails with ConfigError naming
+the variable and the field.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
+from jobtracker.core.checks import (
+    Invalid,
+    boolean,
+    fields,
+    integer,
+    items,
+    mapping,
+    number,
+    one_of,
+    optional,
+    store,
+    text,
+    texts,
+    within,
+)
 from jobtracker.core.cost import fargate_size_error
-from jobtracker.core.domain import TERMINAL_STATUSES, JobStatus
+from jobtracker.core.domain import NAME_PATTERN, TERMINAL_STATUSES, JobStatus
 from jobtracker.core.policy import RetryOverrides, RetryPolicy, default_policy
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+LaunchType = Literal["FARGATE", "EC2", "EXTERNAL"]
+LAUNCH_TYPES: tuple[LaunchType, ...] = ("FARGATE", "EC2", "EXTERNAL")
+Architecture = Literal["X86_64", "ARM64"]
+ARCHITECTURES: tuple[Architecture, ...] = ("X86_64", "ARM64")
 
 
-class CapacityProvider(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+@dataclass(frozen=True, kw_only=True)
+class CapacityProvider:
     capacity_provider: str
-    weight: int = Field(default=1, ge=0, le=1000)
-    base: int = Field(default=0, ge=0, le=100000)
+    weight: int = 1
+    base: int = 0
+
+    def __post_init__(self) -> None:
+        text(self.capacity_provider, "capacity_provider")
+        store(self, "weight", integer(self.weight, "weight", ge=0, le=1000))
+        store(self, "base", integer(self.base, "base", ge=0, le=100000))
 
 
-class JobDefinition(BaseModel):
+def _names(value: object, name: str) -> list[str]:
+    # CloudFormation hands lists over as one comma-joined string.
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return texts(value, name)
+
+
+def _strategy(value: object) -> list[CapacityProvider]:
+    found = []
+    for i, item in enumerate(items(value, "capacity_provider_strategy")):
+        with within(f"capacity_provider_strategy.{i}"):
+            found.append(
+                item
+                if isinstance(item, CapacityProvider)
+                else CapacityProvider(
+                    **fields(item, CAPACITY_PROVIDER_FIELDS, ("capacity_provider",))
+                )
+            )
+    return found
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobDefinition:
     """A deployment-configured way to run jobs. Users pick one by name; never a raw ARN."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    task_definition: Annotated[str, Field(min_length=1)]
-    container: Annotated[str, Field(min_length=1)]
-    cluster: Annotated[str, Field(min_length=1)]
-    subnets: list[str] = Field(default_factory=list)
-    security_groups: list[str] = Field(default_factory=list)
+    task_definition: str
+    container: str
+    cluster: str
+    subnets: list[str] = field(default_factory=list)
+    security_groups: list[str] = field(default_factory=list)
     assign_public_ip: bool = False
-    launch_type: Literal["FARGATE", "EC2", "EXTERNAL"] | None = "FARGATE"
+    launch_type: LaunchType | None = "FARGATE"
     capacity_provider_strategy: list[CapacityProvider] | None = None
     platform_version: str | None = None
     essential_containers: list[str] | None = None
     log_group: str | None = None
     log_stream_prefix: str | None = None
-    timeout_seconds: int | None = Field(default=None, ge=1)
-    start_timeout_seconds: int | None = Field(default=None, ge=1)
-    stop_timeout_seconds: int = Field(default=30, ge=2, le=120)
+    timeout_seconds: int | None = None
+    start_timeout_seconds: int | None = None
+    stop_timeout_seconds: int = 30
     retry: RetryOverrides | None = None
     # Whether a submission may replace the container's command: off unless the deployment says
     # so, since a command runs with the definition's task role.
     allow_command_override: bool = False
+    # At most this many jobs of the definition have a task launched and not yet stopped; the
+    # others wait, PENDING, for a slot (a licence count, a database's connections). None: no limit.
+    max_running: int | None = None
     # The task definition's Fargate size (CPU units, memory MiB) and CPU architecture, which the
     # API prices each attempt's estimated cost on (core/cost.py). Optional: no size, no cost.
     cpu: int | None = None
     memory: int | None = None
-    architecture: Literal["X86_64", "ARM64"] = "X86_64"
+    architecture: Architecture = "X86_64"
 
-    @field_validator("subnets", "security_groups", mode="before")
-    @classmethod
-    def _split(cls, value: object) -> object:
-        # CloudFormation hands lists over as one comma-joined string.
-        if isinstance(value, str):
-            return [v.strip() for v in value.split(",") if v.strip()]
-        return value
-
-    @model_validator(mode="after")
-    def _fargate_size(self) -> JobDefinition:
+    def __post_init__(self) -> None:
+        for name in ("task_definition", "container", "cluster"):
+            text(getattr(self, name), name, min_length=1)
+        store(self, "subnets", _names(self.subnets, "subnets"))
+        store(self, "security_groups", _names(self.security_groups, "security_groups"))
+        store(self, "assign_public_ip", boolean(self.assign_public_ip, "assign_public_ip"))
+        store(
+            self,
+            "launch_type",
+            optional(one_of, self.launch_type, "launch_type", choices=LAUNCH_TYPES),
+        )
+        if self.capacity_provider_strategy is not None:
+            store(self, "capacity_provider_strategy", _strategy(self.capacity_provider_strategy))
+        for name in ("platform_version", "log_group", "log_stream_prefix"):
+            optional(text, getattr(self, name), name)
+        store(
+            self,
+            "essential_containers",
+            optional(texts, self.essential_containers, "essential_containers"),
+        )
+        for name in ("timeout_seconds", "start_timeout_seconds"):
+            store(self, name, optional(integer, getattr(self, name), name, ge=1))
+        store(
+            self,
+            "stop_timeout_seconds",
+            integer(self.stop_timeout_seconds, "stop_timeout_seconds", ge=2, le=120),
+        )
+        if self.retry is not None and not isinstance(self.retry, RetryOverrides):
+            with within("retry"):
+                store(self, "retry", RetryOverrides.from_dict(self.retry))
+        store(
+            self,
+            "allow_command_override",
+            boolean(self.allow_command_override, "allow_command_override"),
+        )
+        store(
+            self, "max_running", optional(integer, self.max_running, "max_running", ge=1, le=10000)
+        )
+        store(self, "cpu", optional(integer, self.cpu, "cpu"))
+        store(self, "memory", optional(integer, self.memory, "memory"))
+        store(self, "architecture", one_of(self.architecture, "architecture", ARCHITECTURES))
         if self.cpu is None and self.memory is None:
-            return self
+            return
         if self.cpu is None or self.memory is None:
-            raise ValueError("cpu and memory go together: give both or neither")
+            raise Invalid("", "cpu and memory go together: give both or neither")
         error = fargate_size_error(self.cpu, self.memory)
         if error:
-            raise ValueError(error)
-        return self
+            raise Invalid("", error)
+
+    @classmethod
+    def from_dict(cls, data: object) -> JobDefinition:
+        return cls(**fields(data, DEFINITION_FIELDS, ("task_definition", "container", "cluster")))
 
     @property
     def deciding_containers(self) -> list[str]:
         return self.essential_containers or [self.container]
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+CAPACITY_PROVIDER_FIELDS = frozenset(CapacityProvider.__dataclass_fields__)
+DEFINITION_FIELDS = frozenset(JobDefinition.__dataclass_fields__)
 
-    table_name: Annotated[str, Field(min_length=1)]
-    job_definitions: dict[Annotated[str, Field(pattern=NAME_PATTERN)], JobDefinition]
+# The numeric settings: the variable each is read from (if any), its kind and its bounds.
+NUMBERS: dict[str, tuple[str | None, Callable[..., Any], dict[str, float]]] = {
+    # Multiplies every backoff wait: 1 in production; the local stack and e2e tests use less.
+    "backoff_scale": ("BACKOFF_SCALE", number, {"ge": 0, "le": 10}),
+    # The account's launch rate (Fargate: 20 task launches a second, bursts of 100), shared by
+    # every launcher through the governor.
+    "launch_rate": ("LAUNCH_RATE", number, {"gt": 0, "le": 1000}),
+    "launch_burst": ("LAUNCH_BURST", integer, {"ge": 1, "le": 10000}),
+    "max_launch_failures": ("MAX_LAUNCH_FAILURES", integer, {"ge": 1, "le": 100}),
+    "launch_backoff_base_seconds": ("LAUNCH_BACKOFF_BASE_SECONDS", number, {"ge": 0, "le": 900}),
+    "launch_backoff_cap_seconds": ("LAUNCH_BACKOFF_CAP_SECONDS", number, {"ge": 0, "le": 3600}),
+    "quiet_after_seconds": ("QUIET_AFTER_SECONDS", integer, {"ge": 10}),
+    "decision_grace_seconds": ("DECISION_GRACE_SECONDS", integer, {"ge": 1}),
+    "default_start_timeout_seconds": ("DEFAULT_START_TIMEOUT_SECONDS", integer, {"ge": 1}),
+    "retention_days": ("RETENTION_DAYS", integer, {"ge": 1}),
+    "idempotency_ttl_hours": (None, integer, {"ge": 1, "le": 24 * 30}),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    table_name: str
+    job_definitions: dict[str, JobDefinition]
     launch_queue_url: str | None = None
     retry_queue_url: str | None = None
     event_dlq_url: str | None = None  # events and ticks a function could not handle
@@ -95,29 +196,59 @@ class Settings(BaseModel):
     schedule_group: str | None = None  # the EventBridge Scheduler group of the job schedules
     region: str = "us-east-1"  # where the stack runs: console links name it
     job_topic_arn: str | None = None
-    default_retry: RetryPolicy = Field(default_factory=default_policy)
-    # Multiplies every backoff wait: 1 in production; the local stack and e2e tests use less.
-    backoff_scale: float = Field(default=1.0, ge=0, le=10)
-    # The account's launch rate (Fargate: 20 task launches a second, bursts of 100), shared by
-    # every launcher through the governor.
-    launch_rate: float = Field(default=20.0, gt=0, le=1000)
-    launch_burst: int = Field(default=100, ge=1, le=10000)
-    max_launch_failures: int = Field(default=8, ge=1, le=100)
-    launch_backoff_base_seconds: float = Field(default=5.0, ge=0, le=900)
-    launch_backoff_cap_seconds: float = Field(default=300.0, ge=0, le=3600)
-    quiet_after_seconds: int = Field(default=300, ge=10)
-    decision_grace_seconds: int = Field(default=120, ge=1)
-    default_start_timeout_seconds: int = Field(default=900, ge=1)
-    retention_days: int | None = Field(default=None, ge=1)
-    idempotency_ttl_hours: int = Field(default=24, ge=1, le=24 * 30)
+    default_retry: RetryPolicy = field(default_factory=default_policy)
+    backoff_scale: float = 1.0
+    launch_rate: float = 20.0
+    launch_burst: int = 100
+    max_launch_failures: int = 8
+    launch_backoff_base_seconds: float = 5.0
+    launch_backoff_cap_seconds: float = 300.0
+    quiet_after_seconds: int = 300
+    decision_grace_seconds: int = 120
+    default_start_timeout_seconds: int = 900
+    retention_days: int | None = None
+    idempotency_ttl_hours: int = 24
     tracing: bool = False
     # Which statuses are published as "Job State Change" (EventBridge bills each custom event:
     # every status change would cost $4 per million successful jobs, the terminal ones $1).
     notify_statuses: frozenset[str] = frozenset(s.value for s in TERMINAL_STATUSES)
 
+    def __post_init__(self) -> None:
+        text(self.table_name, "table_name", min_length=1)
+        definitions = {}
+        for name, definition in mapping(self.job_definitions, "job_definitions").items():
+            text(name, f"job_definitions.{name}", pattern=NAME_PATTERN)
+            with within(f"job_definitions.{name}"):
+                definitions[name] = (
+                    definition
+                    if isinstance(definition, JobDefinition)
+                    else JobDefinition.from_dict(definition)
+                )
+        store(self, "job_definitions", definitions)
+        for name in ("launch_queue_url", "retry_queue_url", "event_dlq_url"):
+            optional(text, getattr(self, name), name)
+        for name in ("notify_retry_queue_url", "job_topic_arn"):
+            optional(text, getattr(self, name), name)
+        text(self.event_bus_name, "event_bus_name")
+        text(self.region, "region")
+        for name, (_, check, bounds) in NUMBERS.items():
+            value = getattr(self, name)
+            if value is not None or name != "retention_days":  # unset: jobs are kept forever
+                store(self, name, check(value, name, **bounds))
+        store(self, "tracing", boolean(self.tracing, "tracing"))
+
 
 class ConfigError(RuntimeError):
     pass
+
+
+# The variable each setting is read from, to name it in errors.
+VARIABLES = {
+    "table_name": "TABLE_NAME",
+    "job_definitions": "JOB_DEFINITIONS",
+    "default_retry": "DEFAULT_RETRY_POLICY",
+    **{name: variable for name, (variable, _, _) in NUMBERS.items() if variable},
+}
 
 
 def _statuses(value: str) -> frozenset[str]:
@@ -132,11 +263,17 @@ def _statuses(value: str) -> frozenset[str]:
     return frozenset(names)
 
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
-    env = os.environ if environ is None else environ
-    data: dict[str, object] = {
+def _json(env: Mapping[str, str], variable: str, name: str, default: str) -> Any:
+    try:
+        return json.loads(env.get(variable, default) or default)
+    except ValueError as exc:
+        raise Invalid(name, f"not valid JSON: {exc}") from None
+
+
+def _read(env: Mapping[str, str]) -> dict[str, Any]:
+    data: dict[str, Any] = {
         "table_name": env.get("TABLE_NAME", ""),
-        "job_definitions": json.loads(env.get("JOB_DEFINITIONS", "{}") or "{}"),
+        "job_definitions": _json(env, "JOB_DEFINITIONS", "job_definitions", "{}"),
         "launch_queue_url": env.get("LAUNCH_QUEUE_URL") or None,
         "retry_queue_url": env.get("RETRY_QUEUE_URL") or None,
         "event_dlq_url": env.get("EVENT_DLQ_URL") or None,
@@ -149,29 +286,26 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     }
     if env.get("NOTIFY_STATUSES"):
         data["notify_statuses"] = _statuses(env["NOTIFY_STATUSES"])
-    optional_numbers = {
-        "BACKOFF_SCALE": "backoff_scale",
-        "MAX_LAUNCH_FAILURES": "max_launch_failures",
-        "LAUNCH_RATE": "launch_rate",
-        "LAUNCH_BURST": "launch_burst",
-        "LAUNCH_BACKOFF_BASE_SECONDS": "launch_backoff_base_seconds",
-        "LAUNCH_BACKOFF_CAP_SECONDS": "launch_backoff_cap_seconds",
-        "QUIET_AFTER_SECONDS": "quiet_after_seconds",
-        "DECISION_GRACE_SECONDS": "decision_grace_seconds",
-        "DEFAULT_START_TIMEOUT_SECONDS": "default_start_timeout_seconds",
-        "RETENTION_DAYS": "retention_days",
-    }
-    for var, key in optional_numbers.items():
-        if env.get(var):
-            data[key] = env[var]
+    for name, (variable, _, _) in NUMBERS.items():
+        if variable and env.get(variable):
+            data[name] = env[variable]
     if env.get("DEFAULT_RETRY_POLICY"):
-        base = default_policy()
-        overrides = RetryOverrides.model_validate(json.loads(env["DEFAULT_RETRY_POLICY"]))
-        data["default_retry"] = base.with_overrides(overrides)
+        overrides = _json(env, "DEFAULT_RETRY_POLICY", "default_retry", "{}")
+        with within("default_retry"):
+            data["default_retry"] = default_policy().with_overrides(
+                RetryOverrides.from_dict(overrides)
+            )
+    return data
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
     try:
-        return Settings.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(f"invalid jobtracker configuration: {exc}") from exc
+        return Settings(**_read(env))
+    except Invalid as exc:
+        head, _, rest = exc.field.partition(".")
+        where = VARIABLES.get(head, head) + (f": {rest}" if rest else "")
+        raise ConfigError(f"invalid jobtracker configuration: {where}: {exc.message}") from None
 
 
 @lru_cache(maxsize=1)

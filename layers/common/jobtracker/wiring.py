@@ -15,6 +15,8 @@ from jobtracker.usecases.ports import (
     JobRepository,
     LaunchGovernor,
     LogReader,
+    MemoryRunningLimits,
+    RunningLimits,
     ScheduleSource,
     Unlimited,
 )
@@ -45,12 +47,14 @@ class Deps:
     governor: LaunchGovernor = field(default_factory=Unlimited)
     logs: LogReader = field(default_factory=_cloudwatch_logs)
     schedules: ScheduleSource = field(default_factory=_scheduler)
+    limits: RunningLimits = field(default_factory=MemoryRunningLimits)
 
 
 @lru_cache(maxsize=1)
 def default_deps() -> Deps:
     from jobtracker.adapters.governor import DynamoGovernor
     from jobtracker.adapters.launcher import default_launcher
+    from jobtracker.adapters.limits import DynamoRunningLimits
     from jobtracker.adapters.queue import default_queue
     from jobtracker.adapters.store import default_repository
 
@@ -61,6 +65,7 @@ def default_deps() -> Deps:
         queue=default_queue(),
         settings=settings,
         governor=DynamoGovernor(settings.table_name, settings.launch_rate, settings.launch_burst),
+        limits=DynamoRunningLimits(settings.table_name),
     )
 
 

@@ -1,7 +1,8 @@
 """The job and its attempts as the logic sees them: plain dataclasses, no AWS types.
 
 The data-access module (store) converts these to and from DynamoDB items; the API converts them to
-pydantic views. Everything that decides a transition works on these objects only.
+its response models (edge/api_models.py). Everything that decides a transition works on these
+objects only.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+
+# The names users pick and see: job definitions and schedules.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 
 
 class JobStatus(StrEnum):

@@ -471,7 +471,7 @@ def policy_of(job: Job, settings: Settings) -> RetryPolicy:
     if definition is not None:
         policy = policy.with_overrides(definition.retry)
     if job.spec.retry:
-        policy = policy.with_overrides(RetryOverrides.model_validate(job.spec.retry))
+        policy = policy.with_overrides(RetryOverrides.from_dict(job.spec.retry))
     return policy
 
 
@@ -602,6 +602,25 @@ def launch_backoff(
     )
     # Half fixed, half jitter: launches throttled together spread out, but never instantly.
     return (ceiling / 2 + ceiling / 2 * draw()) * settings.backoff_scale
+
+
+# A job waiting for a slot of its definition's running limit looks again within this: slots free
+# as tasks stop, at no time known in advance.
+RUNNING_SLOT_WAIT_CAP_SECONDS = 30.0
+
+
+def running_slot(job_id: str, attempt: int) -> str:
+    """What holds a slot of a running limit: one attempt of one job (a late STOPPED of an earlier
+    attempt never gives back the slot of the current one)."""
+    return f"{job_id}#{attempt}"
+
+
+def running_slot_wait(
+    settings: Settings, failures: int, rand: Callable[[], float] | None = None
+) -> float:
+    """How long a job refused a running slot waits before it asks again."""
+    cap = RUNNING_SLOT_WAIT_CAP_SECONDS * settings.backoff_scale
+    return min(cap, launch_backoff(settings, failures, rand))
 
 
 def record_launch_failure(

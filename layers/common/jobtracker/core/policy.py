@@ -10,53 +10,132 @@ from __future__ import annotations
 import fnmatch
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Annotated, Literal
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
+from jobtracker.core.checks import (
+    Invalid,
+    boolean,
+    fields,
+    integer,
+    items,
+    number,
+    one_of,
+    optional,
+    plain,
+    store,
+    text,
+    texts,
+    within,
+)
 from jobtracker.core.domain import Attempt, ContainerState
 
 Action = Literal["RETRY", "FAIL", "RETRY_UNCOUNTED"]
+ACTIONS: tuple[Action, ...] = ("RETRY", "FAIL", "RETRY_UNCOUNTED")
+Jitter = Literal["full", "none"]
+JITTERS: tuple[Jitter, ...] = ("full", "none")
+
+# A policy's limits and defaults: the API's retry model (edge/api_models.py) is built on these.
+MIN_ATTEMPTS, MAX_ATTEMPTS, DEFAULT_MAX_ATTEMPTS = 1, 10, 3
+MAX_UNCOUNTED, DEFAULT_MAX_UNCOUNTED = 20, 5
+MAX_BACKOFF_BASE_SECONDS, DEFAULT_BACKOFF_BASE_SECONDS = 3600, 30.0
+MIN_BACKOFF_FACTOR, MAX_BACKOFF_FACTOR, DEFAULT_BACKOFF_FACTOR = 1, 10, 2.0
+MAX_BACKOFF_CAP_SECONDS, DEFAULT_BACKOFF_CAP_SECONDS = 86400, 3600.0
+DEFAULT_JITTER: Jitter = "full"
+MAX_RULES = 20
+MAX_RULE_NAME = 64
+MAX_EXIT_CODE = 255  # a process's exit status is one byte
+MAX_EXIT_CODES = 50
+MAX_STOP_CODE = 64
+MAX_STOP_CODES = 20
+MAX_REASON = 512
+NO_MATCHER = "a rule needs at least one of exit_codes, stop_codes, reason, no_exit_code"
 
 
-class Backoff(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+@dataclass(frozen=True, kw_only=True)
+class Backoff:
+    base_seconds: float = DEFAULT_BACKOFF_BASE_SECONDS
+    factor: float = DEFAULT_BACKOFF_FACTOR
+    cap_seconds: float = DEFAULT_BACKOFF_CAP_SECONDS
+    jitter: Jitter = DEFAULT_JITTER
 
-    base_seconds: float = Field(default=30.0, ge=0, le=3600)
-    factor: float = Field(default=2.0, ge=1, le=10)
-    cap_seconds: float = Field(default=3600.0, ge=0, le=86400)
-    jitter: Literal["full", "none"] = "full"
+    def __post_init__(self) -> None:
+        store(
+            self,
+            "base_seconds",
+            number(self.base_seconds, "base_seconds", ge=0, le=MAX_BACKOFF_BASE_SECONDS),
+        )
+        store(
+            self,
+            "factor",
+            number(self.factor, "factor", ge=MIN_BACKOFF_FACTOR, le=MAX_BACKOFF_FACTOR),
+        )
+        store(
+            self,
+            "cap_seconds",
+            number(self.cap_seconds, "cap_seconds", ge=0, le=MAX_BACKOFF_CAP_SECONDS),
+        )
+        store(self, "jitter", one_of(self.jitter, "jitter", JITTERS))
+
+    @classmethod
+    def from_dict(cls, data: object) -> Backoff:
+        return cls(**fields(data, BACKOFF_FIELDS))
 
 
-class RetryRule(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class RetryRule:
     """One rule; every matcher given must match. Reason globs are case-insensitive."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    name: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    exit_codes: (
-        Annotated[list[Annotated[int, Field(ge=0, le=255)]], Field(max_length=50)] | None
-    ) = None
+    name: str | None = None
+    exit_codes: list[int] | None = None
     no_exit_code: bool | None = None
-    stop_codes: (
-        Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=20)] | None
-    ) = None
-    reason: Annotated[str, Field(min_length=1, max_length=512)] | None = None
+    stop_codes: list[str] | None = None
+    reason: str | None = None
     action: Action
 
-    @model_validator(mode="after")
-    def _needs_a_matcher(self) -> RetryRule:
+    def __post_init__(self) -> None:
+        store(
+            self, "name", optional(text, self.name, "name", min_length=1, max_length=MAX_RULE_NAME)
+        )
+        if self.exit_codes is not None:
+            codes = items(self.exit_codes, "exit_codes", MAX_EXIT_CODES)
+            store(
+                self,
+                "exit_codes",
+                [
+                    integer(c, f"exit_codes.{i}", ge=0, le=MAX_EXIT_CODE)
+                    for i, c in enumerate(codes)
+                ],
+            )
+        store(self, "no_exit_code", optional(boolean, self.no_exit_code, "no_exit_code"))
+        store(
+            self,
+            "stop_codes",
+            optional(
+                texts,
+                self.stop_codes,
+                "stop_codes",
+                max_items=MAX_STOP_CODES,
+                max_length=MAX_STOP_CODE,
+            ),
+        )
+        store(
+            self,
+            "reason",
+            optional(text, self.reason, "reason", min_length=1, max_length=MAX_REASON),
+        )
+        store(self, "action", one_of(self.action, "action", ACTIONS))
         if (
             not self.exit_codes
             and not self.stop_codes
             and self.reason is None
             and self.no_exit_code is None
         ):
-            raise ValueError(
-                "a rule needs at least one of exit_codes, stop_codes, reason, no_exit_code"
-            )
-        return self
+            raise Invalid("", NO_MATCHER)
+
+    @classmethod
+    def from_dict(cls, data: object) -> RetryRule:
+        return cls(**fields(data, RULE_FIELDS, required=("action",)))
 
     @property
     def label(self) -> str:
@@ -74,29 +153,89 @@ class RetryRule(BaseModel):
         return f"{self.action}({' '.join(parts)})"
 
 
-class RetryOverrides(BaseModel):
+def _rules(value: object, max_items: int | None = None) -> list[RetryRule]:
+    found = []
+    for i, rule in enumerate(items(value, "rules", max_items)):
+        with within(f"rules.{i}"):
+            found.append(rule if isinstance(rule, RetryRule) else RetryRule.from_dict(rule))
+    return found
+
+
+def _backoff(value: object) -> Backoff:
+    with within("backoff"):
+        return value if isinstance(value, Backoff) else Backoff.from_dict(value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryOverrides:
     """Per-job overrides from POST /jobs; rules given here are evaluated before the defaults."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    max_attempts: int | None = Field(default=None, ge=1, le=10)
-    max_uncounted: int | None = Field(default=None, ge=0, le=20)
+    max_attempts: int | None = None
+    max_uncounted: int | None = None
     backoff: Backoff | None = None
-    rules: Annotated[list[RetryRule], Field(max_length=20)] | None = None
+    rules: list[RetryRule] | None = None
     replace_default_rules: bool = False
 
+    def __post_init__(self) -> None:
+        store(
+            self,
+            "max_attempts",
+            optional(integer, self.max_attempts, "max_attempts", ge=MIN_ATTEMPTS, le=MAX_ATTEMPTS),
+        )
+        store(
+            self,
+            "max_uncounted",
+            optional(integer, self.max_uncounted, "max_uncounted", ge=0, le=MAX_UNCOUNTED),
+        )
+        store(self, "backoff", None if self.backoff is None else _backoff(self.backoff))
+        store(self, "rules", None if self.rules is None else _rules(self.rules, MAX_RULES))
+        store(
+            self,
+            "replace_default_rules",
+            boolean(self.replace_default_rules, "replace_default_rules"),
+        )
 
-class RetryPolicy(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    @classmethod
+    def from_dict(cls, data: object) -> RetryOverrides:
+        """From JSON (a job's stored overrides, a schedule's input, the configuration)."""
+        return cls(**fields(data, OVERRIDES_FIELDS))
 
-    max_attempts: int = Field(default=3, ge=1, le=10)
-    max_uncounted: int = Field(default=5, ge=0, le=20)
-    backoff: Backoff = Field(default_factory=Backoff)
-    rules: list[RetryRule] = Field(default_factory=list)
+    def to_dict(self) -> dict[str, Any]:
+        """What a job stores: only what differs from the defaults."""
+        return plain(self, skip_defaults=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryPolicy:
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    max_uncounted: int = DEFAULT_MAX_UNCOUNTED
+    backoff: Backoff = field(default_factory=Backoff)
+    rules: list[RetryRule] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        store(
+            self,
+            "max_attempts",
+            integer(self.max_attempts, "max_attempts", ge=MIN_ATTEMPTS, le=MAX_ATTEMPTS),
+        )
+        store(
+            self,
+            "max_uncounted",
+            integer(self.max_uncounted, "max_uncounted", ge=0, le=MAX_UNCOUNTED),
+        )
+        store(self, "backoff", _backoff(self.backoff))
+        store(self, "rules", _rules(self.rules))
+
+    @classmethod
+    def from_dict(cls, data: object) -> RetryPolicy:
+        return cls(**fields(data, POLICY_FIELDS))
+
+    def to_dict(self) -> dict[str, Any]:
+        return plain(self)
 
     def with_overrides(self, overrides: RetryOverrides | None) -> RetryPolicy:
         if overrides is None:
-            return self.model_copy(deep=True)
+            return replace(self, rules=list(self.rules))
         rules = list(overrides.rules or [])
         if not overrides.replace_default_rules:
             rules += self.rules
@@ -110,6 +249,12 @@ class RetryPolicy(BaseModel):
             backoff=overrides.backoff or self.backoff,
             rules=rules,
         )
+
+
+BACKOFF_FIELDS = frozenset(Backoff.__dataclass_fields__)
+RULE_FIELDS = frozenset(RetryRule.__dataclass_fields__)
+OVERRIDES_FIELDS = frozenset(RetryOverrides.__dataclass_fields__)
+POLICY_FIELDS = frozenset(RetryPolicy.__dataclass_fields__)
 
 
 # Defaults distilled from ../shared/reference/ecs.md: community practice (aws-samples, Dagster)
@@ -184,7 +329,7 @@ DEFAULT_RULES: list[dict[str, object]] = [
 
 
 def default_policy() -> RetryPolicy:
-    return RetryPolicy.model_validate({"rules": DEFAULT_RULES})
+    return RetryPolicy.from_dict({"rules": DEFAULT_RULES})
 
 
 @dataclass(frozen=True)

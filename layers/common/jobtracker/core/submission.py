@@ -1,14 +1,36 @@
 """What a job is submitted with: the request every job is made from (POST /jobs, a schedule's
-tick), validated as ECS will need it."""
+tick), validated as ECS will need it. The API's request model (edge/api_models.py) is built on
+the limits and checks here and converts to a Submission."""
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from dataclasses import dataclass, field
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
+from jobtracker.core.checks import (
+    Invalid,
+    fields,
+    integer,
+    mapping,
+    optional,
+    plain,
+    store,
+    text,
+    text_map,
+    texts,
+    within,
+)
+from jobtracker.core.domain import NAME_PATTERN
 from jobtracker.core.policy import RetryOverrides
+
+MAX_COMMAND_ARGS = 64
+MAX_ARG_LENGTH = 4096
+MAX_ENV_VARS = 50
+MAX_ENV_VALUE_LENGTH = 4096
+MAX_TIMEOUT_SECONDS = 14 * 24 * 3600
+MAX_START_TIMEOUT_SECONDS = 24 * 3600
+MAX_QUEUE_TIMEOUT_SECONDS = 14 * 24 * 3600
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 RESERVED_ENV_PREFIXES = ("JOB_", "AWS_", "ECS_")
@@ -22,73 +44,97 @@ TAG_CHARS = re.compile(r"^[\w .:/=+\-@]*$", re.UNICODE)
 OUR_TAGS = ("jobtracker:job-id", "jobtracker:definition", "jobtracker:attempt")
 MAX_USER_TAGS = 50 - len(OUR_TAGS)
 
-Definition = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
+
+def command_error(value: list[str] | None) -> str | None:
+    for i, arg in enumerate(value or []):
+        if "\x00" in arg:
+            return f"item {i} contains a NUL byte, which no process argument can carry"
+    return None
 
 
-class JobSubmission(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def environment_error(value: dict[str, str]) -> str | None:
+    if len(value) > MAX_ENV_VARS:
+        return f"at most {MAX_ENV_VARS} environment variables"
+    for name in value:
+        if not ENV_NAME.match(name):
+            return f"invalid name {name!r}: letters, digits and _, not starting with a digit"
+        if name.upper().startswith(RESERVED_ENV_PREFIXES):
+            return f"name {name!r} is reserved (prefixes {', '.join(RESERVED_ENV_PREFIXES)})"
+        if "\x00" in value[name]:
+            return f"{name}: contains a NUL byte, which no environment can carry"
+        if SECRET_NAME.search(name):
+            return (
+                f"{name!r} looks like a secret: environment overrides appear in every ECS "
+                "event; use the task definition's secrets (Secrets Manager or SSM) instead"
+            )
+    return None
 
-    definition: Definition
-    command: (
-        Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=64)] | None
-    ) = None
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    environment: dict[str, Annotated[str, Field(max_length=4096)]] = Field(default_factory=dict)
-    timeout_seconds: int | None = Field(default=None, ge=1, le=14 * 24 * 3600)
-    start_timeout_seconds: int | None = Field(default=None, ge=1, le=24 * 3600)
+
+def tags_error(value: dict[str, str]) -> str | None:
+    if len(value) > MAX_USER_TAGS:
+        return f"at most {MAX_USER_TAGS} tags"
+    for key, tag_value in value.items():
+        if not 1 <= len(key) <= 128:
+            return f"tag key {key[:40]!r} must be 1-128 characters"
+        if len(tag_value) > 256:
+            return f"tag {key!r}: value longer than 256 characters"
+        if key.lower().startswith(("aws:", "jobtracker:")):
+            return f"tag key {key!r} uses a reserved prefix (aws:, jobtracker:)"
+        if not TAG_CHARS.match(key) or not TAG_CHARS.match(tag_value):
+            return f"tag {key!r}: only letters, digits, spaces and _ . : / = + - @ are allowed"
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Submission:
+    definition: str
+    command: list[str] | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)
+    timeout_seconds: int | None = None
+    start_timeout_seconds: int | None = None
     # How long an attempt may wait for launch capacity (throttling, RESOURCE:*, no Fargate
     # capacity) before the job fails; unset, it waits as long as it takes.
-    queue_timeout_seconds: int | None = Field(default=None, ge=1, le=14 * 24 * 3600)
+    queue_timeout_seconds: int | None = None
     retry: RetryOverrides | None = None
-    tags: dict[str, str] = Field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
 
-    @field_validator("command")
-    @classmethod
-    def _command_carriable(cls, value: list[str] | None) -> list[str] | None:
-        for i, arg in enumerate(value or []):
-            if "\x00" in arg:
-                raise ValueError(
-                    f"item {i} contains a NUL byte, which no process argument can carry"
-                )
-        return value
+    def __post_init__(self) -> None:
+        text(self.definition, "definition", pattern=NAME_PATTERN)
+        if self.command is not None:
+            command = texts(self.command, "command", MAX_COMMAND_ARGS, MAX_ARG_LENGTH)
+            _check("command", command_error(command))
+            store(self, "command", command)
+        store(self, "parameters", mapping(self.parameters, "parameters"))
+        environment = text_map(self.environment, "environment", MAX_ENV_VALUE_LENGTH)
+        _check("environment", environment_error(environment))
+        store(self, "environment", environment)
+        for name, limit in (
+            ("timeout_seconds", MAX_TIMEOUT_SECONDS),
+            ("start_timeout_seconds", MAX_START_TIMEOUT_SECONDS),
+            ("queue_timeout_seconds", MAX_QUEUE_TIMEOUT_SECONDS),
+        ):
+            store(self, name, optional(integer, getattr(self, name), name, ge=1, le=limit))
+        if self.retry is not None and not isinstance(self.retry, RetryOverrides):
+            with within("retry"):
+                store(self, "retry", RetryOverrides.from_dict(self.retry))
+        tags = text_map(self.tags, "tags")
+        _check("tags", tags_error(tags))
+        store(self, "tags", tags)
 
-    @field_validator("environment")
     @classmethod
-    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
-        if len(value) > 50:
-            raise ValueError("at most 50 environment variables")
-        for name in value:
-            if not ENV_NAME.match(name):
-                raise ValueError(
-                    f"invalid name {name!r}: letters, digits and _, not starting with a digit"
-                )
-            if name.upper().startswith(RESERVED_ENV_PREFIXES):
-                raise ValueError(
-                    f"name {name!r} is reserved (prefixes {', '.join(RESERVED_ENV_PREFIXES)})"
-                )
-            if "\x00" in value[name]:
-                raise ValueError(f"{name}: contains a NUL byte, which no environment can carry")
-            if SECRET_NAME.search(name):
-                raise ValueError(
-                    f"{name!r} looks like a secret: environment overrides appear in every ECS "
-                    "event; use the task definition's secrets (Secrets Manager or SSM) instead"
-                )
-        return value
+    def from_dict(cls, data: object) -> Submission:
+        """From JSON (a schedule's input)."""
+        return cls(**fields(data, SUBMISSION_FIELDS, required=("definition",)))
 
-    @field_validator("tags")
-    @classmethod
-    def _tags(cls, value: dict[str, str]) -> dict[str, str]:
-        if len(value) > MAX_USER_TAGS:
-            raise ValueError(f"at most {MAX_USER_TAGS} tags")
-        for key, tag_value in value.items():
-            if not 1 <= len(key) <= 128:
-                raise ValueError(f"tag key {key[:40]!r} must be 1-128 characters")
-            if len(tag_value) > 256:
-                raise ValueError(f"tag {key!r}: value longer than 256 characters")
-            if key.lower().startswith(("aws:", "jobtracker:")):
-                raise ValueError(f"tag key {key!r} uses a reserved prefix (aws:, jobtracker:)")
-            if not TAG_CHARS.match(key) or not TAG_CHARS.match(tag_value):
-                raise ValueError(
-                    f"tag {key!r}: only letters, digits, spaces and _ . : / = + - @ are allowed"
-                )
-        return value
+    def to_dict(self) -> dict[str, Any]:
+        """Every field but the unset ones: what an Idempotency-Key's body hash is taken of."""
+        return plain(self)
+
+
+SUBMISSION_FIELDS = frozenset(Submission.__dataclass_fields__)
+
+
+def _check(name: str, error: str | None) -> None:
+    if error:
+        raise Invalid(name, error)

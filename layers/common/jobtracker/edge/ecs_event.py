@@ -9,74 +9,206 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from jobtracker.core.checks import Invalid, integer, items, text, within
 from jobtracker.core.domain import ContainerState, TaskState
 
-
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+_MISSING: Any = object()
 
 
-class EnvVar(_Lenient):
+def _get(data: dict[str, Any], alias: str, attr: str | None = None) -> Any:
+    # ECS's camelCase name; the field's own name is taken too (as the pydantic model did).
+    if alias in data:
+        return data[alias]
+    return data.get(attr or alias, _MISSING)
+
+
+def _object(value: object, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise Invalid(name, "must be an object")
+    return value
+
+
+def _required(
+    data: dict[str, Any], alias: str, attr: str | None = None, min_length: int = 0
+) -> str:
+    value = _get(data, alias, attr)
+    if value is _MISSING:
+        raise Invalid(alias, "field required")
+    return text(value, alias, min_length=min_length)
+
+
+def _optional(data: dict[str, Any], alias: str, attr: str | None = None) -> str | None:
+    value = _get(data, alias, attr)
+    return None if value is _MISSING or value is None else text(value, alias)
+
+
+def _list(data: dict[str, Any], alias: str, attr: str | None = None) -> list[Any]:
+    value = _get(data, alias, attr)
+    return [] if value is _MISSING else items(value, alias)
+
+
+@dataclass(frozen=True)
+class EnvVar:
     name: str
     value: str = ""
 
 
-class ContainerOverride(_Lenient):
+@dataclass(frozen=True)
+class ContainerOverride:
     name: str | None = None
     command: list[str] | None = None
-    environment: list[EnvVar] = Field(default_factory=list)
+    environment: tuple[EnvVar, ...] = ()
 
 
-class Overrides(_Lenient):
-    container_overrides: list[ContainerOverride] = Field(
-        default_factory=list, alias="containerOverrides"
-    )
-
-
-class EventContainer(_Lenient):
+@dataclass(frozen=True)
+class EventContainer:
     name: str
-    exit_code: int | None = Field(default=None, alias="exitCode")
+    exit_code: int | None = None
     reason: str | None = None
-    last_status: str | None = Field(default=None, alias="lastStatus")
-    container_arn: str | None = Field(default=None, alias="containerArn")
+    last_status: str | None = None
+    container_arn: str | None = None
 
 
-class TaskDetail(_Lenient):
-    task_arn: str = Field(alias="taskArn", min_length=1)
-    cluster_arn: str = Field(alias="clusterArn", min_length=1)
-    task_definition_arn: str | None = Field(default=None, alias="taskDefinitionArn")
-    last_status: str = Field(alias="lastStatus", min_length=1)
-    desired_status: str | None = Field(default=None, alias="desiredStatus")
-    version: int = Field(ge=0)
-    started_by: str | None = Field(default=None, alias="startedBy")
+# TaskDetail's optional text fields: (attribute, ECS's name).
+_DETAIL_TEXTS = (
+    ("task_definition_arn", "taskDefinitionArn"),
+    ("desired_status", "desiredStatus"),
+    ("started_by", "startedBy"),
+    ("group", "group"),
+    ("stop_code", "stopCode"),
+    ("stopped_reason", "stoppedReason"),
+    ("launch_type", "launchType"),
+    ("capacity_provider_name", "capacityProviderName"),
+    ("created_at", "createdAt"),
+    ("pull_started_at", "pullStartedAt"),
+    ("pull_stopped_at", "pullStoppedAt"),
+    ("started_at", "startedAt"),
+    ("stopping_at", "stoppingAt"),
+    ("execution_stopped_at", "executionStoppedAt"),
+    ("stopped_at", "stoppedAt"),
+    ("updated_at", "updatedAt"),
+    ("availability_zone", "availabilityZone"),
+)
+
+
+@dataclass(frozen=True)
+class TaskDetail:
+    task_arn: str
+    cluster_arn: str
+    last_status: str
+    version: int
+    containers: tuple[EventContainer, ...] = ()
+    container_overrides: tuple[ContainerOverride, ...] = ()
+    task_definition_arn: str | None = None
+    desired_status: str | None = None
+    started_by: str | None = None
     group: str | None = None
-    stop_code: str | None = Field(default=None, alias="stopCode")
-    stopped_reason: str | None = Field(default=None, alias="stoppedReason")
-    launch_type: str | None = Field(default=None, alias="launchType")
-    capacity_provider_name: str | None = Field(default=None, alias="capacityProviderName")
-    created_at: str | None = Field(default=None, alias="createdAt")
-    pull_started_at: str | None = Field(default=None, alias="pullStartedAt")
-    pull_stopped_at: str | None = Field(default=None, alias="pullStoppedAt")
-    started_at: str | None = Field(default=None, alias="startedAt")
-    stopping_at: str | None = Field(default=None, alias="stoppingAt")
-    execution_stopped_at: str | None = Field(default=None, alias="executionStoppedAt")
-    stopped_at: str | None = Field(default=None, alias="stoppedAt")
-    updated_at: str | None = Field(default=None, alias="updatedAt")
-    availability_zone: str | None = Field(default=None, alias="availabilityZone")
-    containers: list[EventContainer] = Field(default_factory=list)
-    overrides: Overrides = Field(default_factory=Overrides)
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+    launch_type: str | None = None
+    capacity_provider_name: str | None = None
+    created_at: str | None = None
+    pull_started_at: str | None = None
+    pull_stopped_at: str | None = None
+    started_at: str | None = None
+    stopping_at: str | None = None
+    execution_stopped_at: str | None = None
+    stopped_at: str | None = None
+    updated_at: str | None = None
+    availability_zone: str | None = None
 
 
-class EcsTaskStateChange(_Lenient):
+@dataclass(frozen=True)
+class EcsTaskStateChange:
     id: str
-    detail_type: str = Field(alias="detail-type")
+    detail_type: str
     source: str
+    detail: TaskDetail
     time: str | None = None
     region: str | None = None
     account: str | None = None
-    detail: TaskDetail
+
+
+def _env_var(raw: object) -> EnvVar:
+    data = _object(raw, "")
+    value = _get(data, "value")
+    return EnvVar(_required(data, "name"), "" if value is _MISSING else text(value, "value"))
+
+
+def _container_override(raw: object) -> ContainerOverride:
+    data = _object(raw, "")
+    command = _get(data, "command")
+    environment = []
+    for i, var in enumerate(_list(data, "environment")):
+        with within(f"environment.{i}"):
+            environment.append(_env_var(var))
+    return ContainerOverride(
+        name=_optional(data, "name"),
+        command=None
+        if command is _MISSING or command is None
+        else [text(c, f"command.{i}") for i, c in enumerate(items(command, "command"))],
+        environment=tuple(environment),
+    )
+
+
+def _container(raw: object) -> EventContainer:
+    data = _object(raw, "")
+    exit_code = _get(data, "exitCode", "exit_code")
+    return EventContainer(
+        name=_required(data, "name"),
+        exit_code=None
+        if exit_code is _MISSING or exit_code is None
+        else integer(exit_code, "exitCode"),
+        reason=_optional(data, "reason"),
+        last_status=_optional(data, "lastStatus", "last_status"),
+        container_arn=_optional(data, "containerArn", "container_arn"),
+    )
+
+
+def _detail(raw: object) -> TaskDetail:
+    data = _object(raw, "")
+    version = _get(data, "version")
+    if version is _MISSING:
+        raise Invalid("version", "field required")
+    containers = []
+    for i, container in enumerate(_list(data, "containers")):
+        with within(f"containers.{i}"):
+            containers.append(_container(container))
+    overrides_raw = _get(data, "overrides")
+    overrides = {} if overrides_raw is _MISSING else _object(overrides_raw, "overrides")
+    container_overrides = []
+    for i, override in enumerate(_list(overrides, "containerOverrides", "container_overrides")):
+        with within(f"overrides.containerOverrides.{i}"):
+            container_overrides.append(_container_override(override))
+    return TaskDetail(
+        task_arn=_required(data, "taskArn", "task_arn", min_length=1),
+        cluster_arn=_required(data, "clusterArn", "cluster_arn", min_length=1),
+        last_status=_required(data, "lastStatus", "last_status", min_length=1),
+        version=integer(version, "version", ge=0),
+        containers=tuple(containers),
+        container_overrides=tuple(container_overrides),
+        **{attr: _optional(data, alias, attr) for attr, alias in _DETAIL_TEXTS},
+    )
+
+
+def parse_event(raw: object) -> EcsTaskStateChange:
+    """Raises checks.Invalid (a ValueError) naming the field of a malformed event. Fields ECS
+    adds over time are ignored; those the tracker reads are typed and checked."""
+    data = _object(raw, "")
+    detail = _get(data, "detail")
+    if detail is _MISSING:
+        raise Invalid("detail", "field required")
+    with within("detail"):
+        parsed = _detail(detail)
+    return EcsTaskStateChange(
+        id=_required(data, "id"),
+        detail_type=_required(data, "detail-type", "detail_type"),
+        source=_required(data, "source"),
+        detail=parsed,
+        time=_optional(data, "time"),
+        region=_optional(data, "region"),
+        account=_optional(data, "account"),
+    )
 
 
 @dataclass(frozen=True)
@@ -95,14 +227,9 @@ class ForeignEvent(ValueError):
     """Well-formed, but not about one of our jobs."""
 
 
-def parse_event(raw: dict[str, Any]) -> EcsTaskStateChange:
-    """Raises pydantic.ValidationError on a malformed event."""
-    return EcsTaskStateChange.model_validate(raw)
-
-
 def _job_env(detail: TaskDetail) -> dict[str, str]:
     env: dict[str, str] = {}
-    for override in detail.overrides.container_overrides:
+    for override in detail.container_overrides:
         for var in override.environment:
             if var.name.startswith("JOB_"):
                 env.setdefault(var.name, var.value)

@@ -13,11 +13,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
-
+from jobtracker.core.checks import Invalid
 from jobtracker.edge.task_events import handle_task_event
 from jobtracker.observability import count, logger
-from jobtracker.usecases.periodic import ScheduledRun, run_tick
 from jobtracker.wiring import Deps, default_deps
 
 MAX_MESSAGES = 1000  # per run: a Lambda invocation's worth
@@ -43,9 +41,12 @@ def redrive_one(payload: Any, deps: Deps) -> str | None:
     """Hand one payload to its handler's logic; None when it is nothing we know."""
     if isinstance(payload, dict) and payload.get("detail-type") == "ECS Task State Change":
         return handle_task_event(payload, deps).value
+    # Ticks are the rarer payload: the scheduler's logic is loaded only for one.
+    from jobtracker.usecases.periodic import ScheduledRun, run_tick
+
     try:
-        run = ScheduledRun.model_validate(payload)
-    except ValidationError:
+        run = ScheduledRun.from_dict(payload)
+    except Invalid:
         return None
     return run_tick(run, deps).outcome.value
 

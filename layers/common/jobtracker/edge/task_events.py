@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
-
+from jobtracker.core.checks import Invalid
 from jobtracker.edge.ecs_event import ForeignEvent, correlate, parse_event
 from jobtracker.observability import count, logger
 from jobtracker.usecases.track import EventResult, apply_state
@@ -22,12 +21,12 @@ def handle_task_event(raw: dict[str, Any], deps: Deps | None = None) -> EventRes
     deps = deps or default_deps()
     try:
         correlated = correlate(parse_event(raw))
-    except ValidationError as exc:
+    except Invalid as exc:
         logger.warning(
             "malformed ECS event dropped",
             extra={
                 "event_id": raw.get("id") if isinstance(raw, dict) else None,
-                "errors": exc.errors(include_url=False)[:5],
+                "errors": [{"field": exc.field, "message": exc.message}],
             },
         )
         count("EventsMalformed")

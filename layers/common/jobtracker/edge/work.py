@@ -2,33 +2,55 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from jobtracker.adapters.records import job_from_message
+from jobtracker.core.checks import Invalid, fields, integer, mapping, one_of, text
 from jobtracker.observability import count, logger
 from jobtracker.usecases.decide import decide_attempt
 from jobtracker.usecases.launch import handle_launch_message
 from jobtracker.wiring import Deps
 
+Kind = Literal["decide", "launch"]
+KINDS: tuple[Kind, ...] = ("decide", "launch")
 
-class WorkMessage(BaseModel):
-    model_config = ConfigDict(extra="ignore")
 
-    kind: Literal["decide", "launch"]
-    job_id: Annotated[str, Field(min_length=1, max_length=128)]
-    attempt: Annotated[int, Field(ge=1, le=1000)]
+@dataclass(frozen=True)
+class WorkMessage:
+    kind: Kind
+    job_id: str
+    attempt: int
     # A decide hand-off carries the job's record as the handing write left it: the decider
     # plans from it without a read (its guard catches anything that changed since).
     job: dict[str, Any] | None = None
+
+    @classmethod
+    def from_json(cls, body: str) -> WorkMessage:
+        """Raises checks.Invalid naming the field at fault. Unknown fields are ignored."""
+        try:
+            raw = json.loads(body)
+        except ValueError as exc:
+            raise Invalid("", f"not JSON: {exc}") from None
+        data = fields(raw, MESSAGE_FIELDS, ("kind", "job_id", "attempt"), extra=True)
+        job = data.get("job")
+        return cls(
+            kind=one_of(data["kind"], "kind", KINDS),
+            job_id=text(data["job_id"], "job_id", min_length=1, max_length=128),
+            attempt=integer(data["attempt"], "attempt", ge=1, le=1000),
+            job=None if job is None else mapping(job, "job"),
+        )
+
+
+MESSAGE_FIELDS = frozenset(WorkMessage.__dataclass_fields__)
 
 
 def handle_work_message(body: str, deps: Deps | None = None) -> str:
     """Returns what was done. Raises only for failures worth a redelivery."""
     try:
-        message = WorkMessage.model_validate_json(body)
-    except ValidationError as exc:
+        message = WorkMessage.from_json(body)
+    except Invalid as exc:
         logger.warning("malformed work message dropped", extra={"errors": str(exc)[:500]})
         count("WorkMessagesMalformed")
         return "malformed"

@@ -27,10 +27,19 @@ def launch_attempt(job: Job, deps: Deps) -> Job:
     if definition is None:
         error = f"job definition {job.definition!r} is no longer configured"
         return _launch_failed(deps, job, number, error, LaunchFailure.FATAL)
+    # A definition's running limit first: a job refused a slot takes none of the account's rate.
+    limit = definition.max_running
+    slot = lifecycle.running_slot(job.job_id, number)
+    if limit is not None and not deps.limits.acquire(job.definition, slot, limit):
+        count("LaunchesLimited")
+        full = f"definition {job.definition!r} at its running limit {limit}"
+        wait = lifecycle.running_slot_wait(deps.settings, job.launch_failures + 1, deps.rand)
+        return _launch_failed(deps, job, number, full, LaunchFailure.WAIT, wait)
     # Every launcher shares the account's launch rate: past it the job waits, visibly.
     slot_in = deps.governor.acquire(deps.clock())
     if slot_in > 0:
         count("LaunchesGoverned")
+        _give_back_slot(deps, job, slot)
         rate = f"launch rate {deps.settings.launch_rate:g}/s reached"
         return _launch_failed(deps, job, number, rate, LaunchFailure.WAIT, slot_in)
     result = deps.launcher.run_task(build_run_task(job, number, definition))
@@ -53,9 +62,17 @@ def launch_attempt(job: Job, deps: Deps) -> Job:
             count("LaunchedThenStopped")
         return stored or job
     count("LaunchFailures")
+    _give_back_slot(deps, job, slot)  # no task: the slot goes to whoever asks next
     error = result.error or "unknown launch failure"
     logger.warning("launch failed", extra={"job_id": job.job_id, "attempt": number, "error": error})
     return _launch_failed(deps, job, number, error, result.failure)
+
+
+def _give_back_slot(deps: Deps, job: Job, slot: str) -> None:
+    """Give back a running slot the attempt took but will not use (no task was launched)."""
+    definition = deps.settings.job_definitions.get(job.definition)
+    if definition is not None and definition.max_running is not None:
+        deps.limits.release(job.definition, slot)
 
 
 def _launch_failed(

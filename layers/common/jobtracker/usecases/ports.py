@@ -117,3 +117,35 @@ class ScheduleSource(Protocol):
     """The stack's job schedules (EventBridge Scheduler, on AWS and on the local stack)."""
 
     def schedules(self) -> list[ScheduleRecord]: ...
+
+
+class RunningLimits(Protocol):
+    """Slots of the definitions with a running limit (`max_running`): a launched attempt holds
+    one until its task stops. Acquiring a slot already held and releasing one not held are
+    no-ops, so a retried handler is harmless."""
+
+    def acquire(self, definition: str, holder: str, limit: int) -> bool: ...
+
+    def release(self, definition: str, *holders: str) -> None: ...
+
+    def holders(self, definition: str) -> set[str]: ...
+
+
+class MemoryRunningLimits:
+    """Running limits in memory, with the semantics of the stored ones (unit tests)."""
+
+    def __init__(self) -> None:
+        self.held: dict[str, set[str]] = {}
+
+    def acquire(self, definition: str, holder: str, limit: int) -> bool:
+        held = self.held.setdefault(definition, set())
+        if holder not in held and len(held) >= limit:
+            return False
+        held.add(holder)
+        return True
+
+    def release(self, definition: str, *holders: str) -> None:
+        self.held.get(definition, set()).difference_update(holders)
+
+    def holders(self, definition: str) -> set[str]:
+        return set(self.held.get(definition, set()))

@@ -13,6 +13,11 @@ what each one is owed:
   what ECS says through the same guarded path as events; a task ECS no longer knows is marked
   lost (rule task-lost); a stop we asked for with no STOPPED yet is asked again.
 
+It also gives back the slots of running limits (`max_running`) that no unfinished job's current
+attempt holds: a handler that crashed between a task's STOPPED and giving its slot back, a job
+that ended some other way. The holders are read before the jobs, so an attempt that took a slot
+after the read is never taken for a leak.
+
 When acting on a job fails, the failure is logged and counted (ReconcilerErrors) and the job is
 backed off: its failures are counted on the job item itself (durable across runs), and
 `lifecycle.reconcile_backoff_until` says when it may be tried again (2, 4, 8 ... minutes, capped
@@ -81,8 +86,11 @@ def reconcile(deps: Deps | None = None) -> Report:
     to_describe: dict[str, list[Job]] = defaultdict(list)
     recovering: list[Job] = []  # backed off before and reached now: their backoff ends...
     unfinished: set[str] = set()  # ...unless DescribeTasks left them here unfinished
+    held = _running_slots(deps)
+    current: set[str] = set()  # the slots unfinished jobs' current attempts may hold
     for job in deps.repo.active_jobs():
         report.seen += 1
+        current.add(lifecycle.running_slot(job.job_id, job.attempt))
         until = lifecycle.reconcile_backoff_until(job, deps.settings)
         if until is not None and until > now:
             report.backed_off += 1  # nothing is due before then (lifecycle.deadlines)
@@ -102,6 +110,11 @@ def reconcile(deps: Deps | None = None) -> Report:
     for job in recovering:
         if job.job_id not in unfinished:
             _recovered(job, now, deps)
+    for definition, holders in held.items():
+        leaked = holders - current
+        if leaked:
+            deps.limits.release(definition, *sorted(leaked))
+            report.actions["running_slots_freed"] += len(leaked)
     for name, n in report.actions.items():
         count(f"Reconciler{name.title().replace('_', '')}", n)
     if report.backed_off:
@@ -109,6 +122,15 @@ def reconcile(deps: Deps | None = None) -> Report:
         # with nothing backed off is an outage (DescribeTasks, or DynamoDB itself).
         count("ReconcilerBackedOff", report.backed_off)
     return report
+
+
+def _running_slots(deps: Deps) -> dict[str, set[str]]:
+    """The holders of every limited definition's slots (one read each; none without limits)."""
+    return {
+        name: deps.limits.holders(name)
+        for name, definition in deps.settings.job_definitions.items()
+        if definition.max_running is not None
+    }
 
 
 def _back_off(job: Job, now: datetime, deps: Deps) -> None:

@@ -3,11 +3,11 @@ its next tick and its latest runs."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from pydantic import ValidationError
-
+from jobtracker.core.checks import Invalid
 from jobtracker.core.cron import ScheduleError, parse
 from jobtracker.core.domain import Job
 from jobtracker.usecases.periodic import ScheduledRun
@@ -44,12 +44,11 @@ def _state(record: ScheduleRecord, now: datetime) -> ScheduleState:
     tick: ScheduledRun | None = None
     problem: str | None = None
     try:
-        tick = ScheduledRun.model_validate_json(record.input or "")
-    except ValidationError as exc:
-        problem = "its input is not a schedule tick: " + "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}"
-            for e in exc.errors(include_url=False)[:3]
-        )
+        tick = ScheduledRun.from_dict(json.loads(record.input or ""))
+    except json.JSONDecodeError as exc:
+        problem = f"its input is not a schedule tick: input: not JSON ({exc.msg})"
+    except Invalid as exc:
+        problem = f"its input is not a schedule tick: {exc}"
     next_tick: datetime | None = None
     if record.state == "ENABLED":
         try:

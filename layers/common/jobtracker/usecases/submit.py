@@ -19,7 +19,7 @@ from jobtracker.config import JobDefinition, Settings
 from jobtracker.core import lifecycle
 from jobtracker.core.domain import Job, JobSpec, JobStatus, iso, new_job_id
 from jobtracker.core.errors import Conflict, invalid
-from jobtracker.core.submission import JobSubmission
+from jobtracker.core.submission import Submission
 from jobtracker.observability import count
 from jobtracker.usecases.launch import launch_attempt
 from jobtracker.usecases.ports import (
@@ -45,10 +45,8 @@ class Submitted:
     kind: SubmitKind
 
 
-def body_hash(submission: JobSubmission) -> str:
-    canonical = json.dumps(
-        submission.model_dump(mode="json", exclude_none=True), sort_keys=True, separators=(",", ":")
-    )
+def body_hash(submission: Submission) -> str:
+    canonical = json.dumps(submission.to_dict(), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -67,7 +65,7 @@ def definition_of(settings: Settings, name: str) -> JobDefinition:
 
 
 def build_job(
-    submission: JobSubmission,
+    submission: Submission,
     settings: Settings,
     now: datetime,
     caller: str | None,
@@ -83,9 +81,7 @@ def build_job(
             f"job definition {submission.definition!r} runs its image's own command; "
             "it does not allow a command override",
         )
-    overrides = (
-        submission.retry.model_dump(mode="json", exclude_defaults=True) if submission.retry else {}
-    )
+    overrides = submission.retry.to_dict() if submission.retry else {}
     spec = JobSpec(
         definition=submission.definition,
         command=submission.command,
@@ -123,7 +119,7 @@ def build_job(
 
 
 def submit_job(
-    submission: JobSubmission,
+    submission: Submission,
     caller: str,
     idempotency_key: str | None = None,
     deps: Deps | None = None,
@@ -153,7 +149,7 @@ def submit_job(
 
 
 def _replay(
-    submission: JobSubmission,
+    submission: Submission,
     caller: str,
     key: str,
     record: IdempotencyRecord,
