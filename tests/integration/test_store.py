@@ -10,12 +10,12 @@ import pytest
 
 from jobtracker.adapters.records import SHARDS, item_size, job_item
 from jobtracker.core import lifecycle
-from jobtracker.core.domain import Job
+from jobtracker.core.domain import Job, LaunchFailure
 from jobtracker.core.submission import Submission
 from jobtracker.edge.ecs_event import correlate, parse_event
 from jobtracker.edge.task_events import handle_task_event
 from jobtracker.usecases.cancel import cancel_job
-from jobtracker.usecases.ports import ItemTooLarge
+from jobtracker.usecases.ports import ItemTooLarge, Written
 from jobtracker.usecases.submit import build_job, submit_job
 from jobtracker.wiring import Deps, default_deps
 from tests.conftest import AwsEnv
@@ -270,3 +270,48 @@ def test_a_stale_decision_never_overwrites_a_fuller_archive(aws: AwsEnv, deps: D
     store._put_archive(job.job_id, stale)  # type: ignore[attr-defined]
     # THEN the fuller record stays
     assert set(raw_item(aws, f"{job.job_id}#1")["a"]["h"]) == {"2", "3", "4"}
+
+
+def test_the_store_counts_launch_waits_apart_from_launch_failures(aws: AwsEnv, deps: Deps) -> None:
+    # GIVEN a PENDING job stored without a task
+    job = build_job(Submission(definition="demo"), deps.settings, deps.clock(), "me")
+    deps.repo.create(job)
+    now = deps.clock()
+
+    def record(kind: LaunchFailure, error: str) -> Written:
+        stored = deps.repo.get(job.job_id)
+        assert stored is not None
+        planned = lifecycle.record_launch_failure(stored, 1, error, kind, now, deps.settings)
+        assert planned is not None
+        return deps.repo.apply(planned[0])
+
+    # WHEN it waits for capacity more times than transient errors are allowed, then meets one
+    for _ in range(deps.settings.max_launch_failures + 1):
+        assert record(LaunchFailure.WAIT, "RESOURCE:MEMORY").applied
+    assert record(LaunchFailure.RETRY, "ServerException: oops").applied
+    # THEN the stored job still waits to launch, each count in its own attribute
+    stored = deps.repo.get(job.job_id)
+    assert stored is not None and stored.status.value == "PENDING", stored and stored.status_reason
+    item = raw_item(aws, job.job_id)
+    assert (item.get("lw"), item.get("lf")) == (deps.settings.max_launch_failures + 1, 1)
+
+
+def test_a_launch_failure_planned_from_a_stale_wait_count_is_refused(
+    aws: AwsEnv, deps: Deps
+) -> None:
+    # GIVEN a PENDING job, and a wait planned from it before another launcher recorded a wait
+    job = build_job(Submission(definition="demo"), deps.settings, deps.clock(), "me")
+    deps.repo.create(job)
+    now = deps.clock()
+    first = lifecycle.record_launch_failure(
+        job, 1, "RESOURCE:MEMORY", LaunchFailure.WAIT, now, deps.settings
+    )
+    stale = lifecycle.record_launch_failure(
+        job, 1, "RESOURCE:CPU", LaunchFailure.WAIT, now, deps.settings
+    )
+    assert first is not None and stale is not None
+    assert deps.repo.apply(first[0]).applied
+    # WHEN the stale one is written THEN its guard refuses it
+    written = deps.repo.apply(stale[0])
+    assert not written.applied, "a wait planned from an old count overwrote a newer one"
+    assert written.job is not None and written.job.launch_waits == 1

@@ -183,6 +183,20 @@ def test_capacity_and_throttling_make_a_job_wait_never_fail() -> None:
     assert all(w is not None for w in waits) and max(w for w in waits if w) <= 300
 
 
+def test_waiting_for_capacity_spends_none_of_the_transient_error_retries() -> None:
+    # GIVEN a job that waited for capacity more times than transient errors may be retried
+    job = new_job()
+    launch_failures(job, "RESOURCE:MEMORY", LaunchFailure.WAIT, 5, MAX_LAUNCH_FAILURES="3")
+    # WHEN its launch then meets a transient service error
+    waits = launch_failures(
+        job, "ServerException: oops", LaunchFailure.RETRY, 1, MAX_LAUNCH_FAILURES="3"
+    )
+    # THEN it is retried, not FAILED: the waits are counted apart from the failures
+    assert job.status == JobStatus.PENDING, f"failed after waiting: {job.status_reason}"
+    assert waits == [5.0], "the first transient error backs off as the first"
+    assert (job.launch_waits, job.launch_failures) == (5, 1)
+
+
 def test_a_queue_timeout_ends_the_wait_for_capacity() -> None:
     job = new_job(queue_timeout_seconds=60)
     s = settings()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 
-from jobtracker.core.domain import JobStatus
+from jobtracker.adapters.launcher import LaunchResult
+from jobtracker.core.domain import JobStatus, LaunchFailure
 from jobtracker.core.submission import Submission
 from jobtracker.edge.task_events import handle_task_event
 from jobtracker.usecases.launch import handle_launch_message
@@ -140,3 +141,36 @@ def test_a_waiting_job_asks_again_within_thirty_seconds() -> None:
     # THEN its next try is never more than 30 s away (slots free as tasks stop)
     delays = [delay for _, body, delay in queue.sent if body.get("kind") == "launch"]
     assert delays and max(delays) <= 30, delays
+
+
+def test_a_job_that_waited_long_for_a_slot_still_retries_a_transient_launch_error() -> None:
+    # GIVEN a limited definition full of running jobs, and a third that waited for a slot more
+    # times than a transient RunTask error may be retried
+    deps = limited_deps()
+    clock, launcher = deps.clock, deps.launcher
+    assert isinstance(clock, FakeClock) and isinstance(launcher, FakeLauncher)
+    first, _, third = (submit(deps) for _ in range(3))
+    for _ in range(deps.settings.max_launch_failures + 2):
+        clock.advance(60)
+        assert handle_launch_message(third, 1, deps) == "launched"  # tried, and waited again
+    # WHEN a slot frees and its launch meets one transient service error
+    job = deps.repo.get(first)
+    assert job is not None
+    stopped = ecs_event("task_stopped_success", first, task_arn=job.current.task_arn)
+    assert handle_task_event(stopped, deps).value == "applied"
+    launcher.fail_with = LaunchResult(error="ServerException: oops", failure=LaunchFailure.RETRY)
+    clock.advance(60)
+    handle_launch_message(third, 1, deps)
+    # THEN it is still PENDING, to be tried again, not FAILED for having waited
+    waiting = deps.repo.get(third)
+    assert waiting is not None
+    assert waiting.status == JobStatus.PENDING, f"{waiting.status}: {waiting.status_reason}"
+    assert waiting.launch_failures == 1, "one transient error counted"
+    tries = 1 + deps.settings.max_launch_failures + 2  # at submission, then each message
+    assert waiting.launch_waits == tries, "each wait counted"
+    # AND the next try launches it
+    launcher.fail_with = None
+    clock.advance(60)
+    assert handle_launch_message(third, 1, deps) == "launched"
+    launched = deps.repo.get(third)
+    assert launched is not None and launched.status == JobStatus.STARTING

@@ -33,6 +33,7 @@ JOB_ATTRS = {
     "not_before": "nb",
     "launch_error": "le",
     "launch_failures": "lf",
+    "launch_waits": "lw",
     "stop_request": "sr",
     "stop_requested_at": "sa",
     "status_reason": "rs",

@@ -149,7 +149,12 @@ def _guard(expr: _Expr, guard: Guard) -> None:
         check = "attribute_exists" if guard.awaiting_decision else "attribute_not_exists"
         expr.conditions.append(f"{check}({expr.path(a, 'ad')})")
     # A failure count is absent while it is 0 (the item stays small).
-    for attr, count in (("lf", guard.launch_failures), ("rf", guard.reconcile_failures)):
+    counts = (
+        ("lf", guard.launch_failures),
+        ("lw", guard.launch_waits),
+        ("rf", guard.reconcile_failures),
+    )
+    for attr, count in counts:
         if count is not None:
             path = expr.path(attr)
             expr.conditions.append(

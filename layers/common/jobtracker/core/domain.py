@@ -264,7 +264,8 @@ class Job:
     attempts: dict[int, Attempt] = field(default_factory=dict)
     not_before: str | None = None  # earliest launch time of a PENDING attempt
     launch_error: str | None = None
-    launch_failures: int = 0
+    launch_failures: int = 0  # transient RunTask errors of this attempt (bounded)
+    launch_waits: int = 0  # times this attempt waited for launch capacity (never fails it)
     stop_request: str | None = None
     stop_requested_at: str | None = None
     status_reason: str | None = None

@@ -145,6 +145,7 @@ class Guard:
     stop_request: Any = ANY  # None: no stop asked for; a value: that one
     awaiting_decision: bool | None = None
     launch_failures: int | None = None
+    launch_waits: int | None = None
     reconcile_failures: int | None = None  # only the reconciler's own writes check it
     no_task: bool = False
     history_absent: str | None = None  # this history key is not recorded yet
@@ -171,6 +172,8 @@ class Guard:
         ):
             return False
         if self.launch_failures is not None and job.launch_failures != self.launch_failures:
+            return False
+        if self.launch_waits is not None and job.launch_waits != self.launch_waits:
             return False
         if (
             self.reconcile_failures is not None
@@ -542,6 +545,7 @@ def decide_retry(
             "stop_requested_at": None,
             "launch_error": None,
             "launch_failures": 0,
+            "launch_waits": 0,
             "not_before": iso(now + timedelta(seconds=wait)),
             "uncounted": job.uncounted + (1 if uncounted else 0),
         },
@@ -641,14 +645,25 @@ def record_launch_failure(
     says so), until it launches or its own queue_timeout_seconds runs out."""
     if job.attempt != number or job.status != JobStatus.PENDING:
         return None
-    failures = job.launch_failures + 1
-    guard: dict[str, Any] = {"attempt": number, "launch_failures": job.launch_failures}
-    sets: dict[str, Any] = {"launch_failures": failures, "launch_error": error}
+    # Waits and failures count apart: only transient errors are bounded, so a job that waited
+    # for capacity many times still gets every retry on its first transient error.
+    waits = job.launch_waits + (1 if failure == LaunchFailure.WAIT else 0)
+    failures = job.launch_failures + (0 if failure == LaunchFailure.WAIT else 1)
+    guard: dict[str, Any] = {
+        "attempt": number,
+        "launch_failures": job.launch_failures,
+        "launch_waits": job.launch_waits,
+    }
+    sets: dict[str, Any] = {"launch_error": error}
+    if failure == LaunchFailure.WAIT:
+        sets["launch_waits"] = waits
+    else:
+        sets["launch_failures"] = failures
     waiting_since = parse_iso(job.current.created_at) or parse_iso(job.created_at) or now
     timeout = job.spec.queue_timeout_seconds
     queue_timed_out = timeout is not None and now >= waiting_since + timedelta(seconds=timeout)
     if failure == LaunchFailure.WAIT and not queue_timed_out:
-        wait = wait if wait is not None else launch_backoff(settings, failures, rand)
+        wait = wait if wait is not None else launch_backoff(settings, waits, rand)
         sets.update(not_before=iso(now + timedelta(seconds=wait)))
         waiting = change(
             LAUNCH_WAITING,

@@ -13,6 +13,7 @@ from jobtracker.core import lifecycle
 from jobtracker.core.domain import Job, JobStatus, LaunchFailure, StopRequest
 from jobtracker.core.lifecycle import Change
 from jobtracker.observability import count, logger
+from jobtracker.usecases.running_limit import give_back_slot, take_slot
 from jobtracker.usecases.write import write
 from jobtracker.wiring import Deps, default_deps
 
@@ -28,18 +29,17 @@ def launch_attempt(job: Job, deps: Deps) -> Job:
         error = f"job definition {job.definition!r} is no longer configured"
         return _launch_failed(deps, job, number, error, LaunchFailure.FATAL)
     # A definition's running limit first: a job refused a slot takes none of the account's rate.
-    limit = definition.max_running
-    slot = lifecycle.running_slot(job.job_id, number)
-    if limit is not None and not deps.limits.acquire(job.definition, slot, limit):
+    limit = take_slot(deps, job.definition, job.job_id, number)
+    if limit is not None:
         count("LaunchesLimited")
         full = f"definition {job.definition!r} at its running limit {limit}"
-        wait = lifecycle.running_slot_wait(deps.settings, job.launch_failures + 1, deps.rand)
+        wait = lifecycle.running_slot_wait(deps.settings, job.launch_waits + 1, deps.rand)
         return _launch_failed(deps, job, number, full, LaunchFailure.WAIT, wait)
     # Every launcher shares the account's launch rate: past it the job waits, visibly.
     slot_in = deps.governor.acquire(deps.clock())
     if slot_in > 0:
         count("LaunchesGoverned")
-        _give_back_slot(deps, job, slot)
+        give_back_slot(deps, job.definition, job.job_id, number)
         rate = f"launch rate {deps.settings.launch_rate:g}/s reached"
         return _launch_failed(deps, job, number, rate, LaunchFailure.WAIT, slot_in)
     result = deps.launcher.run_task(build_run_task(job, number, definition))
@@ -62,17 +62,11 @@ def launch_attempt(job: Job, deps: Deps) -> Job:
             count("LaunchedThenStopped")
         return stored or job
     count("LaunchFailures")
-    _give_back_slot(deps, job, slot)  # no task: the slot goes to whoever asks next
+    # No task: the slot goes to whoever asks next.
+    give_back_slot(deps, job.definition, job.job_id, number)
     error = result.error or "unknown launch failure"
     logger.warning("launch failed", extra={"job_id": job.job_id, "attempt": number, "error": error})
     return _launch_failed(deps, job, number, error, result.failure)
-
-
-def _give_back_slot(deps: Deps, job: Job, slot: str) -> None:
-    """Give back a running slot the attempt took but will not use (no task was launched)."""
-    definition = deps.settings.job_definitions.get(job.definition)
-    if definition is not None and definition.max_running is not None:
-        deps.limits.release(job.definition, slot)
 
 
 def _launch_failed(

@@ -10,6 +10,7 @@ from jobtracker.core import lifecycle
 from jobtracker.core.domain import Job, TaskState
 from jobtracker.core.lifecycle import Change
 from jobtracker.observability import count, logger
+from jobtracker.usecases.running_limit import give_back_slot
 from jobtracker.usecases.write import write
 from jobtracker.wiring import Deps
 
@@ -43,9 +44,8 @@ def apply_state(
 
     job, planned, written = write(deps, job_id, plan, known=known, blind=known is None)
     if state.stopped:
-        _free_running_slot(
-            job.definition if job is not None else definition_name, job_id, number, deps
-        )
+        name = job.definition if job is not None else definition_name
+        give_back_slot(deps, name, job_id, number)
     if planned is None or (planned.change is not None and not written and job is None):
         logger.warning("event for an unknown job", extra={"job_id": job_id})
         return EventResult.UNKNOWN
@@ -59,15 +59,6 @@ def apply_state(
     if planned.applied == lifecycle.Applied.UNKNOWN:
         logger.warning("event for an unknown attempt", extra={"job_id": job_id, "attempt": number})
     return EventResult(planned.applied.value)
-
-
-def _free_running_slot(name: str | None, job_id: str, number: int, deps: Deps) -> None:
-    """A stopped task frees its attempt's slot of a running limit. Done on every STOPPED seen,
-    duplicates included (giving back a slot twice changes nothing): a crash between the state's
-    write and this leaves it to the redelivery."""
-    definition = deps.settings.job_definitions.get(name) if name else None
-    if name and definition is not None and definition.max_running is not None:
-        deps.limits.release(name, lifecycle.running_slot(job_id, number))
 
 
 def hand_to_decider(job_id: str, attempt: int, deps: Deps, job: Job | None = None) -> None:
