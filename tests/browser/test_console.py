@@ -24,6 +24,9 @@ def heading_status(browser: Any, status: str) -> Any:
 
 
 def open_page(browser: Any, console: Console, hash_: str) -> None:
+    """The page drawn afresh: going to the URL the browser is at (or one only its hash
+    differs from) would keep the page drawn before, and a test would read it."""
+    browser.get("about:blank")
     browser.get(f"{console.url}/{hash_}")
 
 
@@ -160,6 +163,8 @@ def test_the_overview_shows_the_jobs_past_a_running_limit_as_the_launch_queue(
         waiting = [j["id"] for j in limited if j["id"] in queue]
         assert len(waiting) == 2, queue
         assert "running limit 2" in queue, queue
-    finally:
+    finally:  # the next test starts from settled jobs, not from these changing under it
         for job in limited:
             stack.request("POST", f"/jobs/{job['id']}/cancel", {})
+        for job in limited:
+            stack.wait(job["id"])

@@ -78,7 +78,8 @@ def test_a_schedule_whose_input_is_not_a_tick_is_listed_with_its_problem(
     aws: AwsEnv, schedules: None
 ) -> None:
     # GIVEN a schedule in the group whose input lacks the job
-    create_schedule("jt-broken", "rate(5 minutes)", GROUP, {"schedule": "broken"})
+    tick = {"schedule": "broken", "scheduled_time": "<aws.scheduler.scheduled-time>"}
+    create_schedule("jt-broken", "rate(5 minutes)", GROUP, tick)
     # WHEN the schedules are read; THEN it is listed, saying what is wrong, with no runs
     listed = {s["scheduler_name"]: s for s in call_api("GET", "/schedules").body["schedules"]}
     broken = listed["jt-broken"]

@@ -456,7 +456,7 @@ function rateChart(definitions) {
       text(0, 19, d.definition, { class: "label" }),
       svg("rect", { class: "track", x: LABEL, y: 6, width, height: 16 }),
       svg("rect", { class: "bar SUCCEEDED", x: LABEL, y: 6, width: (d.success_rate || 0) * width, height: 16 }),
-      text(LABEL + width + 6, 19, `${pct(d)} of ${d.verdicts}`, { class: "value" }),
+      text(LABEL + width + 6, 19, d.verdicts ? `${pct(d)} of ${d.verdicts}` : pct(d), { class: "value" }),
     ]));
 }
 

@@ -113,7 +113,8 @@ def summarize(
 def _definition(name: str, jobs: list[Job]) -> DefinitionStats:
     decided = [j for j in jobs if j.status in VERDICTS]
     succeeded = sum(1 for j in decided if j.status == JobStatus.SUCCEEDED)
-    durations = [d for j in jobs if j.status.terminal and (d := duration(j)) is not None]
+    # A cancel's time says when someone gave up, not how long the work takes.
+    durations = [d for j in decided if (d := duration(j)) is not None]
     return DefinitionStats(
         definition=name,
         jobs=len(jobs),
