@@ -3,15 +3,14 @@ GET /schedules, GET /stats."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from jobtracker.core.domain import JobStatus
-from jobtracker.edge.api import json_response, make_resolver, responses
-from jobtracker.edge.api_models import (
-    CancelRequest,
+from jobtracker.core.submission import CancelRequest
+from jobtracker.edge.api import Param, Reply, Request, Router, body_as
+from jobtracker.edge.views import (
     JobList,
     JobView,
     LogsView,
@@ -26,88 +25,112 @@ from jobtracker.edge.api_models import (
 from jobtracker.observability import logger, metrics
 from jobtracker.usecases.cancel import cancel_job
 from jobtracker.usecases.query import get_job, job_logs, list_jobs, overview
-from jobtracker.usecases.schedules import list_schedules
 
-app = make_resolver()
+app = Router()
+
+NEXT_TOKEN = Param("next_token", max_length=2048)
 
 
-@app.get(
+@app.route(
+    "GET",
     "/jobs",
     summary="List jobs, newest first",
-    responses=responses({200: (JobList, "a page of jobs")}, 400, 422),
-)
-def list_route(
-    status: Annotated[JobStatus | None, Query()] = None,
-    definition: Annotated[str | None, Query(max_length=64)] = None,
-    schedule: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 25,
-    next_token: Annotated[str | None, Query(max_length=2048)] = None,
-) -> Any:
-    jobs, token = list_jobs(
-        status.value if status else None, definition, schedule, limit, next_token
-    )
-    return json_response(200, JobList(jobs=[job_summary(j) for j in jobs], next_token=token))
-
-
-@app.get(
-    "/jobs/<job_id>",
-    summary="One job with all its attempts",
-    responses=responses({200: (JobView, "the job")}, 404),
-)
-def get_route(job_id: str) -> Any:
-    return json_response(200, job_view(get_job(job_id)))
-
-
-@app.get(
-    "/jobs/<job_id>/logs",
-    summary="A page of an attempt's log lines, oldest first (follow with next_token)",
-    responses=responses({200: (LogsView, "log lines")}, 400, 404, 422),
-)
-def logs_route(
-    job_id: str,
-    attempt: Annotated[int | None, Query(ge=1, le=1000)] = None,
-    limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
-    next_token: Annotated[str | None, Query(max_length=2048)] = None,
-) -> Any:
-    return json_response(200, logs_view(job_logs(job_id, attempt, limit, next_token)))
-
-
-@app.post(
-    "/jobs/<job_id>/cancel",
-    summary="Cancel a job (its task is stopped)",
-    responses=responses(
-        {202: (JobView, "cancelling: the task is being stopped"), 200: (JobView, "cancelled")},
-        404,
-        409,
-        422,
+    params=(
+        Param("status", choices=tuple(s.value for s in JobStatus)),
+        Param("definition", max_length=64),
+        Param("schedule", max_length=64),
+        Param("limit", int, default=25, minimum=1, maximum=100),
+        NEXT_TOKEN,
     ),
+    responses={200: (JobList, "a page of jobs")},
+    errors=(400, 422),
 )
-def cancel_route(job_id: str, request: Annotated[CancelRequest | None, Body()] = None) -> Any:
-    job = cancel_job(job_id, request.reason if request else None)
-    return json_response(202 if not job.status.terminal else 200, job_view(job))
+def list_route(request: Request) -> Reply:
+    q = request.query
+    jobs, token = list_jobs(
+        q["status"], q["definition"], q["schedule"], q["limit"], q["next_token"]
+    )
+    return Reply(200, JobList(jobs=[job_summary(j) for j in jobs], next_token=token))
 
 
-@app.get(
+@app.route(
+    "GET",
+    "/jobs/{job_id}",
+    summary="One job with all its attempts",
+    responses={200: (JobView, "the job")},
+    errors=(404,),
+)
+def get_route(request: Request) -> Reply:
+    return Reply(200, job_view(get_job(request.path_params["job_id"])))
+
+
+@app.route(
+    "GET",
+    "/jobs/{job_id}/logs",
+    summary="A page of an attempt's log lines, oldest first (follow with next_token)",
+    params=(
+        Param("attempt", int, minimum=1, maximum=1000),
+        Param("limit", int, default=1000, minimum=1, maximum=10000),
+        NEXT_TOKEN,
+    ),
+    responses={200: (LogsView, "log lines")},
+    errors=(400, 404, 422),
+)
+def logs_route(request: Request) -> Reply:
+    q = request.query
+    found = job_logs(request.path_params["job_id"], q["attempt"], q["limit"], q["next_token"])
+    return Reply(200, logs_view(found))
+
+
+@app.route(
+    "POST",
+    "/jobs/{job_id}/cancel",
+    summary="Cancel a job (its task is stopped)",
+    body="CancelRequest",
+    responses={
+        202: (JobView, "cancelling: the task is being stopped"),
+        200: (JobView, "cancelled"),
+    },
+    errors=(404, 409, 422),
+)
+def cancel_route(request: Request) -> Reply:
+    cancel = (
+        CancelRequest() if request.body is None else body_as(CancelRequest.from_dict, request.body)
+    )
+    job = cancel_job(request.path_params["job_id"], cancel.reason)
+    return Reply(202 if not job.status.terminal else 200, job_view(job))
+
+
+@app.route(
+    "GET",
     "/schedules",
     summary="The job schedules: expression, overlap policy, next tick and latest runs",
-    responses=responses({200: (ScheduleList, "the schedules, by name")}, 422),
+    params=(Param("runs", int, default=5, minimum=0, maximum=25),),
+    responses={200: (ScheduleList, "the schedules, by name")},
+    errors=(422,),
 )
-def schedules_route(runs: Annotated[int, Query(ge=0, le=25)] = 5) -> Any:
-    return json_response(
-        200, ScheduleList(schedules=[schedule_view(s) for s in list_schedules(runs)])
-    )
+def schedules_route(request: Request) -> Reply:
+    # Loaded by the one route that needs it: the cron parser and the tick's model are a tenth
+    # of this function's cold start (bench/coldstart.py).
+    from jobtracker.usecases.schedules import list_schedules
+
+    schedules = list_schedules(request.query["runs"])
+    return Reply(200, ScheduleList(schedules=[schedule_view(s) for s in schedules]))
 
 
-@app.get(
+@app.route(
+    "GET",
     "/stats",
     summary="Recent jobs in figures: by status over time, per definition, waiting for launch",
-    responses=responses({200: (StatsView, "the window's figures")}, 422),
+    params=(Param("hours", int, default=24, minimum=1, maximum=168),),
+    responses={200: (StatsView, "the window's figures")},
+    errors=(422,),
 )
-def stats_route(hours: Annotated[int, Query(ge=1, le=168)] = 24) -> Any:
-    return json_response(200, stats_view(overview(hours)))
+def stats_route(request: Request) -> Reply:
+    return Reply(200, stats_view(overview(request.query["hours"])))
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return app.resolve(event)

@@ -1,4 +1,4 @@
-"""The API's documentation on the local stack: /openapi.json (generated from the resolvers)
+"""The API's documentation on the local stack: /openapi.json (generated from the routes)
 and /docs, a Swagger UI served from the vendored swagger-ui-dist (no network: no CDN)."""
 
 from __future__ import annotations

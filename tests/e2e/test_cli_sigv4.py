@@ -17,7 +17,7 @@ from jobtracker_client.cli import main
 from jobtracker_client.client import ApiError, JobTracker, SigV4
 from jobtracker_client.endpoints import for_local
 
-from jobtracker.edge.api_models import JobSummary
+from jobtracker.edge.views import JobSummary
 from tests.e2e.conftest import ROOT, Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local-stack")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 from pydantic import ValidationError
@@ -17,6 +18,7 @@ from jobtracker.adapters.records import (
     to_wire,
 )
 from jobtracker.config import ConfigError, load_settings
+from jobtracker.core.checks import Invalid
 from jobtracker.core.domain import (
     Attempt,
     ContainerState,
@@ -27,19 +29,36 @@ from jobtracker.core.domain import (
     new_job_id,
 )
 from jobtracker.core.policy import RetryOverrides, RetryRule, default_policy
-from jobtracker.edge.api_models import JobSubmission, job_view
+from jobtracker.core.submission import Submission
+from jobtracker.edge.api_models import JobSubmission
+from jobtracker.edge.views import job_view, to_json
 from tests.fakes import DEFINITIONS, settings
 
 
-def errors_of(data: dict[str, object]) -> list[str]:
+def contract_errors(data: dict[str, object]) -> list[str]:
+    """The fields the published contract (edge/api_models.py, pydantic) finds wrong."""
     with pytest.raises(ValidationError) as info:
         JobSubmission.model_validate(data)
     return [".".join(str(p) for p in e["loc"]) for e in info.value.errors()]
 
 
-def test_minimal_submission_is_valid() -> None:
-    sub = JobSubmission.model_validate({"definition": "demo"})
-    assert sub.parameters == {} and sub.environment == {} and sub.command is None
+def runtime_errors(data: dict[str, object]) -> list[str]:
+    """The field the API functions' own check (core/submission.py) finds wrong."""
+    with pytest.raises(Invalid) as info:
+        Submission.from_dict(data)
+    return [info.value.field]
+
+
+# The API checks a body with the core's model and documents it with pydantic's: both must
+# refuse the same bodies, naming the same field.
+CHECKS = pytest.mark.parametrize("errors_of", [contract_errors, runtime_errors])
+
+
+def test_minimal_submission_is_valid_to_the_contract_and_the_runtime_check() -> None:
+    contract = JobSubmission.model_validate({"definition": "demo"})
+    runtime = Submission.from_dict({"definition": "demo"})
+    for sub in (contract, runtime):
+        assert sub.parameters == {} and sub.environment == {} and sub.command is None
 
 
 @pytest.mark.parametrize(
@@ -70,8 +89,12 @@ def test_minimal_submission_is_valid() -> None:
         ({"definition": "demo", "retry": {"unknown": 1}}, "retry.unknown"),
     ],
 )
-def test_invalid_submission_names_the_field(data: dict[str, object], field: str) -> None:
-    assert any(loc.startswith(field) for loc in errors_of(data))
+@CHECKS
+def test_invalid_submission_names_the_field(
+    errors_of: Callable[[dict[str, object]], list[str]], data: dict[str, object], field: str
+) -> None:
+    found = errors_of(data)
+    assert any(loc.startswith(field) for loc in found), found
 
 
 def test_overrides_prepend_rules_and_keep_defaults_unless_replaced() -> None:
@@ -206,7 +229,7 @@ def test_defaults_are_not_stored_in_the_job_item() -> None:
 
 def test_job_view_lists_attempts_in_order_with_history() -> None:
     view = job_view(_job(), settings())
-    data = json.loads(view.model_dump_json())
+    data = json.loads(to_json(view))
     assert [a["number"] for a in data["attempts"]] == [1, 2]
     assert data["attempts"][0]["history"][0]["status"] == "STOPPED"
     assert data["attempts"][0]["containers"] == [{"name": "worker", "exit_code": 2, "reason": None}]

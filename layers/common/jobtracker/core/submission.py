@@ -138,3 +138,21 @@ SUBMISSION_FIELDS = frozenset(Submission.__dataclass_fields__)
 def _check(name: str, error: str | None) -> None:
     if error:
         raise Invalid(name, error)
+
+
+MAX_CANCEL_REASON = 512
+
+
+@dataclass(frozen=True, kw_only=True)
+class CancelRequest:
+    """POST /jobs/{id}/cancel's optional body."""
+
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        reason = optional(text, self.reason, "reason", max_length=MAX_CANCEL_REASON)
+        store(self, "reason", reason)
+
+    @classmethod
+    def from_dict(cls, data: object) -> CancelRequest:
+        return cls(**fields(data, frozenset({"reason"})))

@@ -1,5 +1,11 @@
-"""The HTTP edge shared by the API functions: a Powertools resolver with validation, and the
-one JSON error shape every failure is answered with."""
+"""The HTTP edge shared by the API functions: a small router for API Gateway's HTTP API events
+(payload 2.0), the checks of a request's query and body, and the one JSON error shape every
+failure is answered with.
+
+It loads neither pydantic nor Powertools' resolver: together they cost a cold start more than
+everything else these functions import (bench/coldstart.py). A route declares what the OpenAPI
+document says of it (jobtracker_local.openapi builds the document from these declarations and
+the pydantic request models of edge/api_models.py)."""
 
 from __future__ import annotations
 
@@ -7,20 +13,22 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, TypeVar
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from pydantic import BaseModel
-
+from jobtracker.core import checks
+from jobtracker.core.checks import Invalid
 from jobtracker.core.errors import Conflict, DomainError, InvalidInput, MalformedInput, NotFound
+from jobtracker.edge.views import to_json
 from jobtracker.observability import logger
 
 JSON = "application/json"
+T = TypeVar("T")
 
-# Every route the API serves, with its methods: unknown paths are 404, known paths with
-# another method are 405.
+# Every path the API serves, with its methods, whichever function serves them: a known path
+# asked with another method is 405 (with Allow), an unknown one 404.
 ROUTES: dict[str, frozenset[str]] = {
     r"^/jobs/?$": frozenset({"GET", "POST"}),
     r"^/jobs/[^/]+/?$": frozenset({"GET"}),
@@ -74,69 +82,96 @@ ERRORS: dict[int, str] = {
 }
 
 
-def responses(ok: dict[int, tuple[type[BaseModel], str]], *errors: int) -> dict[int, Any]:
-    """A route's documented answers: its successes with their models, and its errors."""
-    from jobtracker.edge.api_models import ErrorView
-
-    documented: dict[int, Any] = {
-        status: {"description": text, "content": {JSON: {"model": model}}}
-        for status, (model, text) in ok.items()
-    }
-    for status in (*errors, 403):
-        documented[status] = {
-            "description": ERRORS[status],
-            "content": {JSON: {"model": ErrorView}},
-        }
-    return documented
-
-
 def from_domain(exc: DomainError) -> ApiError:
     status = next((code for kind, code in STATUS_OF.items() if isinstance(exc, kind)), 400)
     return ApiError(status, exc.code, exc.message, exc.fields)
 
 
-def json_response(status: int, body: BaseModel | dict[str, Any]) -> Response[Any]:
-    payload = body.model_dump_json() if isinstance(body, BaseModel) else body
-    return Response(status_code=status, content_type=JSON, body=payload)
-
-
-def error_response(error: ApiError) -> Response[Any]:
-    headers = (
-        {"Allow": error.fields[0]["allow"]}
-        if error.code == "method_not_allowed" and error.fields
-        else None
+def invalid(exc: Invalid, where: str = "body") -> ApiError:
+    """A failed check of a request's part, as the 422 that names its field."""
+    name = exc.field or where
+    return ApiError(
+        422,
+        "validation_error",
+        f"invalid request: {name}: {exc.message}",
+        [{"field": name, "message": exc.message}],
     )
-    return Response(status_code=error.status, content_type=JSON, body=error.body(), headers=headers)
 
 
-def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or "body"
+# ---- the request ----------------------------------------------------------------------------
 
 
-def _validation_error(exc: RequestValidationError) -> ApiError:
-    errors = list(exc.errors())
-    kinds = {e.get("type") for e in errors}
-    if "json_invalid" in kinds:
-        detail = next(
-            (e.get("ctx", {}).get("error") for e in errors if e.get("type") == "json_invalid"), ""
+@dataclass(frozen=True)
+class Param:
+    """A query parameter: its type, default and limits, checked before the route runs."""
+
+    name: str
+    type: type[int] | type[str] = str
+    default: int | str | None = None
+    minimum: int | None = None
+    maximum: int | None = None
+    max_length: int | None = None
+    choices: tuple[str, ...] | None = None
+
+    def read(self, raw: str | None) -> Any:
+        if raw is None:
+            return self.default
+        if self.type is int:
+            return checks.integer(raw, self.name, ge=self.minimum, le=self.maximum)
+        value = checks.text(raw, self.name, max_length=self.max_length)
+        if self.choices is not None:
+            return checks.one_of(value, self.name, self.choices)
+        return value
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]  # names in lower case
+    query: dict[str, Any]  # the route's parameters, checked
+    path_params: dict[str, str]
+    body: Any  # the parsed JSON body; None when there is none
+    caller: str  # the IAM principal API Gateway authenticated
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+def body_as(parse: Callable[[Any], T], body: Any) -> T:
+    """The body checked by a core model's parser; its failure is the 422 naming the field."""
+    try:
+        return parse(body)
+    except Invalid as exc:
+        raise invalid(exc) from None
+
+
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+def idempotency_key(request: Request) -> str | None:
+    key = request.header("Idempotency-Key")
+    if key is None:
+        return None
+    if not IDEMPOTENCY_KEY.match(key):
+        raise ApiError(
+            400,
+            "validation_error",
+            "Idempotency-Key: 1-128 characters of letters, digits and . _ : -",
+            [{"field": "Idempotency-Key", "message": "1-128 characters of [A-Za-z0-9._:-]"}],
         )
-        return ApiError(
-            400, "malformed_json", f"request body is not valid JSON: {detail}".rstrip(": ")
-        )
-    fields = []
-    for e in errors:
-        loc = e.get("loc", ())
-        name = _field_name(loc)
-        message = str(e.get("msg", "invalid"))
-        if e.get("type") == "missing":
-            message = "field required"
-        elif e.get("type") == "extra_forbidden":
-            message = "unknown field"
-        fields.append({"field": name, "message": message})
-    summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
-    return ApiError(422, "validation_error", f"invalid request: {summary}", fields)
+    return key
 
+
+def caller_of(event: Mapping[str, Any]) -> str:
+    """The IAM principal API Gateway authenticated (SigV4); 'anonymous' only where no
+    authorizer ran (the local stack without credentials)."""
+    context = event.get("requestContext") or {}
+    iam = (context.get("authorizer") or {}).get("iam") or {}
+    return str(iam.get("userArn") or iam.get("userId") or "anonymous")
+
+
+# ---- the body -------------------------------------------------------------------------------
 
 # The largest valid submission (8 KB of overrides, 47 tags, 20 retry rules) is about 60 KB.
 MAX_BODY_BYTES = 256 * 1024
@@ -160,125 +195,159 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def _precheck(event: Mapping[str, Any]) -> ApiError | None:
-    """Checks Powertools' validation runs too late for: the content type of a body (a form
-    body would otherwise be parsed as a form), and a JSON body that is not an object."""
-    method = str((event.get("requestContext") or {}).get("http", {}).get("method", "")).upper()
+def _body_error(status: int, code: str, problem: str) -> ApiError:
+    return ApiError(status, code, f"body: {problem}", [{"field": "body", "message": problem}])
+
+
+def read_body(event: Mapping[str, Any], headers: Mapping[str, str]) -> Any:
+    """The request's JSON body (None when it has none), or the error that refuses it: a body
+    that is not JSON by its content type, too large, not UTF-8, malformed, too deep, or not an
+    object."""
     body = event.get("body")
-    if method not in ("POST", "PUT", "PATCH") or not body:
+    if not body:
         return None
-    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
     content_type = headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != JSON:
-        return ApiError(
+        raise ApiError(
             415,
             "unsupported_media_type",
             f"Content-Type must be {JSON}, got {content_type or 'none'!r}",
         )
     if len(body) > MAX_BODY_BYTES:
-        return _body_error(413, "payload_too_large", f"at most {MAX_BODY_BYTES} bytes")
+        raise _body_error(413, "payload_too_large", f"at most {MAX_BODY_BYTES} bytes")
     if event.get("isBase64Encoded"):
         try:
             body = base64.b64decode(body).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
-            return _body_error(400, "malformed_json", "not UTF-8 JSON")
+            raise _body_error(400, "malformed_json", "not UTF-8 JSON") from None
     try:
         parsed = json.loads(body)
-    except (ValueError, RecursionError):
-        return None  # Powertools answers malformed JSON (400)
+    except RecursionError:
+        problem = f"nested deeper than {MAX_JSON_DEPTH} levels"
+        raise _body_error(422, "validation_error", problem) from None
+    except ValueError as exc:
+        raise ApiError(400, "malformed_json", f"request body is not valid JSON: {exc}") from None
     if _depth(parsed) > MAX_JSON_DEPTH:
-        return _body_error(422, "validation_error", f"nested deeper than {MAX_JSON_DEPTH} levels")
+        raise _body_error(422, "validation_error", f"nested deeper than {MAX_JSON_DEPTH} levels")
     if not isinstance(parsed, dict):
-        return _body_error(422, "validation_error", "must be a JSON object")
-    return None
+        raise _body_error(422, "validation_error", "must be a JSON object")
+    return parsed
 
 
-def _body_error(status: int, code: str, problem: str) -> ApiError:
-    return ApiError(status, code, f"body: {problem}", [{"field": "body", "message": problem}])
+# ---- answers --------------------------------------------------------------------------------
 
 
-class JobsResolver(APIGatewayHttpResolver):
-    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-        problem = _precheck(event)
-        if problem is not None:
-            return {
-                "statusCode": problem.status,
-                "headers": {"Content-Type": JSON},
-                "body": json.dumps(problem.body()),
-                "isBase64Encoded": False,
-            }
-        return super().resolve(event, context)
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: Any  # a view (edge/views.py) or a JSON-ready dict
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def response(self) -> dict[str, Any]:
+        """As API Gateway's HTTP API takes a function's answer (payload 2.0)."""
+        return {
+            "statusCode": self.status,
+            "headers": {"Content-Type": JSON, **self.headers},
+            "body": to_json(self.body),
+            "isBase64Encoded": False,
+        }
 
 
-def make_resolver() -> JobsResolver:
-    app = JobsResolver(enable_validation=True)
+def error_reply(error: ApiError) -> Reply:
+    headers = (
+        {"Allow": error.fields[0]["allow"]}
+        if error.code == "method_not_allowed" and error.fields
+        else {}
+    )
+    return Reply(error.status, error.body(), headers)
 
-    @app.exception_handler(ApiError)
-    def _api_error(exc: ApiError) -> Response[Any]:
-        return error_response(exc)
 
-    @app.exception_handler(DomainError)
-    def _domain_error(exc: DomainError) -> Response[Any]:
-        return error_response(from_domain(exc))
+# ---- routes ---------------------------------------------------------------------------------
 
-    @app.exception_handler(RequestValidationError)
-    def _invalid(exc: RequestValidationError) -> Response[Any]:
-        return error_response(_validation_error(exc))
 
-    @app.not_found
-    def _not_found(exc: Exception) -> Response[Any]:
-        path = app.current_event.path
-        method = app.current_event.http_method
+@dataclass(frozen=True)
+class Route:
+    """One method on one path, and what the OpenAPI document says of it."""
+
+    method: str
+    path: str  # "/jobs/{job_id}"
+    handler: Callable[[Request], Reply]
+    summary: str
+    responses: dict[int, tuple[type, str]]  # success status -> (view class, description)
+    errors: tuple[int, ...] = ()
+    params: tuple[Param, ...] = ()
+    body: str | None = None  # the request body's model in edge/api_models.py
+    body_required: bool = False
+    description: str | None = None
+
+    @cached_property
+    def pattern(self) -> re.Pattern[str]:
+        regex = re.sub(r"\\{(\w+)\\}", r"(?P<\1>[^/]+)", re.escape(self.path))
+        return re.compile(f"^{regex}/?$")
+
+
+class Router:
+    """Routes an HTTP API event to its route; every failure becomes the one error shape."""
+
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+
+    def route(
+        self, method: str, path: str, **doc: Any
+    ) -> Callable[[Callable[[Request], Reply]], Callable[[Request], Reply]]:
+        def register(handler: Callable[[Request], Reply]) -> Callable[[Request], Reply]:
+            self.routes.append(Route(method, path, handler, **doc))
+            return handler
+
+        return register
+
+    def resolve(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            reply = self._dispatch(event)
+        except ApiError as exc:
+            reply = error_reply(exc)
+        except DomainError as exc:
+            reply = error_reply(from_domain(exc))
+        except Exception:
+            logger.exception("unhandled error")
+            reply = error_reply(ApiError(500, "internal_error", "internal error; it was logged"))
+        return reply.response()
+
+    def _dispatch(self, event: Mapping[str, Any]) -> Reply:
+        http = (event.get("requestContext") or {}).get("http") or {}
+        method = str(http.get("method", "")).upper()
+        path = _route_path(event)
+        headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+        for route in self.routes:
+            found = route.pattern.match(path)
+            if found is None or route.method != method:
+                continue
+            body = read_body(event, headers) if method in ("POST", "PUT", "PATCH") else None
+            query = event.get("queryStringParameters") or {}
+            try:
+                params = {p.name: p.read(query.get(p.name)) for p in route.params}
+            except Invalid as exc:
+                raise invalid(exc, "query") from None
+            request = Request(
+                method, path, headers, params, found.groupdict(), body, caller_of(event)
+            )
+            return route.handler(request)
         for pattern, methods in ROUTES.items():
             if re.match(pattern, path) and method not in methods:
                 allow = ", ".join(sorted(methods))
-                return error_response(
-                    ApiError(
-                        405,
-                        "method_not_allowed",
-                        f"{method} is not allowed on {path}",
-                        [{"field": "method", "message": f"allowed: {allow}", "allow": allow}],
-                    )
+                raise ApiError(
+                    405,
+                    "method_not_allowed",
+                    f"{method} is not allowed on {path}",
+                    [{"field": "method", "message": f"allowed: {allow}", "allow": allow}],
                 )
-        return error_response(ApiError(404, "not_found", f"no route {method} {path}"))
-
-    @app.exception_handler(Exception)
-    def _unexpected(exc: Exception) -> Response[Any]:
-        logger.exception("unhandled error")
-        return error_response(ApiError(500, "internal_error", "internal error; it was logged"))
-
-    return app
+        raise ApiError(404, "not_found", f"no route {method} {path}")
 
 
-def caller_of(app: APIGatewayHttpResolver) -> str:
-    """The IAM principal API Gateway authenticated (SigV4); 'anonymous' only where no
-    authorizer ran (the local stack without credentials)."""
-    context = app.current_event.raw_event.get("requestContext") or {}
-    iam = (context.get("authorizer") or {}).get("iam") or {}
-    return str(iam.get("userArn") or iam.get("userId") or "anonymous")
-
-
-def header(app: APIGatewayHttpResolver, name: str) -> str | None:
-    headers = app.current_event.headers or {}
-    lowered = name.lower()
-    for key, value in headers.items():
-        if key.lower() == lowered:
-            return str(value)
-    return None
-
-
-IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-
-
-def idempotency_key(app: APIGatewayHttpResolver) -> str | None:
-    key = header(app, "Idempotency-Key")
-    if key is None:
-        return None
-    if not IDEMPOTENCY_KEY.match(key):
-        raise ApiError(
-            400,
-            "validation_error",
-            "Idempotency-Key: 1-128 characters of letters, digits and . _ : -",
-            [{"field": "Idempotency-Key", "message": "1-128 characters of [A-Za-z0-9._:-]"}],
-        )
-    return key
+def _route_path(event: Mapping[str, Any]) -> str:
+    """The path within the API: a named stage's prefix is not part of the route."""
+    path = str(event.get("rawPath") or "/")
+    stage = (event.get("requestContext") or {}).get("stage")
+    if stage and stage != "$default" and path.startswith(f"/{stage}/"):
+        path = path[len(stage) + 1 :]
+    return path

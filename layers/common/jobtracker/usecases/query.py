@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from jobtracker.core.domain import Attempt, Job, JobStatus, parse_iso
 from jobtracker.core.errors import MalformedInput, NotFound
-from jobtracker.core.overview import Overview, summarize
 from jobtracker.usecases.ports import BadToken, LogPage
 from jobtracker.wiring import Deps, default_deps
+
+if TYPE_CHECKING:
+    from jobtracker.core.overview import Overview
 
 
 def get_job(job_id: str, deps: Deps | None = None) -> Job:
@@ -92,6 +95,8 @@ PAGE = 100
 
 def overview(hours: int, deps: Deps | None = None) -> Overview:
     """Jobs created in the last `hours`, newest first until the window or the cap ends."""
+    from jobtracker.core.overview import summarize  # only GET /stats needs it (cold start)
+
     deps = deps or default_deps()
     until = deps.clock()
     since = until - timedelta(hours=hours)

@@ -1,0 +1,420 @@
+"""The HTTP API's answers: what GET, POST and cancel return, as plain dataclasses built from
+the core's models. The API functions serialize them with `to_json` and load no pydantic (it
+would cost their cold start more than everything else they import); the client and the OpenAPI
+document read the same classes through pydantic, which takes dataclasses as they are."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from jobtracker.config import JobDefinition, Settings, get_settings
+from jobtracker.core.cost import attempt_cost, job_cost
+from jobtracker.core.diagnosis import diagnose
+from jobtracker.core.domain import Attempt, Job, iso
+
+if TYPE_CHECKING:  # the views' sources only: the client imports these classes without them
+    from jobtracker.core.overview import Overview
+    from jobtracker.usecases.query import AttemptLogs
+    from jobtracker.usecases.schedules import ScheduleState
+
+
+# The views are plain (not frozen) dataclasses: a frozen one costs twice as much to create, and
+# these classes are a cold start's largest import after boto3.
+
+
+def to_json(view: Any) -> str:
+    """A view, or JSON-ready data (an error), as the API's compact JSON."""
+    is_view = dataclasses.is_dataclass(view) and not isinstance(view, type)
+    data = dataclasses.asdict(view) if is_view else view
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+USD_DECIMALS = 6  # a millionth of a dollar: a 0.25 vCPU task's minimum minute is $0.0002
+
+
+@dataclass(kw_only=True)
+class ContainerView:
+    name: str
+    exit_code: int | None
+    reason: str | None
+
+
+@dataclass(kw_only=True)
+class StateView:
+    status: str
+    version: int
+    at: str | None
+    desired_status: str | None = None
+    stop_code: str | None = None
+    source: str | None = None
+
+
+@dataclass(kw_only=True)
+class LogsLink:
+    group: str
+    stream: str
+    console_url: str
+
+
+@dataclass(kw_only=True)
+class AttemptView:
+    number: int
+    task_arn: str | None
+    client_token: str
+    status: str | None
+    created_at: str | None
+    launched_at: str | None
+    started_at: str | None
+    stopped_at: str | None
+    stop_code: str | None
+    stopped_reason: str | None
+    containers: list[ContainerView]
+    outcome: str | None
+    rule: str | None
+    diagnosis: str | None  # what to do about a failed attempt (core/diagnosis.py)
+    cost_usd: float | None  # estimated Fargate cost at listed prices (core/cost.py)
+    counted: bool
+    spot_interruption_at: str | None
+    log_stream: str | None
+    logs: LogsLink | None
+    history: list[StateView]
+
+
+@dataclass(kw_only=True)
+class JobView:
+    id: str
+    definition: str
+    status: str
+    status_reason: str | None
+    attempt: int
+    created_at: str
+    updated_at: str
+    finished_at: str | None
+    not_before: str | None
+    launch_error: str | None
+    command: list[str] | None
+    parameters: dict[str, Any]
+    environment: dict[str, str]
+    timeout_seconds: int | None
+    start_timeout_seconds: int | None
+    queue_timeout_seconds: int | None
+    retry: dict[str, Any]  # the policy the job runs under: the defaults with its overrides
+    retry_overrides: dict[str, Any]  # what the job was submitted with (a rerun resubmits it)
+    tags: dict[str, str]
+    schedule: str | None
+    scheduled_time: str | None
+    attempts: list[AttemptView]
+    cost_usd: float | None  # the attempts' estimated Fargate costs, summed
+    links: dict[str, str]
+
+
+@dataclass(kw_only=True)
+class JobSummary:
+    id: str
+    definition: str
+    status: str
+    attempt: int
+    created_at: str
+    updated_at: str
+    schedule: str | None
+    links: dict[str, str]
+    # Added later: optional, so a client reads an older API's pages too.
+    status_reason: str | None = None  # why it is in that status (waiting for capacity, a rule)
+    started_at: str | None = None  # when the current attempt's task started running
+    finished_at: str | None = None
+
+
+@dataclass(kw_only=True)
+class JobList:
+    jobs: list[JobSummary]
+    next_token: str | None
+
+
+def _console_escape(name: str) -> str:
+    # The CloudWatch console's own URL encoding: percent-encode, then "%" becomes "$25".
+    return quote(name, safe="").replace("%", "$25")
+
+
+def logs_link(a: Attempt, region: str) -> LogsLink | None:
+    where = a.log_location
+    if where is None:
+        return None
+    group, stream = where
+    url = (
+        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+        f"#logsV2:log-groups/log-group/{_console_escape(group)}"
+        f"/log-events/{_console_escape(stream)}"
+    )
+    return LogsLink(group=group, stream=stream, console_url=url)
+
+
+def _usd(amount: float | None) -> float | None:
+    return None if amount is None else round(amount, USD_DECIMALS)
+
+
+def _attempt_view(a: Attempt, definition: JobDefinition | None, region: str) -> AttemptView:
+    return AttemptView(
+        number=a.number,
+        task_arn=a.task_arn,
+        client_token=a.client_token,
+        status=a.last_status,
+        created_at=a.created_at,
+        launched_at=a.launched_at,
+        started_at=a.started_at,
+        stopped_at=a.stopped_at,
+        stop_code=a.stop_code,
+        stopped_reason=a.stopped_reason,
+        containers=[
+            ContainerView(name=c.name, exit_code=c.exit_code, reason=c.reason) for c in a.containers
+        ],
+        outcome=a.outcome,
+        rule=a.rule,
+        diagnosis=diagnose(a),
+        cost_usd=_usd(attempt_cost(a, definition)),
+        counted=not a.uncounted,
+        spot_interruption_at=a.spot_interruption_at,
+        log_stream=a.log_stream,
+        logs=logs_link(a, region),
+        history=[
+            StateView(
+                status=str(h.get("status")),
+                version=int(h.get("version", 0)),
+                at=h.get("at"),
+                desired_status=h.get("desired_status"),
+                stop_code=h.get("stop_code"),
+                source=h.get("source"),
+            )
+            for h in a.history_entries()
+        ],
+    )
+
+
+def _links(job_id: str) -> dict[str, str]:
+    return {
+        "self": f"/jobs/{job_id}",
+        "cancel": f"/jobs/{job_id}/cancel",
+        "logs": f"/jobs/{job_id}/logs",
+    }
+
+
+def _effective_retry(job: Job, settings: Settings) -> dict[str, Any]:
+    """The policy the job runs under (the job stores only its own overrides)."""
+    from jobtracker.core.lifecycle import policy_of
+
+    return policy_of(job, settings).to_dict()
+
+
+def job_view(job: Job, settings: Settings | None = None) -> JobView:
+    settings = settings or get_settings()
+    # Costs are priced on the definition as configured now (None once it is removed).
+    definition = settings.job_definitions.get(job.definition)
+    attempts = [job.attempts[n] for n in sorted(job.attempts)]
+    return JobView(
+        id=job.job_id,
+        definition=job.definition,
+        status=job.status.value,
+        status_reason=job.status_reason,
+        attempt=job.attempt,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        finished_at=job.finished_at,
+        not_before=job.not_before,
+        launch_error=job.launch_error,
+        command=job.spec.command,
+        parameters=job.spec.parameters,
+        environment=job.spec.environment,
+        timeout_seconds=job.spec.timeout_seconds,
+        start_timeout_seconds=job.spec.start_timeout_seconds,
+        queue_timeout_seconds=job.spec.queue_timeout_seconds,
+        retry=_effective_retry(job, settings),
+        retry_overrides=job.spec.retry,
+        tags=job.spec.tags,
+        schedule=job.schedule_name,
+        scheduled_time=job.scheduled_time,
+        attempts=[_attempt_view(a, definition, settings.region) for a in attempts],
+        cost_usd=_usd(job_cost(attempts, definition)),
+        links=_links(job.job_id),
+    )
+
+
+def job_summary(job: Job) -> JobSummary:
+    return JobSummary(
+        id=job.job_id,
+        definition=job.definition,
+        status=job.status.value,
+        status_reason=job.status_reason,
+        attempt=job.attempt,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        started_at=current.started_at if (current := job.attempts.get(job.attempt)) else None,
+        finished_at=job.finished_at,
+        schedule=job.schedule_name,
+        links=_links(job.job_id),
+    )
+
+
+@dataclass(kw_only=True)
+class LogLine:
+    at: str
+    message: str
+
+
+@dataclass(kw_only=True)
+class LogsView:
+    job_id: str
+    attempt: int
+    logs: LogsLink | None
+    events: list[LogLine]
+    next_token: str | None
+    # True once the attempt's task has stopped: a follower reads until a page comes back empty.
+    finished: bool
+
+
+def logs_view(found: AttemptLogs, settings: Settings | None = None) -> LogsView:
+    settings = settings or get_settings()
+    return LogsView(
+        job_id=found.job.job_id,
+        attempt=found.attempt.number,
+        logs=logs_link(found.attempt, settings.region),
+        events=[LogLine(at=iso(e.at) or "", message=e.message) for e in found.page.events],
+        next_token=found.page.next_token,
+        finished=found.finished,
+    )
+
+
+@dataclass(kw_only=True)
+class ScheduleView:
+    name: str  # the name its jobs carry (GET /jobs?schedule=NAME)
+    scheduler_name: str  # EventBridge Scheduler's name of the schedule
+    group: str
+    description: str | None
+    expression: str  # cron(...), rate(...) or at(...)
+    timezone: str
+    state: str  # ENABLED | DISABLED
+    overlap: str | None  # Allow | Forbid | Replace, when the previous run is still active
+    definition: str | None  # the job definition each tick runs
+    next_tick: str | None  # None: disabled, or it never fires again
+    problem: str | None  # why it cannot tick as it stands (its input, its expression)
+    last_runs: list[JobSummary]  # newest first
+    links: dict[str, str]
+
+
+@dataclass(kw_only=True)
+class ScheduleList:
+    schedules: list[ScheduleView]
+
+
+def schedule_view(state: ScheduleState) -> ScheduleView:
+    r = state.record
+    return ScheduleView(
+        name=state.name,
+        scheduler_name=r.name,
+        group=r.group,
+        description=r.description,
+        expression=r.expression,
+        timezone=r.timezone or "UTC",
+        state=r.state,
+        overlap=state.tick.overlap if state.tick else None,
+        definition=state.tick.job.definition if state.tick else None,
+        next_tick=iso(state.next_tick),
+        problem=state.problem,
+        last_runs=[job_summary(j) for j in state.runs],
+        links={"jobs": f"/jobs?schedule={quote(state.name, safe='')}"},
+    )
+
+
+@dataclass(kw_only=True)
+class BucketView:
+    start: str
+    counts: dict[str, int]  # jobs created in the bucket, by their status now
+
+
+@dataclass(kw_only=True)
+class DefinitionStatsView:
+    definition: str
+    jobs: int
+    succeeded: int
+    verdicts: int  # jobs that SUCCEEDED, FAILED or TIMED_OUT (a cancel is no verdict)
+    success_rate: float | None  # succeeded / verdicts
+    p50_seconds: float | None  # submitted -> finished, of the finished jobs
+    p95_seconds: float | None
+
+
+@dataclass(kw_only=True)
+class WaitingView:
+    id: str
+    definition: str
+    attempt: int
+    waiting_since: str
+    not_before: str | None
+    reason: str
+
+
+@dataclass(kw_only=True)
+class StatsView:
+    since: str
+    until: str
+    bucket_seconds: int
+    buckets: list[BucketView]
+    totals: dict[str, int]
+    definitions: list[DefinitionStatsView]
+    waiting: list[WaitingView]  # jobs not launched yet, oldest first
+    truncated: bool  # the window held more jobs than were read: the newest are counted
+
+
+def stats_view(o: Overview) -> StatsView:
+    return StatsView(
+        since=iso(o.since) or "",
+        until=iso(o.until) or "",
+        bucket_seconds=o.bucket_seconds,
+        buckets=[BucketView(start=iso(b.start) or "", counts=b.counts) for b in o.buckets],
+        totals=o.totals,
+        definitions=[
+            DefinitionStatsView(
+                definition=d.definition,
+                jobs=d.jobs,
+                succeeded=d.succeeded,
+                verdicts=d.verdicts,
+                success_rate=d.success_rate,
+                p50_seconds=d.p50_seconds,
+                p95_seconds=d.p95_seconds,
+            )
+            for d in o.definitions
+        ],
+        waiting=[
+            WaitingView(
+                id=w.job.job_id,
+                definition=w.job.definition,
+                attempt=w.job.attempt,
+                waiting_since=iso(w.since) or "",
+                not_before=w.job.not_before,
+                reason=w.reason,
+            )
+            for w in o.waiting
+        ],
+        truncated=o.truncated,
+    )
+
+
+@dataclass(kw_only=True)
+class FieldError:
+    field: str
+    message: str
+
+
+@dataclass(kw_only=True)
+class ErrorDetail:
+    code: str
+    message: str
+    fields: list[FieldError] | None = None
+
+
+@dataclass(kw_only=True)
+class ErrorView:
+    """The one shape every error is answered with."""
+
+    error: ErrorDetail
