@@ -19,7 +19,7 @@ from pydantic import TypeAdapter
 
 from jobtracker.edge import api_models
 from jobtracker.edge.api import ERRORS, JSON, Param, Route
-from jobtracker.edge.views import ErrorView
+from jobtracker.edge.api_models import ErrorView
 from jobtracker_local import template as tpl
 from jobtracker_local.handlers import load_module
 

@@ -101,7 +101,8 @@ def invalid(exc: Invalid, where: str = "body") -> ApiError:
 # ---- the request ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+# Not frozen, compared or shown: each costs the cold start (see edge/views.py's View).
+@dataclass(eq=False, repr=False)
 class Param:
     """A query parameter: its type, default and limits, checked before the route runs."""
 
@@ -124,7 +125,7 @@ class Param:
         return value
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False, repr=False)
 class Request:
     method: str
     path: str
@@ -237,7 +238,7 @@ def read_body(event: Mapping[str, Any], headers: Mapping[str, str]) -> Any:
 # ---- answers --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False, repr=False)
 class Reply:
     status: int
     body: Any  # a view (edge/views.py) or a JSON-ready dict
@@ -265,7 +266,7 @@ def error_reply(error: ApiError) -> Reply:
 # ---- routes ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False, repr=False)
 class Route:
     """One method on one path, and what the OpenAPI document says of it."""
 

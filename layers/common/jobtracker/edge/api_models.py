@@ -168,3 +168,23 @@ class CancelRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Annotated[str, Field(max_length=submission.MAX_CANCEL_REASON)] | None = None
+
+
+# The shape of every error answer (edge/api.py's ApiError.body() writes it as plain data).
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    fields: list[FieldError] | None = None
+
+
+class ErrorView(BaseModel):
+    """The one shape every error is answered with."""
+
+    error: ErrorDetail
