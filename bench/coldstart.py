@@ -6,15 +6,19 @@ handler's import and init, the data-access module and its first client; for an H
 also a first request routed, checked and answered) <= 1.25 x the floor.
 
     python bench/coldstart.py [--runs 7]
+    python bench/coldstart.py --instructions   (valgrind's instruction counts: slow, but the
+                                               same on a busy machine as on a quiet one)
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 
@@ -85,9 +89,8 @@ def function_environment() -> dict[str, str]:
     return {k: v for k, v in variables.items() if isinstance(v, str)}
 
 
-def measure(body: str) -> float:
-    """One fresh interpreter running `body`; its time in ms."""
-    env = {
+def bench_environment() -> dict[str, str]:
+    return {
         **os.environ,
         **function_environment(),
         "AWS_DEFAULT_REGION": "us-east-1",
@@ -95,21 +98,74 @@ def measure(body: str) -> float:
         "AWS_SECRET_ACCESS_KEY": "x",
         "PYTHONDONTWRITEBYTECODE": "0",
     }
+
+
+def measure(body: str) -> float:
+    """One fresh interpreter running `body`; its time in ms."""
     out = subprocess.run(
         [sys.executable, "-c", TIMER.format(body=body)],
         capture_output=True,
         text=True,
-        env=env,
+        env=bench_environment(),
         check=True,
         cwd=ROOT,
     )
     return float(out.stdout.strip().splitlines()[-1])
 
 
+CALLGRIND = ("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null")
+
+
+def instructions(body: str) -> int:
+    """The instructions a fresh interpreter runs for `body` (callgrind counts them: the same
+    on a busy machine as on a quiet one, unlike time)."""
+    out = subprocess.run(
+        [*CALLGRIND, sys.executable, "-c", body],
+        capture_output=True,
+        text=True,
+        env=bench_environment(),
+        check=True,
+        cwd=ROOT,
+    )
+    found = re.search(r"Collected : (\d+)", out.stderr)
+    if found is None:
+        raise RuntimeError(f"callgrind printed no count: {out.stderr[-500:]}")
+    return int(found.group(1))
+
+
+def main_instructions() -> int:
+    """Instructions of each first call against the floor's, an empty interpreter's taken off
+    both; two at a time (about a minute each under valgrind)."""
+    bodies = {"": "pass", "floor": FLOOR}
+    for app in sorted((ROOT / "functions").glob("*/app.py")):
+        bodies[app.parent.name] = HANDLER.format(path=str(app)) + first_call(app.parent.name)
+    with ThreadPoolExecutor(2) as pool:
+        counts = dict(zip(bodies, pool.map(instructions, bodies.values()), strict=True))
+    empty, floor = counts.pop(""), counts.pop("floor")
+    print(f"floor = import boto3 + client('dynamodb'): {(floor - empty) / 1e6:.0f} M instructions")
+    worst = 0.0
+    for name, count in counts.items():
+        ratio = (count - empty) / (floor - empty)
+        worst = max(worst, ratio)
+        mark = "ok" if ratio <= TARGET else "OVER"
+        print(
+            f"{name:14s} first call {(count - empty) / 1e6:6.0f} M instructions ratio {ratio:.3f} {mark}"
+        )
+    print(f"worst first-call ratio {worst:.3f} (target <= {TARGET})")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions with valgrind's callgrind instead of timing (slow, exact)",
+    )
     args = parser.parse_args()
+    if args.instructions:
+        return main_instructions()
     measure(FLOOR)  # warm the page cache and .pyc files once
     print(f"floor = import boto3 + client('dynamodb'); medians of {args.runs} alternating pairs")
     worst = 0.0

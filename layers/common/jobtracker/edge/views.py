@@ -233,14 +233,7 @@ def job_view(job: Job, settings: Settings | None = None) -> JobView:
     definition = settings.job_definitions.get(job.definition)
     attempts = [job.attempts[n] for n in sorted(job.attempts)]
     return JobView(
-        id=job.job_id,
-        definition=job.definition,
-        status=job.status.value,
-        status_reason=job.status_reason,
-        attempt=job.attempt,
-        created_at=job.created_at,
-        updated_at=job.updated_at,
-        finished_at=job.finished_at,
+        **_shown_in_both(job),
         not_before=job.not_before,
         launch_error=job.launch_error,
         command=job.spec.command,
@@ -252,28 +245,31 @@ def job_view(job: Job, settings: Settings | None = None) -> JobView:
         retry=_effective_retry(job, settings),
         retry_overrides=job.spec.retry,
         tags=job.spec.tags,
-        schedule=job.schedule_name,
         scheduled_time=job.scheduled_time,
         attempts=[_attempt_view(a, definition, settings.region) for a in attempts],
         cost_usd=_usd(job_cost(attempts, definition)),
-        links=_links(job.job_id),
     )
 
 
 def job_summary(job: Job) -> JobSummary:
-    return JobSummary(
-        id=job.job_id,
-        definition=job.definition,
-        status=job.status.value,
-        status_reason=job.status_reason,
-        attempt=job.attempt,
-        created_at=job.created_at,
-        updated_at=job.updated_at,
-        started_at=current.started_at if (current := job.attempts.get(job.attempt)) else None,
-        finished_at=job.finished_at,
-        schedule=job.schedule_name,
-        links=_links(job.job_id),
-    )
+    current = job.attempts.get(job.attempt)
+    return JobSummary(**_shown_in_both(job), started_at=current.started_at if current else None)
+
+
+def _shown_in_both(job: Job) -> dict[str, Any]:
+    """What a job's view and its summary in a list both show."""
+    return {
+        "id": job.job_id,
+        "definition": job.definition,
+        "status": job.status.value,
+        "status_reason": job.status_reason,
+        "attempt": job.attempt,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+        "finished_at": job.finished_at,
+        "schedule": job.schedule_name,
+        "links": _links(job.job_id),
+    }
 
 
 @view
