@@ -2,7 +2,7 @@
 
     jobtracker submit DEFINITION [--parameters JSON|@file] [--env K=V ...] [--watch]
     jobtracker get JOB_ID | list | cancel JOB_ID | rerun JOB_ID | watch JOB_ID | logs JOB_ID
-    jobtracker schedules [--runs N]
+    jobtracker schedules [--runs N] | definitions
 
 Human tables by default, `--output json` everywhere. `watch` (and `submit --watch`) exits 0
 only when the job SUCCEEDED, so it can gate a pipeline; see EXIT_CODES.
@@ -21,7 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
-from jobtracker.edge.views import JobSummary, JobView, LogLine, ScheduleView
+from jobtracker.edge.views import DefinitionView, JobSummary, JobView, LogLine, ScheduleView
 from jobtracker_client.client import TERMINAL, ApiError, JobTracker, WaitTimeout
 
 # What `watch` exits with, by the job's final status (and when it could not tell).
@@ -156,6 +156,15 @@ def print_schedules(schedules: list[ScheduleView], out: TextIO) -> None:
             out.write(f"\n{s.name}: {s.problem}\n")
 
 
+def print_definitions(definitions: list[DefinitionView], out: TextIO) -> None:
+    rows: list[Sequence[Any]] = [("DEFINITION", "SIZE", "MAX RUNNING", "COMMAND OVERRIDE")]
+    for d in definitions:
+        size = f"{d.cpu / 1024:g} vCPU, {d.memory / 1024:g} GB" if d.cpu and d.memory else "-"
+        limit = "-" if d.max_running is None else str(d.max_running)
+        rows.append((d.name, size, limit, "allowed" if d.allow_command_override else "no"))
+    _table(rows, out)
+
+
 def _emit(args: argparse.Namespace, out: TextIO, value: Any, human: Callable[[], None]) -> None:
     if args.output == "json":
         out.write(json.dumps(value, indent=2) + "\n")
@@ -248,6 +257,9 @@ def run(args: argparse.Namespace, client: JobTracker, out: TextIO) -> int:
             [asdict(s) for s in found],
             lambda: print_schedules(found, out),
         )
+    elif args.cmd == "definitions":
+        known = client.definitions()
+        _emit(args, out, [asdict(d) for d in known], lambda: print_definitions(known, out))
     elif args.cmd == "console":
         return serve_console(client, args.port, err=sys.stderr)
     elif args.cmd == "logs":
@@ -323,6 +335,7 @@ def parser() -> argparse.ArgumentParser:
     waits(w)
     sc = sub.add_parser("schedules", help="the job schedules: next tick and latest runs")
     sc.add_argument("--runs", type=int, default=5, help="latest runs shown per schedule")
+    sub.add_parser("definitions", help="the job definitions a job may be submitted to")
     cs = sub.add_parser("console", help="the web console on localhost, for this API")
     cs.add_argument("--port", type=int, default=8765)
     lg = sub.add_parser("logs", help="an attempt's log lines")

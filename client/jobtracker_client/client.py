@@ -25,6 +25,8 @@ from pydantic import TypeAdapter
 
 from jobtracker.core.domain import TERMINAL_STATUSES
 from jobtracker.edge.views import (
+    DefinitionList,
+    DefinitionView,
     JobSummary,
     JobView,
     LogLine,
@@ -309,6 +311,10 @@ class JobTracker:
         """The job schedules by name, each with its next tick and its `runs` newest runs."""
         page = self._call("GET", "/schedules", query={"runs": str(runs)})
         return [_read(ScheduleView, s) for s in page["schedules"]]
+
+    def definitions(self) -> builtins.list[DefinitionView]:
+        """The deployment's job definitions, by name: what `submit` takes."""
+        return _read(DefinitionList, self._call("GET", "/definitions")).definitions
 
     def stats(self, hours: int = 24) -> StatsView:
         """The last `hours` in figures: by status over time, per definition, the launch queue."""

@@ -31,6 +31,7 @@ API_ROUTES = (
     ("POST", "/jobs/"),
     ("GET", "/schedules"),
     ("GET", "/stats"),
+    ("GET", "/definitions"),
 )
 MAX_BODY = 256 * 1024
 

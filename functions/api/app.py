@@ -1,5 +1,5 @@
 """GET /jobs, GET /jobs/{job_id}, GET /jobs/{job_id}/logs, POST /jobs/{job_id}/cancel,
-GET /schedules, GET /stats."""
+GET /schedules, GET /stats, GET /definitions."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from jobtracker.core.domain import JobStatus
 from jobtracker.core.submission import CancelRequest
 from jobtracker.edge.api import Param, Reply, Request, Router, body_as
 from jobtracker.edge.views import (
+    DefinitionList,
     JobList,
     JobView,
     LogsView,
     ScheduleList,
     StatsView,
+    definition_list,
     job_summary,
     job_view,
     logs_view,
@@ -128,6 +130,16 @@ def schedules_route(request: Request) -> Reply:
 )
 def stats_route(request: Request) -> Reply:
     return Reply(200, stats_view(overview(request.query["hours"])))
+
+
+@app.route(
+    "GET",
+    "/definitions",
+    summary="The deployment's job definitions: the names POST /jobs takes, with their sizes",
+    responses={200: (DefinitionList, "the job definitions, by name")},
+)
+def definitions_route(request: Request) -> Reply:
+    return Reply(200, definition_list())
 
 
 @logger.inject_lambda_context(clear_state=True)

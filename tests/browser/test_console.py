@@ -132,6 +132,21 @@ def test_an_invalid_form_shows_the_apis_error_next_to_the_field(
     assert browser.current_url.endswith("#/submit"), "nothing was created"
 
 
+def test_the_submit_form_offers_the_deployments_job_definitions(
+    browser: Any, console: Console, shot: None
+) -> None:
+    # GIVEN a deployment with the demo definitions; WHEN the submit form opens
+    open_page(browser, console, "#/submit")
+    # THEN the definition field offers each by name, and its hint says what each one is
+    wait_for(browser, ec.text_to_be_present_in_element((By.ID, "definition-hint"), "demo-limited"))
+    options = browser.find_elements(By.CSS_SELECTOR, "datalist#definitions option")
+    assert [o.get_attribute("value") for o in options] == ["demo", "demo-limited"], options
+    field = browser.find_element(By.ID, "definition")
+    assert field.get_attribute("list") == "definitions", "the field is not tied to the list"
+    hint = browser.find_element(By.ID, "definition-hint").text
+    assert "at most 2 at once" in hint, hint
+
+
 def test_the_console_api_refuses_a_browser_without_the_links_key(console: Console) -> None:
     import urllib.error
     import urllib.request

@@ -236,6 +236,7 @@ def test_every_route_requires_iam_auth() -> None:
             ("POST", "/jobs/{job_id}/cancel"),
             ("GET", "/schedules"),
             ("GET", "/stats"),
+            ("GET", "/definitions"),
         ]
     )
 

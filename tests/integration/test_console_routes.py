@@ -124,3 +124,28 @@ def test_stats_rejects_a_window_out_of_range_naming_the_field(aws: AwsEnv) -> No
     reply = call_api("GET", "/stats", query="hours=0")
     assert reply.status == 422
     assert reply.body["error"]["fields"][0]["field"] == "hours"
+
+
+def test_definitions_lists_the_deployments_job_definitions_without_their_arns(
+    aws: AwsEnv,
+) -> None:
+    # GIVEN the deployment's job definitions; WHEN the console asks for them
+    reply = call_api("GET", "/definitions")
+    # THEN each is listed by name with what a submitter chooses by
+    assert reply.status == 200, reply.body
+    names = [d["name"] for d in reply.body["definitions"]]
+    assert "demo" in names and names == sorted(names), names
+    demo = next(d for d in reply.body["definitions"] if d["name"] == "demo")
+    assert set(demo) == {
+        "name",
+        "cpu",
+        "memory",
+        "architecture",
+        "allow_command_override",
+        "max_running",
+        "timeout_seconds",
+        "links",
+    }, demo
+    # AND nothing of how the deployment runs it (task definition, role, network) is shown
+    text = json.dumps(reply.body)
+    assert "arn:aws" not in text and "subnet" not in text, text

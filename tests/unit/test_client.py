@@ -313,3 +313,21 @@ def test_cli_schedules_shows_each_schedules_next_tick_and_last_runs(api: FakeApi
         "SUCCEEDED FAILED",
     ):
         assert part in line, line
+
+
+def test_cli_definitions_lists_each_definition_with_its_size_and_limit(api: FakeApi) -> None:
+    # GIVEN an API with two job definitions, one with a running limit
+    demo = {
+        "name": "demo", "cpu": 256, "memory": 512, "architecture": "ARM64",
+        "allow_command_override": False, "max_running": None, "timeout_seconds": None,
+        "links": {"jobs": "/jobs?definition=demo"},
+    }  # fmt: skip
+    limited = {**demo, "name": "demo-limited", "max_running": 2}
+    api.on("GET", "/definitions", lambda q, b: (200, {"definitions": [demo, limited]}))
+    out = io.StringIO()
+    # WHEN `jobtracker definitions` runs
+    assert main(["definitions"], client(api), out) == 0
+    # THEN each definition has its line, with its size and its running limit
+    lines = out.getvalue().splitlines()
+    assert "demo" in lines[1] and "0.25 vCPU, 0.5 GB" in lines[1], lines
+    assert lines[2].split()[0] == "demo-limited" and " 2 " in lines[2], lines

@@ -272,7 +272,10 @@ function fieldRow(id, label, input, hint) {
 
 function submitPage() {
   const form = el("form", { novalidate: true, onsubmit: onSubmit },
-    fieldRow("definition", "Definition", el("input", { id: "definition", name: "definition", required: true, value: "demo" })),
+    fieldRow("definition", "Definition",
+      el("input", { id: "definition", name: "definition", required: true, value: "demo", list: "definitions", autocomplete: "off" }),
+      "the deployment's job definitions are offered as you type"),
+    el("datalist", { id: "definitions" }),
     fieldRow("parameters", "Parameters (JSON)", el("textarea", { id: "parameters", name: "parameters" }, "{}")),
     fieldRow("environment", "Environment (one NAME=value a line)", el("textarea", { id: "environment", name: "environment" })),
     fieldRow("retry", "Retry overrides (JSON)", el("textarea", { id: "retry", name: "retry" }), 'e.g. {"max_attempts": 3}'),
@@ -280,6 +283,26 @@ function submitPage() {
     el("button", { type: "submit" }, "Submit job"),
     el("p", { class: "error", id: "form-error", role: "alert" }));
   show(el("h1", {}, "Submit a job"), form);
+  offerDefinitions(form);
+}
+
+// The definitions POST /jobs takes, from GET /definitions: offered in the field, and described
+// in its hint (size, command override, running limit).
+async function offerDefinitions(form) {
+  let found;
+  try { found = (await api("GET", "/definitions")).definitions; } catch (e) { return; }
+  const list = form.querySelector("#definitions");
+  for (const d of found) list.append(el("option", { value: d.name }, describeDefinition(d)));
+  const hint = form.querySelector("#definition-hint");
+  hint.textContent = "known: " + found.map((d) => d.name + " (" + describeDefinition(d) + ")").join("; ");
+}
+
+function describeDefinition(d) {
+  const parts = [];
+  if (d.cpu !== null && d.memory !== null) parts.push(`${d.cpu / 1024} vCPU, ${d.memory / 1024} GB`);
+  if (d.max_running !== null) parts.push(`at most ${d.max_running} at once`);
+  parts.push(d.allow_command_override ? "command may be replaced" : "its own command");
+  return parts.join(", ");
 }
 
 async function onSubmit(event) {

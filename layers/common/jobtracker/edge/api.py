@@ -36,6 +36,7 @@ ROUTES: dict[str, frozenset[str]] = {
     r"^/jobs/[^/]+/logs/?$": frozenset({"GET"}),
     r"^/schedules/?$": frozenset({"GET"}),
     r"^/stats/?$": frozenset({"GET"}),
+    r"^/definitions/?$": frozenset({"GET"}),
 }
 
 

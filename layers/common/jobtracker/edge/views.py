@@ -413,3 +413,42 @@ def stats_view(o: Overview) -> StatsView:
         ],
         truncated=o.truncated,
     )
+
+
+@view
+class DefinitionView(View):
+    """A job definition of the deployment, as a submitter chooses one (never its ARNs or
+    network: those are the deployment's)."""
+
+    name: str
+    cpu: int | None  # the task's Fargate size, when configured (costs are priced on it)
+    memory: int | None
+    architecture: str
+    allow_command_override: bool  # whether a submission may replace the container's command
+    max_running: int | None  # at most this many of its jobs run at once
+    timeout_seconds: int | None  # its default attempt timeout
+    links: dict[str, str]
+
+
+@view
+class DefinitionList(View):
+    definitions: list[DefinitionView]
+
+
+def definition_list(settings: Settings | None = None) -> DefinitionList:
+    settings = settings or get_settings()
+    return DefinitionList(
+        definitions=[
+            DefinitionView(
+                name=name,
+                cpu=d.cpu,
+                memory=d.memory,
+                architecture=d.architecture,
+                allow_command_override=d.allow_command_override,
+                max_running=d.max_running,
+                timeout_seconds=d.timeout_seconds,
+                links={"jobs": f"/jobs?definition={quote(name, safe='')}"},
+            )
+            for name, d in sorted(settings.job_definitions.items())
+        ]
+    )
