@@ -76,3 +76,14 @@ def test_a_known_path_with_another_method_is_405_with_allow_and_an_unknown_one_4
     # THEN the first is 405 naming every method the API serves there, the second 404
     assert (wrong["statusCode"], wrong["headers"].get("Allow")) == (405, "GET, POST")
     assert unknown["statusCode"] == 404
+
+
+def test_a_named_stage_prefix_is_not_part_of_the_route() -> None:
+    # GIVEN a route on /jobs, and a request through a stage named "prod" (not $default)
+    router = Router()
+    router.route("GET", "/jobs", summary="list", responses={})(lambda r: Reply(200, {"p": r.path}))
+    event = http_event("GET", "/prod/jobs")
+    event["requestContext"]["stage"] = "prod"
+    # WHEN it is routed THEN the route answers, seeing its own path
+    reply = router.resolve(event)
+    assert (reply["statusCode"], json.loads(reply["body"])) == (200, {"p": "/jobs"}), reply
