@@ -87,6 +87,14 @@ def test_minimal_submission_is_valid_to_the_contract_and_the_runtime_check() -> 
         ({"definition": "demo", "retry": {"backoff": {"jitter": "some"}}}, "retry.backoff.jitter"),
         ({"definition": "demo", "retry": {"rules": [{"action": "FAIL"}]}}, "retry.rules.0"),
         ({"definition": "demo", "retry": {"unknown": 1}}, "retry.unknown"),
+        ({"definition": "demo\n"}, "definition"),
+        ({"definition": "demo", "timeout_seconds": "1e3"}, "timeout_seconds"),
+        ({"definition": "demo", "timeout_seconds": "\u0663\u0660"}, "timeout_seconds"),
+        (
+            {"definition": "demo", "retry": {"backoff": {"factor": "\u0662"}}},
+            "retry.backoff.factor",
+        ),
+        ({"definition": "demo", "retry": {"replace_default_rules": " true"}}, "retry"),
     ],
 )
 @CHECKS
@@ -95,6 +103,27 @@ def test_invalid_submission_names_the_field(
 ) -> None:
     found = errors_of(data)
     assert any(loc.startswith(field) for loc in found), found
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"definition": "demo", "timeout_seconds": "60"},
+        {"definition": "demo", "timeout_seconds": "60.0"},
+        {"definition": "demo", "timeout_seconds": 60.0},
+        {"definition": "demo", "retry": {"replace_default_rules": 1.0}},
+        {"definition": "demo", "retry": {"replace_default_rules": "yes"}},
+        {"definition": "demo", "retry": {"backoff": {"factor": "1.5"}}},
+        {"definition": "demo", "retry": None, "command": None},
+    ],
+)
+def test_the_contract_and_the_runtime_check_take_the_same_lax_values(
+    data: dict[str, object],
+) -> None:
+    # GIVEN a body pydantic's lax mode takes; WHEN both models read it THEN both take it
+    contract = JobSubmission.model_validate(data).to_core()
+    runtime = Submission.from_dict(data)
+    assert contract == runtime, (contract, runtime)
 
 
 def test_overrides_prepend_rules_and_keep_defaults_unless_replaced() -> None:

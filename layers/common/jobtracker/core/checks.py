@@ -81,7 +81,8 @@ def integer(
     result: int | None = None
     if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
         result = int(value)
-    elif isinstance(value, str):
+    elif isinstance(value, str) and value.isascii() and "e" not in value.lower():
+        # As pydantic's lax mode: "60" and "60.0", not "6e1" nor other scripts' digits.
         try:
             result = int(value.strip())
         except ValueError:
@@ -106,13 +107,15 @@ def number(
     """A float; an int or a numeric string is taken too."""
     if isinstance(value, int | float):
         result = float(value)
-    elif isinstance(value, str):
+    elif isinstance(value, str) and value.isascii():
         try:
             result = float(value.strip())
         except ValueError:
             raise Invalid(name, "must be a number") from None
     else:
         raise Invalid(name, "must be a number")
+    if not math.isfinite(result):
+        raise Invalid(name, "must be a finite number")
     _bounds(result, name, ge, gt, le)
     return result
 
@@ -120,10 +123,10 @@ def number(
 def boolean(value: object, name: str) -> bool:
     if isinstance(value, bool):
         return value
-    if isinstance(value, int) and value in (0, 1):
+    if isinstance(value, int | float) and value in (0, 1):
         return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
+    if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+        return value.lower() in _TRUE
     raise Invalid(name, "must be true or false")
 
 
@@ -140,7 +143,7 @@ def text(
         raise Invalid(name, f"must have at least {min_length} character(s)")
     if max_length is not None and len(value) > max_length:
         raise Invalid(name, f"must have at most {max_length} characters")
-    if pattern is not None and not re.match(pattern, value):
+    if pattern is not None and not re.fullmatch(pattern, value):  # "$" would pass a last "\n"
         raise Invalid(name, f"must match {pattern}")
     return value
 

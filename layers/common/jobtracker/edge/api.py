@@ -10,8 +10,8 @@ the pydantic request models of edge/api_models.py)."""
 from __future__ import annotations
 
 import base64
-import binascii
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -181,11 +181,34 @@ MAX_BODY_BYTES = 256 * 1024
 MAX_JSON_DEPTH = 32
 
 
+def _not_json_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _carriable(text: str) -> bool:
+    """Encodable as UTF-8: JSON's \\ud800 escapes can name a lone surrogate, which no answer,
+    DynamoDB item or container environment can carry."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _depth(value: Any) -> int:
-    """How deeply lists and objects nest (a scalar is 0), without recursion."""
+    """How deeply lists and objects nest (a scalar is 0), without recursion; raises the
+    error that refuses a value no job can carry (a lone surrogate, a number past a double)."""
     deepest, stack = 0, [(value, 0)]
     while stack:
         node, level = stack.pop()
+        if isinstance(node, str) and not _carriable(node):
+            raise _body_error(400, "malformed_json", "a string is not valid Unicode")
+        if isinstance(node, float) and not math.isfinite(node):
+            raise _body_error(422, "validation_error", "a number is too large")
+        if isinstance(node, dict):
+            stack.extend((key, level) for key in node)
         if isinstance(node, dict | list):
             level += 1
             deepest = max(deepest, level)
@@ -220,10 +243,10 @@ def read_body(event: Mapping[str, Any], headers: Mapping[str, str]) -> Any:
     if event.get("isBase64Encoded"):
         try:
             body = base64.b64decode(body).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # binascii.Error, UnicodeDecodeError, a non-ASCII body
             raise _body_error(400, "malformed_json", "not UTF-8 JSON") from None
     try:
-        parsed = json.loads(body)
+        parsed = json.loads(body, parse_constant=_not_json_constant)
     except RecursionError:
         problem = f"nested deeper than {MAX_JSON_DEPTH} levels"
         raise _body_error(422, "validation_error", problem) from None

@@ -49,7 +49,7 @@ def to_json(view: Any) -> str:
     """A view, or JSON-ready data (an error), as the API's compact JSON."""
     is_view = dataclasses.is_dataclass(view) and not isinstance(view, type)
     data = dataclasses.asdict(view) if is_view else view
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 USD_DECIMALS = 6  # a millionth of a dollar: a 0.25 vCPU task's minimum minute is $0.0002
