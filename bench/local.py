@@ -101,7 +101,10 @@ class TaskWatcher:
 
     def _run(self) -> None:
         while not self.done.wait(self.every):
-            self.poll()
+            try:
+                self.poll()
+            except OSError:  # one failed look (a busy stack's timeout) must not end the watch
+                continue
 
     def stop(self) -> list[dict[str, Any]]:
         self.done.set()

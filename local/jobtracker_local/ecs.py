@@ -847,7 +847,8 @@ def serve(
                 return self._reply(
                     200,
                     {
-                        "tasks": [ecs.describe(t) for t in ecs.tasks.values()],
+                        # a copy: RunTask adds tasks on other threads meanwhile
+                        "tasks": [ecs.describe(t) for t in list(ecs.tasks.values())],
                         "run_task_calls": ecs.run_task_calls,
                         "throttled": ecs.throttled,
                     },
