@@ -19,7 +19,9 @@ same byte for byte:
 - every item in a DynamoDB answer went through botocore's shapes attribute by attribute, ten
   alias lookups for each AttributeValue (a quarter of moto's time): plain ones are copied;
 - every event a rule delivered built a JSONPath parser (a yacc table) for each input path;
-- every request listed its handler class's methods with `inspect` to find its action.
+- every request listed its handler class's methods with `inspect` to find its action;
+- every UpdateItem parsed its update expression twice; the functions send a few dozen distinct
+  ones (values are placeholders), and moto's validator works on a deep copy of the tree.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ import jsonpath_ng.ext
 import moto.core.responses
 from moto import backends
 from moto.core.serialize import BaseJSONSerializer
+from moto.dynamodb.parsing.expressions import (  # type: ignore[attr-defined]
+    UpdateExpressionParser,
+)
 from moto.dynamodb.responses import DynamoHandler
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from waitress import serve
@@ -112,6 +117,9 @@ def cached_lookups() -> None:
     jsonpath_ng.ext.parse = lru_cache(maxsize=256)(jsonpath_ng.ext.parse)
     # Handler classes do not change once imported.
     moto.core.responses.method_names_from_class = cache(moto.core.responses.method_names_from_class)
+    # A parsed update expression is only read (its clauses listed) or deep-copied to validate.
+    parse_update = UpdateExpressionParser.make.__func__
+    UpdateExpressionParser.make = classmethod(lru_cache(maxsize=1024)(parse_update))  # type: ignore[arg-type]
 
 
 def counted(app: Any, path: str) -> Any:
