@@ -1,13 +1,6 @@
 """moto's server as the local stack runs it, in a process of its own:
 
-    python -m jobtracker_local.moto_server PORT [--dynamodb-at PORT]
-
-The stack runs two: one for DynamoDB and its streams, and one for everything else, which
-forwards any DynamoDB request it gets to the first (`--dynamodb-at`), so one address still
-serves every service. The stack and its functions call each directly (AWS_ENDPOINT_URL_DYNAMODB):
-each process's requests are taken by one core at a time (the GIL), and DynamoDB was half of
-moto's CPU. What moto delivers from service to service in-process (EventBridge rules and SNS
-subscriptions to SQS) stays within the second; DynamoDB delivers to nothing.
+    python -m jobtracker_local.moto_server PORT
 
 The same application as `python -m moto.server`, minus costs that were much of its time under
 a burst (profiled with py-spy):
@@ -34,7 +27,6 @@ same byte for byte:
 from __future__ import annotations
 
 import atexit
-import http.client
 import os
 import signal
 import sys
@@ -156,46 +148,8 @@ def counted(app: Any, path: str) -> Any:
     return app_counting
 
 
-# The services the DynamoDB process serves, by the X-Amz-Target of their requests.
-DYNAMODB_TARGETS = ("DynamoDB_20120810.", "DynamoDBStreams_20120810.")
-HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding"}
-
-
-def forwarding(app: Any, dynamodb_port: int) -> Any:
-    """The app, with DynamoDB's requests handed to moto's DynamoDB process as they came
-    (headers, signature and body) and its answer handed back."""
-
-    def app_forwarding(environ: dict[str, Any], start_response: Any) -> Any:
-        if not (environ.get("HTTP_X_AMZ_TARGET") or "").startswith(DYNAMODB_TARGETS):
-            return app(environ, start_response)
-        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-        headers = {
-            key[5:].replace("_", "-").title(): value
-            for key, value in environ.items()
-            if key.startswith("HTTP_")
-        }
-        if environ.get("CONTENT_TYPE"):
-            headers["Content-Type"] = environ["CONTENT_TYPE"]
-        path = environ.get("PATH_INFO") or "/"
-        if environ.get("QUERY_STRING"):
-            path += "?" + environ["QUERY_STRING"]
-        conn = http.client.HTTPConnection("127.0.0.1", dynamodb_port, timeout=120)
-        try:
-            conn.request(environ["REQUEST_METHOD"], path, body, headers)
-            answer = conn.getresponse()
-            data = answer.read()
-        finally:
-            conn.close()
-        kept = [(k, v) for k, v in answer.getheaders() if k.lower() not in HOP_BY_HOP]
-        start_response(f"{answer.status} {answer.reason}", kept)
-        return [data]
-
-    return app_forwarding
-
-
 def main(argv: list[str]) -> None:
     port = int(argv[0])
-    dynamodb_port = int(argv[2]) if argv[1:2] == ["--dynamodb-at"] else None
     atomic_dynamodb()
     plain_dynamodb_items()
     cached_lookups()
@@ -205,10 +159,8 @@ def main(argv: list[str]) -> None:
     # Connections: every client keeps its own alive; past waitress's default limit (100) a new
     # one would wait for an idle one to time out, stalling a call for minutes.
     app: Any = Dispatcher(create_backend_app)
-    if dynamodb_port is not None:
-        app = forwarding(app, dynamodb_port)
     if os.environ.get("JOBTRACKER_MOTO_COUNTS"):
-        app = counted(app, f"{os.environ['JOBTRACKER_MOTO_COUNTS']}.{port}")
+        app = counted(app, os.environ["JOBTRACKER_MOTO_COUNTS"])
     serve(
         app,
         host="127.0.0.1",

@@ -80,18 +80,15 @@ class MotoProcess:
     core than the functions calling it (in one process they shared one GIL and half the
     stack's time went to moto)."""
 
-    def __init__(self, port: int, log: Path, dynamodb_at: int | None = None) -> None:
+    def __init__(self, port: int, log: Path) -> None:
         self.port = port
         self.log = log
-        # Where DynamoDB's requests to this one go (moto_server.py): its own process.
-        self.dynamodb_at = dynamodb_at
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> MotoProcess:
-        forward = ["--dynamodb-at", str(self.dynamodb_at)] if self.dynamodb_at else []
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "jobtracker_local.moto_server", str(self.port), *forward],
+                [sys.executable, "-m", "jobtracker_local.moto_server", str(self.port)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -163,7 +160,6 @@ class LocalStack:
         self.ecs_stopped_retention = ecs_stopped_retention
         self.api_port = api_port or free_port()
         self.moto_port = free_port()
-        self.dynamodb_port = free_port()  # moto's DynamoDB and its streams, apart (moto_server.py)
         self.backoff_scale = backoff_scale
         self.quiet = quiet
         self.auth = auth
@@ -202,11 +198,7 @@ class LocalStack:
 
     def start(self) -> None:
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        self.moto_dynamodb = MotoProcess(self.dynamodb_port, self.work_dir / "moto.log").start()
-        self.moto = MotoProcess(
-            self.moto_port, self.work_dir / "moto.log", dynamodb_at=self.dynamodb_port
-        ).start()
-        self._wait_port(self.dynamodb_port)
+        self.moto = MotoProcess(self.moto_port, self.work_dir / "moto.log").start()
         self._wait_port(self.moto_port)
         self.shipper = LogShipper(lambda: self._boto("logs"))
         self.shipper.start()
@@ -251,7 +243,6 @@ class LocalStack:
         self.shipper.stop()
         self._close(self.ecs_server)
         self.moto.stop()
-        self.moto_dynamodb.stop()
 
     @staticmethod
     def _close(server: Any) -> None:
@@ -282,8 +273,6 @@ class LocalStack:
             AWS_REGION=REGION,
             AWS_ENDPOINT_URL=f"http://127.0.0.1:{self.moto_port}",
             AWS_ENDPOINT_URL_ECS=f"http://127.0.0.1:{self.ecs_port}",
-            AWS_ENDPOINT_URL_DYNAMODB=f"http://127.0.0.1:{self.dynamodb_port}",
-            AWS_ENDPOINT_URL_DYNAMODB_STREAMS=f"http://127.0.0.1:{self.dynamodb_port}",
             POWERTOOLS_METRICS_DISABLED="true" if self.quiet else "false",
             POWERTOOLS_LOG_LEVEL="WARNING" if self.quiet else "INFO",
         )
