@@ -61,13 +61,26 @@ def child_pids(pid: int) -> list[int]:
     return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
-def moto_cpu(pid: int) -> float:
-    """CPU of moto's server, when the stack runs it as a process of its own."""
+def helper_cpu(pid: int, name: str, children: bool = False) -> float:
+    """CPU of the stack's helper process whose command line holds `name` (and, with
+    `children`, of its exited children: the zygote's are the task processes)."""
     total = 0.0
     for child in child_pids(pid):
-        if "moto_server" in Path(f"/proc/{child}/cmdline").read_text():
-            total += cpu_seconds(child)[0]
+        if name in Path(f"/proc/{child}/cmdline").read_text():
+            own, theirs = cpu_seconds(child)
+            total += own + theirs if children else own
     return total
+
+
+def moto_cpu(pid: int) -> float:
+    """CPU of moto's server, when the stack runs it as a process of its own."""
+    return helper_cpu(pid, "moto_server")
+
+
+def tasks_cpu(pid: int) -> float:
+    """CPU of the task processes: the stack's exited children, and the zygote's that forks
+    them (its own included: it is the tasks' start)."""
+    return cpu_seconds(pid)[1] + helper_cpu(pid, "jobtracker_local.zygote", children=True)
 
 
 def parse(ts: str | None) -> float | None:
@@ -101,7 +114,10 @@ class TaskWatcher:
 
     def _run(self) -> None:
         while not self.done.wait(self.every):
-            self.poll()
+            try:
+                self.poll()
+            except OSError:  # one failed look (a busy stack's timeout) must not end the watch
+                continue
 
     def stop(self) -> list[dict[str, Any]]:
         self.done.set()
@@ -150,7 +166,7 @@ def main() -> int:
     proc, info = start_stack(work, "--backoff-scale", "0.02", *args.extra)
     stack = Stack(info["api"], info["token"], info["moto"], info["ecs"], work)
     rss_start = rss_mb(proc.pid)
-    cpu_start, tasks_start = cpu_seconds(proc.pid)
+    cpu_start, tasks_start = cpu_seconds(proc.pid)[0], tasks_cpu(proc.pid)
     moto_start = moto_cpu(proc.pid)
     try:
         started = time.time()
@@ -181,7 +197,7 @@ def main() -> int:
             final = list(pool.map(stack.job, [j["id"] for j in jobs]))
         tasks = watcher.stop()
         rss_end = rss_mb(proc.pid)
-        cpu_end, tasks_end = cpu_seconds(proc.pid)
+        cpu_end, tasks_end = cpu_seconds(proc.pid)[0], tasks_cpu(proc.pid)
         moto_end = moto_cpu(proc.pid)
     finally:
         stop_stack(proc)

@@ -35,10 +35,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from jobtracker_local.logs import LogConfiguration, LogShipper, now_ms
 from jobtracker_local.sigv4 import Accepted, Reason, Request, verify
+from jobtracker_local.zygote import Forked, Zygote
 
 ACCOUNT = "000000000000"
 WORKER_PATH = Path(__file__).resolve().parents[2] / "worker"  # the image's one package
@@ -84,7 +85,12 @@ def die_with_parent() -> None:
         _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+# The worker's own command: what the zygote can run without a new interpreter.
+WORKER_COMMAND = ["python", "-m", "jobtracker_worker.main"]
+TaskProcess: TypeAlias = subprocess.Popen[bytes] | Forked
+
+
+def _kill_group(proc: TaskProcess) -> None:
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
@@ -138,7 +144,7 @@ class Task:
     stopped_reason: str | None = None
     exit_code: int | None = None
     container_reason: str | None = None
-    process: subprocess.Popen[bytes] | None = None
+    process: TaskProcess | None = None
     log_path: Path | None = None
     stop_requested: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -260,8 +266,12 @@ class LocalEcs:
         launch_burst: float = DEFAULT_LAUNCH_BURST,
         shipper: LogShipper | None = None,
         stopped_retention: float = STOPPED_TASK_RETENTION_SECONDS,
+        zygote: bool = False,
     ) -> None:
         self.emit = emit
+        # Tasks of the worker's own command forked from a pre-imported worker (zygote.py), when
+        # asked: started here, on the thread that makes the ECS, which outlives its tasks.
+        self.zygote = Zygote(WORKER_PATH, die_with_parent) if zygote else None
         self.stopped_retention = stopped_retention
         self.stopped: deque[tuple[float, str]] = deque()  # (when it stopped, arn), oldest first
         self.shipper = shipper
@@ -567,21 +577,9 @@ class LocalEcs:
         logs.mkdir(parents=True, exist_ok=True)
         task.log_path = logs / f"{task.task_id}.log"
         command = self._command(task)
-        if command and command[0] == "python":
-            # The local "image": this interpreter with the worker on its path and nothing else
-            # of this machine's (-S: no site-packages, as in the slim image; and the task
-            # starts in two thirds of the time, which a burst of thousands feels).
-            command[0:1] = [sys.executable, "-S"]
         with task.log_path.open("wb") as out:
             try:
-                proc = subprocess.Popen(
-                    command,
-                    env=self._env(task),
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    preexec_fn=die_with_parent,
-                )
+                proc = self._start(command, self._env(task))
             except (OSError, ValueError, TypeError) as exc:
                 # As ECS does for a container it cannot start: the task stops, with the reason
                 # (ValueError: an argument or variable the OS cannot carry, e.g. a NUL byte).
@@ -603,6 +601,25 @@ class LocalEcs:
             if proc.stdout is not None:
                 proc.stdout.close()  # else a stopped task keeps its pipe open until forgotten
         self._finish(task, code, None)
+
+    def _start(self, command: list[str], env: dict[str, str]) -> TaskProcess:
+        """The task's process: forked by the zygote when it runs the worker's own command with
+        an environment it can take (else Popen, which raises what the OS says, as before)."""
+        if command == WORKER_COMMAND and self.zygote is not None and Zygote.takes(env):
+            return self.zygote.spawn(env)
+        if command and command[0] == "python":
+            # The local "image": this interpreter with the worker on its path and nothing else
+            # of this machine's (-S: no site-packages, as in the slim image; and the task
+            # starts in two thirds of the time, which a burst of thousands feels).
+            command = [sys.executable, "-S", *command[1:]]
+        return subprocess.Popen(
+            command,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
 
     def _copy_output(self, task: Task, proc: subprocess.Popen[bytes], out: Any) -> None:
         """The container's output, line by line, to its file and (as awslogs would) its stream."""
@@ -750,6 +767,8 @@ class LocalEcs:
                 proc = task.process
             if proc is not None:
                 _kill_group(proc)
+        if self.zygote is not None:
+            self.zygote.stop()
 
 
 class LocalHttpServer(ThreadingHTTPServer):
@@ -847,7 +866,8 @@ def serve(
                 return self._reply(
                     200,
                     {
-                        "tasks": [ecs.describe(t) for t in ecs.tasks.values()],
+                        # a copy: RunTask adds tasks on other threads meanwhile
+                        "tasks": [ecs.describe(t) for t in list(ecs.tasks.values())],
                         "run_task_calls": ecs.run_task_calls,
                         "throttled": ecs.throttled,
                     },

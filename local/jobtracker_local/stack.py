@@ -206,6 +206,7 @@ class LocalStack:
             *self.ecs_limits,
             shipper=self.shipper,
             stopped_retention=self.ecs_stopped_retention,
+            zygote=True,  # the worker's tasks forked from one import of it (zygote.py)
         )
         self.ecs_server = serve(self.ecs, self.credentials.secret_for, self.token)
         self.ecs_port = self.ecs_server.server_address[1]
