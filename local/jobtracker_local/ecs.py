@@ -39,7 +39,7 @@ from typing import Any, TypeAlias
 
 from jobtracker_local.logs import LogConfiguration, LogShipper, now_ms
 from jobtracker_local.sigv4 import Accepted, Reason, Request, verify
-from jobtracker_local.zygote import Forked, Zygote
+from jobtracker_local.zygote import PR_SET_PDEATHSIG, Forked, Zygote, load_prctl
 
 ACCOUNT = "000000000000"
 WORKER_PATH = Path(__file__).resolve().parents[2] / "worker"  # the image's one package
@@ -64,18 +64,8 @@ RUN_FAILURES = {
 }
 
 
-def _load_prctl() -> Any:
-    try:
-        import ctypes
-
-        return ctypes.CDLL("libc.so.6", use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
 # Resolved in the parent: after fork, in a threaded process, the child must not import.
-_PRCTL = _load_prctl()
-PR_SET_PDEATHSIG = 1
+_PRCTL = load_prctl()
 
 
 def die_with_parent() -> None:

@@ -49,7 +49,9 @@ def environ_block(env: dict[str, str]) -> bytes:
 # ---- the zygote's side ---------------------------------------------------------------------
 
 
-def _prctl() -> Any:
+def load_prctl() -> Any:
+    """libc's prctl (None where there is none): the zygote's and the local ECS's one way to
+    have a child killed with its parent (PR_SET_PDEATHSIG)."""
     try:
         import ctypes
 
@@ -117,7 +119,7 @@ def _answer(sock: socket.socket, line: str) -> None:
 
 def serve(control: socket.socket) -> None:
     """Fork a task per request until the control socket closes; tell each one's exit."""
-    prctl = _prctl()
+    prctl = load_prctl()
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)

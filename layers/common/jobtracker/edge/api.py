@@ -197,10 +197,15 @@ def _carriable(text: str) -> bool:
     return True
 
 
-def _depth(value: Any) -> int:
-    """How deeply lists and objects nest (a scalar is 0), without recursion; raises the
-    error that refuses a value no job can carry (a lone surrogate, a number past a double)."""
-    deepest, stack = 0, [(value, 0)]
+def _too_deep() -> ApiError:
+    return _body_error(422, "validation_error", f"nested deeper than {MAX_JSON_DEPTH} levels")
+
+
+def _check_content(value: Any) -> None:
+    """Raises the error that refuses a parsed body no job can carry: nested deeper than
+    MAX_JSON_DEPTH, a lone surrogate in a string or a key, a number past a double. One walk,
+    without recursion."""
+    stack = [(value, 0)]
     while stack:
         node, level = stack.pop()
         if isinstance(node, str) and not _carriable(node):
@@ -211,13 +216,11 @@ def _depth(value: Any) -> int:
             stack.extend((key, level) for key in node)
         if isinstance(node, dict | list):
             level += 1
-            deepest = max(deepest, level)
-            if deepest > MAX_JSON_DEPTH:
-                return deepest
+            if level > MAX_JSON_DEPTH:
+                raise _too_deep()
             stack.extend(
                 (child, level) for child in (node.values() if isinstance(node, dict) else node)
             )
-    return deepest
 
 
 def _body_error(status: int, code: str, problem: str) -> ApiError:
@@ -248,12 +251,10 @@ def read_body(event: Mapping[str, Any], headers: Mapping[str, str]) -> Any:
     try:
         parsed = json.loads(body, parse_constant=_not_json_constant)
     except RecursionError:
-        problem = f"nested deeper than {MAX_JSON_DEPTH} levels"
-        raise _body_error(422, "validation_error", problem) from None
+        raise _too_deep() from None
     except ValueError as exc:
         raise ApiError(400, "malformed_json", f"request body is not valid JSON: {exc}") from None
-    if _depth(parsed) > MAX_JSON_DEPTH:
-        raise _body_error(422, "validation_error", f"nested deeper than {MAX_JSON_DEPTH} levels")
+    _check_content(parsed)
     if not isinstance(parsed, dict):
         raise _body_error(422, "validation_error", "must be a JSON object")
     return parsed
