@@ -5,6 +5,10 @@ it), the submit rate, p50/p95 from submit to RUNNING and to SUCCEEDED, the most 
 at once, and the stack process's RSS at start and end. Anchor: one AWS account's Fargate
 launches 20 tasks/s (issue 12's target for the local stack on 2 cores).
 
+It also prints the most the launch limits allow: the functions' governor keeps 10% under ECS's
+rate, so with Fargate's limits a 1,000-job run cannot pass 20.0 jobs/s, on AWS or here. The
+stack's own speed shows with the limits raised: `-- --ecs-launch-rate 50 --ecs-launch-burst 100`.
+
     python bench/local.py [--jobs 300] [--threads 8] [--keyed | --mixed]
 
 `--keyed` sends every POST with an Idempotency-Key (the path that used to copy the table);
@@ -33,6 +37,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from jobtracker.adapters.governor import DynamoGovernor  # noqa: E402
+from jobtracker_local.ecs import DEFAULT_LAUNCH_BURST, DEFAULT_LAUNCH_RATE  # noqa: E402
 from tests.e2e.conftest import Stack, peak_concurrency, start_stack, stop_stack  # noqa: E402
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED"}
@@ -81,6 +87,23 @@ def tasks_cpu(pid: int) -> float:
     """CPU of the task processes: the stack's exited children, and the zygote's that forks
     them (its own included: it is the tasks' start)."""
     return cpu_seconds(pid)[1] + helper_cpu(pid, "jobtracker_local.zygote", children=True)
+
+
+def launch_cap(jobs: int, extra: list[str]) -> tuple[float, str]:
+    """The most jobs/s the launch limits allow `jobs` jobs submitted at once (the governor lets
+    its burst go at once, then one per interval), and the limits in words."""
+    limits = argparse.ArgumentParser(add_help=False)
+    limits.add_argument("--ecs-launch-rate", type=float, default=DEFAULT_LAUNCH_RATE)
+    limits.add_argument("--ecs-launch-burst", type=float, default=DEFAULT_LAUNCH_BURST)
+    known, _ = limits.parse_known_args(extra)
+    rate, burst = known.ecs_launch_rate, int(known.ecs_launch_burst)
+    governor = DynamoGovernor("bench", rate, burst)
+    seconds = max(0, jobs - governor.burst) * governor.interval
+    words = (
+        f"ECS {rate:g} launches/s after a burst of {burst}, the governor at"
+        f" {1 / governor.interval:g}/s"
+    )
+    return (jobs / seconds if seconds else float("inf")), words
 
 
 def parse(ts: str | None) -> float | None:
@@ -231,6 +254,11 @@ def main() -> int:
             f"  submit -> SUCCEEDED: p50 {statistics.median(to_done):5.1f} s, "
             f"p95 {percentile(to_done, 0.95):5.1f} s"
         )
+    cap, limits = launch_cap(args.jobs, args.extra)
+    print(
+        f"  launch limits ({limits}) allow at most {cap:.1f} jobs/s for {args.jobs} jobs:"
+        f" {rate / cap:.2f} of it"
+    )
     print(f"  most tasks at once: {peak_concurrency(tasks)}")
     print(f"  stack RSS: {rss_start:.0f} MB at start, {rss_end:.0f} MB at end")
     if rss_series:
