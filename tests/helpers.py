@@ -13,11 +13,8 @@ from jobtracker_local.handlers import FakeContext, load_handler
 from jobtracker_local.sqs import sqs_event as lambda_sqs_event
 
 if TYPE_CHECKING:
+    from jobtracker.core.submission import Submission
     from jobtracker.wiring import Deps
-
-ROUTES = {
-    ("POST", "/jobs"): ("functions/create_job", "app.handler"),
-}
 
 
 @dataclass
@@ -34,8 +31,12 @@ def call_api(
     headers: dict[str, str] | None = None,
     query: str | None = None,
 ) -> Reply:
-    code_uri, handler = ROUTES.get((method, path), ("functions/api", "app.handler"))
-    fn = load_handler(code_uri, handler)
+    from jobtracker.edge.api import routes_of
+    from jobtracker.edge.routes import submissions
+
+    # As API Gateway routes: the create_job function's routes to it, the rest to the api's.
+    submitting = (method, path) in routes_of(submissions)
+    fn = load_handler(f"functions/{'create_job' if submitting else 'api'}", "app.handler")
     response = fn(http_event(method, path, body, headers, query), FakeContext())
     raw = response.get("body")
     return Reply(
@@ -312,3 +313,10 @@ def real_deps(clock: Callable[[], Any]) -> Deps:
         lambda: 0.0,
         limits=DynamoRunningLimits(settings.table_name),
     )
+
+
+def submission_of(body: dict[str, Any]) -> Submission:
+    """A submission as POST /jobs takes it: checked by the API's own model."""
+    from jobtracker.edge.api_models import JobSubmission
+
+    return JobSubmission.model_validate(body).to_core()

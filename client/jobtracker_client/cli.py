@@ -17,7 +17,6 @@ import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -205,10 +204,10 @@ def watch(client: JobTracker, args: argparse.Namespace, job_id: str, out: TextIO
         job = client.wait(job_id, timeout=args.wait_timeout, on_change=progress)
     except WaitTimeout as exc:
         last = exc.job
-        _emit(args, out, asdict(last), lambda: print_job(last, out))
+        _emit(args, out, last.model_dump(), lambda: print_job(last, out))
         sys.stderr.write(f"still {last.status} after {args.wait_timeout}s; the job goes on\n")
         return EXIT_CODES["WAIT_TIMEOUT"]
-    _emit(args, out, asdict(job), lambda: print_job(job, out))
+    _emit(args, out, job.model_dump(), lambda: print_job(job, out))
     return EXIT_CODES.get(job.status, EXIT_CODES["API_ERROR"])
 
 
@@ -231,22 +230,22 @@ def run(args: argparse.Namespace, client: JobTracker, out: TextIO) -> int:
         if args.watch:
             sys.stderr.write(f"submitted {job.id}\n")
             return watch(client, args, job.id, out)
-        _emit(args, out, asdict(job), lambda: print_job(job, out))
+        _emit(args, out, job.model_dump(), lambda: print_job(job, out))
     elif args.cmd == "get":
         job = client.get(args.job_id)
-        _emit(args, out, asdict(job), lambda: print_job(job, out))
+        _emit(args, out, job.model_dump(), lambda: print_job(job, out))
     elif args.cmd == "list":
         jobs = list(client.list(args.status, args.definition, args.schedule, limit=args.limit))
-        _emit(args, out, [asdict(j) for j in jobs], lambda: print_list(jobs, out))
+        _emit(args, out, [j.model_dump() for j in jobs], lambda: print_list(jobs, out))
     elif args.cmd == "cancel":
         job = client.cancel(args.job_id, args.reason)
-        _emit(args, out, asdict(job), lambda: print_job(job, out))
+        _emit(args, out, job.model_dump(), lambda: print_job(job, out))
     elif args.cmd == "rerun":
         job = client.rerun(args.job_id)
         if args.watch:
             sys.stderr.write(f"submitted {job.id} (a rerun of {args.job_id})\n")
             return watch(client, args, job.id, out)
-        _emit(args, out, asdict(job), lambda: print_job(job, out))
+        _emit(args, out, job.model_dump(), lambda: print_job(job, out))
     elif args.cmd == "watch":
         return watch(client, args, args.job_id, out)
     elif args.cmd == "schedules":
@@ -254,12 +253,12 @@ def run(args: argparse.Namespace, client: JobTracker, out: TextIO) -> int:
         _emit(
             args,
             out,
-            [asdict(s) for s in found],
+            [s.model_dump() for s in found],
             lambda: print_schedules(found, out),
         )
     elif args.cmd == "definitions":
         known = client.definitions()
-        _emit(args, out, [asdict(d) for d in known], lambda: print_definitions(known, out))
+        _emit(args, out, [d.model_dump() for d in known], lambda: print_definitions(known, out))
     elif args.cmd == "console":
         return serve_console(client, args.port, err=sys.stderr)
     elif args.cmd == "logs":
@@ -286,7 +285,7 @@ def serve_console(client: JobTracker, port: int, err: TextIO) -> int:
 
 def write_line(args: argparse.Namespace, out: TextIO, line: LogLine) -> None:
     if args.output == "json":
-        out.write(json.dumps(asdict(line)) + "\n")
+        out.write(json.dumps(line.model_dump()) + "\n")
     else:
         out.write(f"{line.at}  {line.message}\n")
     out.flush()

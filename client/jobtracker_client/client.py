@@ -3,7 +3,7 @@ schedules, stats.
 
 Every request is signed with SigV4 for `execute-api` (API Gateway's IAM authorization) using
 botocore's credential chain, or with the credentials of the local stack. Answers are the API's
-own view classes (jobtracker.edge.views, dataclasses), read through pydantic, so a caller gets
+own view classes (jobtracker.edge.views, pydantic models), so a caller gets
 typed objects.
 """
 

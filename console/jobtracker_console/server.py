@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import secrets
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,20 +21,15 @@ from urllib.parse import parse_qs, urlsplit
 
 from jobtracker_client.client import ApiError, JobTracker
 
+from jobtracker.edge.api import MAX_BODY_BYTES as MAX_BODY
+from jobtracker.edge.api import route_methods
+from jobtracker.edge.routes import ROUTERS
+
 STATIC = Path(__file__).resolve().parent / "static"
 TYPES = {".html": "text/html; charset=utf-8", ".js": "application/javascript", ".css": "text/css"}
 COOKIE = "jobtracker_console"
-# What the browser may ask of the API: the routes the console uses, nothing else.
-API_ROUTES = (
-    ("GET", "/jobs"),
-    ("POST", "/jobs"),
-    ("GET", "/jobs/"),
-    ("POST", "/jobs/"),
-    ("GET", "/schedules"),
-    ("GET", "/stats"),
-    ("GET", "/definitions"),
-)
-MAX_BODY = 256 * 1024
+# What the browser may ask of the API: the API's own routes (its routers), nothing else.
+API_ROUTES = route_methods(ROUTERS)
 
 
 class Console:
@@ -136,8 +132,8 @@ class Console:
                         {"error": {"code": "forbidden", "message": "open the console's link"}},
                     )
                 if not any(
-                    self.command == m and (path == p or (p.endswith("/") and path.startswith(p)))
-                    for m, p in API_ROUTES
+                    self.command in methods and re.match(pattern, path)
+                    for pattern, methods in API_ROUTES.items()
                 ):
                     return self._json(404, {"error": {"code": "not_found", "message": path}})
                 length = int(self.headers.get("Content-Length") or 0)

@@ -10,15 +10,16 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from jobtracker.core.checks import Invalid
+from jobtracker.edge.api_models import scheduled_run
 from jobtracker.observability import count, logger, metrics
-from jobtracker.usecases.periodic import ScheduledRun, run_tick
+from jobtracker.usecases.periodic import run_tick
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
-        run = ScheduledRun.from_dict(event)
+        run = scheduled_run(event)
     except Invalid as exc:
         logger.error(
             "malformed schedule input dropped",

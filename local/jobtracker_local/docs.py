@@ -1,35 +1,19 @@
-"""The API's documentation on the local stack: /openapi.json (generated from the routes)
-and /docs, a Swagger UI served from the vendored swagger-ui-dist (no network: no CDN)."""
+"""The API's documentation on the local stack: /openapi.json (generated from the routes) and
+/docs, Powertools' own Swagger UI page and the assets it ships (no network: no CDN)."""
 
 from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
 
-STATIC = Path(__file__).resolve().parent / "static" / "swagger-ui"
+import aws_lambda_powertools.event_handler.openapi.swagger_ui as swagger_ui
+from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
+
+ASSETS_DIR = Path(swagger_ui.__file__).resolve().parent
 ASSETS = {
-    "swagger-ui-bundle.js": "application/javascript",
-    "swagger-ui.css": "text/css",
+    "swagger-ui-bundle.min.js": "application/javascript",
+    "swagger-ui.min.css": "text/css",
 }
-# The page itself: Swagger UI pointed at our document. "Authorize" takes the local stack's
-# `Bearer <token>` (the header API Gateway's SigV4 stands for).
-PAGE = """<!doctype html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-  <title>jobtracker API</title>
-  <link rel="stylesheet" href="/docs/swagger-ui.css">
-</head>
-<body>
-  <div id="swagger-ui"></div>
-  <script src="/docs/swagger-ui-bundle.js"></script>
-  <script>
-    window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"});
-  </script>
-</body>
-</html>
-"""
 
 
 @cache
@@ -39,13 +23,24 @@ def openapi_document() -> bytes:
     return render().encode()
 
 
+@cache
+def page() -> bytes:
+    return generate_swagger_html(
+        spec=openapi_document().decode(),
+        swagger_js="/docs/swagger-ui-bundle.min.js",
+        swagger_css="/docs/swagger-ui.min.css",
+        swagger_base_url="/docs",
+        oauth2_config=None,
+    ).encode()
+
+
 def docs_asset(path: str) -> tuple[bytes, str] | None:
     """(body, content type) for a documentation path; None for any other path."""
     if path == "/openapi.json":
         return openapi_document(), "application/json"
     if path in ("/docs", "/docs/"):
-        return PAGE.encode(), "text/html; charset=utf-8"
+        return page(), "text/html; charset=utf-8"
     name = path.removeprefix("/docs/")
     if path.startswith("/docs/") and name in ASSETS:
-        return (STATIC / name).read_bytes(), ASSETS[name]
+        return (ASSETS_DIR / name).read_bytes(), ASSETS[name]
     return None

@@ -178,6 +178,10 @@ class LocalStack:
         # the whole stack: the functions share one Powertools logger and metrics object in
         # this process, whose per-invocation keys and flushes must not interleave.
         self.serial = threading.Lock() if not quiet else None
+        # Powertools' HTTP resolver keeps the request in hand on its base class (BaseRouter), not
+        # on the instance: in one process, the API's functions take requests one at a time
+        # (seen: a POST answered 422 "body: field required" with another request's event).
+        self.http_serial = threading.Lock()
         # Per function, its idle instances (an instance runs one invocation at a time).
         self.instances: dict[str, queue.Queue[int]] = {}
         self.ecs_events: queue.Queue[dict[str, Any]] = queue.Queue()
@@ -559,7 +563,11 @@ class LocalStack:
 
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         fn = self.functions[function]
-        with self.serial or contextlib.nullcontext():
+        http = any(e.get("Type") == "HttpApi" for e in fn.events.values())
+        with (
+            self.serial or contextlib.nullcontext(),
+            self.http_serial if http else contextlib.nullcontext(),
+        ):
             instance = self.instances[function].get()  # waits for an idle one
             try:
                 handler = load_handler(fn.code_uri, fn.handler, instance)

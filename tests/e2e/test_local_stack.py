@@ -265,7 +265,7 @@ def test_the_openapi_document_and_an_offline_swagger_ui_are_served(stack: Stack)
     # THEN the document lists the API's routes, and the page loads only local assets
     assert kind == "application/json" and "/jobs/{job_id}/logs" in json.loads(spec)["paths"]
     assert page_kind.startswith("text/html")
-    sources = re.findall(rb'(?:src|href)="([^"]+)"', page)
+    sources = re.findall(rb"(?:src|href)=[\"']([^\"']+)[\"']", page)
     assert sources and all(s.startswith(b"/") for s in sources), f"nothing remote: {sources}"
     for source in sources:
         _, asset = get(source.decode())

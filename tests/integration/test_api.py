@@ -16,6 +16,7 @@ from tests.helpers import (
     inject,
     invoke,
     job_event,
+    submission_of,
     table_item_count,
 )
 
@@ -89,7 +90,9 @@ def test_list_pages_newest_first_and_filters(aws: AwsEnv) -> None:
     # Given 7 demo jobs, 2 of them cancelled
     ids = [submit().body["id"] for _ in range(7)]
     for job_id in ids[:2]:
-        assert call_api("POST", f"/jobs/{job_id}/cancel").status in (200, 202)
+        # a launched job's cancel stops its task: 202, CANCELLING until the task stops
+        cancelled = call_api("POST", f"/jobs/{job_id}/cancel")
+        assert (cancelled.status, cancelled.body["status"]) == (202, "CANCELLING"), cancelled
     # When listing 3 per page
     seen: list[str] = []
     token = None
@@ -158,12 +161,11 @@ def test_idempotency_key_replay_returns_same_job_and_conflict_on_other_body(aws:
 
 def test_replay_after_crash_before_launch_reattaches(aws: AwsEnv) -> None:
     # Given the first try stored its key and the job, then crashed before RunTask
-    from jobtracker.core.submission import Submission
     from jobtracker.usecases.submit import build_job
     from jobtracker.wiring import default_deps
 
     deps = default_deps()
-    submission = Submission.from_dict({"definition": "demo", "parameters": {"n": 1}})
+    submission = submission_of({"definition": "demo", "parameters": {"n": 1}})
     job = build_job(
         submission, deps.settings, deps.clock(), "arn:aws:iam::000000000000:user/local-developer"
     )
@@ -181,9 +183,8 @@ def test_replay_after_crash_before_launch_reattaches(aws: AwsEnv) -> None:
 def test_replay_after_crash_between_key_and_job_creates_the_job_once(aws: AwsEnv) -> None:
     # Given the first try stored its key, then crashed before it stored the job
     from jobtracker.core.domain import new_job_id
-    from jobtracker.core.submission import Submission
 
-    submission = Submission.from_dict({"definition": "demo", "parameters": {"n": 1}})
+    submission = submission_of({"definition": "demo", "parameters": {"n": 1}})
     job_id = new_job_id()
     from jobtracker.wiring import default_deps
 
@@ -543,9 +544,10 @@ def test_bad_request_is_rejected_with_a_useful_error_and_nothing_happens(
 def test_unknown_route_is_404_and_wrong_method_405(aws: AwsEnv) -> None:
     assert call_api("GET", "/nope").status == 404
     reply = call_api("DELETE", "/jobs")
-    assert reply.status == 405
+    assert (reply.status, reply.headers.get("Allow")) == (405, "GET, POST"), reply
     assert reply.body["error"]["code"] == "method_not_allowed"
-    assert call_api("PUT", "/jobs/job-x").status == 405
+    put = call_api("PUT", "/jobs/job-x")
+    assert (put.status, put.headers.get("Allow")) == (405, "GET"), put
 
 
 def test_list_limit_out_of_range_is_422(aws: AwsEnv) -> None:

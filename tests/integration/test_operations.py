@@ -10,14 +10,16 @@ import boto3
 import pytest
 
 from jobtracker.core.domain import JobStatus
+from jobtracker.core.submission import ScheduledRun
+from jobtracker.edge.api_models import scheduled_run
 from jobtracker.edge.task_events import handle_task_event
 from jobtracker.usecases.launch import handle_launch_message
-from jobtracker.usecases.periodic import Outcome, ScheduledRun, run_tick, scheduled_job_id
+from jobtracker.usecases.periodic import Outcome, run_tick, scheduled_job_id
 from jobtracker.usecases.reconcile import reconcile
 from jobtracker.wiring import Deps
 from tests.conftest import AwsEnv
 from tests.fakes import FakeClock
-from tests.helpers import call_api, drain, ecs_event, inject, invoke, real_deps
+from tests.helpers import call_api, drain, ecs_event, inject, invoke, real_deps, submission_of
 
 
 @pytest.fixture
@@ -39,11 +41,10 @@ def stops(aws: AwsEnv) -> list[dict[str, Any]]:
 
 
 def submit(deps: Deps, **spec: Any) -> Any:
-    from jobtracker.core.submission import Submission
     from jobtracker.usecases.submit import submit_job
 
     body = {"definition": "demo", "retry": {"backoff": {"base_seconds": 0}}, **spec}
-    return submit_job(Submission.from_dict(body), "tester", None, deps).job
+    return submit_job(submission_of(body), "tester", None, deps).job
 
 
 def event(
@@ -331,10 +332,9 @@ def test_a_task_describe_tasks_cannot_answer_for_is_not_declared_lost(
 
 def test_stuck_pending_job_is_launched_once(aws: AwsEnv, deps: Deps, clock: FakeClock) -> None:
     # Given a job stored by a create_job that died before RunTask
-    from jobtracker.core.submission import Submission
     from jobtracker.usecases.submit import build_job
 
-    job = build_job(Submission.from_dict({"definition": "demo"}), deps.settings, clock(), "x")
+    job = build_job(submission_of({"definition": "demo"}), deps.settings, clock(), "x")
     deps.repo.create(job)
     clock.advance(deps.settings.decision_grace_seconds + 1)
     assert reconcile(deps).actions["launch"] == 1
@@ -388,13 +388,12 @@ def test_reconciler_handler_runs_on_real_wiring(
 
     monkeypatch.setenv("DECISION_GRACE_SECONDS", "1")
     reset_caches()
-    from jobtracker.core.submission import Submission
     from jobtracker.usecases.submit import build_job
     from jobtracker.wiring import default_deps
 
     d = default_deps()
     past = datetime.now(UTC) - timedelta(seconds=30)
-    job = build_job(Submission.from_dict({"definition": "demo"}), d.settings, past, "x")
+    job = build_job(submission_of({"definition": "demo"}), d.settings, past, "x")
     d.repo.create(job)
     result = invoke("functions/reconciler", {})
     assert result["actions"] == {"launch": 1} and result["errors"] == 0
@@ -405,7 +404,7 @@ def test_reconciler_handler_runs_on_real_wiring(
 
 
 def tick(name: str, when: str, overlap: str = "Allow", **job: Any) -> ScheduledRun:
-    return ScheduledRun.from_dict(
+    return scheduled_run(
         {
             "schedule": name,
             "scheduled_time": when,

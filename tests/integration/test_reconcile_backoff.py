@@ -9,14 +9,13 @@ from typing import Any
 import pytest
 
 from jobtracker.core.domain import JobStatus
-from jobtracker.core.submission import Submission
 from jobtracker.edge.task_events import handle_task_event
 from jobtracker.usecases.reconcile import reconcile
 from jobtracker.usecases.submit import submit_job
 from jobtracker.wiring import Deps
 from tests.conftest import AwsEnv
 from tests.fakes import FakeClock
-from tests.helpers import ecs_event, inject, real_deps
+from tests.helpers import ecs_event, inject, real_deps, submission_of
 
 
 @pytest.fixture
@@ -27,7 +26,7 @@ def clock() -> FakeClock:
 def overdue_job_whose_stop_fails(aws: AwsEnv, deps: Deps, clock: FakeClock) -> str:
     """A running job past its timeout, and ECS refusing every StopTask."""
     body = {"definition": "demo", "timeout_seconds": 60}
-    job = submit_job(Submission.from_dict(body), "tester", None, deps).job
+    job = submit_job(submission_of(body), "tester", None, deps).job
     stored = deps.repo.get(job.job_id)
     assert stored is not None
     started = clock.now.strftime("%Y-%m-%dT%H:%M:%S.000Z")

@@ -19,7 +19,7 @@ from jobtracker.usecases.ports import ItemTooLarge, Written
 from jobtracker.usecases.submit import build_job, submit_job
 from jobtracker.wiring import Deps, default_deps
 from tests.conftest import AwsEnv
-from tests.helpers import ecs_event, table_item_count
+from tests.helpers import ecs_event, submission_of, table_item_count
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def deps(aws: AwsEnv) -> Deps:
 
 
 def submit(deps: Deps, **spec: Any) -> Job:
-    return submit_job(Submission.from_dict({"definition": "demo", **spec}), "me", None, deps).job
+    return submit_job(submission_of({"definition": "demo", **spec}), "me", None, deps).job
 
 
 def observed(job: Job, fixture: str, attempt: int = 1, **detail: Any) -> dict[str, Any]:
@@ -122,7 +122,7 @@ def test_a_finished_stored_attempt_keeps_what_decided_it(aws: AwsEnv, deps: Deps
 def test_a_default_job_item_stays_under_1_kb_all_its_life(aws: AwsEnv, deps: Deps) -> None:
     # GIVEN a job submitted with defaults by a caller with a long IAM ARN
     job = submit_job(
-        Submission.from_dict({"definition": "demo"}),
+        submission_of({"definition": "demo"}),
         "arn:aws:sts::123456789012:assumed-role/jobtracker-submitter-role/session-name-1234",
         None,
         deps,
@@ -165,9 +165,7 @@ def test_a_job_at_every_validation_maximum_stays_well_under_the_item_limit(
     aws: AwsEnv, deps: Deps
 ) -> None:
     # GIVEN the largest job the API accepts, on the last of its 30 attempts
-    job = build_job(
-        Submission.from_dict(largest_submission()), deps.settings, deps.clock(), "c" * 200
-    )
+    job = build_job(submission_of(largest_submission()), deps.settings, deps.clock(), "c" * 200)
     deps.repo.create(job)
     containers = [
         {"name": f"container-{i:02d}" + "n" * 200, "exitCode": 2, "reason": "R" * 1024}
@@ -204,7 +202,7 @@ def test_a_job_at_every_validation_maximum_stays_well_under_the_item_limit(
 def test_a_job_too_large_to_store_is_refused_before_anything_is_written(
     aws: AwsEnv, deps: Deps
 ) -> None:
-    job = build_job(Submission.from_dict({"definition": "demo"}), deps.settings, deps.clock(), "me")
+    job = build_job(submission_of({"definition": "demo"}), deps.settings, deps.clock(), "me")
     job.spec.parameters = {"blob": "x" * 500_000}  # past every API limit: only a bug gets here
     with pytest.raises(ItemTooLarge):
         deps.repo.create(job)

@@ -10,6 +10,7 @@ import pytest
 
 from jobtracker.core.domain import Attempt, Job, JobSpec, JobStatus, iso
 from jobtracker.core.overview import percentile, summarize
+from jobtracker.edge.api_models import scheduled_run
 from jobtracker.usecases.ports import ScheduleRecord
 from jobtracker.usecases.schedules import list_schedules
 from tests.fakes import FakeClock, fake_deps
@@ -106,7 +107,7 @@ def test_each_schedules_next_tick_follows_its_expression_and_state() -> None:
         record("often", "rate(5 minutes)"),  # counted from its creation, 90 s ago
         record("paused", "rate(1 hour)", state="DISABLED"),
     )
-    found = {s.name: s for s in list_schedules(runs=3, deps=deps)}
+    found = {s.name: s for s in list_schedules(runs=3, read_tick=scheduled_run, deps=deps)}
     assert found["hourly"].next_tick == NOW + timedelta(hours=1)
     assert found["hourly"].tick is not None and found["hourly"].tick.overlap == "Replace"
     assert found["often"].next_tick == NOW + timedelta(seconds=210)

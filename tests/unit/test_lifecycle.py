@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 from jobtracker.core import lifecycle
 from jobtracker.core.domain import Job, JobStatus, LaunchFailure, StopRequest, TaskState
 from jobtracker.core.lifecycle import Change, Due
-from jobtracker.core.submission import Submission
 from jobtracker.edge.ecs_event import correlate, parse_event
 from jobtracker.usecases.submit import build_job
 from tests.fakes import settings
-from tests.helpers import ecs_event
+from tests.helpers import ecs_event, submission_of
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -25,7 +24,7 @@ def applied(job: Job, change: Change | None) -> Job:
 
 
 def new_job(**spec: object) -> Job:
-    return build_job(Submission.from_dict({"definition": "demo", **spec}), settings(), NOW, "me")
+    return build_job(submission_of({"definition": "demo", **spec}), settings(), NOW, "me")
 
 
 def launched_job(**spec: object) -> Job:

@@ -43,7 +43,7 @@ def test_rate_schedule_counts_from_creation_and_disabled_never_fires() -> None:
 
 
 def test_every_schedule_in_the_template_parses_and_its_input_is_a_valid_tick() -> None:
-    from jobtracker.usecases.periodic import ScheduledRun
+    from jobtracker.edge.api_models import scheduled_run
 
     template = tpl.load()
     found = 0
@@ -56,5 +56,5 @@ def test_every_schedule_in_the_template_parses_and_its_input_is_a_valid_tick() -
             runner = runner_for("x", "F", props, START)
             assert runner is not None and runner.next_at is not None
             if "Input" in props:
-                ScheduledRun.from_dict(runner.payload(runner.next_at))
+                scheduled_run(runner.payload(runner.next_at))
     assert found >= 2  # the demo schedule and the reconciler

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 
 import pytest
 from pydantic import ValidationError
@@ -18,7 +17,6 @@ from jobtracker.adapters.records import (
     to_wire,
 )
 from jobtracker.config import ConfigError, load_settings
-from jobtracker.core.checks import Invalid
 from jobtracker.core.domain import (
     Attempt,
     ContainerState,
@@ -30,79 +28,98 @@ from jobtracker.core.domain import (
 )
 from jobtracker.core.policy import RetryOverrides, RetryRule, default_policy
 from jobtracker.core.submission import Submission
-from jobtracker.edge.api_models import JobSubmission
-from jobtracker.edge.views import job_view, to_json
+from jobtracker.edge.api_models import JobSubmission, field_errors
+from jobtracker.edge.views import job_view
 from tests.fakes import DEFINITIONS, settings
 
 
-def contract_errors(data: dict[str, object]) -> list[str]:
-    """The fields the published contract (edge/api_models.py, pydantic) finds wrong."""
+def contract_errors(data: dict[str, object]) -> list[tuple[str, str]]:
+    """(field, message) of each problem the API's model (edge/api_models.py) finds."""
     with pytest.raises(ValidationError) as info:
         JobSubmission.model_validate(data)
-    return [".".join(str(p) for p in e["loc"]) for e in info.value.errors()]
+    return [(e["field"], e["message"]) for e in field_errors(info.value)]
 
 
-def runtime_errors(data: dict[str, object]) -> list[str]:
-    """The field the API functions' own check (core/submission.py) finds wrong."""
-    with pytest.raises(Invalid) as info:
-        Submission.from_dict(data)
-    return [info.value.field]
-
-
-# The API checks a body with the core's model and documents it with pydantic's: both must
-# refuse the same bodies, naming the same field.
-CHECKS = pytest.mark.parametrize("errors_of", [contract_errors, runtime_errors])
-
-
-def test_minimal_submission_is_valid_to_the_contract_and_the_runtime_check() -> None:
-    contract = JobSubmission.model_validate({"definition": "demo"})
-    runtime = Submission.from_dict({"definition": "demo"})
-    for sub in (contract, runtime):
-        assert sub.parameters == {} and sub.environment == {} and sub.command is None
+def test_minimal_submission_is_valid_and_takes_the_defaults() -> None:
+    sub = JobSubmission.model_validate({"definition": "demo"}).to_core()
+    assert (sub.parameters, sub.environment, sub.command) == ({}, {}, None), sub
 
 
 @pytest.mark.parametrize(
-    ("data", "field"),
+    ("data", "field", "problem"),
     [
-        ({}, "definition"),
-        ({"definition": ""}, "definition"),
-        ({"definition": "a" * 65}, "definition"),
-        ({"definition": "demo", "extra": 1}, "extra"),
-        ({"definition": "demo", "environment": {"JOB_X": "1"}}, "environment"),
-        ({"definition": "demo", "environment": {"ecs_agent": "1"}}, "environment"),
-        ({"definition": "demo", "environment": {"A-B": "1"}}, "environment"),
-        ({"definition": "demo", "environment": {f"V{i}": "x" for i in range(51)}}, "environment"),
-        ({"definition": "demo", "command": ["x" * 5000]}, "command.0"),
-        ({"definition": "demo", "command": ["x"] * 65}, "command"),
-        ({"definition": "demo", "timeout_seconds": -1}, "timeout_seconds"),
-        ({"definition": "demo", "start_timeout_seconds": 0}, "start_timeout_seconds"),
-        ({"definition": "demo", "tags": {"": "x"}}, "tags"),
-        ({"definition": "demo", "tags": {"jobtracker:job-id": "x"}}, "tags"),
-        ({"definition": "demo", "tags": {"k": "bad\\char"}}, "tags"),
-        ({"definition": "demo", "retry": {"max_uncounted": 21}}, "retry.max_uncounted"),
+        ({}, "definition", "field required"),
+        ({"definition": ""}, "definition", "should match pattern"),
+        ({"definition": "a" * 65}, "definition", "should match pattern"),
+        ({"definition": "demo", "extra": 1}, "extra", "unknown field"),
+        ({"definition": "demo", "environment": {"JOB_X": "1"}}, "environment", "is reserved"),
+        ({"definition": "demo", "environment": {"ecs_agent": "1"}}, "environment", "is reserved"),
+        ({"definition": "demo", "environment": {"A-B": "1"}}, "environment", "invalid name"),
+        (
+            {"definition": "demo", "environment": {f"V{i}": "x" for i in range(51)}},
+            "environment",
+            "at most 50",
+        ),
+        ({"definition": "demo", "command": ["x" * 5000]}, "command.0", "at most 4096"),
+        ({"definition": "demo", "command": ["x"] * 65}, "command", "at most 64 items"),
+        (
+            {"definition": "demo", "timeout_seconds": -1},
+            "timeout_seconds",
+            "greater than or equal to 1",
+        ),
+        (
+            {"definition": "demo", "start_timeout_seconds": 0},
+            "start_timeout_seconds",
+            "greater than or equal to 1",
+        ),
+        ({"definition": "demo", "tags": {"": "x"}}, "tags", "1-128 characters"),
+        ({"definition": "demo", "tags": {"jobtracker:job-id": "x"}}, "tags", "reserved prefix"),
+        ({"definition": "demo", "tags": {"k": "bad\\char"}}, "tags", "only letters"),
+        (
+            {"definition": "demo", "retry": {"max_uncounted": 21}},
+            "retry.max_uncounted",
+            "less than or equal to 20",
+        ),
         (
             {"definition": "demo", "retry": {"backoff": {"cap_seconds": -1}}},
             "retry.backoff.cap_seconds",
+            "greater than or equal to 0",
         ),
-        ({"definition": "demo", "retry": {"backoff": {"jitter": "some"}}}, "retry.backoff.jitter"),
-        ({"definition": "demo", "retry": {"rules": [{"action": "FAIL"}]}}, "retry.rules.0"),
-        ({"definition": "demo", "retry": {"unknown": 1}}, "retry.unknown"),
-        ({"definition": "demo\n"}, "definition"),
-        ({"definition": "demo", "timeout_seconds": "1e3"}, "timeout_seconds"),
-        ({"definition": "demo", "timeout_seconds": "\u0663\u0660"}, "timeout_seconds"),
+        (
+            {"definition": "demo", "retry": {"backoff": {"jitter": "some"}}},
+            "retry.backoff.jitter",
+            "'full' or 'none'",
+        ),
+        (
+            {"definition": "demo", "retry": {"rules": [{"action": "FAIL"}]}},
+            "retry.rules.0",
+            "needs at least one of",
+        ),
+        ({"definition": "demo", "retry": {"unknown": 1}}, "retry.unknown", "unknown field"),
+        ({"definition": "demo\n"}, "definition", "should match pattern"),
+        ({"definition": "demo", "timeout_seconds": "1e3"}, "timeout_seconds", "valid integer"),
+        (
+            {"definition": "demo", "timeout_seconds": "\u0663\u0660"},
+            "timeout_seconds",
+            "valid integer",
+        ),
         (
             {"definition": "demo", "retry": {"backoff": {"factor": "\u0662"}}},
             "retry.backoff.factor",
+            "valid number",
         ),
-        ({"definition": "demo", "retry": {"replace_default_rules": " true"}}, "retry"),
+        (
+            {"definition": "demo", "retry": {"replace_default_rules": " true"}},
+            "retry.replace_default_rules",
+            "valid boolean",
+        ),
     ],
 )
-@CHECKS
-def test_invalid_submission_names_the_field(
-    errors_of: Callable[[dict[str, object]], list[str]], data: dict[str, object], field: str
+def test_invalid_submission_names_the_field_and_the_problem(
+    data: dict[str, object], field: str, problem: str
 ) -> None:
-    found = errors_of(data)
-    assert any(loc.startswith(field) for loc in found), found
+    found = contract_errors(data)
+    assert any(name == field and problem in message for name, message in found), found
 
 
 @pytest.mark.parametrize(
@@ -117,13 +134,9 @@ def test_invalid_submission_names_the_field(
         {"definition": "demo", "retry": None, "command": None},
     ],
 )
-def test_the_contract_and_the_runtime_check_take_the_same_lax_values(
-    data: dict[str, object],
-) -> None:
-    # GIVEN a body pydantic's lax mode takes; WHEN both models read it THEN both take it
-    contract = JobSubmission.model_validate(data).to_core()
-    runtime = Submission.from_dict(data)
-    assert contract == runtime, (contract, runtime)
+def test_lax_values_are_taken_as_pydantic_takes_them(data: dict[str, object]) -> None:
+    # GIVEN a body pydantic's lax mode takes; WHEN the model reads it THEN it is a submission
+    assert isinstance(JobSubmission.model_validate(data).to_core(), Submission)
 
 
 def test_overrides_prepend_rules_and_keep_defaults_unless_replaced() -> None:
@@ -147,6 +160,32 @@ def test_settings_reject_bad_configuration() -> None:
     )
     assert settings.job_definitions["demo"].subnets == ["subnet-1", "subnet-2"]
     assert settings.backoff_scale == 0.01
+
+
+def test_every_default_rule_is_valid_to_the_apis_retry_model() -> None:
+    # GIVEN the default rules, trusted at run time WHEN each is checked by the API's model
+    from jobtracker.core.policy import DEFAULT_RULES
+    from jobtracker.edge.api_models import RetryRule as RuleModel
+
+    # THEN each is valid and converts to the rule the default policy holds
+    checked = [RuleModel.model_validate(rule).to_core() for rule in DEFAULT_RULES]
+    assert checked == default_policy().rules
+
+
+def test_retry_settings_are_checked_by_the_apis_retry_model() -> None:
+    # WHEN a deployment's default policy breaks a rule of the API's retry model
+    with pytest.raises(ConfigError) as info:
+        load_settings(
+            {
+                "TABLE_NAME": "t",
+                "JOB_DEFINITIONS": DEFINITIONS,
+                "DEFAULT_RETRY_POLICY": '{"max_attempts": 11}',
+            }
+        )
+    # THEN the configuration is refused, naming the variable, the field and the problem
+    assert "DEFAULT_RETRY_POLICY: max_attempts: Input should be less than or equal to 10" in str(
+        info.value
+    ), info.value
 
 
 def test_default_retry_policy_can_be_configured() -> None:
@@ -258,7 +297,7 @@ def test_defaults_are_not_stored_in_the_job_item() -> None:
 
 def test_job_view_lists_attempts_in_order_with_history() -> None:
     view = job_view(_job(), settings())
-    data = json.loads(to_json(view))
+    data = json.loads(view.model_dump_json())
     assert [a["number"] for a in data["attempts"]] == [1, 2]
     assert data["attempts"][0]["history"][0]["status"] == "STOPPED"
     assert data["attempts"][0]["containers"] == [{"name": "worker", "exit_code": 2, "reason": None}]

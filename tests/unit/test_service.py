@@ -17,11 +17,11 @@ from jobtracker.usecases.launch import handle_launch_message
 from jobtracker.usecases.submit import SubmitKind, submit_job
 from jobtracker.usecases.write import write
 from tests.fakes import FakeClock, FakeLauncher, FakeQueue, FakeRepo, fake_deps
-from tests.helpers import ecs_event, handed_off
+from tests.helpers import ecs_event, handed_off, submission_of
 
 
 def sub(**kw: object) -> Submission:
-    return Submission.from_dict({"definition": "demo", **kw})
+    return submission_of({"definition": "demo", **kw})
 
 
 def test_submit_launches_once_and_replay_reattaches() -> None:

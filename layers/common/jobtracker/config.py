@@ -133,7 +133,7 @@ class JobDefinition:
         )
         if self.retry is not None and not isinstance(self.retry, RetryOverrides):
             with within("retry"):
-                store(self, "retry", RetryOverrides.from_dict(self.retry))
+                store(self, "retry", checked_overrides(self.retry))
         store(
             self,
             "allow_command_override",
@@ -238,6 +238,16 @@ class Settings:
         store(self, "tracing", boolean(self.tracing, "tracing"))
 
 
+def checked_overrides(data: object) -> RetryOverrides:
+    """Retry settings checked by the API's own retry model, the one owner of a policy's rules;
+    pydantic is loaded only where a deployment sets them (the defaults are trusted data)."""
+    from jobtracker.edge.api_models import RetryOverrides as Model
+    from jobtracker.edge.api_models import parse
+
+    model: Model = parse(Model, data)
+    return model.to_core()
+
+
 class ConfigError(RuntimeError):
     pass
 
@@ -292,9 +302,7 @@ def _read(env: Mapping[str, str]) -> dict[str, Any]:
     if env.get("DEFAULT_RETRY_POLICY"):
         overrides = _json(env, "DEFAULT_RETRY_POLICY", "default_retry", "{}")
         with within("default_retry"):
-            data["default_retry"] = default_policy().with_overrides(
-                RetryOverrides.from_dict(overrides)
-            )
+            data["default_retry"] = default_policy().with_overrides(checked_overrides(overrides))
     return data
 
 

@@ -13,21 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from jobtracker.core.checks import (
-    Invalid,
-    boolean,
-    fields,
-    integer,
-    items,
-    number,
-    one_of,
-    optional,
-    plain,
-    store,
-    text,
-    texts,
-    within,
-)
+from jobtracker.core.checks import plain
 from jobtracker.core.domain import Attempt, ContainerState
 
 Action = Literal["RETRY", "FAIL", "RETRY_UNCOUNTED"]
@@ -35,7 +21,8 @@ ACTIONS: tuple[Action, ...] = ("RETRY", "FAIL", "RETRY_UNCOUNTED")
 Jitter = Literal["full", "none"]
 JITTERS: tuple[Jitter, ...] = ("full", "none")
 
-# A policy's limits and defaults: the API's retry model (edge/api_models.py) is built on these.
+# A policy's limits and defaults: the API's retry model (edge/api_models.py), the one check of
+# a policy (a job's overrides, the deployment's settings), applies these.
 MIN_ATTEMPTS, MAX_ATTEMPTS, DEFAULT_MAX_ATTEMPTS = 1, 10, 3
 MAX_UNCOUNTED, DEFAULT_MAX_UNCOUNTED = 20, 5
 MAX_BACKOFF_BASE_SECONDS, DEFAULT_BACKOFF_BASE_SECONDS = 3600, 30.0
@@ -59,27 +46,9 @@ class Backoff:
     cap_seconds: float = DEFAULT_BACKOFF_CAP_SECONDS
     jitter: Jitter = DEFAULT_JITTER
 
-    def __post_init__(self) -> None:
-        store(
-            self,
-            "base_seconds",
-            number(self.base_seconds, "base_seconds", ge=0, le=MAX_BACKOFF_BASE_SECONDS),
-        )
-        store(
-            self,
-            "factor",
-            number(self.factor, "factor", ge=MIN_BACKOFF_FACTOR, le=MAX_BACKOFF_FACTOR),
-        )
-        store(
-            self,
-            "cap_seconds",
-            number(self.cap_seconds, "cap_seconds", ge=0, le=MAX_BACKOFF_CAP_SECONDS),
-        )
-        store(self, "jitter", one_of(self.jitter, "jitter", JITTERS))
-
     @classmethod
-    def from_dict(cls, data: object) -> Backoff:
-        return cls(**fields(data, BACKOFF_FIELDS))
+    def from_dict(cls, data: dict[str, Any]) -> Backoff:
+        return cls(**data)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,49 +62,9 @@ class RetryRule:
     reason: str | None = None
     action: Action
 
-    def __post_init__(self) -> None:
-        store(
-            self, "name", optional(text, self.name, "name", min_length=1, max_length=MAX_RULE_NAME)
-        )
-        if self.exit_codes is not None:
-            codes = items(self.exit_codes, "exit_codes", MAX_EXIT_CODES)
-            store(
-                self,
-                "exit_codes",
-                [
-                    integer(c, f"exit_codes.{i}", ge=0, le=MAX_EXIT_CODE)
-                    for i, c in enumerate(codes)
-                ],
-            )
-        store(self, "no_exit_code", optional(boolean, self.no_exit_code, "no_exit_code"))
-        store(
-            self,
-            "stop_codes",
-            optional(
-                texts,
-                self.stop_codes,
-                "stop_codes",
-                max_items=MAX_STOP_CODES,
-                max_length=MAX_STOP_CODE,
-            ),
-        )
-        store(
-            self,
-            "reason",
-            optional(text, self.reason, "reason", min_length=1, max_length=MAX_REASON),
-        )
-        store(self, "action", one_of(self.action, "action", ACTIONS))
-        if (
-            not self.exit_codes
-            and not self.stop_codes
-            and self.reason is None
-            and self.no_exit_code is None
-        ):
-            raise Invalid("", NO_MATCHER)
-
     @classmethod
-    def from_dict(cls, data: object) -> RetryRule:
-        return cls(**fields(data, RULE_FIELDS, required=("action",)))
+    def from_dict(cls, data: dict[str, Any]) -> RetryRule:
+        return cls(**data)
 
     @property
     def label(self) -> str:
@@ -153,17 +82,24 @@ class RetryRule:
         return f"{self.action}({' '.join(parts)})"
 
 
-def _rules(value: object, max_items: int | None = None) -> list[RetryRule]:
-    found = []
-    for i, rule in enumerate(items(value, "rules", max_items)):
-        with within(f"rules.{i}"):
-            found.append(rule if isinstance(rule, RetryRule) else RetryRule.from_dict(rule))
-    return found
+def has_matcher(
+    exit_codes: list[int] | None,
+    stop_codes: list[str] | None,
+    reason: str | None,
+    no_exit_code: bool | None,
+) -> bool:
+    """A rule must match on something: NO_MATCHER otherwise."""
+    return bool(exit_codes) or bool(stop_codes) or reason is not None or no_exit_code is not None
 
 
-def _backoff(value: object) -> Backoff:
-    with within("backoff"):
-        return value if isinstance(value, Backoff) else Backoff.from_dict(value)
+def _nested(data: dict[str, Any]) -> dict[str, Any]:
+    """A policy's or overrides' stored (already checked) fields, its parts as their classes."""
+    out = dict(data)
+    if out.get("backoff") is not None:
+        out["backoff"] = Backoff.from_dict(out["backoff"])
+    if out.get("rules") is not None:
+        out["rules"] = [RetryRule.from_dict(r) for r in out["rules"]]
+    return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,29 +112,10 @@ class RetryOverrides:
     rules: list[RetryRule] | None = None
     replace_default_rules: bool = False
 
-    def __post_init__(self) -> None:
-        store(
-            self,
-            "max_attempts",
-            optional(integer, self.max_attempts, "max_attempts", ge=MIN_ATTEMPTS, le=MAX_ATTEMPTS),
-        )
-        store(
-            self,
-            "max_uncounted",
-            optional(integer, self.max_uncounted, "max_uncounted", ge=0, le=MAX_UNCOUNTED),
-        )
-        store(self, "backoff", None if self.backoff is None else _backoff(self.backoff))
-        store(self, "rules", None if self.rules is None else _rules(self.rules, MAX_RULES))
-        store(
-            self,
-            "replace_default_rules",
-            boolean(self.replace_default_rules, "replace_default_rules"),
-        )
-
     @classmethod
-    def from_dict(cls, data: object) -> RetryOverrides:
-        """From JSON (a job's stored overrides, a schedule's input, the configuration)."""
-        return cls(**fields(data, OVERRIDES_FIELDS))
+    def from_dict(cls, data: dict[str, Any]) -> RetryOverrides:
+        """From what a job stores (checked by the API's model when it was submitted)."""
+        return cls(**_nested(data))
 
     def to_dict(self) -> dict[str, Any]:
         """What a job stores: only what differs from the defaults."""
@@ -212,23 +129,9 @@ class RetryPolicy:
     backoff: Backoff = field(default_factory=Backoff)
     rules: list[RetryRule] = field(default_factory=list)
 
-    def __post_init__(self) -> None:
-        store(
-            self,
-            "max_attempts",
-            integer(self.max_attempts, "max_attempts", ge=MIN_ATTEMPTS, le=MAX_ATTEMPTS),
-        )
-        store(
-            self,
-            "max_uncounted",
-            integer(self.max_uncounted, "max_uncounted", ge=0, le=MAX_UNCOUNTED),
-        )
-        store(self, "backoff", _backoff(self.backoff))
-        store(self, "rules", _rules(self.rules))
-
     @classmethod
-    def from_dict(cls, data: object) -> RetryPolicy:
-        return cls(**fields(data, POLICY_FIELDS))
+    def from_dict(cls, data: dict[str, Any]) -> RetryPolicy:
+        return cls(**_nested(data))
 
     def to_dict(self) -> dict[str, Any]:
         return plain(self)
@@ -251,15 +154,9 @@ class RetryPolicy:
         )
 
 
-BACKOFF_FIELDS = frozenset(Backoff.__dataclass_fields__)
-RULE_FIELDS = frozenset(RetryRule.__dataclass_fields__)
-OVERRIDES_FIELDS = frozenset(RetryOverrides.__dataclass_fields__)
-POLICY_FIELDS = frozenset(RetryPolicy.__dataclass_fields__)
-
-
 # Defaults distilled from ../shared/reference/ecs.md: community practice (aws-samples, Dagster)
-# on which ECS failures are transient. Order matters: the first match decides. Kept as data and
-# validated when a policy is first built (not at import: every handler's cold start pays that).
+# on which ECS failures are transient. Order matters: the first match decides. Kept as data; a
+# unit test checks each rule with the API's retry model (at run time they are trusted).
 # Each name has its one-line "what to do" in core/diagnosis.py (a test fails without one).
 DEFAULT_RULES: list[dict[str, object]] = [
     {

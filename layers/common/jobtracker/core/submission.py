@@ -1,27 +1,15 @@
 """What a job is submitted with: the request every job is made from (POST /jobs, a schedule's
-tick), validated as ECS will need it. The API's request model (edge/api_models.py) is built on
-the limits and checks here and converts to a Submission."""
+tick). The rules a submission must meet for ECS are here as data (the limits) and functions
+(the checks across items); the API's request model (edge/api_models.py) applies them, checks
+every request with them and converts to a Submission, a plain dataclass."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from jobtracker.core.checks import (
-    Invalid,
-    fields,
-    integer,
-    mapping,
-    optional,
-    plain,
-    store,
-    text,
-    text_map,
-    texts,
-    within,
-)
-from jobtracker.core.domain import NAME_PATTERN
+from jobtracker.core.checks import plain
 from jobtracker.core.policy import RetryOverrides
 
 MAX_COMMAND_ARGS = 64
@@ -99,34 +87,6 @@ class Submission:
     retry: RetryOverrides | None = None
     tags: dict[str, str] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        text(self.definition, "definition", pattern=NAME_PATTERN)
-        if self.command is not None:
-            command = texts(self.command, "command", MAX_COMMAND_ARGS, MAX_ARG_LENGTH)
-            _check("command", command_error(command))
-            store(self, "command", command)
-        store(self, "parameters", mapping(self.parameters, "parameters"))
-        environment = text_map(self.environment, "environment", MAX_ENV_VALUE_LENGTH)
-        _check("environment", environment_error(environment))
-        store(self, "environment", environment)
-        for name, limit in (
-            ("timeout_seconds", MAX_TIMEOUT_SECONDS),
-            ("start_timeout_seconds", MAX_START_TIMEOUT_SECONDS),
-            ("queue_timeout_seconds", MAX_QUEUE_TIMEOUT_SECONDS),
-        ):
-            store(self, name, optional(integer, getattr(self, name), name, ge=1, le=limit))
-        if self.retry is not None and not isinstance(self.retry, RetryOverrides):
-            with within("retry"):
-                store(self, "retry", RetryOverrides.from_dict(self.retry))
-        tags = text_map(self.tags, "tags")
-        _check("tags", tags_error(tags))
-        store(self, "tags", tags)
-
-    @classmethod
-    def from_dict(cls, data: object) -> Submission:
-        """From JSON (a schedule's input)."""
-        return cls(**fields(data, SUBMISSION_FIELDS, required=("definition",)))
-
     def to_dict(self) -> dict[str, Any]:
         """Every field but the unset ones: what an Idempotency-Key's body hash is taken of."""
         return plain(self)
@@ -135,24 +95,21 @@ class Submission:
 SUBMISSION_FIELDS = frozenset(Submission.__dataclass_fields__)
 
 
-def _check(name: str, error: str | None) -> None:
-    if error:
-        raise Invalid(name, error)
-
-
 MAX_CANCEL_REASON = 512
 
 
+# What a schedule does when its previous run is still active.
+Overlap = Literal["Allow", "Forbid", "Replace"]
+
+
 @dataclass(frozen=True, kw_only=True)
-class CancelRequest:
-    """POST /jobs/{id}/cancel's optional body."""
+class ScheduledRun:
+    """The input a schedule hands the scheduler function (see template.yaml)."""
 
-    reason: str | None = None
+    schedule: str
+    scheduled_time: str
+    overlap: Overlap = "Allow"
+    job: Submission
 
-    def __post_init__(self) -> None:
-        reason = optional(text, self.reason, "reason", max_length=MAX_CANCEL_REASON)
-        store(self, "reason", reason)
-
-    @classmethod
-    def from_dict(cls, data: object) -> CancelRequest:
-        return cls(**fields(data, frozenset({"reason"})))
+    def to_dict(self) -> dict[str, Any]:
+        return plain(self)

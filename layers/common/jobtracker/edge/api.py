@@ -1,11 +1,7 @@
-"""The HTTP edge shared by the API functions: a small router for API Gateway's HTTP API events
-(payload 2.0), the checks of a request's query and body, and the one JSON error shape every
-failure is answered with.
-
-It loads neither pydantic nor Powertools' resolver: together they cost a cold start more than
-everything else these functions import (bench/coldstart.py). A route declares what the OpenAPI
-document says of it (jobtracker_local.openapi builds the document from these declarations and
-the pydantic request models of edge/api_models.py)."""
+"""The HTTP edge shared by the API functions: Powertools' `APIGatewayHttpResolver` with
+validation (the request models of edge/api_models.py), the checks of a raw body it does not
+make, and the one JSON error shape every failure is answered with (through its exception
+handlers). Only this module and the route modules speak in status codes."""
 
 from __future__ import annotations
 
@@ -13,31 +9,20 @@ import base64
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any, TypeVar
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from jobtracker.core import checks
-from jobtracker.core.checks import Invalid
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter, Router
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+
 from jobtracker.core.errors import Conflict, DomainError, InvalidInput, MalformedInput, NotFound
-from jobtracker.edge.views import to_json
+from jobtracker.edge.api_models import ErrorView, GatewayError, field_errors
 from jobtracker.observability import logger
 
 JSON = "application/json"
-T = TypeVar("T")
-
-# Every path the API serves, with its methods, whichever function serves them: a known path
-# asked with another method is 405 (with Allow), an unknown one 404.
-ROUTES: dict[str, frozenset[str]] = {
-    r"^/jobs/?$": frozenset({"GET", "POST"}),
-    r"^/jobs/[^/]+/?$": frozenset({"GET"}),
-    r"^/jobs/[^/]+/cancel/?$": frozenset({"POST"}),
-    r"^/jobs/[^/]+/logs/?$": frozenset({"GET"}),
-    r"^/schedules/?$": frozenset({"GET"}),
-    r"^/stats/?$": frozenset({"GET"}),
-    r"^/definitions/?$": frozenset({"GET"}),
-}
 
 
 class ApiError(Exception):
@@ -49,18 +34,28 @@ class ApiError(Exception):
         code: str,
         message: str,
         fields: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.fields = fields
+        self.headers = headers
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.fields:
             error["fields"] = self.fields
         return {"error": error}
+
+    def response(self) -> Response[Any]:
+        return Response(
+            status_code=self.status,
+            content_type=JSON,
+            body=json.dumps(self.body(), separators=(",", ":"), ensure_ascii=False),
+            headers=self.headers,
+        )
 
 
 # Each domain error's status code: the one place they meet HTTP.
@@ -71,16 +66,35 @@ STATUS_OF: dict[type[DomainError], int] = {
     Conflict: 409,
 }
 
-
-# What each route may answer besides its success, for the OpenAPI document.
+# What a route may answer besides its success, for the OpenAPI document. Every route may answer
+# 403 (API Gateway's IAM check, in its own shape) and 500 (a fault of ours, in ours).
 ERRORS: dict[int, str] = {
     400: "malformed request (JSON, a token, a header)",
-    403: "not signed, or signed by a caller without access (API Gateway's IAM check)",
     404: "no such job",
     409: "the request contradicts the job's state or an earlier request",
     413: "request body too large",
+    415: "the body is not application/json",
     422: "invalid content: the fields and their problems are listed",
+    500: "a fault of the service (it was logged)",
 }
+GATEWAY_403 = "not signed, or signed by a caller without access (API Gateway's IAM check)"
+# Refused before any route runs: a body's content type, size and JSON (POST routes).
+BODY_ERRORS = (400, 413, 415, 422)
+
+
+def responses(ok: Mapping[int, tuple[type[BaseModel], str]], *errors: int) -> dict[int, Any]:
+    """A route's documented answers: its successes with their models, then its errors."""
+    documented: dict[int, Any] = {
+        status: {"description": text, "content": {JSON: {"model": model}}}
+        for status, (model, text) in ok.items()
+    }
+    for status in sorted({*errors, 500}):
+        documented[status] = {
+            "description": ERRORS[status],
+            "content": {JSON: {"model": ErrorView}},
+        }
+    documented[403] = {"description": GATEWAY_403, "content": {JSON: {"model": GatewayError}}}
+    return documented
 
 
 def from_domain(exc: DomainError) -> ApiError:
@@ -88,89 +102,14 @@ def from_domain(exc: DomainError) -> ApiError:
     return ApiError(status, exc.code, exc.message, exc.fields)
 
 
-def invalid(exc: Invalid, where: str = "body") -> ApiError:
-    """A failed check of a request's part, as the 422 that names its field."""
-    name = exc.field or where
-    return ApiError(
-        422,
-        "validation_error",
-        f"invalid request: {name}: {exc.message}",
-        [{"field": name, "message": exc.message}],
-    )
+def answer(status: int, body: BaseModel) -> Response[Any]:
+    return Response(status_code=status, content_type=JSON, body=body.model_dump_json())
 
 
-# ---- the request ----------------------------------------------------------------------------
-
-
-# Not frozen, compared or shown: each costs the cold start (see edge/views.py's View).
-@dataclass(eq=False, repr=False)
-class Param:
-    """A query parameter: its type, default and limits, checked before the route runs."""
-
-    name: str
-    type: type[int] | type[str] = str
-    default: int | str | None = None
-    minimum: int | None = None
-    maximum: int | None = None
-    max_length: int | None = None
-    choices: tuple[str, ...] | None = None
-
-    def read(self, raw: str | None) -> Any:
-        if raw is None:
-            return self.default
-        if self.type is int:
-            return checks.integer(raw, self.name, ge=self.minimum, le=self.maximum)
-        value = checks.text(raw, self.name, max_length=self.max_length)
-        if self.choices is not None:
-            return checks.one_of(value, self.name, self.choices)
-        return value
-
-
-@dataclass(eq=False, repr=False)
-class Request:
-    method: str
-    path: str
-    headers: dict[str, str]  # names in lower case
-    query: dict[str, Any]  # the route's parameters, checked
-    path_params: dict[str, str]
-    body: Any  # the parsed JSON body; None when there is none
-    caller: str  # the IAM principal API Gateway authenticated
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name.lower())
-
-
-def body_as(parse: Callable[[Any], T], body: Any) -> T:
-    """The body checked by a core model's parser; its failure is the 422 naming the field."""
-    try:
-        return parse(body)
-    except Invalid as exc:
-        raise invalid(exc) from None
-
-
-IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-
-
-def idempotency_key(request: Request) -> str | None:
-    key = request.header("Idempotency-Key")
-    if key is None:
-        return None
-    if not IDEMPOTENCY_KEY.match(key):
-        raise ApiError(
-            400,
-            "validation_error",
-            "Idempotency-Key: 1-128 characters of letters, digits and . _ : -",
-            [{"field": "Idempotency-Key", "message": "1-128 characters of [A-Za-z0-9._:-]"}],
-        )
-    return key
-
-
-def caller_of(event: Mapping[str, Any]) -> str:
-    """The IAM principal API Gateway authenticated (SigV4); 'anonymous' only where no
-    authorizer ran (the local stack without credentials)."""
-    context = event.get("requestContext") or {}
-    iam = (context.get("authorizer") or {}).get("iam") or {}
-    return str(iam.get("userArn") or iam.get("userId") or "anonymous")
+def _validation_error(exc: RequestValidationError) -> ApiError:
+    fields = field_errors(list(exc.errors()))
+    summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
+    return ApiError(422, "validation_error", f"invalid request: {summary}", fields)
 
 
 # ---- the body -------------------------------------------------------------------------------
@@ -195,6 +134,10 @@ def _carriable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _body_error(status: int, code: str, problem: str) -> ApiError:
+    return ApiError(status, code, f"body: {problem}", [{"field": "body", "message": problem}])
 
 
 def _too_deep() -> ApiError:
@@ -223,17 +166,14 @@ def _check_content(value: Any) -> None:
             )
 
 
-def _body_error(status: int, code: str, problem: str) -> ApiError:
-    return ApiError(status, code, f"body: {problem}", [{"field": "body", "message": problem}])
-
-
-def read_body(event: Mapping[str, Any], headers: Mapping[str, str]) -> Any:
-    """The request's JSON body (None when it has none), or the error that refuses it: a body
-    that is not JSON by its content type, too large, not UTF-8, malformed, too deep, or not an
-    object."""
+def check_body(event: Mapping[str, Any]) -> None:
+    """Raises the error that refuses a request's body before Powertools parses it: a body that
+    is not JSON by its content type (a form would be parsed as a form), too large (in bytes, as
+    it arrived), not UTF-8, malformed, too deep, carrying what no job can, or not an object."""
     body = event.get("body")
     if not body:
-        return None
+        return
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
     content_type = headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != JSON:
         raise ApiError(
@@ -241,9 +181,12 @@ def read_body(event: Mapping[str, Any], headers: Mapping[str, str]) -> Any:
             "unsupported_media_type",
             f"Content-Type must be {JSON}, got {content_type or 'none'!r}",
         )
-    if len(body) > MAX_BODY_BYTES:
+    encoded = event.get("isBase64Encoded")
+    # base64 carries 3 bytes in 4 characters; a text body's bytes are its UTF-8 encoding.
+    size = len(body) * 3 // 4 if encoded else len(body.encode("utf-8", "surrogatepass"))
+    if size > MAX_BODY_BYTES:
         raise _body_error(413, "payload_too_large", f"at most {MAX_BODY_BYTES} bytes")
-    if event.get("isBase64Encoded"):
+    if encoded:
         try:
             body = base64.b64decode(body).decode("utf-8")
         except ValueError:  # binascii.Error, UnicodeDecodeError, a non-ASCII body
@@ -257,123 +200,116 @@ def read_body(event: Mapping[str, Any], headers: Mapping[str, str]) -> Any:
     _check_content(parsed)
     if not isinstance(parsed, dict):
         raise _body_error(422, "validation_error", "must be a JSON object")
-    return parsed
 
 
-# ---- answers --------------------------------------------------------------------------------
+# ---- the resolver ---------------------------------------------------------------------------
 
 
-@dataclass(eq=False, repr=False)
-class Reply:
-    status: int
-    body: Any  # a view (edge/views.py) or a JSON-ready dict
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def response(self) -> dict[str, Any]:
-        """As API Gateway's HTTP API takes a function's answer (payload 2.0)."""
-        return {
-            "statusCode": self.status,
-            "headers": {"Content-Type": JSON, **self.headers},
-            "body": to_json(self.body),
-            "isBase64Encoded": False,
-        }
+def routes_of(router: Router) -> set[tuple[str, str]]:
+    """(METHOD, "/path/{param}") of each route a router serves, as API Gateway names them."""
+    return {
+        (method.upper(), re.sub(r"<(\w+)>", r"{\1}", key[0]))
+        for key in router._routes  # Powertools keys each route by (rule, methods, ...)
+        for method in key[1]
+    }
 
 
-def error_reply(error: ApiError) -> Reply:
-    headers = (
-        {"Allow": error.fields[0]["allow"]}
-        if error.code == "method_not_allowed" and error.fields
-        else {}
-    )
-    return Reply(error.status, error.body(), headers)
+def route_methods(routers: Iterable[Router]) -> dict[str, frozenset[str]]:
+    """Each path the API serves (as a regex) with its methods, from the routers themselves."""
+    methods: dict[str, set[str]] = {}
+    for router in routers:
+        for method, path in routes_of(router):
+            methods.setdefault("^" + re.sub(r"{\w+}", "[^/]+", path) + "$", set()).add(method)
+    return {path: frozenset(found) for path, found in methods.items()}
 
 
-# ---- routes ---------------------------------------------------------------------------------
+class JobsResolver(APIGatewayHttpResolver):
+    """The resolver, with the checks it makes too late (a body's bytes and JSON) made first."""
 
-
-@dataclass(eq=False, repr=False)
-class Route:
-    """One method on one path, and what the OpenAPI document says of it."""
-
-    method: str
-    path: str  # "/jobs/{job_id}"
-    handler: Callable[[Request], Reply]
-    summary: str
-    responses: dict[int, tuple[type, str]]  # success status -> (view class, description)
-    errors: tuple[int, ...] = ()
-    params: tuple[Param, ...] = ()
-    body: str | None = None  # the request body's model in edge/api_models.py
-    body_required: bool = False
-    description: str | None = None
-
-    @cached_property
-    def pattern(self) -> re.Pattern[str]:
-        regex = re.sub(r"\\{(\w+)\\}", r"(?P<\1>[^/]+)", re.escape(self.path))
-        return re.compile(f"^{regex}/?$")
-
-
-class Router:
-    """Routes an HTTP API event to its route; every failure becomes the one error shape."""
-
-    def __init__(self) -> None:
-        self.routes: list[Route] = []
-
-    def route(
-        self, method: str, path: str, **doc: Any
-    ) -> Callable[[Callable[[Request], Reply]], Callable[[Request], Reply]]:
-        def register(handler: Callable[[Request], Reply]) -> Callable[[Request], Reply]:
-            self.routes.append(Route(method, path, handler, **doc))
-            return handler
-
-        return register
-
-    def resolve(self, event: Mapping[str, Any]) -> dict[str, Any]:
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         try:
-            reply = self._dispatch(event)
+            check_body(event)
         except ApiError as exc:
-            reply = error_reply(exc)
-        except DomainError as exc:
-            reply = error_reply(from_domain(exc))
-        except Exception:
-            logger.exception("unhandled error")
-            reply = error_reply(ApiError(500, "internal_error", "internal error; it was logged"))
-        return reply.response()
+            return {
+                "statusCode": exc.status,
+                "headers": {"Content-Type": JSON},
+                "body": json.dumps(exc.body(), separators=(",", ":"), ensure_ascii=False),
+                "isBase64Encoded": False,
+            }
+        return super().resolve(_without_trailing_slash(event), context)
 
-    def _dispatch(self, event: Mapping[str, Any]) -> Reply:
-        http = (event.get("requestContext") or {}).get("http") or {}
-        method = str(http.get("method", "")).upper()
-        path = _route_path(event)
-        headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
-        for route in self.routes:
-            found = route.pattern.match(path)
-            if found is None or route.method != method:
-                continue
-            body = read_body(event, headers) if method in ("POST", "PUT", "PATCH") else None
-            query = event.get("queryStringParameters") or {}
-            try:
-                params = {p.name: p.read(query.get(p.name)) for p in route.params}
-            except Invalid as exc:
-                raise invalid(exc, "query") from None
-            request = Request(
-                method, path, headers, params, found.groupdict(), body, caller_of(event)
-            )
-            return route.handler(request)
-        for pattern, methods in ROUTES.items():
+
+def _without_trailing_slash(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    path = event.get("rawPath") or "/"
+    if len(path) > 1 and path.endswith("/"):
+        return {**event, "rawPath": path.rstrip("/") or "/"}
+    return event
+
+
+def make_resolver(serves: Router, *others: Router) -> JobsResolver:
+    """A resolver serving `serves`; a path any of `others` serves, asked with a method none
+    serves, is 405 with Allow (an unknown path 404), as one API answers."""
+    app = JobsResolver(enable_validation=True)
+    app.include_router(serves)
+    known = route_methods((serves, *others))
+
+    @app.exception_handler(ApiError)
+    def _api_error(exc: ApiError) -> Response[Any]:
+        return exc.response()
+
+    @app.exception_handler(DomainError)
+    def _domain_error(exc: DomainError) -> Response[Any]:
+        return from_domain(exc).response()
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(exc: RequestValidationError) -> Response[Any]:
+        return _validation_error(exc).response()
+
+    @app.exception_handler(NotFoundError)
+    def _not_found(exc: NotFoundError) -> Response[Any]:
+        path = app.current_event.path.rstrip("/") or "/"
+        method = app.current_event.http_method.upper()
+        for pattern, methods in known.items():
             if re.match(pattern, path) and method not in methods:
                 allow = ", ".join(sorted(methods))
-                raise ApiError(
+                return ApiError(
                     405,
                     "method_not_allowed",
                     f"{method} is not allowed on {path}",
-                    [{"field": "method", "message": f"allowed: {allow}", "allow": allow}],
-                )
-        raise ApiError(404, "not_found", f"no route {method} {path}")
+                    [{"field": "method", "message": f"allowed: {allow}"}],
+                    headers={"Allow": allow},
+                ).response()
+        return ApiError(404, "not_found", f"no route {method} {path}").response()
+
+    @app.exception_handler(Exception)
+    def _unexpected(exc: Exception) -> Response[Any]:
+        logger.exception("unhandled error")
+        return ApiError(500, "internal_error", "internal error; it was logged").response()
+
+    return app
 
 
-def _route_path(event: Mapping[str, Any]) -> str:
-    """The path within the API: a named stage's prefix is not part of the route."""
-    path = str(event.get("rawPath") or "/")
-    stage = (event.get("requestContext") or {}).get("stage")
-    if stage and stage != "$default" and path.startswith(f"/{stage}/"):
-        path = path[len(stage) + 1 :]
-    return path
+def caller_of(app: BaseRouter) -> str:
+    """The IAM principal API Gateway authenticated (SigV4); 'anonymous' only where no
+    authorizer ran (the local stack without credentials)."""
+    context = app.current_event.raw_event.get("requestContext") or {}
+    iam = (context.get("authorizer") or {}).get("iam") or {}
+    return str(iam.get("userArn") or iam.get("userId") or "anonymous")
+
+
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+def idempotency_key(app: BaseRouter) -> str | None:
+    headers = app.current_event.headers or {}
+    key = next((str(v) for k, v in headers.items() if k.lower() == "idempotency-key"), None)
+    if key is None:
+        return None
+    if not IDEMPOTENCY_KEY.match(key):
+        raise ApiError(
+            400,
+            "validation_error",
+            "Idempotency-Key: 1-128 characters of letters, digits and . _ : -",
+            [{"field": "Idempotency-Key", "message": "1-128 characters of [A-Za-z0-9._:-]"}],
+        )
+    return key

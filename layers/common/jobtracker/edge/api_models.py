@@ -1,22 +1,31 @@
-"""The HTTP API's request bodies as pydantic models: the contract `make openapi` publishes. The
-API functions themselves check a body with
-the core's models (core/submission.py, core/policy.py: no pydantic, which would cost their cold
-start more than everything else they load); these models are built on the same limits and
-checks, and `tests/unit/test_models.py` holds both to the same answers."""
+"""The HTTP API's request bodies as pydantic models: the one place their rules live. The
+resolver (edge/api.py, `enable_validation=True`) checks every request with them, the OpenAPI
+document is generated from them, and a schedule's tick and the deployment's retry settings are
+checked by the same models. Each converts to its core twin (plain dataclasses: the domain knows
+nothing of pydantic). The limits are the core's data (core/submission.py, core/policy.py)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import model_validator as _model_validator
 
 from jobtracker.core import policy, submission
+from jobtracker.core.checks import Invalid
 from jobtracker.core.domain import NAME_PATTERN
 
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 
-class Backoff(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
+class Strict(BaseModel):
+    """Unknown fields are refused: a misspelt field must not be silently dropped. Built when
+    first used (a function checks one or two of these bodies, not all)."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+
+class Backoff(Strict):
     base_seconds: float = Field(
         default=policy.DEFAULT_BACKOFF_BASE_SECONDS, ge=0, le=policy.MAX_BACKOFF_BASE_SECONDS
     )
@@ -31,18 +40,11 @@ class Backoff(BaseModel):
     jitter: policy.Jitter = policy.DEFAULT_JITTER
 
     def to_core(self) -> policy.Backoff:
-        return policy.Backoff(
-            base_seconds=self.base_seconds,
-            factor=self.factor,
-            cap_seconds=self.cap_seconds,
-            jitter=self.jitter,
-        )
+        return policy.Backoff(**self.model_dump())
 
 
-class RetryRule(BaseModel):
+class RetryRule(Strict):
     """One rule; every matcher given must match. Reason globs are case-insensitive."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, Field(min_length=1, max_length=policy.MAX_RULE_NAME)] | None = None
     exit_codes: (
@@ -63,26 +65,18 @@ class RetryRule(BaseModel):
     reason: Annotated[str, Field(min_length=1, max_length=policy.MAX_REASON)] | None = None
     action: policy.Action
 
-    @model_validator(mode="after")
-    def _core_rules(self) -> RetryRule:
-        self.to_core()  # the rules across fields (a rule needs a matcher) are the core's
+    @_model_validator(mode="after")
+    def _needs_a_matcher(self) -> RetryRule:
+        if not policy.has_matcher(self.exit_codes, self.stop_codes, self.reason, self.no_exit_code):
+            raise ValueError(policy.NO_MATCHER)
         return self
 
     def to_core(self) -> policy.RetryRule:
-        return policy.RetryRule(
-            name=self.name,
-            exit_codes=self.exit_codes,
-            no_exit_code=self.no_exit_code,
-            stop_codes=self.stop_codes,
-            reason=self.reason,
-            action=self.action,
-        )
+        return policy.RetryRule(**self.model_dump())
 
 
-class RetryOverrides(BaseModel):
+class RetryOverrides(Strict):
     """Per-job overrides from POST /jobs; rules given here are evaluated before the defaults."""
-
-    model_config = ConfigDict(extra="forbid")
 
     max_attempts: int | None = Field(default=None, ge=policy.MIN_ATTEMPTS, le=policy.MAX_ATTEMPTS)
     max_uncounted: int | None = Field(default=None, ge=0, le=policy.MAX_UNCOUNTED)
@@ -105,23 +99,16 @@ def _valid(error: str | None) -> None:
         raise ValueError(error)
 
 
-# POST /jobs' body (no docstring: it would be the OpenAPI schema's description). The job is made
-# from its core twin, core/submission.py's Submission.
-class JobSubmission(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+Argument = Annotated[str, Field(max_length=submission.MAX_ARG_LENGTH)]
+EnvValue = Annotated[str, Field(max_length=submission.MAX_ENV_VALUE_LENGTH)]
 
-    definition: Annotated[str, Field(pattern=NAME_PATTERN)]
-    command: (
-        Annotated[
-            list[Annotated[str, Field(max_length=submission.MAX_ARG_LENGTH)]],
-            Field(max_length=submission.MAX_COMMAND_ARGS),
-        ]
-        | None
-    ) = None
+
+# POST /jobs' body (no docstring: it would be the OpenAPI schema's description).
+class JobSubmission(Strict):
+    definition: Name
+    command: Annotated[list[Argument], Field(max_length=submission.MAX_COMMAND_ARGS)] | None = None
     parameters: dict[str, Any] = Field(default_factory=dict)
-    environment: dict[str, Annotated[str, Field(max_length=submission.MAX_ENV_VALUE_LENGTH)]] = (
-        Field(default_factory=dict)
-    )
+    environment: dict[str, EnvValue] = Field(default_factory=dict)
     timeout_seconds: int | None = Field(default=None, ge=1, le=submission.MAX_TIMEOUT_SECONDS)
     start_timeout_seconds: int | None = Field(
         default=None, ge=1, le=submission.MAX_START_TIMEOUT_SECONDS
@@ -151,26 +138,33 @@ class JobSubmission(BaseModel):
         return value
 
     def to_core(self) -> submission.Submission:
-        return submission.Submission(
-            definition=self.definition,
-            command=self.command,
-            parameters=self.parameters,
-            environment=self.environment,
-            timeout_seconds=self.timeout_seconds,
-            start_timeout_seconds=self.start_timeout_seconds,
-            queue_timeout_seconds=self.queue_timeout_seconds,
-            retry=self.retry.to_core() if self.retry else None,
-            tags=self.tags,
-        )
+        values = {name: getattr(self, name) for name in submission.SUBMISSION_FIELDS}
+        values["retry"] = self.retry.to_core() if self.retry else None
+        return submission.Submission(**values)
 
 
-class CancelRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CancelRequest(Strict):
     reason: Annotated[str, Field(max_length=submission.MAX_CANCEL_REASON)] | None = None
 
 
-# The shape of every error answer (edge/api.py's ApiError.body() writes it as plain data).
+# The input a schedule hands the scheduler function (see template.yaml): its job is checked by
+# the same model as POST /jobs' body.
+class TickInput(Strict):
+    schedule: Name
+    scheduled_time: Annotated[str, Field(min_length=10, max_length=40)]
+    overlap: submission.Overlap = "Allow"
+    job: JobSubmission
+
+    def to_core(self) -> submission.ScheduledRun:
+        return submission.ScheduledRun(
+            schedule=self.schedule,
+            scheduled_time=self.scheduled_time,
+            overlap=self.overlap,
+            job=self.job.to_core(),
+        )
+
+
+# ---- errors --------------------------------------------------------------------------------
 
 
 class FieldError(BaseModel):
@@ -185,6 +179,53 @@ class ErrorDetail(BaseModel):
 
 
 class ErrorView(BaseModel):
-    """The one shape every error is answered with."""
+    """The one shape every error the API's functions answer is given."""
 
     error: ErrorDetail
+
+
+class GatewayError(BaseModel):
+    """API Gateway's own answer when IAM authorization refuses a request (403): it never
+    reaches the functions, so it has API Gateway's shape."""
+
+    message: str
+
+
+def field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+    """pydantic's error location as the dotted field name the API's errors use."""
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def field_errors(exc: ValidationError | list[Any]) -> list[dict[str, str]]:
+    """Each of pydantic's errors as {"field", "message"}."""
+    errors = exc.errors() if isinstance(exc, ValidationError) else exc
+    found = []
+    for e in errors:
+        kind = e.get("type")
+        message = str(e.get("msg", "invalid"))
+        if kind == "missing":
+            message = "field required"
+        elif kind == "extra_forbidden":
+            message = "unknown field"
+        elif kind == "value_error":
+            message = message.removeprefix("Value error, ")
+        found.append({"field": field_name(e.get("loc", ())), "message": message})
+    return found
+
+
+def parse(model: type[Strict], data: object) -> Any:
+    """`data` as `model`, or the core's Invalid naming the first field at fault (where a
+    function outside the HTTP API, a tick or the configuration, checks with these models)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = field_errors(exc)[0]
+        name = "" if first["field"] == "body" else first["field"]
+        raise Invalid(name, first["message"]) from None
+
+
+def scheduled_run(data: object) -> submission.ScheduledRun:
+    """A schedule's input, checked; raises the core's Invalid naming the field at fault."""
+    run: TickInput = parse(TickInput, data)
+    return run.to_core()

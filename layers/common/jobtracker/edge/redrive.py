@@ -42,10 +42,11 @@ def redrive_one(payload: Any, deps: Deps) -> str | None:
     if isinstance(payload, dict) and payload.get("detail-type") == "ECS Task State Change":
         return handle_task_event(payload, deps).value
     # Ticks are the rarer payload: the scheduler's logic is loaded only for one.
-    from jobtracker.usecases.periodic import ScheduledRun, run_tick
+    from jobtracker.edge.api_models import scheduled_run
+    from jobtracker.usecases.periodic import run_tick
 
     try:
-        run = ScheduledRun.from_dict(payload)
+        run = scheduled_run(payload)
     except Invalid:
         return None
     return run_tick(run, deps).outcome.value

@@ -1,15 +1,13 @@
-"""The HTTP API's answers: what GET, POST and cancel return, as plain dataclasses built from
-the core's models. The API functions serialize them with `to_json` and load no pydantic (it
-would cost their cold start more than everything else they import); the client and the OpenAPI
-document read the same classes through pydantic, which takes dataclasses as they are."""
+"""The HTTP API's answers: what GET, POST and cancel return, as pydantic models built from the
+core's models. The resolver serializes them, the OpenAPI document takes their schemas, and the
+client parses the API's answers with the same classes."""
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar, dataclass_transform
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+
+from pydantic import BaseModel, ConfigDict
 
 from jobtracker.config import JobDefinition, Settings, get_settings
 from jobtracker.core.cost import attempt_cost, job_cost
@@ -22,48 +20,23 @@ if TYPE_CHECKING:  # the views' sources only: the client imports these classes w
     from jobtracker.usecases.schedules import ScheduleState
 
 
-class View:
-    """Base of the API's answers: one __repr__ and __eq__ for them all. `dataclass` would write
-    (and compile) both for each class, and a frozen one its setters too: measured with
-    callgrind, 4.7 M instructions a class frozen, 1.2 M as `view` makes them, for a cold start
-    whose floor is about 1,000 M (bench/coldstart.py)."""
+class Answer(BaseModel):
+    """Base of the API's answers. Each builds its validator and serializer when it is first used,
+    not at import: a function answers a few of the twenty (bench/coldstart.py)."""
 
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={value!r}" for name, value in vars(self).items())
-        return f"{type(self).__name__}({shown})"
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and vars(other) == vars(self)
-
-
-V = TypeVar("V", bound=View)
-
-
-@dataclass_transform(kw_only_default=True)
-def view(cls: type[V]) -> type[V]:
-    """A view class: a keyword-only dataclass with View's __repr__ and __eq__."""
-    return dataclass(kw_only=True, eq=False, repr=False)(cls)
-
-
-def to_json(view: Any) -> str:
-    """A view, or JSON-ready data (an error), as the API's compact JSON."""
-    is_view = dataclasses.is_dataclass(view) and not isinstance(view, type)
-    data = dataclasses.asdict(view) if is_view else view
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    model_config = ConfigDict(defer_build=True)
 
 
 USD_DECIMALS = 6  # a millionth of a dollar: a 0.25 vCPU task's minimum minute is $0.0002
 
 
-@view
-class ContainerView(View):
+class ContainerView(Answer):
     name: str
     exit_code: int | None
     reason: str | None
 
 
-@view
-class StateView(View):
+class StateView(Answer):
     status: str
     version: int
     at: str | None
@@ -72,15 +45,13 @@ class StateView(View):
     source: str | None = None
 
 
-@view
-class LogsLink(View):
+class LogsLink(Answer):
     group: str
     stream: str
     console_url: str
 
 
-@view
-class AttemptView(View):
+class AttemptView(Answer):
     number: int
     task_arn: str | None
     client_token: str
@@ -103,8 +74,7 @@ class AttemptView(View):
     history: list[StateView]
 
 
-@view
-class JobView(View):
+class JobView(Answer):
     id: str
     definition: str
     status: str
@@ -131,8 +101,7 @@ class JobView(View):
     links: dict[str, str]
 
 
-@view
-class JobSummary(View):
+class JobSummary(Answer):
     id: str
     definition: str
     status: str
@@ -147,8 +116,7 @@ class JobSummary(View):
     finished_at: str | None = None
 
 
-@view
-class JobList(View):
+class JobList(Answer):
     jobs: list[JobSummary]
     next_token: str | None
 
@@ -272,14 +240,12 @@ def _shown_in_both(job: Job) -> dict[str, Any]:
     }
 
 
-@view
-class LogLine(View):
+class LogLine(Answer):
     at: str
     message: str
 
 
-@view
-class LogsView(View):
+class LogsView(Answer):
     job_id: str
     attempt: int
     logs: LogsLink | None
@@ -301,8 +267,7 @@ def logs_view(found: AttemptLogs, settings: Settings | None = None) -> LogsView:
     )
 
 
-@view
-class ScheduleView(View):
+class ScheduleView(Answer):
     name: str  # the name its jobs carry (GET /jobs?schedule=NAME)
     scheduler_name: str  # EventBridge Scheduler's name of the schedule
     group: str
@@ -318,8 +283,7 @@ class ScheduleView(View):
     links: dict[str, str]
 
 
-@view
-class ScheduleList(View):
+class ScheduleList(Answer):
     schedules: list[ScheduleView]
 
 
@@ -342,14 +306,12 @@ def schedule_view(state: ScheduleState) -> ScheduleView:
     )
 
 
-@view
-class BucketView(View):
+class BucketView(Answer):
     start: str
     counts: dict[str, int]  # jobs created in the bucket, by their status now
 
 
-@view
-class DefinitionStatsView(View):
+class DefinitionStatsView(Answer):
     definition: str
     jobs: int
     succeeded: int
@@ -359,8 +321,7 @@ class DefinitionStatsView(View):
     p95_seconds: float | None
 
 
-@view
-class WaitingView(View):
+class WaitingView(Answer):
     id: str
     definition: str
     attempt: int
@@ -369,8 +330,7 @@ class WaitingView(View):
     reason: str
 
 
-@view
-class StatsView(View):
+class StatsView(Answer):
     since: str
     until: str
     bucket_seconds: int
@@ -415,8 +375,7 @@ def stats_view(o: Overview) -> StatsView:
     )
 
 
-@view
-class DefinitionView(View):
+class DefinitionView(Answer):
     """A job definition of the deployment, as a submitter chooses one (never its ARNs or
     network: those are the deployment's)."""
 
@@ -430,8 +389,7 @@ class DefinitionView(View):
     links: dict[str, str]
 
 
-@view
-class DefinitionList(View):
+class DefinitionList(Answer):
     definitions: list[DefinitionView]
 
 

@@ -12,13 +12,11 @@ import base64
 import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
 
 from jobtracker.core import lifecycle
-from jobtracker.core.checks import fields, one_of, plain, store, text, within
-from jobtracker.core.domain import NAME_PATTERN, Job, iso, parse_iso
+from jobtracker.core.domain import Job, iso, parse_iso
 from jobtracker.core.errors import Conflict, NotFound
-from jobtracker.core.submission import Submission
+from jobtracker.core.submission import ScheduledRun
 from jobtracker.observability import count, logger
 from jobtracker.usecases.cancel import cancel_job
 from jobtracker.usecases.launch import launch_attempt
@@ -27,39 +25,6 @@ from jobtracker.usecases.submit import build_job
 from jobtracker.wiring import Deps, default_deps
 
 MAX_ACTIVE_LOOKUP = 25
-
-
-Overlap = Literal["Allow", "Forbid", "Replace"]
-OVERLAPS: tuple[Overlap, ...] = ("Allow", "Forbid", "Replace")
-
-
-@dataclass(frozen=True, kw_only=True)
-class ScheduledRun:
-    """The input a schedule hands the scheduler function (see template.yaml)."""
-
-    schedule: str
-    scheduled_time: str
-    overlap: Overlap = "Allow"
-    job: Submission
-
-    def __post_init__(self) -> None:
-        text(self.schedule, "schedule", pattern=NAME_PATTERN)
-        text(self.scheduled_time, "scheduled_time", min_length=10, max_length=40)
-        one_of(self.overlap, "overlap", OVERLAPS)
-        if not isinstance(self.job, Submission):
-            with within("job"):
-                store(self, "job", Submission.from_dict(self.job))
-
-    @classmethod
-    def from_dict(cls, data: object) -> ScheduledRun:
-        """Raises checks.Invalid (a ValueError) naming the field at fault."""
-        return cls(**fields(data, RUN_FIELDS, required=("schedule", "scheduled_time", "job")))
-
-    def to_dict(self) -> dict[str, Any]:
-        return plain(self)
-
-
-RUN_FIELDS = frozenset(ScheduledRun.__dataclass_fields__)
 
 
 class Outcome(StrEnum):

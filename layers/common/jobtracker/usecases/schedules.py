@@ -4,13 +4,14 @@ its next tick and its latest runs."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from jobtracker.core.checks import Invalid
 from jobtracker.core.cron import ScheduleError, parse
 from jobtracker.core.domain import Job
-from jobtracker.usecases.periodic import ScheduledRun
+from jobtracker.core.submission import ScheduledRun
 from jobtracker.usecases.ports import ScheduleRecord
 from jobtracker.wiring import Deps, default_deps
 
@@ -29,10 +30,13 @@ class ScheduleState:
         return self.tick.schedule if self.tick else self.record.name
 
 
-def list_schedules(runs: int, deps: Deps | None = None) -> list[ScheduleState]:
+def list_schedules(
+    runs: int, read_tick: Callable[[object], ScheduledRun], deps: Deps | None = None
+) -> list[ScheduleState]:
+    """`read_tick` checks a schedule's input as the scheduler function does (the edge's model)."""
     deps = deps or default_deps()
     now = deps.clock()
-    states = [_state(record, now) for record in deps.schedules.schedules()]
+    states = [_state(record, now, read_tick) for record in deps.schedules.schedules()]
     for state in states:
         if state.tick is not None and runs:
             found, _ = deps.repo.list_jobs(None, None, state.tick.schedule, runs, None)
@@ -40,11 +44,13 @@ def list_schedules(runs: int, deps: Deps | None = None) -> list[ScheduleState]:
     return sorted(states, key=lambda s: s.name)
 
 
-def _state(record: ScheduleRecord, now: datetime) -> ScheduleState:
+def _state(
+    record: ScheduleRecord, now: datetime, read_tick: Callable[[object], ScheduledRun]
+) -> ScheduleState:
     tick: ScheduledRun | None = None
     problem: str | None = None
     try:
-        tick = ScheduledRun.from_dict(json.loads(record.input or ""))
+        tick = read_tick(json.loads(record.input or ""))
     except json.JSONDecodeError as exc:
         problem = f"its input is not a schedule tick: input: not JSON ({exc.msg})"
     except Invalid as exc:

@@ -1,0 +1,170 @@
+"""The HTTP API's routes, the one list of them: `submissions` (POST /jobs, the create_job
+function, which may launch tasks) and `queries` (everything else, the api function). Each route
+reads its request through the models (Powertools validates them), calls one use case and answers
+a view. The template's routes, the console's allow-list and the OpenAPI document are derived
+from or checked against these routers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+
+from jobtracker.core.domain import JobStatus
+from jobtracker.edge.api import BODY_ERRORS, answer, caller_of, idempotency_key, responses
+from jobtracker.edge.api_models import CancelRequest, JobSubmission, scheduled_run
+from jobtracker.edge.views import (
+    DefinitionList,
+    JobList,
+    JobView,
+    LogsView,
+    ScheduleList,
+    StatsView,
+    definition_list,
+    job_summary,
+    job_view,
+    logs_view,
+    schedule_view,
+    stats_view,
+)
+
+submissions = Router()
+queries = Router()
+
+# The largest page each list answers, and its default.
+MAX_JOBS_PAGE, JOBS_PAGE = 100, 25
+MAX_LOG_PAGE, LOG_PAGE = 10000, 1000
+MAX_SCHEDULE_RUNS, SCHEDULE_RUNS = 25, 5
+MAX_STATS_HOURS, STATS_HOURS = 168, 24
+NextToken = Annotated[str | None, Query(max_length=2048)]
+Filter = Annotated[str | None, Query(max_length=64)]
+
+
+@submissions.post(
+    "/jobs",
+    summary="Submit a job",
+    description="An Idempotency-Key header makes a retried submission answer the same job.",
+    responses=responses(
+        {
+            201: (JobView, "stored and launched"),
+            202: (JobView, "stored; its launch waits for capacity"),
+            200: (JobView, "the job an earlier request with this Idempotency-Key made"),
+        },
+        409,
+        *BODY_ERRORS,
+    ),
+)
+def create_job(submission: Annotated[JobSubmission, Body()]) -> Any:
+    from jobtracker.usecases.submit import SubmitKind, submit_job
+
+    submitted = submit_job(
+        submission.to_core(),
+        caller=caller_of(submissions),
+        idempotency_key=idempotency_key(submissions),
+    )
+    # 201: launched; 202: stored, its launch waits (capacity, throttling); 200: a replayed key.
+    status = {SubmitKind.CREATED: 201, SubmitKind.ACCEPTED: 202, SubmitKind.REPLAYED: 200}
+    return answer(status[submitted.kind], job_view(submitted.job))
+
+
+@queries.get(
+    "/jobs",
+    summary="List jobs, newest first",
+    responses=responses({200: (JobList, "a page of jobs")}, 400, 422),
+)
+def list_route(
+    status: Annotated[JobStatus | None, Query()] = None,
+    definition: Filter = None,
+    schedule: Filter = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_JOBS_PAGE)] = JOBS_PAGE,
+    next_token: NextToken = None,
+) -> Any:
+    from jobtracker.usecases.query import list_jobs
+
+    jobs, token = list_jobs(
+        status.value if status else None, definition, schedule, limit, next_token
+    )
+    return answer(200, JobList(jobs=[job_summary(j) for j in jobs], next_token=token))
+
+
+@queries.get(
+    "/jobs/<job_id>",
+    summary="One job with all its attempts",
+    responses=responses({200: (JobView, "the job")}, 404),
+)
+def get_route(job_id: str) -> Any:
+    from jobtracker.usecases.query import get_job
+
+    return answer(200, job_view(get_job(job_id)))
+
+
+@queries.get(
+    "/jobs/<job_id>/logs",
+    summary="A page of an attempt's log lines, oldest first (follow with next_token)",
+    responses=responses({200: (LogsView, "log lines")}, 400, 404, 422),
+)
+def logs_route(
+    job_id: str,
+    attempt: Annotated[int | None, Query(ge=1, le=1000)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LOG_PAGE)] = LOG_PAGE,
+    next_token: NextToken = None,
+) -> Any:
+    from jobtracker.usecases.query import job_logs
+
+    return answer(200, logs_view(job_logs(job_id, attempt, limit, next_token)))
+
+
+@queries.post(
+    "/jobs/<job_id>/cancel",
+    summary="Cancel a job (its task is stopped)",
+    responses=responses(
+        {202: (JobView, "cancelling: the task is being stopped"), 200: (JobView, "cancelled")},
+        404,
+        409,
+        *BODY_ERRORS,
+    ),
+)
+def cancel_route(job_id: str, cancel: Annotated[CancelRequest | None, Body()] = None) -> Any:
+    from jobtracker.usecases.cancel import cancel_job
+
+    job = cancel_job(job_id, cancel.reason if cancel else None)
+    return answer(202 if not job.status.terminal else 200, job_view(job))
+
+
+@queries.get(
+    "/schedules",
+    summary="The job schedules: expression, overlap policy, next tick and latest runs",
+    responses=responses({200: (ScheduleList, "the schedules, by name")}, 422),
+)
+def schedules_route(
+    runs: Annotated[int, Query(ge=0, le=MAX_SCHEDULE_RUNS)] = SCHEDULE_RUNS,
+) -> Any:
+    # Loaded by the one route that needs it: the cron parser is a tenth of a cold start.
+    from jobtracker.usecases.schedules import list_schedules
+
+    schedules = list_schedules(runs, scheduled_run)
+    return answer(200, ScheduleList(schedules=[schedule_view(s) for s in schedules]))
+
+
+@queries.get(
+    "/stats",
+    summary="Recent jobs in figures: by status over time, per definition, waiting for launch",
+    responses=responses({200: (StatsView, "the window's figures")}, 422),
+)
+def stats_route(hours: Annotated[int, Query(ge=1, le=MAX_STATS_HOURS)] = STATS_HOURS) -> Any:
+    from jobtracker.usecases.query import overview
+
+    return answer(200, stats_view(overview(hours)))
+
+
+@queries.get(
+    "/definitions",
+    summary="The deployment's job definitions: the names POST /jobs takes, with their sizes",
+    responses=responses({200: (DefinitionList, "the job definitions, by name")}),
+)
+def definitions_route() -> Any:
+    return answer(200, definition_list())
+
+
+ROUTERS = (submissions, queries)
