@@ -217,7 +217,8 @@ class Harness:
         (ReceiveMessage, one invocation per batch, DeleteMessageBatch of what succeeded) until
         both are empty; returns the messages handled. Empty polls are not counted: Lambda's
         pollers make them whatever the load (a fixed cost)."""
-        from jobtracker.edge.batch import BatchFailed
+        from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
         from jobtracker_local.sqs import delete_messages, sqs_event, succeeded
 
         handled = 0
@@ -241,7 +242,7 @@ class Harness:
                     result = self.timed(
                         RETRY_DECIDER, sqs_event(messages, arn), items=len(messages)
                     )
-                except BatchFailed:
+                except BatchProcessingError:
                     continue  # all failed: SQS redelivers them after the visibility timeout
                 done = succeeded(messages, result)
                 delete_messages(self.sqs, url, done)

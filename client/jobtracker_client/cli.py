@@ -291,15 +291,41 @@ def write_line(args: argparse.Namespace, out: TextIO, line: LogLine) -> None:
     out.flush()
 
 
+def global_options(p: argparse.ArgumentParser, defaults: bool) -> None:
+    """The options every command takes, before or after its name (as the AWS CLI and kubectl
+    take them). After the name they default to SUPPRESS: absent there, the value given before
+    the name (or the default) stands; given in both places, the later one wins."""
+
+    def default(value: object) -> object:
+        return value if defaults else argparse.SUPPRESS
+
+    where = p.add_argument_group("where the API is (default: the local stack that is running)")
+    where.add_argument("--api", default=default(None), help="the API's URL (or JOBTRACKER_API)")
+    where.add_argument(
+        "--stack", default=default(None), help="a CloudFormation stack whose ApiUrl output to use"
+    )
+    where.add_argument(
+        "--region", default=default(None), help="AWS region (default: as the AWS CLI finds it)"
+    )
+    where.add_argument("--profile", default=default(None), help="AWS profile to sign with")
+    p.add_argument("--output", "-o", choices=("table", "json"), default=default("table"))
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="jobtracker", description="jobtracker: jobs on ECS/Fargate")
-    where = p.add_argument_group("where the API is (default: the local stack that is running)")
-    where.add_argument("--api", help="the API's URL (or JOBTRACKER_API)")
-    where.add_argument("--stack", help="a CloudFormation stack whose ApiUrl output to use")
-    where.add_argument("--region", help="AWS region (default: as the AWS CLI finds it)")
-    where.add_argument("--profile", help="AWS profile to sign with")
-    p.add_argument("--output", "-o", choices=("table", "json"), default="table")
-    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    global_options(p, defaults=True)
+    after = argparse.ArgumentParser(add_help=False)
+    global_options(after, defaults=False)
+    commands = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    class Commands:
+        """Every command's parser takes the global options too."""
+
+        @staticmethod
+        def add_parser(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+            return commands.add_parser(name, parents=[after], **kwargs)
+
+    sub = Commands()
 
     def waits(cmd: argparse.ArgumentParser) -> None:
         cmd.add_argument("--wait-timeout", type=float, help="stop waiting after S seconds (exit 5)")

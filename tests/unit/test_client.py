@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from jobtracker_client import ApiError, Bearer, JobTracker, SigV4, WaitTimeout
-from jobtracker_client.cli import EXIT_CODES, main
+from jobtracker_client.cli import EXIT_CODES, main, parser
 
 Answer = tuple[int, Any]
 
@@ -331,3 +331,24 @@ def test_cli_definitions_lists_each_definition_with_its_size_and_limit(api: Fake
     lines = out.getvalue().splitlines()
     assert "demo" in lines[1] and "0.25 vCPU, 0.5 GB" in lines[1], lines
     assert lines[2].split()[0] == "demo-limited" and " 2 " in lines[2], lines
+
+
+@pytest.mark.parametrize(
+    ("argv", "output", "api"),
+    [
+        (["-o", "json", "--api", "http://a", "list"], "json", "http://a"),
+        (["list", "-o", "json", "--api", "http://a"], "json", "http://a"),
+        (["submit", "demo", "--output", "json"], "json", None),
+        (["--api", "http://a", "list", "--api", "http://b"], "table", "http://b"),
+        (["-o", "json", "list", "-o", "table"], "table", None),
+        (["list"], "table", None),
+    ],
+    ids=["before", "after", "after a positional", "later wins", "later output wins", "default"],
+)
+def test_global_options_are_taken_before_or_after_the_command(
+    argv: list[str], output: str, api: str | None
+) -> None:
+    # WHEN the global options are given before, after, or on both sides of the command
+    args = parser().parse_args(argv)
+    # THEN each takes the value given last, or its default
+    assert (args.output, args.api) == (output, api), vars(args)
