@@ -42,10 +42,12 @@ def queue_batch(event: dict[str, Any], body_handler: Callable[[str], object]) ->
     """Hand each SQS message's body to `body_handler`; the answer lists the messages that raised.
     Every message failing fails the invocation (Powertools' BatchProcessingError), so Lambda's
     error metric and retries see it."""
-    return process_partial_response(
-        event=event,
-        record_handler=lambda record: body_handler(record.body),
-        processor=CountingProcessor(EventType.SQS),
+    return dict(
+        process_partial_response(
+            event=event,
+            record_handler=lambda record: body_handler(record.body),
+            processor=CountingProcessor(EventType.SQS),
+        )
     )
 
 
