@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from jobtracker_client.client import ApiError, JobTracker
 
+from jobtracker.core.domain import JobStatus
 from jobtracker.edge.api import MAX_BODY_BYTES as MAX_BODY
 from jobtracker.edge.api import route_methods
 from jobtracker.edge.routes import ROUTERS
@@ -28,6 +29,11 @@ from jobtracker.edge.routes import ROUTERS
 STATIC = Path(__file__).resolve().parent / "static"
 TYPES = {".html": "text/html; charset=utf-8", ".js": "application/javascript", ".css": "text/css"}
 COOKIE = "jobtracker_console"
+# The job statuses, for the pages: the tracker's own list, never a copy in the script.
+STATUSES_JS = (
+    f"const STATUSES = {json.dumps([s.value for s in JobStatus])};\n"
+    f"const TERMINAL = {json.dumps([s.value for s in JobStatus if s.terminal])};\n"
+).encode()
 # What the browser may ask of the API: the API's own routes (its routers), nothing else.
 API_ROUTES = route_methods(ROUTERS)
 
@@ -119,6 +125,8 @@ class Console:
                         Location="/",
                         Set_Cookie=f"{COOKIE}={console.key}; HttpOnly; SameSite=Strict; Path=/",
                     )
+                if parts.path == "/statuses.js":
+                    return self._send(200, STATUSES_JS, TYPES[".js"])
                 name = "index.html" if parts.path in ("/", "/index.html") else parts.path[1:]
                 path = (STATIC / name).resolve()
                 if path.parent != STATIC or not path.is_file() or path.suffix not in TYPES:

@@ -9,6 +9,8 @@ import time
 import urllib.request
 from typing import Any
 
+from jobtracker.core.domain import JobStatus
+
 DEMO_JOBS = [
     ("success", {"definition": "demo", "parameters": {"kind": "succeed", "seconds": 1}}, None),
     (
@@ -83,7 +85,7 @@ def run_demo(api: str, token: str, stack: Any, stopping: threading.Event | None 
                 reason = f" - {job['status_reason']}" if job["status"] in ("FAILED",) else ""
                 print(f"[demo] {label:28s} {line}{reason}", flush=True)
                 last[job_id] = line
-            done = done and job["status"] in ("SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED")
+            done = done and JobStatus(job["status"]).terminal
         if done:
             break
         time.sleep(0.5)

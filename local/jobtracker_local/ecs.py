@@ -37,6 +37,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeAlias
 
+from jobtracker.core.domain import ECS_PRE_RUNNING
 from jobtracker_local.logs import LogConfiguration, LogShipper, now_ms
 from jobtracker_local.sigv4 import Accepted, Reason, Request, verify
 from jobtracker_local.zygote import PR_SET_PDEATHSIG, Forked, Zygote, load_prctl
@@ -205,7 +206,6 @@ class TokenBucket:
 MAX_RUN_COUNT = 10  # tasks one RunTask call may start
 MAX_PAGE = 100  # ECS's most items per call: tasks described, results listed
 DESIRED_STATUSES = ("RUNNING", "PENDING", "STOPPED")
-PRE_RUNNING = ("PROVISIONING", "PENDING", "ACTIVATING")  # what a cluster counts as pending
 # ListTasks filters that ECS refuses alongside startedBy ("cannot specify startedBy with other
 # arguments"); desiredStatus is not among them: scripts filter startedBy by it.
 NOT_WITH_STARTED_BY = ("family", "containerInstance", "serviceName", "launchType")
@@ -519,7 +519,7 @@ class LocalEcs:
                     "status": "ACTIVE",
                     "registeredContainerInstancesCount": 0,  # Fargate: no instances
                     "runningTasksCount": statuses.count("RUNNING"),
-                    "pendingTasksCount": sum(s in PRE_RUNNING for s in statuses),
+                    "pendingTasksCount": sum(s in ECS_PRE_RUNNING for s in statuses),
                     "activeServicesCount": 0,
                     "statistics": [],
                     "tags": [],

@@ -47,6 +47,12 @@ class Stack:
         except urllib.error.HTTPError as err:
             return err.code, json.loads(err.read() or b"null")
 
+    def invocations(self, function: str) -> int:
+        """How many times the stack has invoked `function` (its /_local/health counters)."""
+        with urllib.request.urlopen(self.api + "/_local/health", timeout=30) as resp:
+            stats = json.loads(resp.read())["stats"]
+        return int(stats["invocations"].get(function, 0))
+
     def submit(self, body: dict[str, Any]) -> dict[str, Any]:
         status, job = self.request("POST", "/jobs", body)
         assert status in (201, 202), job

@@ -136,7 +136,9 @@ def test_duplicated_and_old_ecs_events_change_nothing(stack: Stack) -> None:
     # the RUNNING event the attempt already holds, told again after STOPPED
     running = next(h for h in done["attempts"][0]["history"] if h["status"] == "RUNNING")
     stale = dict(task, lastStatus="RUNNING", desiredStatus="RUNNING", version=running["version"])
-    for detail in (task, task, stale, task):
+    before = stack.invocations("OnTaskStateFunction")
+    replayed = (task, task, stale, task)
+    for detail in replayed:
         events.put_events(
             Entries=[
                 {
@@ -147,7 +149,12 @@ def test_duplicated_and_old_ecs_events_change_nothing(stack: Stack) -> None:
                 }
             ]
         )
-    time.sleep(2)  # let the dispatcher deliver them
+    # WHEN the tracker has handled every one of them (its function's invocations say so)
+    deadline = time.monotonic() + 60
+    while stack.invocations("OnTaskStateFunction") < before + len(replayed):
+        assert time.monotonic() < deadline, "the replayed events never reached on_task_state"
+        time.sleep(0.2)
+    # THEN the finished job is exactly as it was
     after = stack.job(job["id"])
     assert after == done
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
 
 from jobtracker.core import lifecycle
 from jobtracker.core.domain import Job, JobStatus, LaunchFailure, StopRequest, TaskState
@@ -81,15 +85,18 @@ def test_failure_waits_for_decision_and_redelivery_hands_off_again() -> None:
     assert again.applied == lifecycle.Applied.DUPLICATE and again.needs_decision
 
 
-def test_stop_we_asked_for_ends_in_that_state() -> None:
-    for request, status in [
-        (StopRequest.CANCEL, JobStatus.CANCELLED),
-        (StopRequest.TIMEOUT, JobStatus.TIMED_OUT),
-    ]:
-        job = launched_job()
-        job.stop_request = request
-        lifecycle.apply_task_state(job, 1, state("task_stopped_user_initiated", job), NOW)
-        assert job.status == status
+@pytest.mark.parametrize(
+    ("request_", "status"),
+    [(StopRequest.CANCEL, JobStatus.CANCELLED), (StopRequest.TIMEOUT, JobStatus.TIMED_OUT)],
+    ids=["cancel", "timeout"],
+)
+def test_stop_we_asked_for_ends_in_that_state(request_: StopRequest, status: JobStatus) -> None:
+    # GIVEN a launched job whose stop we asked for WHEN its task stops as asked
+    job = launched_job()
+    job.stop_request = request_
+    lifecycle.apply_task_state(job, 1, state("task_stopped_user_initiated", job), NOW)
+    # THEN it ends in the status the request names
+    assert job.status == status, job.status
 
 
 def test_natural_success_wins_over_a_late_stop_request() -> None:
@@ -232,9 +239,9 @@ def through_the_write_path(job: Job, number: int, observed: TaskState) -> Job:
     )
 
 
-def test_every_state_ends_the_same_with_or_without_a_read() -> None:
-    # GIVEN jobs in each place an event can find them
-    for fixture, setup in [
+@pytest.mark.parametrize(
+    ("fixture", "setup"),
+    [
         ("task_pending", lambda j: None),
         ("task_running", lambda j: None),
         ("spot_interruption_notice", lambda j: None),
@@ -242,16 +249,22 @@ def test_every_state_ends_the_same_with_or_without_a_read() -> None:
         ("task_stopped_exit_2", lambda j: None),
         ("task_stopped_user_initiated", lambda j: setattr(j, "stop_request", StopRequest.CANCEL)),
         ("task_stopped_success", lambda j: setattr(j, "status", JobStatus.CANCELLING)),
-    ]:
-        reference, fast = launched_job(), None
-        setup(reference)
-        fast = reference.clone()
-        observed = state(fixture, reference)
-        # WHEN one applies it from the job in hand and the other through the no-read path
-        lifecycle.apply_task_state(reference, 1, observed, NOW)
-        through_the_write_path(fast, 1, observed)
-        # THEN both end in the same job
-        assert fast == reference, fixture
+    ],
+    ids=["pending", "running", "spot-notice", "success", "exit-2", "cancel-asked", "cancelling"],
+)
+def test_every_state_ends_the_same_with_or_without_a_read(
+    fixture: str, setup: Callable[[Job], None]
+) -> None:
+    # GIVEN a job in one place an event can find it
+    reference = launched_job()
+    setup(reference)
+    fast = reference.clone()
+    observed = state(fixture, reference)
+    # WHEN one applies it from the job in hand and the other through the no-read path
+    lifecycle.apply_task_state(reference, 1, observed, NOW)
+    through_the_write_path(fast, 1, observed)
+    # THEN both end in the same job
+    assert fast == reference, fixture
 
 
 def test_spot_notice_records_stop_code_and_reason_without_a_read() -> None:
@@ -295,7 +308,10 @@ def test_a_finished_attempt_keeps_what_decided_it() -> None:
     assert [h["version"] for h in job.current.history_entries()][-1] == 9
 
 
-def test_no_transition_leaves_a_terminal_state() -> None:
-    for transition in lifecycle.TRANSITIONS:
-        if transition.target is not None:
-            assert not any(s.terminal for s in transition.sources), transition.name
+@pytest.mark.parametrize(
+    "transition",
+    [t for t in lifecycle.TRANSITIONS if t.target is not None],
+    ids=lambda t: t.name,
+)
+def test_no_transition_leaves_a_terminal_state(transition: Any) -> None:
+    assert not any(s.terminal for s in transition.sources), transition.name

@@ -18,6 +18,7 @@ from jobtracker.adapters.records import (
 )
 from jobtracker.config import ConfigError, load_settings
 from jobtracker.core.domain import (
+    TERMINAL_STATUSES,
     Attempt,
     ContainerState,
     Job,
@@ -312,3 +313,15 @@ def test_notify_statuses_default_to_terminal_and_accept_all_or_a_list() -> None:
     assert picked == {"RUNNING", "FAILED"}
     with pytest.raises(ConfigError, match="NOTIFY_STATUSES"):
         load_settings({**base, "NOTIFY_STATUSES": "RUNNING,DONE"})
+
+
+def test_the_templates_default_notify_statuses_are_the_terminal_ones() -> None:
+    # GIVEN the template's NotifyStatuses default, as a deployment passes it
+    from jobtracker_local.template import load
+
+    default = load()["Parameters"]["NotifyStatuses"]["Default"]
+    # WHEN the settings read it THEN they are every status a job ends in, from the domain's list
+    settings_read = load_settings(
+        {"TABLE_NAME": "t", "JOB_DEFINITIONS": DEFINITIONS, "NOTIFY_STATUSES": default}
+    )
+    assert settings_read.notify_statuses == {s.value for s in TERMINAL_STATUSES}, default

@@ -2,7 +2,8 @@
 // No framework and no build step: the DOM is built with createElement, text set as text.
 "use strict";
 
-const TERMINAL = ["SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED"];
+// STATUSES (every job status, in order) and TERMINAL come from /statuses.js, which the console
+// server writes from the tracker's own list (jobtracker.core.domain).
 const main = document.getElementById("main");
 let refresh = null; // the page's live-refresh timer
 // Bumped by every navigation: a page or timer that awaited the API renders nothing once the
@@ -111,7 +112,7 @@ async function jobsPage(params) {
     el("div", {}, el("label", { for: "f-status" }, "Status"),
       el("select", { id: "f-status", name: "status" },
         el("option", { value: "" }, "any"),
-        ...["PENDING", "STARTING", "RUNNING", "CANCELLING", ...TERMINAL].map((s) =>
+        ...STATUSES.map((s) =>
           el("option", { value: s, selected: s === filters.status }, s)))),
     el("div", {}, el("label", { for: "f-definition" }, "Definition"),
       el("input", { id: "f-definition", name: "definition", value: filters.definition })),
@@ -399,7 +400,6 @@ function scheduleCard(s) {
 
 // ---- Overview --------------------------------------------------------------------------------
 
-const STATUSES = ["PENDING", "STARTING", "RUNNING", "CANCELLING", ...TERMINAL];
 const WINDOWS = [["1", "1 hour"], ["6", "6 hours"], ["24", "24 hours"], ["168", "7 days"]];
 // The pictures' drawing width: the page's, when drawn (so text keeps its size on a phone);
 // they scale with the page after that.

@@ -262,10 +262,13 @@ VARIABLES = {
 
 
 def _statuses(value: str) -> frozenset[str]:
-    """NOTIFY_STATUSES: "ALL" or a comma-separated list of job statuses."""
+    """NOTIFY_STATUSES: "ALL", "TERMINAL" (the statuses a job ends in) or a comma-separated
+    list of job statuses."""
     every = {s.value for s in JobStatus}
     if value.strip().upper() == "ALL":
         return frozenset(every)
+    if value.strip().upper() == "TERMINAL":
+        return frozenset(s.value for s in TERMINAL_STATUSES)
     names = {v.strip().upper() for v in value.split(",") if v.strip()}
     unknown = names - every
     if unknown:

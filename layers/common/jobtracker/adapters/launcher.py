@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 from jobtracker.config import JobDefinition
 from jobtracker.core.domain import (
+    CAPACITY_MARKERS,
+    CAPACITY_UNAVAILABLE,
     ContainerState,
     Job,
     LaunchFailure,
@@ -150,7 +152,6 @@ def log_stream_for(definition: JobDefinition, task_arn: str) -> str | None:
 
 
 # RunTask failures[] reasons that mean "no room right now" (ecs.md): the job waits.
-_CAPACITY_FAILURES = ("RESOURCE:", "AGENT", "Capacity is unavailable", "capacity", "LOCATION")
 
 
 def _ts(value: Any) -> str | None:
@@ -215,7 +216,7 @@ class EcsLauncher:
                 ids = exc.response.get("resourceIds") or []
                 if ids:
                     return LaunchResult(task_arn=str(ids[0]))
-            if code in ECS_WAIT_ERRORS or "Capacity is unavailable" in message:
+            if code in ECS_WAIT_ERRORS or CAPACITY_UNAVAILABLE in message:
                 failure = LaunchFailure.WAIT
             elif code in ECS_RETRY_ERRORS:
                 failure = LaunchFailure.RETRY
@@ -234,7 +235,7 @@ class EcsLauncher:
             )
             or "RunTask returned no task and no failure"
         )
-        waits = any(marker in reason for marker in _CAPACITY_FAILURES)
+        waits = any(marker in reason for marker in CAPACITY_MARKERS)
         return LaunchResult(
             error=reason, failure=LaunchFailure.WAIT if waits else LaunchFailure.FATAL
         )

@@ -37,7 +37,6 @@ class JobStatus(StrEnum):
 TERMINAL_STATUSES = frozenset(
     {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.TIMED_OUT, JobStatus.CANCELLED}
 )
-ACTIVE_STATUSES = frozenset({JobStatus.STARTING, JobStatus.RUNNING, JobStatus.CANCELLING})
 
 
 class Outcome(StrEnum):
@@ -82,6 +81,13 @@ ECS_STATUS_ORDER = (
     "DEPROVISIONING",
     "STOPPED",
 )
+# The stop codes of a Fargate Spot interruption (the notice, then the stop).
+SPOT_STOP_CODES = ("SpotInterruption", "TerminationNotice")
+# What RunTask says when there is no capacity now (a failure's reason, an error's message).
+CAPACITY_UNAVAILABLE = "Capacity is unavailable"
+CAPACITY_MARKERS = ("RESOURCE:", "AGENT", CAPACITY_UNAVAILABLE, "capacity", "LOCATION")
+# What a task reports before it runs: its job is STARTING (and a cluster counts it as pending).
+ECS_PRE_RUNNING = frozenset(ECS_STATUS_ORDER[: ECS_STATUS_ORDER.index("RUNNING")])
 
 
 def utcnow() -> datetime:
@@ -166,7 +172,7 @@ class TaskState:
 
     @property
     def spot_interruption(self) -> bool:
-        return self.stop_code in ("SpotInterruption", "TerminationNotice") or (
+        return self.stop_code in SPOT_STOP_CODES or (
             self.stopped_reason is not None and "Spot Task was interrupted" in self.stopped_reason
         )
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from jobtracker.config import JobDefinition, Settings
 from jobtracker.core.domain import (
+    ECS_PRE_RUNNING,
     Attempt,
     ContainerState,
     Job,
@@ -34,7 +35,6 @@ from jobtracker.core.domain import (
 )
 from jobtracker.core.policy import Decision, RetryPolicy, backoff_seconds, decide
 
-PRE_RUNNING = frozenset({"PROVISIONING", "PENDING", "ACTIVATING"})
 STOP_REASONS = {
     StopRequest.CANCEL: "jobtracker: cancelled",
     StopRequest.TIMEOUT: "jobtracker: timeout",
@@ -398,7 +398,7 @@ def _newer_state(
         common["history_below"] = MAX_HISTORY
     if not state.stopped:
         if status is None or status in (P, S):
-            transition = TASK_STARTING if state.last_status in PRE_RUNNING else TASK_RUNNING
+            transition = TASK_STARTING if state.last_status in ECS_PRE_RUNNING else TASK_RUNNING
         else:
             transition = TASK_NOTED
         noted = change(transition, job_id, now, attempt_sets=attempt_sets, **common)

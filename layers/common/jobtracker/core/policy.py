@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from jobtracker.core.checks import plain
-from jobtracker.core.domain import Attempt, ContainerState
+from jobtracker.core.domain import SPOT_STOP_CODES, Attempt, ContainerState
 
 Action = Literal["RETRY", "FAIL", "RETRY_UNCOUNTED"]
 ACTIONS: tuple[Action, ...] = ("RETRY", "FAIL", "RETRY_UNCOUNTED")
@@ -162,7 +162,7 @@ DEFAULT_RULES: list[dict[str, object]] = [
     {
         "name": "spot-interruption",
         "action": "RETRY_UNCOUNTED",
-        "stop_codes": ["SpotInterruption", "TerminationNotice"],
+        "stop_codes": list(SPOT_STOP_CODES),
     },
     {"name": "task-lost", "action": "RETRY_UNCOUNTED", "reason": "jobtracker: task lost*"},
     {"name": "oom", "action": "FAIL", "reason": "*OutOfMemoryError*"},
