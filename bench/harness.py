@@ -217,8 +217,7 @@ class Harness:
         (ReceiveMessage, one invocation per batch, DeleteMessageBatch of what succeeded) until
         both are empty; returns the messages handled. Empty polls are not counted: Lambda's
         pollers make them whatever the load (a fixed cost)."""
-        from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-
+        from jobtracker.edge.batch import BatchFailed
         from jobtracker_local.sqs import delete_messages, sqs_event, succeeded
 
         handled = 0
@@ -242,7 +241,7 @@ class Harness:
                     result = self.timed(
                         RETRY_DECIDER, sqs_event(messages, arn), items=len(messages)
                     )
-                except BatchProcessingError:
+                except BatchFailed:
                     continue  # all failed: SQS redelivers them after the visibility timeout
                 done = succeeded(messages, result)
                 delete_messages(self.sqs, url, done)

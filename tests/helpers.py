@@ -260,11 +260,11 @@ def drain(queue_url: str, code_uri: str = "functions/retry_decider") -> list[dic
     if not messages:
         return []
     event = lambda_sqs_event(messages, _queue_arn(queue_url))
-    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+    from jobtracker.edge.batch import BatchFailed
 
     try:
         result = invoke(code_uri, event)
-    except BatchProcessingError:
+    except BatchFailed:
         return []  # every record failed: Lambda fails the invocation, SQS redelivers them all
     failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
     for m in messages:

@@ -7,8 +7,12 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from jobtracker.adapters.notify import notify_deferred, notify_stream_record
-from jobtracker.edge.batch import queue_batch, stream_batch
+from jobtracker.edge.batch import partial_batch
 from jobtracker.observability import logger, metrics
+
+
+def deferred_handler(record: dict[str, Any]) -> None:
+    notify_deferred(record["body"])
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -17,5 +21,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> Any:
     # Two sources: the table's stream, and the queue of changes it deferred.
     records = event.get("Records") or [{}]
     if records[0].get("eventSource") == "aws:sqs":
-        return queue_batch(event, notify_deferred)
-    return stream_batch(event, notify_stream_record)
+        return partial_batch(event, deferred_handler, "sqs")
+    return partial_batch(event, notify_stream_record, "stream")

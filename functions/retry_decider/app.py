@@ -6,12 +6,16 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from jobtracker.edge.batch import queue_batch
+from jobtracker.edge.batch import partial_batch
 from jobtracker.edge.work import handle_work_message
 from jobtracker.observability import logger, metrics
+
+
+def record_handler(record: dict[str, Any]) -> None:
+    handle_work_message(record["body"])
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> Any:
-    return queue_batch(event, handle_work_message)
+    return partial_batch(event, record_handler, "sqs")

@@ -15,7 +15,6 @@ from bench.coldstart import FIRST_REQUEST, first_call
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
 HTTP_FUNCTIONS = {"api", "create_job"}
-SQS_FUNCTIONS = {"retry_decider", "notifier"}
 # pydantic (~80 ms to import with the API's models), Powertools' HTTP resolver (~45 ms: it brings
 # every resolver, AppSync's asyncio among them) and its batch utility (asyncio and every event
 # data class, ~60 ms). Only the functions that need one may load it.
@@ -31,8 +30,6 @@ ALLOWED: dict[str, set[str]] = {
     **{name: RESOLVER for name in HTTP_FUNCTIONS},
     # A schedule's tick is checked by the API's own submission model.
     "scheduler": {"pydantic"},
-    # Queue consumers report partial failures through Powertools' BatchProcessor.
-    **{name: {"asyncio", "aws_lambda_powertools.utilities.batch"} for name in SQS_FUNCTIONS},
 }
 
 LOAD = """
