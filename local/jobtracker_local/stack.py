@@ -799,7 +799,8 @@ class LocalStack:
                     self.send_header(k, v)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if self.command != "HEAD":  # a HEAD answer has the headers, never the body
+                    self.wfile.write(body)
 
             def _handle(self) -> None:
                 path, _, query = self.path.partition("?")
@@ -881,7 +882,12 @@ class LocalStack:
                 headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
                 self._send(int(result["statusCode"]), data, headers)
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+            def __getattr__(self, name: str) -> Any:
+                # Every method, HEAD, OPTIONS, TRACE and made-up ones too, goes where API Gateway
+                # sends it: a route, or the API function's 404/405 (never http.server's 501).
+                if name.startswith("do_"):
+                    return self._handle
+                raise AttributeError(name)
 
         server = LocalHttpServer(("127.0.0.1", self.api_port), Front)
         self.front = server

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -298,3 +299,18 @@ def test_a_definition_with_a_running_limit_never_runs_more_jobs_at_once(stack: S
     tasks = [t for t in stack.ecs_tasks()["tasks"] if t.get("startedBy") in ids]
     assert len(tasks) == 6, f"{len(tasks)} tasks for 6 jobs"
     assert peak_concurrency(tasks, start="createdAt") == 2, "at most (and, busy, exactly) 2"
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "HEAD", "TRACE", "FROB"])
+def test_a_method_the_api_does_not_serve_is_405_never_501(stack: Stack, method: str) -> None:
+    # WHEN /jobs is asked with a method no route serves
+    req = urllib.request.Request(
+        stack.api + "/jobs", method=method, headers={"Authorization": f"Bearer {stack.token}"}
+    )
+    try:
+        urllib.request.urlopen(req, timeout=30)
+        raise AssertionError(f"{method} /jobs was answered with a success")
+    except urllib.error.HTTPError as err:
+        status, allow = err.code, err.headers.get("Allow")
+    # THEN it is 405 naming the methods it serves, as the API answers any other
+    assert (status, allow) == (405, "GET, POST"), (method, status, allow)
