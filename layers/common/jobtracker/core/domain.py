@@ -232,31 +232,16 @@ class JobSpec:
     tags: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "definition": self.definition,
-            "command": self.command,
-            "parameters": self.parameters,
-            "environment": self.environment,
-            "timeout_seconds": self.timeout_seconds,
-            "start_timeout_seconds": self.start_timeout_seconds,
-            "queue_timeout_seconds": self.queue_timeout_seconds,
-            "retry": self.retry,
-            "tags": self.tags,
-        }
+        return {name: getattr(self, name) for name in SPEC_FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobSpec:
-        return cls(
-            definition=data["definition"],
-            command=data.get("command"),
-            parameters=data.get("parameters") or {},
-            environment=data.get("environment") or {},
-            timeout_seconds=data.get("timeout_seconds"),
-            start_timeout_seconds=data.get("start_timeout_seconds"),
-            queue_timeout_seconds=data.get("queue_timeout_seconds"),
-            retry=data.get("retry") or {},
-            tags=data.get("tags") or {},
-        )
+        """From stored data: a field absent or null takes its default."""
+        return cls(**{k: v for k, v in data.items() if k in SPEC_FIELDS and v is not None})
+
+
+# The fields a job is submitted with, in order: what a submission carries into its spec.
+SPEC_FIELDS = tuple(JobSpec.__dataclass_fields__)
 
 
 @dataclass

@@ -200,19 +200,16 @@ def job_view(job: Job, settings: Settings | None = None) -> JobView:
     # Costs are priced on the definition as configured now (None once it is removed).
     definition = settings.job_definitions.get(job.definition)
     attempts = [job.attempts[n] for n in sorted(job.attempts)]
+    # What it was submitted with, as stored (its own retry overrides under retry_overrides).
+    asked = job.spec.to_dict()
+    del asked["definition"]  # shown in both
+    asked["retry_overrides"] = asked.pop("retry")
     return JobView(
         **_shown_in_both(job),
+        **asked,
         not_before=job.not_before,
         launch_error=job.launch_error,
-        command=job.spec.command,
-        parameters=job.spec.parameters,
-        environment=job.spec.environment,
-        timeout_seconds=job.spec.timeout_seconds,
-        start_timeout_seconds=job.spec.start_timeout_seconds,
-        queue_timeout_seconds=job.spec.queue_timeout_seconds,
         retry=_effective_retry(job, settings),
-        retry_overrides=job.spec.retry,
-        tags=job.spec.tags,
         scheduled_time=job.scheduled_time,
         attempts=[_attempt_view(a, definition, settings.region) for a in attempts],
         cost_usd=_usd(job_cost(attempts, definition)),

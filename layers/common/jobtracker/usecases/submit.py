@@ -17,7 +17,7 @@ from jobtracker.adapters.launcher import (
 from jobtracker.adapters.records import item_size, job_item
 from jobtracker.config import JobDefinition, Settings
 from jobtracker.core import lifecycle
-from jobtracker.core.domain import Job, JobSpec, JobStatus, iso, new_job_id
+from jobtracker.core.domain import SPEC_FIELDS, Job, JobSpec, JobStatus, iso, new_job_id
 from jobtracker.core.errors import Conflict, invalid
 from jobtracker.core.submission import Submission
 from jobtracker.observability import count
@@ -82,17 +82,14 @@ def build_job(
             "it does not allow a command override",
         )
     overrides = submission.retry.to_dict() if submission.retry else {}
-    spec = JobSpec(
-        definition=submission.definition,
-        command=submission.command,
-        parameters=submission.parameters,
-        environment=submission.environment,
-        timeout_seconds=submission.timeout_seconds or definition.timeout_seconds,
-        start_timeout_seconds=submission.start_timeout_seconds or definition.start_timeout_seconds,
-        queue_timeout_seconds=submission.queue_timeout_seconds,
-        retry=overrides,
-        tags=submission.tags,
+    asked = {name: getattr(submission, name) for name in SPEC_FIELDS}
+    # What the job runs under: the definition's defaults where the submission is silent.
+    asked["timeout_seconds"] = submission.timeout_seconds or definition.timeout_seconds
+    asked["start_timeout_seconds"] = (
+        submission.start_timeout_seconds or definition.start_timeout_seconds
     )
+    asked["retry"] = overrides
+    spec = JobSpec(**asked)
     job = Job(
         job_id=job_id or new_job_id(now),
         spec=spec,
