@@ -14,11 +14,12 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 openapi: venv
 	$(PY) -m jobtracker_local.openapi > openapi.json
 
-.PHONY: help venv tools browser-deps test test-fast unit integration infra e2e lint format validate build run bench clean
+.PHONY: help venv tools browser-deps test test-fast unit integration infra e2e contract lint format validate build run bench clean
 
 help:
 	@echo "make run       # start the local stack (moto + local ECS + API) and run the demo"
 	@echo "make test      # set up and run every test tier (unit, integration, infra, e2e)"
+	@echo "make contract  # Schemathesis: every route's answers against openapi.json, on the local stack"
 	@echo "make lint      # ruff (lint + format check) and mypy"
 	@echo "make validate  # sam validate --lint, cfn-lint, hadolint on worker/Dockerfile"
 	@echo "make build     # sam build (no container needed)"
@@ -67,6 +68,10 @@ infra: venv tools
 
 e2e: venv
 	$(PY) -m pytest -q tests/e2e
+
+# Schemathesis against the local stack from openapi.json (bounded: about a minute on 2 cores).
+contract: venv
+	$(PY) -m pytest -q tests/contract
 
 lint: venv
 	$(VENV)/bin/ruff check .
