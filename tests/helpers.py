@@ -63,15 +63,26 @@ def job_event(
     return ecs_event(name, job["id"], attempt, version, task, cluster_arn)
 
 
+def aws_client(service: str) -> Any:
+    """The botocore client the tracker calls `service` with (DynamoDB: the models' client)."""
+    if service == "dynamodb":
+        from jobtracker.adapters.models import bind, models_client
+        from jobtracker.config import get_settings
+
+        bind(get_settings().table_name)
+        return models_client()
+    from jobtracker.adapters.aws import client
+
+    return client(service)
+
+
 def inject(
     service: str, operation: str, respond: Callable[[dict[str, Any]], dict[str, Any] | None]
 ) -> Callable[[], None]:
     """Make the cached boto3 client's `operation` answer with respond(params) (a parsed
     response, or {"Error": {...}} for a failure), or go through when it returns None.
     Returns a function that removes the fault."""
-    from jobtracker.adapters.aws import client
-
-    events = client(service).meta.events
+    events = aws_client(service).meta.events
     seen = threading.local()  # per thread: two threads' calls must not swap their parameters
 
     def capture(params: dict[str, Any], **_: Any) -> None:
@@ -177,16 +188,8 @@ def ecs_event(
 
 
 def aws_clients() -> list[Any]:
-    """Every botocore client the tracker uses (all from jobtracker.aws)."""
-    from jobtracker.adapters.aws import client
-
-    return [
-        client("dynamodb"),
-        client("ecs"),
-        client("sqs"),
-        client("events"),
-        client("sns"),
-    ]
+    """Every botocore client the tracker uses."""
+    return [aws_client(s) for s in ("dynamodb", "ecs", "sqs", "events", "sns")]
 
 
 class CallCounter:

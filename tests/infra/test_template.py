@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from jobtracker.adapters.store import table_definition
+from jobtracker.adapters.models import KINDS, JobRecord
 from jobtracker_local.handlers import load_handler
 from jobtracker_local.template import load
 
@@ -87,6 +87,19 @@ def test_layer_is_built_by_sam_from_the_shared_package() -> None:
     content = ROOT / layer["Properties"]["ContentUri"]
     assert (content / "jobtracker" / "__init__.py").exists()
     assert (content / "requirements.txt").exists()
+
+
+def test_the_layer_installs_every_runtime_dependency_but_the_sdk() -> None:
+    # GIVEN the package's runtime dependencies and what the layer installs
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    content = ROOT / RESOURCES["CommonLayer"]["Properties"]["ContentUri"]
+    lines = (content / "requirements.txt").read_text().splitlines()
+    installed = {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+    # THEN the layer has each one, with the same bounds (the Lambda runtime brings boto3)
+    wanted = {d for d in project["dependencies"] if not d.startswith("boto3")}
+    assert installed == wanted, "layers/common/requirements.txt and pyproject.toml disagree"
 
 
 def test_runtime_is_current_and_arm64() -> None:
@@ -256,22 +269,46 @@ def test_event_rule_selects_only_our_tasks_and_useful_states() -> None:
     assert set(pattern["detail"]["lastStatus"]) <= {"PENDING", "RUNNING", "STOPPED"}
 
 
-def test_table_matches_the_data_access_model() -> None:
-    # GIVEN the table the template declares and the one the store creates for tests and local
+def _models_table() -> dict[str, Any]:
+    """The table the pynamodb models describe, in the template's (CloudFormation's) words."""
+    schema = JobRecord._get_schema()
+
+    def keys(key_schema: list[dict[str, str]]) -> list[dict[str, str]]:
+        return sorted(key_schema, key=lambda k: k["KeyType"])  # HASH first, as declared
+
+    indexes = [
+        {"IndexName": i["index_name"], "KeySchema": keys(i["key_schema"])}
+        | {"Projection": i["projection"]}
+        for i in schema["global_secondary_indexes"]
+    ]
+    ttls = {m._ttl_attribute().attr_name for m in KINDS if m._ttl_attribute() is not None}
+    return {
+        "KeySchema": keys(schema["key_schema"]),
+        "AttributeDefinitions": schema["attribute_definitions"],
+        "GlobalSecondaryIndexes": indexes,
+        "TTL": ttls,
+        "StreamViewType": JobRecord.Meta.stream_view_type,
+        "BillingMode": JobRecord.Meta.billing_mode,
+    }
+
+
+def test_table_matches_the_data_access_models() -> None:
+    # GIVEN the table the template declares and the one the pynamodb models describe
     table = RESOURCES["JobsTable"]["Properties"]
-    model = table_definition("t")
-    # THEN keys, attribute types, indexes and projections agree
-    assert table["KeySchema"] == model["KeySchema"]
+    model = _models_table()
+    # THEN keys, attribute types, indexes, projections, TTL, stream and billing agree
+    assert table["KeySchema"] == model["KeySchema"], "the table's key"
     assert sorted(table["AttributeDefinitions"], key=str) == sorted(
         model["AttributeDefinitions"], key=str
-    )
+    ), "the key attributes and their types"
     declared = {i["IndexName"]: i for i in table["GlobalSecondaryIndexes"]}
     created = {i["IndexName"]: i for i in model["GlobalSecondaryIndexes"]}
-    assert declared == created, "template.yaml and store.table_definition disagree"
-    assert table["TimeToLiveSpecification"]["AttributeName"] == "x"
+    assert declared == created, "template.yaml's indexes and the models' disagree"
+    assert model["TTL"] == {table["TimeToLiveSpecification"]["AttributeName"]}, "the TTL attribute"
+    assert table["StreamSpecification"]["StreamViewType"] == model["StreamViewType"]
+    assert table["BillingMode"] == model["BillingMode"]
     assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
     assert table["SSESpecification"]["SSEEnabled"] is True
-    assert table["BillingMode"] == "PAY_PER_REQUEST"
 
 
 def test_indexes_project_only_keys() -> None:

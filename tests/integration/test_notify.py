@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from jobtracker.adapters.notify import notify_deferred, notify_stream_record
-from jobtracker.adapters.records import job_item, to_wire
+from jobtracker.adapters.records import job_record
 from jobtracker.core.domain import JobStatus
 from jobtracker.core.submission import Submission
 from jobtracker.usecases.submit import build_job
@@ -42,9 +42,9 @@ def finished_record() -> dict[str, Any]:
     deps = default_deps()
     job = build_job(Submission(definition="demo"), deps.settings, deps.clock(), "me")
     job.status = JobStatus.RUNNING
-    old = {k: to_wire(v) for k, v in job_item(job).items()}
+    old = job_record(job).serialize()
     job.status = JobStatus.SUCCEEDED
-    new = {k: to_wire(v) for k, v in job_item(job).items()}
+    new = job_record(job).serialize()
     return {"eventName": "MODIFY", "dynamodb": {"NewImage": new, "OldImage": old}}
 
 

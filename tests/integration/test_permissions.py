@@ -48,11 +48,11 @@ class Recorder:
     """The DynamoDB operations (and the index each query used) per function."""
 
     def __init__(self) -> None:
-        from jobtracker.adapters.aws import client
+        from tests.helpers import aws_client
 
         self.current = "?"
         self.seen: dict[str, set[tuple[str, str]]] = defaultdict(set)
-        client("dynamodb").meta.events.register("provide-client-params.dynamodb.*", self._call)
+        aws_client("dynamodb").meta.events.register("provide-client-params.dynamodb.*", self._call)
 
     def _call(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         where = f"index/{params['IndexName']}" if params.get("IndexName") else "table"

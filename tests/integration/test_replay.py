@@ -80,12 +80,17 @@ class World:
     )
     crashes: Counter[str] = field(default_factory=Counter)
     deliveries: int = 0  # on_task_state invocations, redeliveries included
+    # UpdateItems by item ("job", "governor", "slots") and how many of each were refused
+    writes: Counter[str] = field(default_factory=Counter)
+    refused: Counter[str] = field(default_factory=Counter)
+    _writing: str = "job"
     armed: bool = False
     _token: str | None = None
 
     def install(self) -> None:
         for c in aws_clients():
             c.meta.events.register("after-call", self._maybe_crash)
+        aws_clients()[0].meta.events.register("before-call.dynamodb.UpdateItem", self._updating)
         ecs = aws_clients()[1]
         ecs.meta.events.register("provide-client-params.ecs.RunTask", self._remember_token)
         ecs.meta.events.register("before-call.ecs.RunTask", self._run_task_before)
@@ -132,8 +137,18 @@ class World:
             job_id, attempt = self._job_and_attempt(token)
             self.new_tasks.append((job_id, attempt, tasks[0]["taskArn"]))
 
-    def _maybe_crash(self, model: Any, **_: Any) -> None:
+    def _updating(self, params: Any = None, **_: Any) -> None:
+        body = str((params or {}).get("body", ""))
+        self._writing = (
+            "governor" if "governor#" in body else "slots" if "limit#" in body else "job"
+        )
+
+    def _maybe_crash(self, model: Any, parsed: Any = None, **_: Any) -> None:
         name = f"{model.service_model.service_name}.{model.name}"
+        if name == "dynamodb.UpdateItem":
+            self.writes[self._writing] += 1
+            code = (parsed or {}).get("Error", {}).get("Code")
+            self.refused[self._writing] += code == "ConditionalCheckFailedException"
         if self.armed and name in CRASHABLE and self.rng.random() < self.crash_rate:
             self.crashes[name] += 1
             raise Crash(name)
@@ -313,5 +328,8 @@ def test_replayed_duplicated_shuffled_crashing_streams_keep_every_invariant(
         f"\nseed {seed}: {len(job_ids)} jobs, {world.deliveries} events delivered "
         f"(duplicates and redeliveries included), crashes {dict(world.crashes)}, "
         f"RunTask calls {sum(world.run_calls.values())} for {len(world.task_by_token)} tasks; "
-        f"0 lost, 0 double launches, 0 wrong terminal states (asserted above)"
+        f"UpdateItems refused by their condition (each then one consistent GetItem): "
+        + ", ".join(f"{k} {world.refused[k]} of {n}" for k, n in sorted(world.writes.items()))
+        + "; "
+        "0 lost, 0 double launches, 0 wrong terminal states (asserted above)"
     )

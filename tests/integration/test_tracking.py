@@ -38,7 +38,9 @@ def job_of(job_id: str) -> dict[str, Any]:
     return reply.body  # type: ignore[no-any-return]
 
 
-def test_non_terminal_event_costs_one_write_and_a_duplicate_one_rejected_write(aws: AwsEnv) -> None:
+def test_non_terminal_event_costs_one_write_and_a_duplicate_a_rejected_write_and_a_read(
+    aws: AwsEnv,
+) -> None:
     # Given a launched job and an AWS call counter
     job = submitted()
     counter = CallCounter()
@@ -50,8 +52,9 @@ def test_non_terminal_event_costs_one_write_and_a_duplicate_one_rejected_write(a
     counter.reset()
     # When the same event is delivered again
     assert on_task_state(event(aws, job, "task_running")) == "duplicate"
-    # Then it costs one (rejected) conditional write and nothing else
-    assert counter.reset() == ["dynamodb.UpdateItem"]
+    # Then it costs one (rejected) conditional write and the one read that tells why (pynamodb
+    # cannot return the refused item with the refusal)
+    assert counter.reset() == ["dynamodb.UpdateItem", "dynamodb.GetItem"]
     counter.close()
 
 
@@ -165,8 +168,7 @@ def test_decider_failure_is_reported_per_message(aws: AwsEnv) -> None:
     # Given one good message and one whose processing fails (DynamoDB down for that job)
     job = submitted()
     on_task_state(event(aws, job, "task_stopped_exit_1"))
-    from jobtracker.adapters.aws import client as aws_client
-    from tests.helpers import sqs_event
+    from tests.helpers import aws_client, sqs_event
 
     client = aws_client("dynamodb")
     fail_once: dict[str, int] = {"n": 0}

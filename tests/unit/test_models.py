@@ -12,9 +12,9 @@ from jobtracker.adapters.records import (
     attempt_map,
     item_size,
     job_from_image,
-    job_from_item,
+    job_from_record,
     job_item,
-    to_wire,
+    job_record,
 )
 from jobtracker.config import ConfigError, load_settings
 from jobtracker.core.domain import (
@@ -262,7 +262,7 @@ def test_job_round_trips_through_the_table_items() -> None:
     # WHEN its hot item and its first attempt's archive are written and read back
     item = job_item(job)
     archived = {1: attempt_from("job-1", 1, attempt_map(job.attempts[1]))}
-    back = job_from_item(item, archived)
+    back = job_from_record(job_record(job), archived)
     # THEN nothing is lost, and the hot item holds only the current attempt
     assert back == job
     assert item["gx"].startswith("ACTIVE#") and item["c"] == job.created_at
@@ -271,7 +271,7 @@ def test_job_round_trips_through_the_table_items() -> None:
 
 def test_job_from_stream_image_and_ignores_other_items() -> None:
     job = _job()
-    image = {k: to_wire(v) for k, v in job_item(job).items()}
+    image = job_record(job).serialize()
     current_only = _job()
     del current_only.attempts[1]
     assert job_from_image(image) == current_only
@@ -293,7 +293,8 @@ def test_defaults_are_not_stored_in_the_job_item() -> None:
     # THEN its item holds no spec and no retry policy, and is small
     item = job_item(job)
     assert "p" not in item, "a default spec was copied into the item"
-    assert item_size(item) < 400, item_size(item)
+    size = item_size(job_record(job).serialize())
+    assert size < 400, size
 
 
 def test_job_view_lists_attempts_in_order_with_history() -> None:

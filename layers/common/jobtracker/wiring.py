@@ -75,6 +75,7 @@ def reset_defaults() -> None:
     from jobtracker.adapters.aws import reset_clients
     from jobtracker.adapters.launcher import default_launcher
     from jobtracker.adapters.logs import default_logs
+    from jobtracker.adapters.models import reset_models
     from jobtracker.adapters.notify import default_publisher
     from jobtracker.adapters.queue import default_queue
     from jobtracker.adapters.schedules import default_schedules
@@ -83,6 +84,7 @@ def reset_defaults() -> None:
 
     reset_settings()
     reset_clients()
+    reset_models()
     default_deps.cache_clear()
     for cached in (
         default_repository,

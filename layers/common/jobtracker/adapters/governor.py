@@ -11,8 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from jobtracker.adapters.aws import client
-from jobtracker.adapters.records import from_wire
+from pynamodb.exceptions import PynamoDBException
+
+from jobtracker.adapters.models import LaunchGovernor, bind, refused
 
 KEY = "governor#launches"
 TRIES = 5
@@ -20,6 +21,7 @@ TRIES = 5
 # reaches ECS, and that moment varies; running at 90% (and one short of the burst) leaves the
 # margin that keeps ECS from ever throttling.
 MARGIN = 0.9
+_t = LaunchGovernor.next_at
 
 
 class DynamoGovernor:
@@ -31,11 +33,13 @@ class DynamoGovernor:
         self.seen: float | None = None  # the last `t` this container saw (a hint only)
 
     def acquire(self, now: datetime) -> float:
+        bind(self.table_name)
         at = now.timestamp()
         # the latest `t` that still admits (1 ms of slack: times are floats of ~1.7e9 seconds)
         latest = at + (self.burst - 1) * self.interval + 0.001
         # Which case to try first: the last `t` this container saw says whether launches are
-        # flowing (busy) or the bucket has refilled (idle). A wrong guess costs one more call.
+        # flowing (busy) or the bucket has refilled (idle). A wrong guess costs one more call
+        # (and a refusal one read: pynamodb cannot return the refused item with the refusal).
         stored = self.seen
         for _ in range(TRIES):
             if stored is not None and stored > latest:
@@ -43,41 +47,30 @@ class DynamoGovernor:
                 return stored - latest
             if stored is None or stored <= at:
                 # Idle: the bucket is full again; the next slot starts from now.
-                refused = self._update(
-                    "attribute_not_exists(t) OR t <= :now",
-                    "SET t = :next, k = :kind",
-                    {":now": at, ":next": at + self.interval},
-                )
+                applied = self._update(_t.does_not_exist() | (_t <= at), _t.set(at + self.interval))
             else:
                 # Busy: one more slot after the last, whatever it is, if it is not too far.
-                refused = self._update(
-                    "t > :now AND t <= :latest",
-                    "SET t = t + :interval, k = :kind",
-                    {":now": at, ":latest": latest, ":interval": self.interval},
-                )
-            if refused is None:
+                applied = self._update((_t > at) & (_t <= latest), _t.set(_t + self.interval))
+            if applied:
                 self.seen = max(stored or at, at) + self.interval
                 return 0.0
-            stored = refused.get("t")
+            stored = self._stored()
         return self.interval  # heavy contention: a slot is a moment away
 
-    def _update(
-        self, condition: str, update: str, values: dict[str, float]
-    ) -> dict[str, Any] | None:
-        """The refused item (ALL_OLD; {} when there is none), or None when applied."""
-        ddb = client("dynamodb")
+    def _update(self, condition: Any, action: Any) -> bool:
         try:
-            ddb.update_item(
-                TableName=self.table_name,
-                Key={"pk": {"S": KEY}},
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeValues={
-                    **{k: {"N": repr(v)} for k, v in values.items()},
-                    ":kind": {"S": "G"},
-                },
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            LaunchGovernor(KEY).update(
+                actions=[action, LaunchGovernor.kind.set("G")], condition=condition
             )
-        except ddb.exceptions.ConditionalCheckFailedException as exc:
-            return from_wire(exc.response.get("Item") or {})
-        return None
+        except PynamoDBException as exc:
+            if refused(exc):
+                return False
+            raise
+        return True
+
+    def _stored(self) -> float | None:
+        """The cell's `t` as stored now (None: no launch yet)."""
+        try:
+            return LaunchGovernor.get(KEY, consistent_read=True).next_at
+        except LaunchGovernor.DoesNotExist:
+            return None

@@ -1,5 +1,5 @@
-"""Running limits per job definition: one item per limited definition in the jobs table, holding
-the set of attempts that have a slot (`<job id>#<attempt>`).
+"""Running limits per job definition: one item per limited definition in the jobs table
+(models.RunningSlots), holding the set of attempts that have a slot (`<job id>#<attempt>`).
 
 A String Set makes every call idempotent: adding a holder twice or removing one that is gone
 changes nothing, so a retried launch or a redelivered STOPPED never miscounts. Taking a slot is
@@ -9,13 +9,16 @@ giving it back is one unconditional UpdateItem. Definitions without a limit neve
 
 from __future__ import annotations
 
-from jobtracker.adapters.aws import client
+from pynamodb.exceptions import PynamoDBException
+from pynamodb.expressions.condition import size
 
-KIND = "L"
+from jobtracker.adapters.models import RunningSlots, bind, refused
+
+_h = RunningSlots.holders
 
 
-def key(definition: str) -> dict[str, dict[str, str]]:
-    return {"pk": {"S": f"limit#{definition}"}}
+def key(definition: str) -> str:
+    return f"limit#{definition}"
 
 
 class DynamoRunningLimits:
@@ -23,46 +26,28 @@ class DynamoRunningLimits:
         self.table_name = table_name
 
     def acquire(self, definition: str, holder: str, limit: int) -> bool:
-        ddb = client("dynamodb")
+        bind(self.table_name)
         try:
-            ddb.update_item(
-                TableName=self.table_name,
-                Key=key(definition),
-                UpdateExpression="ADD h :holders SET k = :kind",
-                ConditionExpression=(
-                    "attribute_not_exists(h) OR size(h) < :limit OR contains(h, :holder)"
-                ),
-                ExpressionAttributeValues={
-                    ":holders": {"SS": [holder]},
-                    ":holder": {"S": holder},
-                    ":limit": {"N": str(limit)},
-                    ":kind": {"S": KIND},
-                },
+            RunningSlots(key(definition)).update(
+                actions=[_h.add({holder}), RunningSlots.kind.set("L")],
+                condition=_h.does_not_exist() | (size(_h) < limit) | _h.contains(holder),
             )
-        except ddb.exceptions.ConditionalCheckFailedException:
-            return False
+        except PynamoDBException as exc:
+            if refused(exc):
+                return False
+            raise
         return True
 
     def release(self, definition: str, *holders: str) -> None:
         if not holders:
             return
-        client("dynamodb").update_item(
-            TableName=self.table_name,
-            Key=key(definition),
-            UpdateExpression="DELETE h :holders",
-            ExpressionAttributeValues={":holders": {"SS": list(holders)}},
-        )
+        bind(self.table_name)
+        RunningSlots(key(definition)).update(actions=[_h.delete(set(holders))])
 
     def holders(self, definition: str) -> set[str]:
-        item = (
-            client("dynamodb")
-            .get_item(
-                TableName=self.table_name,
-                Key=key(definition),
-                ProjectionExpression="h",
-                ConsistentRead=True,
-            )
-            .get("Item")
-            or {}
-        )
-        return set(item.get("h", {}).get("SS", []))
+        bind(self.table_name)
+        try:
+            slots = RunningSlots.get(key(definition), consistent_read=True)
+        except RunningSlots.DoesNotExist:
+            return set()
+        return set(slots.holders or ())

@@ -1,16 +1,25 @@
-"""The job's record: how a Job and its attempts are written as items (and queue messages).
+"""Between the domain and the table's models: a Job and its attempts as pynamodb records (and
+as queue messages and stream images, which carry the same item). Pure functions.
 
-Short attribute names and no stored defaults keep the hot item small: names count towards the
-size of every write. Pure functions.
+Defaults are not stored (False, 0, "", empty lists and maps read back as the domain's default):
+what is left out of every write keeps a default job's item under 1 KB, 1 WRU a write.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import fields
 from enum import StrEnum
 from typing import Any
 
+from jobtracker.adapters.models import (
+    ACTIVE,
+    SHARDS,
+    AttemptMap,
+    ContainerMap,
+    JobRecord,
+)
 from jobtracker.core.domain import (
     Attempt,
     ContainerState,
@@ -21,56 +30,16 @@ from jobtracker.core.domain import (
     history_key,
 )
 
-SHARDS = 16
-ACTIVE = "ACTIVE"
+__all__ = ["ACTIVE", "SHARDS"]
 
-# domain field -> attribute name (short: names count towards every write's size)
-JOB_ATTRS = {
-    "status": "s",
-    "created_at": "c",
-    "updated_at": "u",
-    "attempt": "n",
-    "not_before": "nb",
-    "launch_error": "le",
-    "launch_failures": "lf",
-    "launch_waits": "lw",
-    "stop_request": "sr",
-    "stop_requested_at": "sa",
-    "status_reason": "rs",
-    "finished_at": "f",
-    "caller": "cl",
-    "schedule_name": "sc",
-    "scheduled_time": "st",
-    "uncounted": "un",
-    "reconcile_failures": "rf",
-    "reconcile_failed_at": "ra",
-}
-ATTEMPT_ATTRS = {
-    "task_arn": "t",
-    "last_status": "l",
-    "version": "v",
-    "created_at": "c",
-    "launched_at": "la",
-    "started_at": "sa",
-    "stopped_at": "so",
-    "stop_code": "sc",
-    "stopped_reason": "sr",
-    "containers": "k",
-    "outcome": "o",
-    "rule": "r",
-    "uncounted": "uc",
-    "spot_interruption_at": "si",
-    "awaiting_decision": "ad",
-    "log_stream": "lg",
-    "history": "h",
-}
+# The Job and Attempt fields the records hold, by the models' Python names (the models own the
+# stored names).
+_JOB_FIELDS = {f.name for f in fields(Job)}
+JOB_FIELDS = tuple(name for name in JobRecord.get_attributes() if name in _JOB_FIELDS)
+ATTEMPT_FIELDS = tuple(AttemptMap.get_attributes())
+# A history entry's stored names: entries are values of a map keyed by version, which pynamodb
+# keeps untyped (it has no map-of-a-model attribute).
 HISTORY_ATTRS = {"status": "s", "at": "t", "desired_status": "d", "stop_code": "c", "source": "o"}
-INDEXES = {  # index name -> hash key attribute
-    "by_created": "gc",
-    "by_definition": "gd",
-    "by_status": "gx",
-    "by_schedule": "gs",
-}
 
 
 def shard_of(job_id: str) -> int:
@@ -89,25 +58,24 @@ def absent(value: Any) -> bool:
     return value is None or value is False or value == 0 or value == "" or value in ([], {})
 
 
-def plain(value: Any) -> Any:
+def stored(value: Any) -> Any:
+    """A domain value as its attribute takes it; None (not stored) for a default."""
+    if absent(value):
+        return None
     if isinstance(value, StrEnum):
         return value.value
-    if isinstance(value, ContainerState):
-        return _container(value)
-    if isinstance(value, list):
-        return [plain(v) for v in value]
+    if isinstance(value, list) and value and isinstance(value[0], ContainerState):
+        return [_container(c) for c in value]
     return value
 
 
-def _container(c: ContainerState) -> dict[str, Any]:
-    out: dict[str, Any] = {"n": c.name}
-    if c.exit_code is not None:
-        out["x"] = c.exit_code
-    if c.reason:
-        out["r"] = c.reason
-    if not c.essential:
-        out["e"] = False
-    return out
+def _container(c: ContainerState) -> ContainerMap:
+    return ContainerMap(
+        name=c.name,
+        exit_code=c.exit_code,
+        reason=c.reason or None,
+        essential=None if c.essential else False,
+    )
 
 
 def history_attr(key: str) -> str:
@@ -136,29 +104,37 @@ def _history_entry(version: int, value: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def attempt_map(attempt: Attempt) -> dict[str, Any]:
-    out: dict[str, Any] = {"h": {}}
-    for name, attr in ATTEMPT_ATTRS.items():
-        value = getattr(attempt, name)
-        if name == "history":
-            out["h"] = {history_attr(k): history_value(v) for k, v in value.items()}
-        elif not absent(value):
-            out[attr] = plain(value)
-    return out
+# ---- attempts ---------------------------------------------------------------------------------
 
 
-def attempt_from(job_id: str, number: int, data: dict[str, Any]) -> Attempt:
+def attempt_map(attempt: Attempt) -> AttemptMap:
+    record = AttemptMap(
+        history={history_attr(k): history_value(v) for k, v in attempt.history.items()}
+    )
+    for name in ATTEMPT_FIELDS:
+        if name != "history":
+            setattr(record, name, stored(getattr(attempt, name)))
+    return record
+
+
+def attempt_from(job_id: str, number: int, record: AttemptMap | None) -> Attempt:
     attempt = Attempt(number=number, client_token=client_token(job_id, number))
-    for name, attr in ATTEMPT_ATTRS.items():
-        if attr not in data:
+    if record is None:
+        return attempt
+    for name in ATTEMPT_FIELDS:
+        value = getattr(record, name)
+        if value is None:
             continue
-        value = data[attr]
         if name == "history":
-            value = {history_key(int(k)): _history_entry(int(k), v) for k, v in value.items()}
+            entries = value.as_dict()
+            value = {history_key(int(k)): _history_entry(int(k), v) for k, v in entries.items()}
         elif name == "containers":
             value = [
                 ContainerState(
-                    name=c["n"], exit_code=c.get("x"), reason=c.get("r"), essential=c.get("e", True)
+                    name=c.name,
+                    exit_code=c.exit_code,
+                    reason=c.reason,
+                    essential=c.essential is not False,
                 )
                 for c in value
             ]
@@ -166,121 +142,67 @@ def attempt_from(job_id: str, number: int, data: dict[str, Any]) -> Attempt:
     return attempt
 
 
+# ---- jobs -------------------------------------------------------------------------------------
+
+
 def _spec_json(spec: JobSpec) -> str | None:
     parts = {k: v for k, v in spec.to_dict().items() if k != "definition" and not absent(v)}
     return json.dumps(parts, separators=(",", ":"), sort_keys=True) if parts else None
 
 
-def job_item(job: Job) -> dict[str, Any]:
-    """A new job's item, in plain Python values."""
+def job_record(job: Job) -> JobRecord:
+    """A job's hot item: its fields and its current attempt (earlier ones are archived)."""
     shard = shard_of(job.job_id)
-    item: dict[str, Any] = {
-        "pk": job.job_id,
-        "k": "J",
-        "d": job.definition,
-        "a": attempt_map(job.current),
-        "gc": str(shard),
-        "gd": f"{job.definition}#{shard}",
-        "gx": status_key(job.status, shard),
-    }
-    for name, attr in JOB_ATTRS.items():
-        value = getattr(job, name)
-        if not absent(value):
-            item[attr] = plain(value)
-    if job.schedule_name:
-        item["gs"] = job.schedule_name
-    spec = _spec_json(job.spec)
-    if spec:
-        item["p"] = spec
-    return item
-
-
-def job_from_item(item: dict[str, Any], archived: dict[int, Attempt] | None = None) -> Job:
-    spec = JobSpec.from_dict({"definition": item["d"], **json.loads(item.get("p") or "{}")})
-    job = Job(
-        job_id=item["pk"],
-        spec=spec,
-        status=JobStatus(item["s"]),
-        created_at=item.get("c", ""),
-        updated_at=item.get("u", ""),
+    record = JobRecord(
+        job.job_id,
+        kind="J",
+        definition=job.definition,
+        spec_json=_spec_json(job.spec),
+        current=attempt_map(job.current),
+        created_shard=str(shard),
+        definition_shard=f"{job.definition}#{shard}",
+        status_shard=status_key(job.status, shard),
+        schedule_key=job.schedule_name or None,
     )
-    for name, attr in JOB_ATTRS.items():
-        if attr in item and name not in ("status", "created_at", "updated_at"):
-            setattr(job, name, item[attr])
+    for name in JOB_FIELDS:
+        setattr(record, name, stored(getattr(job, name)))
+    return record
+
+
+def job_from_record(record: JobRecord, archived: dict[int, Attempt] | None = None) -> Job:
+    spec = JobSpec.from_dict(
+        {"definition": record.definition, **json.loads(record.spec_json or "{}")}
+    )
+    job = Job(
+        job_id=record.pk,
+        spec=spec,
+        status=JobStatus(record.status),
+        created_at=record.created_at or "",
+        updated_at=record.updated_at or "",
+    )
+    for name in JOB_FIELDS:
+        value = getattr(record, name)
+        if value is not None and name not in ("status", "created_at", "updated_at"):
+            setattr(job, name, value)
     job.attempts = dict(archived or {})
-    job.attempts[job.attempt] = attempt_from(job.job_id, job.attempt, item.get("a") or {})
+    job.attempts[job.attempt] = attempt_from(job.job_id, job.attempt, record.current)
     return job
 
 
-def to_wire(value: Any) -> dict[str, Any]:
-    """A plain value as a DynamoDB attribute value (strings, numbers, booleans, null, lists and
-    maps: all a record holds). Written here rather than taken from boto3, whose import would
-    double the cold start of every handler that talks to DynamoDB."""
-    if isinstance(value, str):
-        return {"S": value}
-    if isinstance(value, bool):
-        return {"BOOL": value}
-    if value is None:
-        return {"NULL": True}
-    if isinstance(value, int | float):
-        return {"N": repr(value)}
-    if isinstance(value, dict):
-        return {"M": {str(k): to_wire(v) for k, v in value.items()}}
-    if isinstance(value, list | tuple):
-        return {"L": [to_wire(v) for v in value]}
-    raise TypeError(f"cannot store a {type(value).__name__} in a job record")
-
-
-def _from_value(value: dict[str, Any]) -> Any:
-    ((kind, data),) = value.items()
-    if kind == "S":
-        return data
-    if kind == "N":
-        try:
-            return int(data)
-        except ValueError:
-            number = float(data)
-            return int(number) if number.is_integer() else number
-    if kind == "BOOL":
-        return bool(data)
-    if kind == "NULL":
-        return None
-    if kind == "M":
-        return {k: _from_value(v) for k, v in data.items()}
-    if kind == "L":
-        return [_from_value(v) for v in data]
-    raise ValueError(f"unexpected DynamoDB type {kind!r} in a job record")
-
-
-def from_wire(item: dict[str, Any]) -> dict[str, Any]:
-    """A DynamoDB item (attribute name -> attribute value) as plain values."""
-    return {k: _from_value(v) for k, v in item.items()}
-
-
-def item_size(item: dict[str, Any]) -> int:
-    """DynamoDB's item size, approximately (names + values, numbers as their digits)."""
-    return sum(len(k.encode()) + _value_size(v) for k, v in item.items())
-
-
-def _value_size(value: Any) -> int:
-    if isinstance(value, str):
-        return len(value.encode())
-    if isinstance(value, bool) or value is None:
-        return 1
-    if isinstance(value, int | float):
-        return len(str(value).replace("-", "").replace(".", "")) // 2 + 2
-    if isinstance(value, dict):
-        return 3 + sum(len(k.encode()) + _value_size(v) + 1 for k, v in value.items())
-    if isinstance(value, list):
-        return 3 + sum(_value_size(v) + 1 for v in value)
-    return len(str(value))
+def job_item(job: Job) -> dict[str, Any]:
+    """A job's item in plain values, by stored name: what a queue message carries."""
+    return job_record(job).to_simple_dict()
 
 
 def job_from_message(data: dict[str, Any]) -> Job | None:
     """The job a message carried; None when it is not a job record we wrote."""
+    if not isinstance(data, dict) or data.get("k") != "J":
+        return None
     try:
-        return job_from_item(data) if data.get("k") == "J" else None
-    except (KeyError, TypeError, ValueError):
+        record = JobRecord()
+        record.from_simple_dict(data)
+        return job_from_record(record)
+    except (AttributeError, KeyError, TypeError, ValueError):
         return None
 
 
@@ -288,4 +210,30 @@ def job_from_image(image: dict[str, Any] | None) -> Job | None:
     """A job from a stream image (DynamoDB JSON); None for other item kinds."""
     if not image or image.get("k", {}).get("S") != "J":
         return None
-    return job_from_item(from_wire(image))
+    return job_from_record(JobRecord.from_raw_data(image))
+
+
+def job_size(job: Job) -> int:
+    return item_size(job_record(job).serialize())
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """DynamoDB's size of an item in DynamoDB JSON (names + values, numbers as their digits)."""
+    return sum(len(k.encode()) + _value_size(v) for k, v in item.items())
+
+
+def _value_size(value: dict[str, Any]) -> int:
+    ((kind, data),) = value.items()
+    if kind == "S":
+        return len(data.encode())
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "N":
+        return len(data.lstrip("-").replace(".", "")) // 2 + 2
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + _value_size(v) + 1 for k, v in data.items())
+    if kind == "L":
+        return 3 + sum(_value_size(v) + 1 for v in data)
+    if kind == "SS":
+        return sum(len(s.encode()) for s in data)
+    return len(str(data))

@@ -1,26 +1,14 @@
-"""Data access: the only module that knows the table layout. Plain boto3 (no ORM on the cold
-path); every job write is one conditional UpdateItem generated from a lifecycle.Change.
+"""Data access for jobs, on the table's pynamodb models (adapters/models.py: items, names and
+indexes). Every transition is one conditional UpdateItem: the lifecycle's Change as pynamodb
+actions, its Guard as the condition.
 
-Items (hash key `pk` only):
+A refused write reads the item once (consistent) so the caller can plan again from what is
+stored: pynamodb 6.1 cannot ask UpdateItem for ReturnValuesOnConditionCheckFailure, which would
+have returned it with the refusal. What that costs, and how often it happens, is in the README's
+data section.
 
-- job (hot):   pk=<job id>, k=J. The job's fields and its CURRENT attempt (map `a`, with that
-               attempt's own state history). Attribute names are short and defaults are not
-               stored, so a job submitted with defaults stays under 1 KB all its life: every
-               write of it costs 1 WRU.
-- attempt:     pk=<job id>#<n>, k=A. An earlier attempt, archived when the next one starts
-               (written once; only late events add to its history).
-- idempotency: pk=idem#<caller hash>#<key>, k=I, TTL.
-
-Indexes (all KEYS_ONLY, range key `c` = created_at; hash keys write-sharded over SHARDS, so no
-hash-key value takes more than ~1/SHARDS of an index's writes):
-
-- by_created:    gc = <shard>                       every job, written once
-- by_definition: gd = <definition>#<shard>          written once
-- by_status:     gx = ACTIVE#<shard> while the job runs, <terminal status>#<shard> after; the
-                 key changes once per job. GET /jobs?status= and the reconciler read it.
-- by_schedule:   gs = <schedule name>               scheduled jobs only (≤ 1 tick a minute)
-
-Lists fan out over the shards and merge newest first; next_token keeps one cursor per shard.
+Lists fan out over the index's shards and merge newest first; next_token keeps one cursor per
+shard.
 """
 
 from __future__ import annotations
@@ -28,38 +16,43 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
-from jobtracker.adapters.aws import client
-from jobtracker.adapters.records import (
+from pynamodb.exceptions import PynamoDBException
+from pynamodb.expressions.condition import Condition, size
+from pynamodb.expressions.update import Action
+from pynamodb.indexes import GlobalSecondaryIndex
+
+from jobtracker.adapters.models import (
     ACTIVE,
-    ATTEMPT_ATTRS,
-    INDEXES,
-    JOB_ATTRS,
     SHARDS,
-    absent,
+    AttemptRecord,
+    IdempotencyKey,
+    JobRecord,
+    bind,
+    refused,
+)
+from jobtracker.adapters.records import (
     attempt_from,
     attempt_map,
-    from_wire,
     history_attr,
     history_value,
     item_size,
-    job_from_item,
-    job_item,
-    plain,
+    job_from_record,
+    job_record,
     shard_of,
     status_key,
-    to_wire,
+    stored,
 )
 from jobtracker.config import get_settings
 from jobtracker.core.domain import Attempt, Job, JobStatus, parse_iso
 from jobtracker.core.lifecycle import ANY, Change, Guard
+from jobtracker.observability import count
 from jobtracker.usecases.ports import (
     BadToken,
     IdempotencyConflict,
@@ -71,137 +64,78 @@ from jobtracker.usecases.ports import (
 
 MAX_ITEM_BYTES = 400 * 1024
 ARCHIVE_MARGIN_DAYS = 7
-
-# ---- expressions ----------------------------------------------------------------------------
-
-
-@dataclass
-class _Expr:
-    """Builds one UpdateItem's expressions with placeholder names and values."""
-
-    names: dict[str, str] = field(default_factory=dict)
-    values: dict[str, Any] = field(default_factory=dict)
-    sets: list[str] = field(default_factory=list)
-    removes: list[str] = field(default_factory=list)
-    conditions: list[str] = field(default_factory=list)
-
-    def path(self, *parts: str) -> str:
-        out = []
-        for part in parts:
-            alias = f"#{len(self.names)}"
-            for known, name in self.names.items():
-                if name == part:
-                    alias = known
-                    break
-            self.names[alias] = part
-            out.append(alias)
-        return ".".join(out)
-
-    def value(self, value: Any) -> str:
-        alias = f":{len(self.values)}"
-        self.values[alias] = to_wire(plain(value))
-        return alias
-
-    def assign(self, path: str, value: Any) -> None:
-        if absent(value):
-            self.removes.append(path)
-        else:
-            self.sets.append(f"{path} = {self.value(value)}")
-
-    def request(self) -> dict[str, Any]:
-        update = []
-        if self.sets:
-            update.append("SET " + ", ".join(self.sets))
-        if self.removes:
-            update.append("REMOVE " + ", ".join(self.removes))
-        out: dict[str, Any] = {
-            "UpdateExpression": " ".join(update),
-            "ConditionExpression": " AND ".join(f"({c})" for c in self.conditions),
-            "ExpressionAttributeNames": self.names,
-        }
-        if self.values:
-            out["ExpressionAttributeValues"] = self.values
-        return out
+_current = JobRecord.current
 
 
-def _guard(expr: _Expr, guard: Guard) -> None:
-    a = "a"
-    expr.conditions.append(f"attribute_exists({expr.path('pk')})")
-    statuses = ", ".join(expr.value(s) for s in sorted(guard.statuses))
-    expr.conditions.append(f"{expr.path('s')} IN ({statuses})")
+# ---- the Change as one UpdateItem -------------------------------------------------------------
+
+
+def condition_of(guard: Guard) -> Condition:
+    """The Guard as the write's condition: what the change assumed about the stored job."""
+    cond = JobRecord.pk.exists() & JobRecord.status.is_in(*sorted(guard.statuses))
     if guard.attempt is not None:
-        expr.conditions.append(f"{expr.path('n')} = {expr.value(guard.attempt)}")
+        cond &= JobRecord.attempt == guard.attempt
     if guard.newer_than is not None:
-        v = expr.path(a, "v")
-        expr.conditions.append(f"attribute_not_exists({v}) OR {v} < {expr.value(guard.newer_than)}")
+        cond &= _current.version.does_not_exist() | (_current.version < guard.newer_than)
     if guard.unfinished:
-        expr.conditions.append(
-            f"attribute_not_exists({expr.path(a, 'o')}) AND "
-            f"attribute_not_exists({expr.path(a, 'ad')})"
-        )
-    if guard.stop_request is ANY:
-        pass  # not checked
-    elif guard.stop_request is None:
-        expr.conditions.append(f"attribute_not_exists({expr.path('sr')})")
-    else:
-        expr.conditions.append(f"{expr.path('sr')} = {expr.value(guard.stop_request)}")
+        cond &= _current.outcome.does_not_exist() & _current.awaiting_decision.does_not_exist()
+    if guard.stop_request is None:
+        cond &= JobRecord.stop_request.does_not_exist()
+    elif guard.stop_request is not ANY:
+        cond &= JobRecord.stop_request == guard.stop_request
     if guard.awaiting_decision is not None:
-        check = "attribute_exists" if guard.awaiting_decision else "attribute_not_exists"
-        expr.conditions.append(f"{check}({expr.path(a, 'ad')})")
+        ad = _current.awaiting_decision
+        cond &= ad.exists() if guard.awaiting_decision else ad.does_not_exist()
     # A failure count is absent while it is 0 (the item stays small).
     counts = (
-        ("lf", guard.launch_failures),
-        ("lw", guard.launch_waits),
-        ("rf", guard.reconcile_failures),
+        (JobRecord.launch_failures, guard.launch_failures),
+        (JobRecord.launch_waits, guard.launch_waits),
+        (JobRecord.reconcile_failures, guard.reconcile_failures),
     )
-    for attr, count in counts:
-        if count is not None:
-            path = expr.path(attr)
-            expr.conditions.append(
-                f"attribute_not_exists({path})" if count == 0 else f"{path} = {expr.value(count)}"
-            )
+    for attr, n in counts:
+        if n is not None:
+            cond &= attr.does_not_exist() if n == 0 else attr == n
     if guard.no_task:
-        expr.conditions.append(f"attribute_not_exists({expr.path(a, 't')})")
+        cond &= _current.task_arn.does_not_exist()
     if guard.history_count is not None:
-        count = expr.value(guard.history_count)
-        expr.conditions.append(f"size({expr.path(a, 'h')}) = {count}")
+        cond &= size(_current.history) == guard.history_count
     if guard.history_below is not None:
-        below = expr.value(guard.history_below)
-        expr.conditions.append(f"size({expr.path(a, 'h')}) < {below}")
+        cond &= size(_current.history) < guard.history_below
     if guard.history_absent is not None:
-        key = history_attr(guard.history_absent)
-        expr.conditions.append(f"attribute_not_exists({expr.path(a, 'h', key)})")
+        cond &= _current.history[history_attr(guard.history_absent)].does_not_exist()
+    return cond
 
 
-def update_request(change: Change, retention_days: int | None) -> dict[str, Any]:
-    """The one UpdateItem of a job Change: SET what changes, the guard as its condition."""
-    expr = _Expr()
-    _guard(expr, change.guard)
-    shard = shard_of(change.job_id)
+def _assign(attr: Any, value: Any) -> Action:
+    value = stored(value)
+    return attr.remove() if value is None else attr.set(value)
+
+
+def actions_of(change: Change, retention_days: int | None) -> list[Action]:
+    """What the Change writes: SET what it sets, REMOVE what it clears (defaults are absent)."""
+    job_attrs = JobRecord.get_attributes()
+    actions: list[Action] = []
     for name, value in change.sets.items():
-        expr.assign(expr.path(JOB_ATTRS[name]), value)
+        actions.append(_assign(job_attrs[name], value))
         if name == "status":
             status = JobStatus(value)
-            expr.assign(expr.path("gx"), status_key(status, shard))
-            if status.terminal and retention_days and change.sets.get("finished_at"):
-                finished = parse_iso(change.sets["finished_at"])
-                assert finished is not None
-                ttl = int((finished + timedelta(days=retention_days)).timestamp())
-                expr.assign(expr.path("x"), ttl)
+            actions.append(JobRecord.status_shard.set(status_key(status, shard_of(change.job_id))))
+            finished = parse_iso(change.sets.get("finished_at"))
+            if status.terminal and retention_days and finished is not None:
+                actions.append(JobRecord.expires.set(finished + timedelta(days=retention_days)))
     if change.new_attempt is not None:
-        expr.assign(expr.path("n"), change.new_attempt.number)
-        expr.sets.append(f"{expr.path('a')} = {expr.value(attempt_map(change.new_attempt))}")
+        actions.append(JobRecord.attempt.set(change.new_attempt.number))
+        actions.append(_current.set(attempt_map(change.new_attempt)))
     for name, value in change.attempt_sets.items():
-        expr.assign(expr.path("a", ATTEMPT_ATTRS[name]), value)
+        actions.append(_assign(getattr(_current, name), value))
     for name, value in change.attempt_defaults.items():
         if value is not None:
-            path = expr.path("a", ATTEMPT_ATTRS[name])
-            expr.sets.append(f"{path} = if_not_exists({path}, {expr.value(value)})")
+            attr = getattr(_current, name)
+            actions.append(attr.set(attr | stored(value)))
     if change.history is not None:
         key, entry = change.history
-        path = expr.path("a", "h", history_attr(key))
-        expr.sets.append(f"{path} = {expr.value(history_value(entry))}")
-    return expr.request()
+        actions.append(_current.history[history_attr(key)].set(history_value(entry)))
+    return actions
 
 
 # ---- list tokens ----------------------------------------------------------------------------
@@ -250,116 +184,94 @@ class DynamoJobRepository:
         self.table_name = table_name or settings.table_name
         self.retention_days = retention_days or settings.retention_days
 
-    @property
-    def _ddb(self) -> Any:
-        return client("dynamodb")
+    def _bound(self) -> None:
+        bind(self.table_name)
 
     # -- creation
 
     def create(self, job: Job) -> None:
-        item = job_item(job)
-        size = item_size(item)
-        if size > MAX_ITEM_BYTES:
-            raise ItemTooLarge(f"job record of {size} bytes exceeds DynamoDB's 400 KB")
+        self._bound()
+        record = job_record(job)
+        item_bytes = item_size(record.serialize())
+        if item_bytes > MAX_ITEM_BYTES:
+            raise ItemTooLarge(f"job record of {item_bytes} bytes exceeds DynamoDB's 400 KB")
         try:
-            self._ddb.put_item(
-                TableName=self.table_name,
-                Item={k: to_wire(v) for k, v in item.items()},
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except self._ddb.exceptions.ConditionalCheckFailedException as exc:
-            raise JobExists(job.job_id) from exc
+            record.save(condition=JobRecord.pk.does_not_exist())
+        except PynamoDBException as exc:
+            if refused(exc):
+                raise JobExists(job.job_id) from exc
+            raise
 
     def claim_idempotency(self, record: IdempotencyRecord) -> None:
         """Store the key before the job: a retry after a crash in between finds the key and
         creates the job it names."""
-        item = {
-            "pk": record.key,
-            "k": "I",
-            "job_id": record.job_id,
-            "body_hash": record.body_hash,
-            "x": record.expires_at,
-        }
+        from datetime import UTC, datetime
+
+        self._bound()
+        key = IdempotencyKey(
+            record.key,
+            kind="I",
+            job_id=record.job_id,
+            body_hash=record.body_hash,
+            expires=datetime.fromtimestamp(record.expires_at, tz=UTC),
+        )
         try:
-            self._ddb.put_item(
-                TableName=self.table_name,
-                Item={k: to_wire(v) for k, v in item.items()},
-                ConditionExpression="attribute_not_exists(pk)",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except self._ddb.exceptions.ConditionalCheckFailedException as exc:
-            old = from_wire(exc.response.get("Item") or {})
-            if not old:
-                old = from_wire(
-                    self._ddb.get_item(
-                        TableName=self.table_name,
-                        Key={"pk": {"S": record.key}},
-                        ConsistentRead=True,
-                    ).get("Item")
-                    or {}
-                )
-            raise IdempotencyConflict(old.get("job_id", ""), old.get("body_hash", "")) from exc
+            key.save(condition=IdempotencyKey.pk.does_not_exist())
+        except PynamoDBException as exc:
+            if not refused(exc):
+                raise
+            try:
+                old = IdempotencyKey.get(record.key, consistent_read=True)
+            except IdempotencyKey.DoesNotExist:  # expired between the two calls
+                raise IdempotencyConflict("", "") from exc
+            raise IdempotencyConflict(old.job_id, old.body_hash) from exc
 
     # -- reads
 
     def get(self, job_id: str, full: bool = False) -> Job | None:
-        raw = self._ddb.get_item(
-            TableName=self.table_name, Key={"pk": {"S": job_id}}, ConsistentRead=True
-        ).get("Item")
-        if not raw:
-            return None
-        item = from_wire(raw)
-        if item.get("k") != "J":
+        record = self._read(job_id)
+        if record is None:
             return None
         archived: dict[int, Attempt] = {}
-        attempt = int(item.get("n", 1))
-        if full and attempt > 1:
-            keys = [f"{job_id}#{n}" for n in range(1, attempt)]
-            for old in self._batch_get(keys, consistent=True):
-                n = int(old["n"])
-                archived[n] = attempt_from(job_id, n, old.get("a") or {})
-        return job_from_item(item, archived)
+        if full and record.attempt > 1:
+            keys = [f"{job_id}#{n}" for n in range(1, record.attempt)]
+            for old in AttemptRecord.batch_get(keys, consistent_read=True):
+                n = int(old.number)
+                archived[n] = attempt_from(job_id, n, old.attempt)
+        return job_from_record(record, archived)
 
-    def _batch_get(self, keys: list[str], consistent: bool = False) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        for start in range(0, len(keys), 100):
-            pending: dict[str, Any] = {
-                self.table_name: {
-                    "Keys": [{"pk": {"S": k}} for k in keys[start : start + 100]],
-                    "ConsistentRead": consistent,
-                }
-            }
-            for _ in range(10):
-                got = self._ddb.batch_get_item(RequestItems=pending)
-                out += [from_wire(i) for i in got.get("Responses", {}).get(self.table_name, [])]
-                pending = got.get("UnprocessedKeys") or {}
-                if not pending:
-                    break
-        return out
+    def _read(self, job_id: str) -> JobRecord | None:
+        self._bound()
+        try:
+            record = JobRecord.get(job_id, consistent_read=True)
+        except JobRecord.DoesNotExist:
+            return None
+        return record if record.kind == "J" else None
+
+    def _jobs(self, pks: Iterable[str]) -> dict[str, Job]:
+        return {r.pk: job_from_record(r) for r in JobRecord.batch_get(pks) if r.kind == "J"}
 
     # -- the one write of every transition
 
     def apply(self, change: Change) -> Written:
+        self._bound()
         if change.on_archived is not None:
             return self._note_archived(change)
         if change.archive is not None:
             self._put_archive(change.job_id, change.archive)
-        request = update_request(change, self.retention_days)
+        record = JobRecord(change.job_id)
         try:
-            got = self._ddb.update_item(
-                TableName=self.table_name,
-                Key={"pk": {"S": change.job_id}},
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                **request,
+            record.update(
+                actions=actions_of(change, self.retention_days),
+                condition=condition_of(change.guard),
             )
-        except self._ddb.exceptions.ConditionalCheckFailedException as exc:
-            old = exc.response.get("Item")
-            stored = from_wire(old) if old else None
-            return Written(
-                False, job_from_item(stored) if stored and stored.get("k") == "J" else None
-            )
-        return Written(True, job_from_item(from_wire(got["Attributes"])))
+        except PynamoDBException as exc:
+            if not refused(exc):
+                raise
+            count("WritesRefused")
+            stored_now = self._read(change.job_id)
+            return Written(False, job_from_record(stored_now) if stored_now else None)
+        return Written(True, job_from_record(record))
 
     def _put_archive(self, job_id: str, attempt: Attempt) -> None:
         """An attempt's own record, written before the job moves past it (a crash in between
@@ -367,37 +279,34 @@ class DynamoJobRepository:
 
         History only grows, so the record with more history is the newer one: a redelivered
         decision planned from an older snapshot never overwrites what is already kept."""
-        item: dict[str, Any] = {"pk": f"{job_id}#{attempt.number}", "k": "A", "n": attempt.number}
-        item["a"] = attempt_map(attempt)
+        record = AttemptRecord(f"{job_id}#{attempt.number}", kind="A", number=attempt.number)
+        record.attempt = attempt_map(attempt)
         if self.retention_days:
             # The job's own expiry is set when it ends; its archives outlive that by a margin.
-            days = self.retention_days + ARCHIVE_MARGIN_DAYS
-            item["x"] = int(time.time()) + days * 86400
+            record.expires = timedelta(days=self.retention_days + ARCHIVE_MARGIN_DAYS)
+        kept = AttemptRecord.attempt.history
         try:
-            self._ddb.put_item(
-                TableName=self.table_name,
-                Item={k: to_wire(v) for k, v in item.items()},
-                ConditionExpression="attribute_not_exists(pk) OR size(#a.#h) < :kept",
-                ExpressionAttributeNames={"#a": "a", "#h": "h"},
-                ExpressionAttributeValues={":kept": to_wire(len(attempt.history))},
+            record.save(
+                condition=AttemptRecord.pk.does_not_exist() | (size(kept) < len(attempt.history))
             )
-        except self._ddb.exceptions.ConditionalCheckFailedException:
-            return  # a record at least as complete is there already
+        except PynamoDBException as exc:
+            if not refused(exc):
+                raise
+            # a record at least as complete is there already
 
     def _note_archived(self, change: Change) -> Written:
         assert change.history is not None and change.on_archived is not None
         key, entry = change.history
-        attr = history_attr(key)
+        entry_attr = AttemptRecord.attempt.history[history_attr(key)]
+        record = AttemptRecord(f"{change.job_id}#{change.on_archived}")
         try:
-            self._ddb.update_item(
-                TableName=self.table_name,
-                Key={"pk": {"S": f"{change.job_id}#{change.on_archived}"}},
-                UpdateExpression="SET #a.#h.#v = :e",
-                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(#a.#h.#v)",
-                ExpressionAttributeNames={"#a": "a", "#h": "h", "#v": attr},
-                ExpressionAttributeValues={":e": to_wire(history_value(entry))},
+            record.update(
+                actions=[entry_attr.set(history_value(entry))],
+                condition=AttemptRecord.pk.exists() & entry_attr.does_not_exist(),
             )
-        except self._ddb.exceptions.ConditionalCheckFailedException:
+        except PynamoDBException as exc:
+            if not refused(exc):
+                raise
             return Written(False, None)
         return Written(True, None)
 
@@ -411,16 +320,18 @@ class DynamoJobRepository:
         limit: int,
         token: str | None,
     ) -> tuple[list[Job], str | None]:
+        self._bound()
         wanted = JobStatus(status) if status else None
+        index: GlobalSecondaryIndex[Any]
         if schedule:
-            index, keys = "by_schedule", [schedule]
+            index, keys = JobRecord.by_schedule, [schedule]
         elif wanted is not None:
             prefix = wanted.value if wanted.terminal else ACTIVE
-            index, keys = "by_status", [f"{prefix}#{s}" for s in range(SHARDS)]
+            index, keys = JobRecord.by_status, [f"{prefix}#{s}" for s in range(SHARDS)]
         elif definition:
-            index, keys = "by_definition", [f"{definition}#{s}" for s in range(SHARDS)]
+            index, keys = JobRecord.by_definition, [f"{definition}#{s}" for s in range(SHARDS)]
         else:
-            index, keys = "by_created", [str(s) for s in range(SHARDS)]
+            index, keys = JobRecord.by_created, [str(s) for s in range(SHARDS)]
 
         def keep(job: Job) -> bool:
             return (
@@ -429,21 +340,17 @@ class DynamoJobRepository:
                 and (schedule is None or job.schedule_name == schedule)
             )
 
+        name = index.Meta.index_name
         query = f"{status or ''}|{definition or ''}|{schedule or ''}"
-        cursors = _decode_token(token, index, query) if token else {}
+        cursors = _decode_token(token, name, query) if token else {}
         shards = [_Shard(k, cursors.get(k) or None) for k in keys if cursors.get(k) != 0]
         jobs: list[Job] = []
         for _ in range(20):  # a filter drops items after the fact: page until the page is full
             taken = self._merge(index, shards, limit - len(jobs))
             if not taken:
                 break
-            found = {item["pk"]: item for item in self._batch_get([pk for _, pk in taken])}
-            for _, pk in taken:
-                item = found.get(pk)
-                if item is not None and item.get("k") == "J":
-                    job = job_from_item(item)
-                    if keep(job):
-                        jobs.append(job)
+            found = self._jobs(pk for _, pk in taken)
+            jobs += [job for _, pk in taken if (job := found.get(pk)) is not None and keep(job)]
             if len(jobs) >= limit:
                 break
         state: dict[str, Any] = {k: 0 for k in keys}  # 0: nothing left in that shard
@@ -453,9 +360,11 @@ class DynamoJobRepository:
         if all(v == 0 for v in state.values()):
             return jobs, None
         # Shards still at the top need no cursor: they are left out of the token.
-        return jobs, _encode_token(index, query, {k: v for k, v in state.items() if v is not None})
+        return jobs, _encode_token(name, query, {k: v for k, v in state.items() if v is not None})
 
-    def _merge(self, index: str, shards: list[_Shard], limit: int) -> list[tuple[str, str]]:
+    def _merge(
+        self, index: GlobalSecondaryIndex[Any], shards: list[_Shard], limit: int
+    ) -> list[tuple[str, str]]:
         """Take up to `limit` keys newest first across the shards."""
         taken: list[tuple[str, str]] = []
         while len(taken) < limit:
@@ -472,50 +381,39 @@ class DynamoJobRepository:
             taken.append(item)
         return taken
 
-    def _fill(self, index: str, shard: _Shard, limit: int) -> None:
-        hash_attr = INDEXES[index]
-        kwargs: dict[str, Any] = {
-            "TableName": self.table_name,
-            "IndexName": index,
-            "KeyConditionExpression": "#h = :h",
-            "ExpressionAttributeNames": {"#h": hash_attr},
-            "ExpressionAttributeValues": {":h": {"S": shard.key}},
-            "ScanIndexForward": False,
-            "Limit": max(limit, 1),
-        }
+    def _fill(self, index: GlobalSecondaryIndex[Any], shard: _Shard, limit: int) -> None:
+        start = None
         if shard.cursor:
-            kwargs["ExclusiveStartKey"] = {
+            hash_attr = index._hash_key_attribute().attr_name
+            start = {
                 "pk": {"S": shard.cursor[1]},
                 "c": {"S": shard.cursor[0]},
                 hash_attr: {"S": shard.key},
             }
-        got = self._ddb.query(**kwargs)
-        shard.buffer = [(i["c"]["S"], i["pk"]["S"]) for i in got.get("Items", [])]
-        shard.more = bool(got.get("LastEvaluatedKey"))
+        page = max(limit, 1)
+        found = index.query(
+            shard.key,
+            scan_index_forward=False,
+            limit=page,
+            page_size=page,
+            last_evaluated_key=start,
+        )
+        shard.buffer = [(r.created_at, r.pk) for r in found]
+        shard.more = bool(found.last_evaluated_key)
 
     # -- the reconciler's view: every job not yet finished
 
     def active_jobs(self) -> Iterator[Job]:
+        self._bound()
         for shard in range(SHARDS):
-            key = f"{ACTIVE}#{shard}"
-            start: dict[str, Any] | None = None
-            while True:
-                kwargs: dict[str, Any] = {
-                    "TableName": self.table_name,
-                    "IndexName": "by_status",
-                    "KeyConditionExpression": "gx = :h",
-                    "ExpressionAttributeValues": {":h": {"S": key}},
-                }
-                if start:
-                    kwargs["ExclusiveStartKey"] = start
-                got = self._ddb.query(**kwargs)
-                pks = [i["pk"]["S"] for i in got.get("Items", [])]
-                for item in self._batch_get(pks):
-                    if item.get("k") == "J":
-                        yield job_from_item(item)
-                start = got.get("LastEvaluatedKey")
-                if not start:
-                    break
+            pks: list[str] = []
+            for key in JobRecord.by_status.query(f"{ACTIVE}#{shard}"):
+                pks.append(key.pk)
+                if len(pks) == 100:
+                    yield from self._jobs(pks).values()
+                    pks = []
+            if pks:
+                yield from self._jobs(pks).values()
 
 
 @lru_cache(maxsize=1)
@@ -523,35 +421,8 @@ def default_repository() -> DynamoJobRepository:
     return DynamoJobRepository()
 
 
-def table_definition(table_name: str) -> dict[str, Any]:
-    """The table as template.yaml declares it (tests and the local stack create it from this;
-    an infra test checks the two agree)."""
-    attrs = ["pk", "c", *INDEXES.values()]
-    return {
-        "TableName": table_name,
-        "BillingMode": "PAY_PER_REQUEST",
-        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in attrs],
-        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-        "GlobalSecondaryIndexes": [
-            {
-                "IndexName": name,
-                "KeySchema": [
-                    {"AttributeName": hash_attr, "KeyType": "HASH"},
-                    {"AttributeName": "c", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "KEYS_ONLY"},
-            }
-            for name, hash_attr in INDEXES.items()
-        ],
-        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    }
-
-
 def create_table(table_name: str | None = None) -> None:
-    """Create the table (tests and the local stack)."""
-    name = table_name or get_settings().table_name
-    ddb = client("dynamodb")
-    try:
-        ddb.create_table(**table_definition(name))
-    except ddb.exceptions.ResourceInUseException:
-        return
+    """Create the table from the models (tests and the local stack; an infra test checks that
+    template.yaml declares the same one)."""
+    bind(table_name or get_settings().table_name)
+    JobRecord.create_table(wait=False)

@@ -14,7 +14,7 @@ from jobtracker.adapters.launcher import (
     OVERRIDES_LIMIT,
     worst_case_overrides_size,
 )
-from jobtracker.adapters.records import item_size, job_item
+from jobtracker.adapters.records import job_size
 from jobtracker.config import JobDefinition, Settings
 from jobtracker.core import lifecycle
 from jobtracker.core.domain import SPEC_FIELDS, Job, JobSpec, JobStatus, iso, new_job_id
@@ -109,7 +109,7 @@ def build_job(
             f"overrides; ECS allows {OVERRIDES_LIMIT}. Pass large inputs by reference (S3).",
             code="overrides_too_large",
         )
-    size = item_size(job_item(job))
+    size = job_size(job)
     if size > MAX_JOB_BYTES:
         raise invalid("body", f"the job needs {size} bytes of storage; at most {MAX_JOB_BYTES}")
     return job

@@ -1,0 +1,223 @@
+"""The table, as pynamodb models: the one description of its items, names and indexes.
+
+One table holds every kind of item (hash key `pk` only):
+
+- JobRecord (hot):  pk=<job id>, k=J. The job's fields and its CURRENT attempt (map `a`, with
+                    that attempt's own state history). A job submitted with defaults stays under
+                    1 KB all its life, so every write of it costs 1 WRU.
+- AttemptRecord:    pk=<job id>#<n>, k=A. An earlier attempt, archived when the next one starts.
+- IdempotencyKey:   pk=idem#<caller hash>#<key>, k=I, TTL.
+- LaunchGovernor:   pk=governor#launches, k=G: the GCRA cell every launcher shares.
+- RunningSlots:     pk=limit#<definition>, k=L: the attempts that hold a running slot.
+
+Python names are the domain's (Job's and Attempt's fields); the stored names (`attr_name`) are
+short because names count towards every item's size, and so towards every write's WRU: with the
+long names a default job's item is 1.3 KB, 2 WRU a write instead of 1 (bench/cost.py).
+Defaults are not stored (`null=True`, and records.py leaves them out): an absent attribute reads
+back as the domain's default.
+
+Indexes: all KEYS_ONLY, range key `c` = created_at, hash keys write-sharded over SHARDS so that
+no hash-key value takes more than ~1/SHARDS of an index's writes:
+
+- by_created:    gc = <shard>                   every job, written once
+- by_definition: gd = <definition>#<shard>      written once
+- by_status:     gx = ACTIVE#<shard> while the job runs, <terminal status>#<shard> after
+- by_schedule:   gs = <schedule name>           scheduled jobs only (at most a tick a minute)
+
+The models are bound to a table at first use (`bind`), never at import: the table's name comes
+from the settings of the handler, test or local stack. Region and endpoint are botocore's own
+(AWS_REGION, AWS_ENDPOINT_URL), which pynamodb's client reads as every other client does.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+)
+from pynamodb.exceptions import PynamoDBException
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+SHARDS = 16
+ACTIVE = "ACTIVE"  # by_status's key of every job not yet finished
+
+
+class _Meta:
+    table_name: str | None = None  # set by bind()
+    billing_mode = "PAY_PER_REQUEST"
+    stream_view_type = "NEW_AND_OLD_IMAGES"
+
+
+class ContainerMap(MapAttribute[str, Any]):
+    name = UnicodeAttribute(attr_name="n")
+    exit_code = NumberAttribute(attr_name="x", null=True)
+    reason = UnicodeAttribute(attr_name="r", null=True)
+    essential = BooleanAttribute(attr_name="e", null=True)  # stored only when False
+
+
+class AttemptMap(MapAttribute[str, Any]):
+    """An attempt: the job's current one (JobRecord.current) or an archived one."""
+
+    task_arn = UnicodeAttribute(attr_name="t", null=True)
+    last_status = UnicodeAttribute(attr_name="l", null=True)
+    version = NumberAttribute(attr_name="v", null=True)
+    created_at = UnicodeAttribute(attr_name="c", null=True)
+    launched_at = UnicodeAttribute(attr_name="la", null=True)
+    started_at = UnicodeAttribute(attr_name="sa", null=True)
+    stopped_at = UnicodeAttribute(attr_name="so", null=True)
+    stop_code = UnicodeAttribute(attr_name="sc", null=True)
+    stopped_reason = UnicodeAttribute(attr_name="sr", null=True)
+    containers = ListAttribute(of=ContainerMap, attr_name="k", null=True)
+    outcome = UnicodeAttribute(attr_name="o", null=True)
+    rule = UnicodeAttribute(attr_name="r", null=True)
+    uncounted = BooleanAttribute(attr_name="uc", null=True)
+    spot_interruption_at = UnicodeAttribute(attr_name="si", null=True)
+    awaiting_decision = BooleanAttribute(attr_name="ad", null=True)
+    log_stream = UnicodeAttribute(attr_name="lg", null=True)
+    # version (unpadded) -> entry in records.HISTORY_ATTRS' names. Always present (an empty map
+    # at first): an event's entry is SET at a path inside it, and a path needs its map.
+    history = MapAttribute[str, Any](attr_name="h")
+
+
+def _index(name: str, hash_attr: str) -> GlobalSecondaryIndex[Any]:
+    """A KEYS_ONLY index over a write-sharded hash key, newest first by created_at."""
+
+    class Index(GlobalSecondaryIndex[Any]):
+        class Meta:
+            index_name = name
+            projection = KeysOnlyProjection()
+
+        key = UnicodeAttribute(hash_key=True, attr_name=hash_attr)
+        created_at = UnicodeAttribute(range_key=True, attr_name="c")
+
+    Index.__name__ = Index.__qualname__ = f"Index_{name}"
+    return Index()
+
+
+class JobRecord(Model):
+    Meta = _Meta  # type: ignore[assignment]  # one Meta for all: one table, bound by bind()
+
+    pk = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute(attr_name="k")
+    definition = UnicodeAttribute(attr_name="d")
+    spec_json = UnicodeAttribute(attr_name="p", null=True)  # the spec's non-default fields
+    current = AttemptMap(attr_name="a")
+    status = UnicodeAttribute(attr_name="s")
+    created_at = UnicodeAttribute(attr_name="c")
+    updated_at = UnicodeAttribute(attr_name="u", null=True)
+    attempt = NumberAttribute(attr_name="n")
+    not_before = UnicodeAttribute(attr_name="nb", null=True)
+    launch_error = UnicodeAttribute(attr_name="le", null=True)
+    launch_failures = NumberAttribute(attr_name="lf", null=True)
+    launch_waits = NumberAttribute(attr_name="lw", null=True)
+    stop_request = UnicodeAttribute(attr_name="sr", null=True)
+    stop_requested_at = UnicodeAttribute(attr_name="sa", null=True)
+    status_reason = UnicodeAttribute(attr_name="rs", null=True)
+    finished_at = UnicodeAttribute(attr_name="f", null=True)
+    caller = UnicodeAttribute(attr_name="cl", null=True)
+    schedule_name = UnicodeAttribute(attr_name="sc", null=True)
+    scheduled_time = UnicodeAttribute(attr_name="st", null=True)
+    uncounted = NumberAttribute(attr_name="un", null=True)
+    reconcile_failures = NumberAttribute(attr_name="rf", null=True)
+    reconcile_failed_at = UnicodeAttribute(attr_name="ra", null=True)
+    expires = TTLAttribute(attr_name="x", null=True)  # set when the job ends (RetentionDays)
+    # the indexes' hash keys
+    created_shard = UnicodeAttribute(attr_name="gc")
+    definition_shard = UnicodeAttribute(attr_name="gd")
+    status_shard = UnicodeAttribute(attr_name="gx")
+    schedule_key = UnicodeAttribute(attr_name="gs", null=True)
+
+    by_created = _index("by_created", "gc")
+    by_definition = _index("by_definition", "gd")
+    by_status = _index("by_status", "gx")
+    by_schedule = _index("by_schedule", "gs")
+
+
+class AttemptRecord(Model):
+    Meta = _Meta  # type: ignore[assignment]  # one Meta for all: one table, bound by bind()
+
+    pk = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute(attr_name="k")
+    number = NumberAttribute(attr_name="n")
+    attempt = AttemptMap(attr_name="a")
+    expires = TTLAttribute(attr_name="x", null=True)
+
+
+class IdempotencyKey(Model):
+    Meta = _Meta  # type: ignore[assignment]  # one Meta for all: one table, bound by bind()
+
+    pk = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute(attr_name="k")
+    job_id = UnicodeAttribute()
+    body_hash = UnicodeAttribute()
+    expires = TTLAttribute(attr_name="x")
+
+
+class LaunchGovernor(Model):
+    Meta = _Meta  # type: ignore[assignment]  # one Meta for all: one table, bound by bind()
+
+    pk = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute(attr_name="k", null=True)
+    next_at = NumberAttribute(attr_name="t", null=True)  # GCRA's theoretical arrival time
+
+
+class RunningSlots(Model):
+    Meta = _Meta  # type: ignore[assignment]  # one Meta for all: one table, bound by bind()
+
+    pk = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute(attr_name="k", null=True)
+    holders = UnicodeSetAttribute(attr_name="h", null=True)  # "<job id>#<attempt>"
+
+
+KINDS: tuple[type[Model], ...] = (
+    JobRecord,
+    AttemptRecord,
+    IdempotencyKey,
+    LaunchGovernor,
+    RunningSlots,
+)
+_binding = threading.Lock()
+
+
+def refused(exc: PynamoDBException) -> bool:
+    """The write's condition did not hold (any other error is the caller's to see)."""
+    return exc.cause_response_code == "ConditionalCheckFailedException"
+
+
+def bind(table_name: str) -> None:
+    """Point every model at `table_name`. They share one Meta (one table) and one connection:
+    pynamodb gives each model its own, each with a botocore session and client of its own, and
+    a client's first call costs about as much as importing botocore."""
+    if _Meta.table_name == table_name and JobRecord._connection is not None:
+        return
+    with _binding:
+        _Meta.table_name = table_name
+        for model in KINDS:
+            model._connection = None
+        shared = JobRecord._get_connection()
+        for model in KINDS:
+            model._connection = shared
+
+
+def models_client() -> Any:
+    """The botocore client the models call DynamoDB with (tests watch the calls through its
+    event hooks)."""
+    return JobRecord._get_connection().connection.client
+
+
+def reset_models() -> None:
+    """Forget the models' connections (after the environment changed: a test's moto, the local
+    stack): the next call makes a new client from the environment."""
+    with _binding:
+        _Meta.table_name = None
+        for model in KINDS:
+            model._connection = None
