@@ -39,10 +39,12 @@ module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 assert callable(module.handler)
 """
-# What the first invocation adds before its first AWS call: the data-access module and a client.
+# What the first invocation adds before its first AWS call: the data-access module (the pynamodb
+# models) and their client.
 FIRST_CALL = """
-import jobtracker.adapters.store, jobtracker.adapters.aws
-jobtracker.adapters.aws.client("dynamodb")
+import jobtracker.adapters.store, jobtracker.adapters.models as models
+models.bind("jobs")
+models.models_client()
 """
 # An HTTP function's first call also routes and checks a request: one it refuses, so that it is
 # answered without AWS (the routing, the query or body checks and the error's JSON all run).

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from jobtracker.edge.pages import JOBS_PAGE, SCHEDULE_RUNS
 from jobtracker.edge.views import DefinitionView, JobSummary, JobView, LogLine, ScheduleView
 from jobtracker_client.client import TERMINAL, ApiError, JobTracker, WaitTimeout
 
@@ -347,7 +348,7 @@ def parser() -> argparse.ArgumentParser:
     ls.add_argument("--status")
     ls.add_argument("--definition")
     ls.add_argument("--schedule")
-    ls.add_argument("--limit", type=int, default=25)
+    ls.add_argument("--limit", type=int, default=JOBS_PAGE)
     c = sub.add_parser("cancel", help="cancel a job")
     c.add_argument("job_id")
     c.add_argument("--reason")
@@ -359,7 +360,9 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("job_id")
     waits(w)
     sc = sub.add_parser("schedules", help="the job schedules: next tick and latest runs")
-    sc.add_argument("--runs", type=int, default=5, help="latest runs shown per schedule")
+    sc.add_argument(
+        "--runs", type=int, default=SCHEDULE_RUNS, help="latest runs shown per schedule"
+    )
     sub.add_parser("definitions", help="the job definitions a job may be submitted to")
     cs = sub.add_parser("console", help="the web console on localhost, for this API")
     cs.add_argument("--port", type=int, default=8765)

@@ -24,6 +24,7 @@ from typing import Any, Protocol, TypeVar
 from pydantic import TypeAdapter
 
 from jobtracker.core.domain import TERMINAL_STATUSES
+from jobtracker.edge.pages import LOG_PAGE, MAX_JOBS_PAGE, SCHEDULE_RUNS
 from jobtracker.edge.views import (
     DefinitionList,
     DefinitionView,
@@ -204,7 +205,7 @@ class JobTracker:
         definition: str | None = None,
         schedule: str | None = None,
         limit: int | None = None,
-        page_size: int = 100,
+        page_size: int = MAX_JOBS_PAGE,
     ) -> Iterator[JobSummary]:
         """Newest first, following next_token across pages; stops after `limit` jobs."""
         token: str | None = None
@@ -275,7 +276,11 @@ class JobTracker:
             poll = min(MAX_POLL_SECONDS, poll * POLL_GROWTH)
 
     def logs_page(
-        self, job_id: str, attempt: int | None = None, token: str | None = None, limit: int = 1000
+        self,
+        job_id: str,
+        attempt: int | None = None,
+        token: str | None = None,
+        limit: int = LOG_PAGE,
     ) -> LogsView:
         query = {
             "attempt": None if attempt is None else str(attempt),
@@ -307,7 +312,7 @@ class JobTracker:
 
     # ---- schedules and figures -------------------------------------------------------------------
 
-    def schedules(self, runs: int = 5) -> builtins.list[ScheduleView]:  # not self.list
+    def schedules(self, runs: int = SCHEDULE_RUNS) -> builtins.list[ScheduleView]:  # not self.list
         """The job schedules by name, each with its next tick and its `runs` newest runs."""
         page = self._call("GET", "/schedules", query={"runs": str(runs)})
         return [_read(ScheduleView, s) for s in page["schedules"]]

@@ -52,3 +52,15 @@ def test_imports_point_inwards(layer: str) -> None:
             assert any(target == a or target.startswith(a + ".") for a in allowed), (
                 f"{path.relative_to(PACKAGE)} imports {module}"
             )
+
+
+HAND_BUILT = ("UpdateExpression", "ConditionExpression", "ExpressionAttribute", "KeyCondition")
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: p.name)
+def test_no_hand_built_dynamodb_expressions(path: Path) -> None:
+    # GIVEN a module of the shared package THEN it leaves DynamoDB's expressions to pynamodb's
+    # models (adapters/models.py): no expression is written as a string anywhere
+    source = path.read_text()
+    found = [word for word in HAND_BUILT if word in source]
+    assert not found, f"{path.relative_to(PACKAGE)} builds {found} by hand"

@@ -14,6 +14,16 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from jobtracker.core.domain import JobStatus
 from jobtracker.edge.api import BODY_ERRORS, answer, caller_of, idempotency_key, responses
 from jobtracker.edge.api_models import CancelRequest, JobSubmission, scheduled_run
+from jobtracker.edge.pages import (
+    JOBS_PAGE,
+    LOG_PAGE,
+    MAX_JOBS_PAGE,
+    MAX_LOG_PAGE,
+    MAX_SCHEDULE_RUNS,
+    MAX_STATS_HOURS,
+    SCHEDULE_RUNS,
+    STATS_HOURS,
+)
 from jobtracker.edge.views import (
     DefinitionList,
     JobList,
@@ -32,11 +42,6 @@ from jobtracker.edge.views import (
 submissions = Router()
 queries = Router()
 
-# The largest page each list answers, and its default.
-MAX_JOBS_PAGE, JOBS_PAGE = 100, 25
-MAX_LOG_PAGE, LOG_PAGE = 10000, 1000
-MAX_SCHEDULE_RUNS, SCHEDULE_RUNS = 25, 5
-MAX_STATS_HOURS, STATS_HOURS = 168, 24
 NextToken = Annotated[str | None, Query(max_length=2048)]
 Filter = Annotated[str | None, Query(max_length=64)]
 
