@@ -6,7 +6,7 @@ handler's import and init, the data-access module and its first client; for an H
 also a first request routed, checked and answered) <= 1.30 x the floor for an event function,
 <= 1.70 x for an HTTP one (Powertools' resolver and pydantic, the API's models, are its price).
 
-    python bench/coldstart.py [--runs 7]
+    python bench/coldstart.py [--runs 7] [FUNCTION ...]
     python bench/coldstart.py --instructions   (valgrind's instruction counts: slow, but the
                                                same on a busy machine as on a quiet one)
 """
@@ -105,6 +105,8 @@ def bench_environment() -> dict[str, str]:
         "AWS_ACCESS_KEY_ID": "x",
         "AWS_SECRET_ACCESS_KEY": "x",
         "PYTHONDONTWRITEBYTECODE": "0",
+        # one string hash for every run: set and dict layouts (and so the counts) repeat
+        "PYTHONHASHSEED": "0",
     }
 
 
@@ -126,7 +128,12 @@ CALLGRIND = ("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null")
 
 def instructions(body: str) -> int:
     """The instructions a fresh interpreter runs for `body` (callgrind counts them: the same
-    on a busy machine as on a quiet one, unlike time)."""
+    on a busy machine as on a quiet one, unlike time). The body runs once first, uncounted, so
+    that no count includes compiling a source edited since the last run: every count is of
+    compiled (.pyc) modules, in every function alike."""
+    subprocess.run(
+        [sys.executable, "-c", body], capture_output=True, env=bench_environment(), cwd=ROOT
+    )
     out = subprocess.run(
         [*CALLGRIND, sys.executable, "-c", body],
         capture_output=True,
@@ -141,11 +148,13 @@ def instructions(body: str) -> int:
     return int(found.group(1))
 
 
-def main_instructions() -> int:
+def main_instructions(only: list[str]) -> int:
     """Instructions of each first call against the floor's, an empty interpreter's taken off
     both; two at a time (about a minute each under valgrind)."""
     bodies = {"": "pass", "floor": FLOOR}
     for app in sorted((ROOT / "functions").glob("*/app.py")):
+        if only and app.parent.name not in only:
+            continue
         bodies[app.parent.name] = HANDLER.format(path=str(app)) + first_call(app.parent.name)
     with ThreadPoolExecutor(2) as pool:
         counts = dict(zip(bodies, pool.map(instructions, bodies.values()), strict=True))
@@ -172,13 +181,16 @@ def main() -> int:
         action="store_true",
         help="count instructions with valgrind's callgrind instead of timing (slow, exact)",
     )
+    parser.add_argument("functions", nargs="*", help="only these (default: every function)")
     args = parser.parse_args()
     if args.instructions:
-        return main_instructions()
+        return main_instructions(args.functions)
     measure(FLOOR)  # warm the page cache and .pyc files once
     print(f"floor = import boto3 + client('dynamodb'); medians of {args.runs} alternating pairs")
     worst = 0.0
     for app in sorted((ROOT / "functions").glob("*/app.py")):
+        if args.functions and app.parent.name not in args.functions:
+            continue
         body = HANDLER.format(path=str(app))
         first = body + first_call(app.parent.name)
         measure(first)

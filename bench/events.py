@@ -75,11 +75,21 @@ def main() -> int:
         invoke(on_state, ev("task_pending", job))
         row("non-terminal event, applied", counter.reset(), 1, "one conditional write, no read")
         invoke(on_state, ev("task_pending", job))
-        row("duplicate event", counter.reset(), 1, "one rejected conditional write")
+        row(
+            "duplicate event",
+            counter.reset(),
+            1,
+            "a rejected write, then the read that tells why (pynamodb: no item with the refusal)",
+        )
         invoke(on_state, ev("task_running", job))
         counter.reset()
         invoke(on_state, ev("task_pending", job))
-        row("older event after newer", counter.reset(), 1, "refused: already in its history")
+        row(
+            "older event after newer",
+            counter.reset(),
+            1,
+            "refused: already in its history; the read as above",
+        )
         invoke(on_state, ev("task_stopped_success", job))
         row("STOPPED, success", counter.reset(), 1, "one conditional write, no read")
 

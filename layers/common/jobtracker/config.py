@@ -41,6 +41,8 @@ ARCHITECTURES: tuple[Architecture, ...] = ("X86_64", "ARM64")
 
 @dataclass(frozen=True, kw_only=True)
 class CapacityProvider:
+    """One entry of a definition's capacity provider strategy."""
+
     capacity_provider: str
     weight: int = 1
     base: int = 0
@@ -186,6 +188,8 @@ NUMBERS: dict[str, tuple[str | None, Callable[..., Any], dict[str, float]]] = {
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
+    """The deployment's settings, read and checked once from the environment."""
+
     table_name: str
     job_definitions: dict[str, JobDefinition]
     launch_queue_url: str | None = None

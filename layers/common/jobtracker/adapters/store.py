@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pynamodb.exceptions import PynamoDBException
 from pynamodb.expressions.condition import Condition, size
@@ -51,7 +51,6 @@ from jobtracker.adapters.records import (
 )
 from jobtracker.config import get_settings
 from jobtracker.core.domain import Attempt, Job, JobStatus, parse_iso
-from jobtracker.core.lifecycle import ANY, Change, Guard
 from jobtracker.observability import count
 from jobtracker.usecases.ports import (
     BadToken,
@@ -61,6 +60,10 @@ from jobtracker.usecases.ports import (
     JobExists,
     Written,
 )
+
+if TYPE_CHECKING:  # the read path (GET) loads no write rules: lifecycle's 6 dataclasses cost
+    # about 0.03x the cold-start floor to create (bench/coldstart.py)
+    from jobtracker.core.lifecycle import Change, Guard
 
 MAX_ITEM_BYTES = 400 * 1024
 ARCHIVE_MARGIN_DAYS = 7
@@ -72,6 +75,8 @@ _current = JobRecord.current
 
 def condition_of(guard: Guard) -> Condition:
     """The Guard as the write's condition: what the change assumed about the stored job."""
+    from jobtracker.core.lifecycle import ANY
+
     cond = JobRecord.pk.exists() & JobRecord.status.is_in(*sorted(guard.statuses))
     if guard.attempt is not None:
         cond &= JobRecord.attempt == guard.attempt

@@ -131,6 +131,8 @@ def client_token(job_id: str, attempt: int) -> str:
 
 @dataclass
 class ContainerState:
+    """A container of a task, as ECS last reported it."""
+
     name: str
     exit_code: int | None = None
     reason: str | None = None
@@ -179,6 +181,8 @@ class TaskState:
 
 @dataclass
 class Attempt:
+    """One launch of a job: its task, its states and how it ended."""
+
     number: int
     client_token: str
     task_arn: str | None = None
@@ -246,6 +250,8 @@ SPEC_FIELDS = tuple(JobSpec.__dataclass_fields__)
 
 @dataclass
 class Job:
+    """A submitted job: what it runs, where it stands, and its attempts."""
+
     job_id: str
     spec: JobSpec
     status: JobStatus

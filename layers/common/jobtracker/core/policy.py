@@ -41,6 +41,8 @@ NO_MATCHER = "a rule needs at least one of exit_codes, stop_codes, reason, no_ex
 
 @dataclass(frozen=True, kw_only=True)
 class Backoff:
+    """How long to wait before the next attempt."""
+
     base_seconds: float = DEFAULT_BACKOFF_BASE_SECONDS
     factor: float = DEFAULT_BACKOFF_FACTOR
     cap_seconds: float = DEFAULT_BACKOFF_CAP_SECONDS
@@ -124,6 +126,8 @@ class RetryOverrides:
 
 @dataclass(frozen=True, kw_only=True)
 class RetryPolicy:
+    """A job's retry rules, attempt limit and backoff."""
+
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     max_uncounted: int = DEFAULT_MAX_UNCOUNTED
     backoff: Backoff = field(default_factory=Backoff)
@@ -231,6 +235,8 @@ def default_policy() -> RetryPolicy:
 
 @dataclass(frozen=True)
 class Decision:
+    """What the retry policy decided about a failed attempt, and why."""
+
     action: Action
     rule: str
     reason: str

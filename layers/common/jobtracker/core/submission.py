@@ -75,6 +75,8 @@ def tags_error(value: dict[str, str]) -> str | None:
 
 @dataclass(frozen=True, kw_only=True)
 class Submission:
+    """A checked POST /jobs body, as the domain takes it."""
+
     definition: str
     command: list[str] | None = None
     parameters: dict[str, Any] = field(default_factory=dict)

@@ -8,10 +8,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from jobtracker.core.domain import Job
-from jobtracker.core.lifecycle import Change
+
+if TYPE_CHECKING:  # the read path (GET) loads no write rules
+    from jobtracker.core.lifecycle import Change
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class ItemTooLarge(ValueError):
 
 @dataclass
 class IdempotencyRecord:
+    """A claimed Idempotency-Key: the job it made and the body it was made from."""
+
     key: str
     job_id: str
     body_hash: str
@@ -68,12 +72,16 @@ class JobRepository(Protocol):
 
 @dataclass(frozen=True)
 class LogEvent:
+    """One line of an attempt's log."""
+
     at: datetime
     message: str
 
 
 @dataclass(frozen=True)
 class LogPage:
+    """A page of log lines and the token of the next."""
+
     events: list[LogEvent]
     next_token: str | None  # where the next read starts; the same token again when no more yet
     found: bool = True  # False: the stream does not exist (yet: a task writes it once it runs)
