@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from jobtracker.adapters.records import SHARDS, item_size, job_item
+from jobtracker.adapters.models import SHARDS
+from jobtracker.adapters.records import item_size, job_item
 from jobtracker.core import lifecycle
 from jobtracker.core.domain import Job, LaunchFailure
 from jobtracker.core.submission import Submission

@@ -9,9 +9,10 @@ moves `t` on by one interval. One conditional UpdateItem per launch in the commo
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pynamodb.exceptions import PynamoDBException
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
 
 from jobtracker.adapters.models import LaunchGovernor, bind, refused
 
@@ -57,10 +58,10 @@ class DynamoGovernor:
             stored = self._stored()
         return self.interval  # heavy contention: a slot is a moment away
 
-    def _update(self, condition: Any, action: Any) -> bool:
+    def _update(self, condition: Condition, action: Action) -> bool:
         try:
             LaunchGovernor(KEY).update(
-                actions=[action, LaunchGovernor.kind.set("G")], condition=condition
+                actions=[action, LaunchGovernor.kind.set(LaunchGovernor.KIND)], condition=condition
             )
         except PynamoDBException as exc:
             if refused(exc):

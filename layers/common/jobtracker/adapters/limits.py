@@ -29,7 +29,7 @@ class DynamoRunningLimits:
         bind(self.table_name)
         try:
             RunningSlots(key(definition)).update(
-                actions=[_h.add({holder}), RunningSlots.kind.set("L")],
+                actions=[_h.add({holder}), RunningSlots.kind.set(RunningSlots.KIND)],
                 condition=_h.does_not_exist() | (size(_h) < limit) | _h.contains(holder),
             )
         except PynamoDBException as exc:

@@ -32,7 +32,7 @@ from the settings of the handler, test or local stack. Region and endpoint are b
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, ClassVar
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -104,6 +104,7 @@ def _index(name: str, hash_attr: str) -> GlobalSecondaryIndex[Any]:
 
 
 class JobRecord(Model):
+    KIND: ClassVar[str] = "J"  # every model's `kind` (k): what an item is, in the one table
     Meta = _Meta  # type: ignore[assignment]  # one Meta for all: one table, bound by bind()
 
     pk = UnicodeAttribute(hash_key=True)
@@ -143,6 +144,7 @@ class JobRecord(Model):
 
 
 class AttemptRecord(Model):
+    KIND: ClassVar[str] = "A"
     Meta = _Meta  # type: ignore[assignment]  # one Meta for all: one table, bound by bind()
 
     pk = UnicodeAttribute(hash_key=True)
@@ -153,6 +155,7 @@ class AttemptRecord(Model):
 
 
 class IdempotencyKey(Model):
+    KIND: ClassVar[str] = "I"
     Meta = _Meta  # type: ignore[assignment]  # one Meta for all: one table, bound by bind()
 
     pk = UnicodeAttribute(hash_key=True)
@@ -163,6 +166,7 @@ class IdempotencyKey(Model):
 
 
 class LaunchGovernor(Model):
+    KIND: ClassVar[str] = "G"
     Meta = _Meta  # type: ignore[assignment]  # one Meta for all: one table, bound by bind()
 
     pk = UnicodeAttribute(hash_key=True)
@@ -171,6 +175,7 @@ class LaunchGovernor(Model):
 
 
 class RunningSlots(Model):
+    KIND: ClassVar[str] = "L"
     Meta = _Meta  # type: ignore[assignment]  # one Meta for all: one table, bound by bind()
 
     pk = UnicodeAttribute(hash_key=True)

@@ -30,8 +30,6 @@ from jobtracker.core.domain import (
     history_key,
 )
 
-__all__ = ["ACTIVE", "SHARDS"]
-
 # The Job and Attempt fields the records hold, by the models' Python names (the models own the
 # stored names).
 _JOB_FIELDS = {f.name for f in fields(Job)}
@@ -155,7 +153,7 @@ def job_record(job: Job) -> JobRecord:
     shard = shard_of(job.job_id)
     record = JobRecord(
         job.job_id,
-        kind="J",
+        kind=JobRecord.KIND,
         definition=job.definition,
         spec_json=_spec_json(job.spec),
         current=attempt_map(job.current),
@@ -196,7 +194,7 @@ def job_item(job: Job) -> dict[str, Any]:
 
 def job_from_message(data: dict[str, Any]) -> Job | None:
     """The job a message carried; None when it is not a job record we wrote."""
-    if not isinstance(data, dict) or data.get("k") != "J":
+    if not isinstance(data, dict) or data.get(JobRecord.kind.attr_name) != JobRecord.KIND:
         return None
     try:
         record = JobRecord()
@@ -208,7 +206,7 @@ def job_from_message(data: dict[str, Any]) -> Job | None:
 
 def job_from_image(image: dict[str, Any] | None) -> Job | None:
     """A job from a stream image (DynamoDB JSON); None for other item kinds."""
-    if not image or image.get("k", {}).get("S") != "J":
+    if not image or image.get(JobRecord.kind.attr_name, {}).get("S") != JobRecord.KIND:
         return None
     return job_from_record(JobRecord.from_raw_data(image))
 

@@ -19,10 +19,11 @@ import json
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from pynamodb.constants import BATCH_GET_PAGE_LIMIT
 from pynamodb.exceptions import PynamoDBException
 from pynamodb.expressions.condition import Condition, size
 from pynamodb.expressions.update import Action
@@ -210,12 +211,10 @@ class DynamoJobRepository:
     def claim_idempotency(self, record: IdempotencyRecord) -> None:
         """Store the key before the job: a retry after a crash in between finds the key and
         creates the job it names."""
-        from datetime import UTC, datetime
-
         self._bound()
         key = IdempotencyKey(
             record.key,
-            kind="I",
+            kind=IdempotencyKey.KIND,
             job_id=record.job_id,
             body_hash=record.body_hash,
             expires=datetime.fromtimestamp(record.expires_at, tz=UTC),
@@ -251,10 +250,12 @@ class DynamoJobRepository:
             record = JobRecord.get(job_id, consistent_read=True)
         except JobRecord.DoesNotExist:
             return None
-        return record if record.kind == "J" else None
+        return record if record.kind == JobRecord.KIND else None
 
     def _jobs(self, pks: Iterable[str]) -> dict[str, Job]:
-        return {r.pk: job_from_record(r) for r in JobRecord.batch_get(pks) if r.kind == "J"}
+        return {
+            r.pk: job_from_record(r) for r in JobRecord.batch_get(pks) if r.kind == JobRecord.KIND
+        }
 
     # -- the one write of every transition
 
@@ -284,7 +285,9 @@ class DynamoJobRepository:
 
         History only grows, so the record with more history is the newer one: a redelivered
         decision planned from an older snapshot never overwrites what is already kept."""
-        record = AttemptRecord(f"{job_id}#{attempt.number}", kind="A", number=attempt.number)
+        record = AttemptRecord(
+            f"{job_id}#{attempt.number}", kind=AttemptRecord.KIND, number=attempt.number
+        )
         record.attempt = attempt_map(attempt)
         if self.retention_days:
             # The job's own expiry is set when it ends; its archives outlive that by a margin.
@@ -414,7 +417,7 @@ class DynamoJobRepository:
             pks: list[str] = []
             for key in JobRecord.by_status.query(f"{ACTIVE}#{shard}"):
                 pks.append(key.pk)
-                if len(pks) == 100:
+                if len(pks) == BATCH_GET_PAGE_LIMIT:  # one BatchGetItem's worth at a time
                     yield from self._jobs(pks).values()
                     pks = []
             if pks:
