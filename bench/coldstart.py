@@ -148,13 +148,17 @@ def instructions(body: str) -> int:
     return int(found.group(1))
 
 
+def handlers(only: list[str]) -> list[Path]:
+    """Each function's app.py, by name; only those named when any are."""
+    apps = sorted((ROOT / "functions").glob("*/app.py"))
+    return [a for a in apps if not only or a.parent.name in only]
+
+
 def main_instructions(only: list[str]) -> int:
     """Instructions of each first call against the floor's, an empty interpreter's taken off
     both; two at a time (about a minute each under valgrind)."""
     bodies = {"": "pass", "floor": FLOOR}
-    for app in sorted((ROOT / "functions").glob("*/app.py")):
-        if only and app.parent.name not in only:
-            continue
+    for app in handlers(only):
         bodies[app.parent.name] = HANDLER.format(path=str(app)) + first_call(app.parent.name)
     with ThreadPoolExecutor(2) as pool:
         counts = dict(zip(bodies, pool.map(instructions, bodies.values()), strict=True))
@@ -188,9 +192,7 @@ def main() -> int:
     measure(FLOOR)  # warm the page cache and .pyc files once
     print(f"floor = import boto3 + client('dynamodb'); medians of {args.runs} alternating pairs")
     worst = 0.0
-    for app in sorted((ROOT / "functions").glob("*/app.py")):
-        if args.functions and app.parent.name not in args.functions:
-            continue
+    for app in handlers(args.functions):
         body = HANDLER.format(path=str(app))
         first = body + first_call(app.parent.name)
         measure(first)

@@ -138,10 +138,11 @@ class World:
             self.new_tasks.append((job_id, attempt, tasks[0]["taskArn"]))
 
     def _updating(self, params: Any = None, **_: Any) -> None:
-        body = str((params or {}).get("body", ""))
-        self._writing = (
-            "governor" if "governor#" in body else "slots" if "limit#" in body else "job"
-        )
+        from jobtracker.adapters.governor import KEY
+        from jobtracker.adapters.limits import key
+
+        body = str((params or {}).get("body", ""))  # the serialized request names its item
+        self._writing = "governor" if KEY in body else "slots" if key("") in body else "job"
 
     def _maybe_crash(self, model: Any, parsed: Any = None, **_: Any) -> None:
         name = f"{model.service_model.service_name}.{model.name}"
