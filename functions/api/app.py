@@ -4,6 +4,8 @@ API does not serve is answered here (404, or 405 on a path another function serv
 
 from __future__ import annotations
 
+import jobtracker.boot as boot
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -19,3 +21,6 @@ app = make_resolver(queries, submissions)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
+
+
+boot.loaded()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import jobtracker.boot as boot
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -23,3 +25,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> Any:
     if records[0].get("eventSource") == "aws:sqs":
         return partial_batch(event, deferred_handler, "sqs")
     return partial_batch(event, notify_stream_record, "stream")
+
+
+boot.loaded()

@@ -6,6 +6,8 @@ never retried forever; a real failure (DynamoDB down) raises and EventBridge ret
 
 from __future__ import annotations
 
+import jobtracker.boot as boot
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -19,3 +21,6 @@ from jobtracker.observability import logger, metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     result = handle_task_event(event)
     return {"result": result.value}
+
+
+boot.loaded()

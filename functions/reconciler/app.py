@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import jobtracker.boot as boot
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -20,3 +22,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "errors": report.errors,
         "backed_off": report.backed_off,
     }
+
+
+boot.loaded()

@@ -1,7 +1,9 @@
 """Invoked by hand (`aws lambda invoke --function-name <RedriveFunction>`): hands what is in the
-event dead-letter queue back to on_task_state's and the scheduler's logic (edge/redrive.py)."""
+event dead-letter queue back to on_task_state's and the ticks' logic (edge/redrive.py)."""
 
 from __future__ import annotations
+
+import jobtracker.boot as boot
 
 from dataclasses import asdict
 from typing import Any
@@ -16,3 +18,6 @@ from jobtracker.observability import logger, metrics
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return asdict(redrive())
+
+
+boot.loaded()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import jobtracker.boot as boot
+
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -19,3 +21,6 @@ def record_handler(record: dict[str, Any]) -> None:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> Any:
     return partial_batch(event, record_handler, "sqs")
+
+
+boot.loaded()

@@ -224,7 +224,7 @@ def test_the_templates_schedules_are_armed_on_time(stack: Stack) -> None:
         health = json.loads(resp.read())
     schedules = {s["function"]: s for s in health["schedules"]}
     assert schedules["ReconcilerFunction"]["expression"] == "rate(1 minute)"
-    demo = schedules["SchedulerFunction"]
+    demo = schedules["CreateJobFunction"]
     assert demo["expression"] == "cron(0/10 * * * ? *)"
     next_at = datetime.fromisoformat(demo["next_at"])
     assert next_at.minute % 10 == 0 and next_at.second == 0

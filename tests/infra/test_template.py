@@ -172,8 +172,14 @@ def test_schedules_are_read_by_the_api_only_and_only_in_the_job_schedules_group(
     env = FUNCTIONS["ApiFunction"]["Properties"]["Environment"]["Variables"]
     assert env["SCHEDULE_GROUP"] == {"Ref": "JobSchedules"}
     # every job schedule is in that group (the reconciler's is not a job schedule)
-    for event in FUNCTIONS["SchedulerFunction"]["Properties"]["Events"].values():
+    for event in _schedule_events():
         assert event["Properties"]["GroupName"] == {"Ref": "JobSchedules"}
+
+
+def _schedule_events() -> list[dict[str, Any]]:
+    """The job schedules: ScheduleV2 events of create_job, which takes their ticks."""
+    events = FUNCTIONS["CreateJobFunction"]["Properties"]["Events"].values()
+    return [e for e in events if e["Type"] == "ScheduleV2"]
 
 
 def test_run_task_only_on_our_task_definition_family_in_our_cluster() -> None:
@@ -218,12 +224,16 @@ def test_functions_have_only_their_own_permissions() -> None:
 
     assert "ecs:RunTask" not in actions_of("ApiFunction")
     assert "ecs:RunTask" not in actions_of("OnTaskStateFunction")
-    assert "dynamodb:Query" not in actions_of("CreateJobFunction")
+    # create_job reads a schedule's runs (a tick's overlap policy), nothing else
+    assert [
+        st["Resource"]
+        for owner, st in _statements()
+        if owner == "CreateJobFunction" and "dynamodb:Query" in _actions(st)
+    ] == [{"Fn::Sub": "${JobsTable.Arn}/index/by_schedule"}]
     assert not any(a.startswith("ecs:") for a in actions_of("NotifierFunction"))
     for fn in (
         "CreateJobFunction",
         "RetryDeciderFunction",
-        "SchedulerFunction",
         "ReconcilerFunction",
     ):
         assert {"ecs:RunTask", "ecs:TagResource", "iam:PassRole"} <= actions_of(fn), fn
@@ -402,7 +412,7 @@ def test_the_worker_image_is_chosen_and_the_worker_is_its_init_group() -> None:
     assert '["/usr/bin/tini", "-g", "--"' in dockerfile, "tini must signal the process group"
 
 
-@pytest.mark.parametrize("name", ["OnTaskStateFunction", "SchedulerFunction"])
+@pytest.mark.parametrize("name", ["OnTaskStateFunction", "CreateJobFunction"])
 def test_asynchronously_invoked_functions_never_drop_what_they_fail_on(name: str) -> None:
     # Lambda retries an asynchronous invocation twice, then drops it unless it has somewhere
     # to go: the alarmed event dead-letter queue, which RedriveFunction reads.
@@ -419,8 +429,9 @@ def test_asynchronously_invoked_functions_never_drop_what_they_fail_on(name: str
 
 
 def test_schedule_ticks_that_cannot_be_delivered_land_in_the_same_queue() -> None:
-    events = FUNCTIONS["SchedulerFunction"]["Properties"]["Events"]
-    for event in events.values():
+    events = _schedule_events()
+    assert events, "the template has job schedules"
+    for event in events:
         assert event["Properties"]["DeadLetterConfig"] == {
             "Arn": {"Fn::GetAtt": ["EventDeadLetterQueue", "Arn"]}
         }

@@ -33,7 +33,7 @@ def create_schedule(name: str, expression: str, group: str | None, tick: Any = T
         ScheduleExpressionTimezone="UTC",
         FlexibleTimeWindow={"Mode": "OFF"},
         Target={
-            "Arn": "arn:aws:lambda:us-east-1:123456789012:function:scheduler",
+            "Arn": "arn:aws:lambda:us-east-1:123456789012:function:create_job",
             "RoleArn": "arn:aws:iam::123456789012:role/scheduler",
             "Input": json.dumps(tick),
         },
@@ -55,7 +55,7 @@ def test_schedules_lists_the_groups_schedules_with_next_tick_and_last_runs(
     aws: AwsEnv, schedules: None
 ) -> None:
     # GIVEN a tick of the nightly schedule made a job
-    ran = invoke("functions/scheduler", {**TICK, "scheduled_time": "2026-11-24T02:00:00Z"})
+    ran = invoke("functions/create_job", {**TICK, "scheduled_time": "2026-11-24T02:00:00Z"})
     # WHEN the schedules are read
     reply = call_api("GET", "/schedules")
     # THEN the group's one schedule is there, with what it runs, its next tick and its run

@@ -455,10 +455,10 @@ def test_replace_cancels_the_previous_run(
     assert status(deps, second.job_id) == JobStatus.STARTING
 
 
-def test_scheduler_handler_creates_a_job_and_drops_malformed_input(aws: AwsEnv) -> None:
+def test_create_job_takes_a_schedule_tick_and_drops_malformed_input(aws: AwsEnv) -> None:
     good = invoke(
-        "functions/scheduler",
+        "functions/create_job",
         tick("demo", "2026-11-24T05:00:00Z").to_dict(),
     )
     assert good["outcome"] == "created"
-    assert invoke("functions/scheduler", {"schedule": "x"})["outcome"] == "malformed"
+    assert invoke("functions/create_job", {"schedule": "x"})["outcome"] == "malformed"

@@ -114,8 +114,8 @@ def test_every_dynamodb_call_a_function_makes_is_in_its_policy(
         "overlap": "Replace",
         "job": {"definition": "demo"},
     }
-    rec.run("functions/scheduler", lambda: invoke("functions/scheduler", tick))
-    rec.run("functions/scheduler", lambda: invoke("functions/scheduler", tick))
+    rec.run("functions/create_job", lambda: invoke("functions/create_job", tick))
+    rec.run("functions/create_job", lambda: invoke("functions/create_job", tick))
     rec.run("functions/reconciler", lambda: invoke("functions/reconciler", {}))
     late = rec.run("functions/create_job", lambda: submitted())
     for body in (
@@ -130,7 +130,6 @@ def test_every_dynamodb_call_a_function_makes_is_in_its_policy(
         "OnTaskStateFunction",
         "RetryDeciderFunction",
         "ApiFunction",
-        "SchedulerFunction",
         "ReconcilerFunction",
         "RedriveFunction",
     }, sorted(rec.seen)

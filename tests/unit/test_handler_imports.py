@@ -3,6 +3,7 @@ heavy libraries off the paths that do not need them, so a stray import fails her
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -26,11 +27,7 @@ HEAVY = (
 )
 
 RESOLVER = {"pydantic", "asyncio", "aws_lambda_powertools.event_handler"}
-ALLOWED: dict[str, set[str]] = {
-    **{name: RESOLVER for name in HTTP_FUNCTIONS},
-    # A schedule's tick is checked by the API's own submission model.
-    "scheduler": {"pydantic"},
-}
+ALLOWED: dict[str, set[str]] = {name: RESOLVER for name in HTTP_FUNCTIONS}
 
 LOAD = """
 import importlib.util, json, sys
@@ -70,3 +67,48 @@ def test_a_function_loads_no_heavy_library_on_its_first_call(function: str) -> N
     # THEN none of the heavy libraries it has no use for came with them
     extra = [m for m in HEAVY if m in loaded and m not in ALLOWED.get(function, set())]
     assert not extra, f"{function} loads {extra}"
+
+
+COLLECTOR = """
+import gc, importlib.util, json
+before = gc.isenabled()
+spec = importlib.util.spec_from_file_location("app", {path!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+print(json.dumps([before, gc.isenabled(), gc.get_freeze_count()]))
+"""
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_a_function_turns_the_collector_back_on_once_loaded(function: str) -> None:
+    # GIVEN a fresh interpreter, its collector on
+    path = str(ROOT / "functions" / function / "app.py")
+    # WHEN the function's module is loaded
+    out = subprocess.run(
+        [sys.executable, "-c", COLLECTOR.format(path=path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={"AWS_DEFAULT_REGION": "us-east-1", "PATH": "/usr/bin:/bin"},
+    )
+    before, after, frozen = json.loads(out.stdout.strip().splitlines()[-1])
+    # THEN the collector is on again, and what the load built is frozen (never walked again)
+    assert before and after, f"{function} leaves the garbage collector off"
+    assert frozen > 10_000, f"{function} froze {frozen} objects: boot.loaded() did not run last"
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_a_function_holds_the_collector_off_from_its_first_import_to_its_last_line(
+    function: str,
+) -> None:
+    # GIVEN a function's source
+    tree = ast.parse((ROOT / "functions" / function / "app.py").read_text())
+    body = [n for n in tree.body if not isinstance(n, ast.Expr) or n is tree.body[-1]]
+    imports = [n for n in body if isinstance(n, ast.Import | ast.ImportFrom)]
+    # THEN its first import after __future__ is jobtracker.boot, and boot.loaded() is its end
+    first = next(
+        n for n in imports if not (isinstance(n, ast.ImportFrom) and n.module == "__future__")
+    )
+    assert isinstance(first, ast.Import) and first.names[0].name == "jobtracker.boot", function
+    assert ast.unparse(body[-1]) == "boot.loaded()", f"{function} does not end with boot.loaded()"

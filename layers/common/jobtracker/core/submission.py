@@ -106,7 +106,7 @@ Overlap = Literal["Allow", "Forbid", "Replace"]
 
 @dataclass(frozen=True, kw_only=True)
 class ScheduledRun:
-    """The input a schedule hands the scheduler function (see template.yaml)."""
+    """The input a schedule hands create_job (see template.yaml)."""
 
     schedule: str
     scheduled_time: str

@@ -147,7 +147,7 @@ class CancelRequest(Strict):
     reason: Annotated[str, Field(max_length=submission.MAX_CANCEL_REASON)] | None = None
 
 
-# The input a schedule hands the scheduler function (see template.yaml): its job is checked by
+# The input a schedule hands create_job (see template.yaml): its job is checked by
 # the same model as POST /jobs' body.
 class TickInput(Strict):
     schedule: Name

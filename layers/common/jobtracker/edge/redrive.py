@@ -41,7 +41,7 @@ def redrive_one(payload: Any, deps: Deps) -> str | None:
     """Hand one payload to its handler's logic; None when it is nothing we know."""
     if isinstance(payload, dict) and payload.get("detail-type") == "ECS Task State Change":
         return handle_task_event(payload, deps).value
-    # Ticks are the rarer payload: the scheduler's logic is loaded only for one.
+    # Ticks are the rarer payload: the tick's logic (edge/ticks.py) is loaded only for one.
     from jobtracker.edge.api_models import scheduled_run
     from jobtracker.usecases.periodic import run_tick
 

@@ -19,7 +19,7 @@ from jobtracker.wiring import Deps, default_deps
 @dataclass(frozen=True)
 class ScheduleState:
     record: ScheduleRecord
-    tick: ScheduledRun | None  # None: its input is not a tick the scheduler function takes
+    tick: ScheduledRun | None  # None: its input is not a tick create_job takes
     next_tick: datetime | None  # None: disabled, or it never fires again
     runs: list[Job] = field(default_factory=list)  # newest first
     problem: str | None = None  # why the schedule cannot tick as it stands
@@ -33,7 +33,7 @@ class ScheduleState:
 def list_schedules(
     runs: int, read_tick: Callable[[object], ScheduledRun], deps: Deps | None = None
 ) -> list[ScheduleState]:
-    """`read_tick` checks a schedule's input as the scheduler function does (the edge's model)."""
+    """`read_tick` checks a schedule's input as create_job does (the edge's model)."""
     deps = deps or default_deps()
     now = deps.clock()
     states = [_state(record, now, read_tick) for record in deps.schedules.schedules()]
