@@ -98,6 +98,7 @@ bench: venv
 	$(PY) bench/events.py
 	$(PY) bench/cost.py
 	$(PY) bench/scale.py
+	$(PY) bench/deadlines.py --jobs 100
 	$(PY) bench/burst.py --jobs 1000
 	$(PY) bench/local.py --jobs 300
 	$(PY) bench/local.py --jobs 1000 -- --ecs-launch-rate 50 --ecs-launch-burst 100

@@ -31,6 +31,7 @@ class AwsEnv:
     task_definition_arn: str
     launch_queue_url: str
     retry_queue_url: str
+    deadline_queue_url: str
     env: dict[str, str]
     run_task_tokens: list[str] = field(default_factory=list)
     sent: list[tuple[str, dict[str, Any], int]] = field(default_factory=list)
@@ -100,6 +101,7 @@ def provision(env_overrides: dict[str, str] | None = None) -> AwsEnv:
     sqs = boto3.client("sqs", region_name=REGION)
     launch_q = sqs.create_queue(QueueName="launch")["QueueUrl"]
     retry_q = sqs.create_queue(QueueName="retry")["QueueUrl"]
+    deadline_q = sqs.create_queue(QueueName="deadline")["QueueUrl"]
     definitions = {
         "demo": {
             "task_definition": taskdef,
@@ -124,6 +126,7 @@ def provision(env_overrides: dict[str, str] | None = None) -> AwsEnv:
         "JOB_DEFINITIONS": json.dumps(definitions),
         "LAUNCH_QUEUE_URL": launch_q,
         "RETRY_QUEUE_URL": retry_q,
+        "DEADLINE_QUEUE_URL": deadline_q,
         "EVENT_BUS_NAME": "default",
     }
     env.update(env_overrides or {})
@@ -136,6 +139,7 @@ def provision(env_overrides: dict[str, str] | None = None) -> AwsEnv:
         task_definition_arn=taskdef,
         launch_queue_url=launch_q,
         retry_queue_url=retry_q,
+        deadline_queue_url=deadline_q,
         env=env,
     )
 
@@ -145,7 +149,13 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
     from moto import mock_aws
 
     _fake_credentials(monkeypatch)
-    for name in ("TABLE_NAME", "JOB_DEFINITIONS", "LAUNCH_QUEUE_URL", "RETRY_QUEUE_URL"):
+    for name in (
+        "TABLE_NAME",
+        "JOB_DEFINITIONS",
+        "LAUNCH_QUEUE_URL",
+        "RETRY_QUEUE_URL",
+        "DEADLINE_QUEUE_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
     with mock_aws():
         env = provision()

@@ -34,6 +34,7 @@ def settings(**env: str) -> Settings:
         "JOB_DEFINITIONS": DEFINITIONS,
         "LAUNCH_QUEUE_URL": "https://sqs/launch",
         "RETRY_QUEUE_URL": "https://sqs/retry",
+        "DEADLINE_QUEUE_URL": "https://sqs/deadline",
     }
     base.update(env)
     return load_settings(base)

@@ -1,4 +1,5 @@
-"""SQS consumer for the retry and launch queues: decide failed attempts, launch due ones."""
+"""SQS consumer for the retry, launch and deadline queues: decide failed attempts, launch due
+ones, enforce timeouts and start deadlines (usecases/deadlines.py)."""
 
 from __future__ import annotations
 

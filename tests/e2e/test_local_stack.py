@@ -314,3 +314,25 @@ def test_a_method_the_api_does_not_serve_is_405_never_501(stack: Stack, method: 
         status, allow = err.code, err.headers.get("Allow")
     # THEN it is 405 naming the methods it serves, as the API answers any other
     assert (status, allow) == (405, "GET, POST"), (method, status, allow)
+
+
+def test_timeouts_are_enforced_within_seconds_not_at_the_reconcilers_minute(stack: Stack) -> None:
+    from tests.e2e.conftest import _epoch
+
+    # GIVEN three long jobs with timeouts of 3, 10 and 20 s (deadlines 17 s apart: one
+    # reconciler pass a minute could not stop all three within seconds of theirs)
+    long_job = {"kind": "long", "units": 1200, "unit_seconds": 0.1}
+    jobs = {
+        t: stack.submit({"definition": "demo", "parameters": long_job, "timeout_seconds": t})
+        for t in (3, 10, 20)
+    }
+    # WHEN each has ended
+    done = {t: stack.wait(job["id"], timeout=120) for t, job in jobs.items()}
+    # THEN each TIMED_OUT, its task stopped within seconds of when its timeout fell due
+    over = {}
+    for t, job in done.items():
+        attempt = job["attempts"][-1]
+        assert job["status"] == "TIMED_OUT", job
+        over[t] = _epoch(attempt["stopped_at"]) - _epoch(attempt["started_at"]) - t
+    print(f"timeout overshoot on the local stack (s): {over}")
+    assert all(0 <= s < 10 for s in over.values()), over

@@ -435,3 +435,29 @@ def test_schedule_ticks_that_cannot_be_delivered_land_in_the_same_queue() -> Non
         assert event["Properties"]["DeadLetterConfig"] == {
             "Arn": {"Fn::GetAtt": ["EventDeadLetterQueue", "Arn"]}
         }
+
+
+def test_every_launcher_may_arm_timers_and_their_consumer_may_take_them() -> None:
+    # GIVEN the functions that launch tasks (each launch sends its attempt's timer), by the
+    # launch policy they share
+    def grants(fn: str, action: str) -> str:
+        return json.dumps(
+            [st["Resource"] for o, st in _statements() if o == fn and action in _actions(st)]
+        )
+
+    launchers = {
+        name
+        for name, fn in FUNCTIONS.items()
+        if {"Ref": "LaunchJobTasksPolicy"} in fn["Properties"].get("Policies", [])
+    }
+    assert launchers >= {"CreateJobFunction", "RetryDeciderFunction", "ReconcilerFunction"}
+    assert "DeadlineQueue" in grants("LaunchJobTasksPolicy", "sqs:SendMessage")
+    # THEN the launch policy they share may send to the deadline queue, every function is told
+    # its URL, and the queue's consumer may receive and delete from it
+    env = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["DEADLINE_QUEUE_URL"] == {"Ref": "DeadlineQueue"}
+    mapping = RESOURCES["DeadlineQueueMapping"]["Properties"]
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["DeadlineQueue", "Arn"]}
+    consumer = mapping["FunctionName"]["Ref"]
+    for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage"):
+        assert "DeadlineQueue" in grants(consumer, action), action

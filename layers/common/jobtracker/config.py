@@ -194,6 +194,7 @@ class Settings:
     job_definitions: dict[str, JobDefinition]
     launch_queue_url: str | None = None
     retry_queue_url: str | None = None
+    deadline_queue_url: str | None = None  # attempts' timers (usecases/deadlines.py)
     event_dlq_url: str | None = None  # events and ticks a function could not handle
     notify_retry_queue_url: str | None = None  # job changes the bus or SNS refused, for later
     event_bus_name: str = "default"
@@ -229,7 +230,7 @@ class Settings:
                     else JobDefinition.from_dict(definition)
                 )
         store(self, "job_definitions", definitions)
-        for name in ("launch_queue_url", "retry_queue_url", "event_dlq_url"):
+        for name in ("launch_queue_url", "retry_queue_url", "deadline_queue_url", "event_dlq_url"):
             optional(text, getattr(self, name), name)
         for name in ("notify_retry_queue_url", "job_topic_arn"):
             optional(text, getattr(self, name), name)
@@ -293,6 +294,7 @@ def _read(env: Mapping[str, str]) -> dict[str, Any]:
         "job_definitions": _json(env, "JOB_DEFINITIONS", "job_definitions", "{}"),
         "launch_queue_url": env.get("LAUNCH_QUEUE_URL") or None,
         "retry_queue_url": env.get("RETRY_QUEUE_URL") or None,
+        "deadline_queue_url": env.get("DEADLINE_QUEUE_URL") or None,
         "event_dlq_url": env.get("EVENT_DLQ_URL") or None,
         "notify_retry_queue_url": env.get("NOTIFY_RETRY_QUEUE_URL") or None,
         "event_bus_name": env.get("EVENT_BUS_NAME") or "default",

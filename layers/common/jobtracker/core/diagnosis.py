@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from jobtracker.core.domain import Attempt, Outcome
+from jobtracker.core.domain import STOP_TASK_CODE, Attempt, Outcome
 from jobtracker.core.policy import RetryPolicy, decide, deciding_containers, default_policy
 
 DIAGNOSES: dict[str, str] = {
@@ -150,7 +150,7 @@ DIAGNOSES: dict[str, str] = {
 # Suffixes core.policy.decide adds to a rule's label.
 EXHAUSTED = "+exhausted"
 UNCOUNTED_EXHAUSTED = "+uncounted-exhausted"
-STOPPED_OUTSIDE_CODES = frozenset({"UserInitiated", "ServiceSchedulerInitiated"})
+STOPPED_OUTSIDE_CODES = frozenset({STOP_TASK_CODE, "ServiceSchedulerInitiated"})
 
 
 @cache

@@ -60,6 +60,10 @@ class LaunchFailure(StrEnum):
     FATAL = "fatal"  # the request itself is wrong: the job fails
 
 
+# ECS's stopCode for a task that StopTask stopped (ours, or anyone's with the permission).
+STOP_TASK_CODE = "UserInitiated"
+
+
 class StopRequest(StrEnum):
     """Why we asked ECS to stop a task, so its STOPPED event ends the job the right way."""
 

@@ -20,6 +20,7 @@ from typing import Any
 from jobtracker.config import JobDefinition, Settings
 from jobtracker.core.domain import (
     ECS_PRE_RUNNING,
+    STOP_TASK_CODE,
     Attempt,
     ContainerState,
     Job,
@@ -123,6 +124,10 @@ REQUESTED_ENDS: dict[str, tuple[Transition, Outcome, str | None]] = {
     StopRequest.CANCEL: (TASK_CANCELLED, Outcome.CANCELLED, None),
     StopRequest.TIMEOUT: (TASK_TIMED_OUT, Outcome.TIMED_OUT, "attempt exceeded timeout_seconds"),
 }
+# A timeout is the attempt's end only when StopTask ended the task: a task that ended on its own
+# before our stop reached it keeps its own outcome (a stop that comes after the end changes
+# nothing). A cancel ends the job however the task ended: its user asked for no more of it.
+ENDS_ONLY_BY_OUR_STOP = frozenset({StopRequest.TIMEOUT})
 
 
 class _Any:
@@ -418,6 +423,8 @@ def _newer_state(
         )
         return Plan(Applied.APPLIED, done, history_full=history_full)
     requested = REQUESTED_ENDS.get(stop_request) if stop_request is not ANY else None
+    if stop_request in ENDS_ONLY_BY_OUR_STOP and state.stop_code != STOP_TASK_CODE:
+        requested = None
     if requested is not None:
         transition, outcome, reason = requested
         attempt_sets["outcome"] = outcome
@@ -826,6 +833,27 @@ def last_news(job: Job) -> datetime | None:
     times = [parse_iso(job.updated_at), parse_iso(job.stop_requested_at)]
     times += [parse_iso(h.get("at")) for h in cur.history.values()]
     return max((t for t in times if t), default=None)
+
+
+# The deadlines a timer enforces to the second (usecases/deadlines.py), the reconciler being
+# their backstop and the only enforcer of the others. The start deadline is timed when the job
+# set one; the deployment's default (DEFAULT_START_TIMEOUT_SECONDS, 15 minutes: a net for a task
+# stuck provisioning) is left to the reconciler's minute: a timer for every job would add about
+# $1.6 per million jobs (bench/cost.py) for a minute's precision on a 15-minute net.
+TIMED = (Due.TIMEOUT, Due.START_DEADLINE)
+
+
+def next_timed(job: Job, settings: Settings) -> tuple[Due, datetime] | None:
+    """The first deadline of the job's current attempt that a timer enforces, and when it falls
+    due; None when none is left (the attempt ended, its stop is asked, or it has none)."""
+    due = deadlines(job, settings)
+    if not job.spec.start_timeout_seconds:
+        due.pop(Due.START_DEADLINE, None)
+    found = [(due[d], n, d) for n, d in enumerate(TIMED) if d in due]
+    if not found:
+        return None
+    at, _, which = min(found)
+    return which, at
 
 
 def deadlines(job: Job, settings: Settings) -> dict[Due, datetime]:

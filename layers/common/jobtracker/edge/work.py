@@ -1,4 +1,4 @@
-"""Messages on the retry and launch queues, parsed into a model and dispatched."""
+"""Messages on the retry, launch and deadline queues, parsed into a model and dispatched."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from typing import Any, Literal
 from jobtracker.adapters.records import job_from_message
 from jobtracker.core.checks import Invalid, fields, integer, mapping, one_of, text
 from jobtracker.observability import count, logger
+from jobtracker.usecases.deadlines import on_timer
 from jobtracker.usecases.decide import decide_attempt
 from jobtracker.usecases.launch import handle_launch_message
 from jobtracker.wiring import Deps
 
-Kind = Literal["decide", "launch"]
-KINDS: tuple[Kind, ...] = ("decide", "launch")
+Kind = Literal["decide", "launch", "deadline"]
+KINDS: tuple[Kind, ...] = ("decide", "launch", "deadline")
 
 
 @dataclass(frozen=True)
@@ -59,4 +60,6 @@ def handle_work_message(body: str, deps: Deps | None = None) -> str:
         if snapshot is not None and snapshot.job_id != message.job_id:
             snapshot = None
         return decide_attempt(message.job_id, message.attempt, deps, snapshot).action
+    if message.kind == "deadline":
+        return on_timer(message.job_id, message.attempt, deps)
     return handle_launch_message(message.job_id, message.attempt, deps)

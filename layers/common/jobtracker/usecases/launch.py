@@ -13,6 +13,7 @@ from jobtracker.core import lifecycle
 from jobtracker.core.domain import Job, JobStatus, LaunchFailure, StopRequest
 from jobtracker.core.lifecycle import Change
 from jobtracker.observability import count, logger
+from jobtracker.usecases.deadlines import arm
 from jobtracker.usecases.running_limit import give_back_slot, take_slot
 from jobtracker.usecases.write import write
 from jobtracker.wiring import Deps, default_deps
@@ -60,6 +61,8 @@ def launch_attempt(job: Job, deps: Deps) -> Job:
                 definition.cluster, arn, lifecycle.STOP_REASONS[StopRequest.CANCEL]
             )
             count("LaunchedThenStopped")
+        elif stored is not None:
+            arm(stored, deps)  # its timeout and start deadline, to the second
         return stored or job
     count("LaunchFailures")
     # No task: the slot goes to whoever asks next.

@@ -42,6 +42,7 @@ from jobtracker.core.domain import Job, StopRequest, TaskState, iso
 from jobtracker.core.lifecycle import Due
 from jobtracker.observability import count, logger
 from jobtracker.usecases.cancel import cluster_of
+from jobtracker.usecases.deadlines import enforce
 from jobtracker.usecases.launch import launch_attempt
 from jobtracker.usecases.track import EventResult, apply_state, hand_to_decider
 from jobtracker.usecases.write import write
@@ -176,20 +177,8 @@ def _act(due: Due, job: Job, deps: Deps, to_describe: dict[str, list[Job]]) -> N
         hand_to_decider(job.job_id, job.attempt, deps, job)
     elif due == Due.LAUNCH:
         launch_attempt(job, deps)
-    elif due in (Due.TIMEOUT, Due.START_DEADLINE):
-        request = StopRequest.TIMEOUT if due == Due.TIMEOUT else StopRequest.START_TIMEOUT
-
-        def stop(j: Job | None) -> tuple[lifecycle.Change | None, str | None]:
-            assert j is not None
-            asked = lifecycle.request_stop(j, job.attempt, request, deps.clock())
-            return asked, j.current.task_arn if asked else None
-
-        stored, arn, _ = write(deps, job.job_id, stop, known=job)
-        if stored is not None and arn:
-            deps.launcher.stop_task(
-                cluster_of(deps, stored, arn), arn, lifecycle.STOP_REASONS[request]
-            )
-            count("StopTaskCalls")
+    elif due in lifecycle.TIMED:
+        enforce(due, job, deps)
     elif due == Due.LOOK and attempt.task_arn:
         if job.stop_request is not None:
             reason = lifecycle.STOP_REASONS.get(StopRequest(job.stop_request), "jobtracker: stop")
