@@ -30,7 +30,9 @@ help:
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	# setuptools warns on every editable install that a folder named like a package could shadow
+	# it (none does here): the only line a first `make run` would print before the banner.
+	PYTHONWARNINGS=ignore $(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -91,7 +93,7 @@ build: tools
 	PATH="$$(dirname $(PYTHON)):$$PATH" $(TOOLS)/bin/sam build
 
 run: venv
-	$(PY) -m jobtracker_local.main --demo $(ARGS)
+	$(PY) -m jobtracker_local.main --demo fresh $(ARGS)
 
 bench: venv
 	$(PY) bench/coldstart.py

@@ -4,6 +4,8 @@ Order: an explicit URL (`--api`, or JOBTRACKER_API), else a stack's `ApiUrl` out
 (`--stack`, or JOBTRACKER_STACK), else the local stack that is running: it writes
 `stack.json` (endpoints and its own credentials, readable by its owner only) in its work dir,
 found through JOBTRACKER_LOCAL_DIR, ./.local-stack, or the checkout this package runs from.
+An explicit URL that is a running local stack's address signs with that stack's credentials
+(it has no others); any other URL signs with the AWS credential chain.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from jobtracker_client.client import ApiError, Bearer, JobTracker, SigV4
 
@@ -19,21 +22,35 @@ STACK_FILE = "stack.json"
 
 
 def local_dirs() -> list[Path]:
+    """Where a running local stack's stack.json may be, each folder once."""
     dirs = []
     if os.environ.get("JOBTRACKER_LOCAL_DIR"):
         dirs.append(Path(os.environ["JOBTRACKER_LOCAL_DIR"]))
     dirs.append(Path.cwd() / ".local-stack")
     dirs.append(Path(__file__).resolve().parents[2] / ".local-stack")  # a source checkout
-    return dirs
+    return list(dict.fromkeys(d.resolve() for d in dirs))
 
 
-def local_stack() -> dict[str, Any] | None:
+def local_stack(api: str | None = None) -> dict[str, Any] | None:
+    """The running local stack (the one at `api`, when given) from its stack.json."""
     for folder in local_dirs():
         path = folder / STACK_FILE
         if path.is_file():
             info: dict[str, Any] = json.loads(path.read_text())
-            return info
+            if api is None or _same_address(info.get("api"), api):
+                return info
     return None
+
+
+def _same_address(a: object, b: str) -> bool:
+    """One address written two ways (a trailing slash, localhost for 127.0.0.1) is one."""
+
+    def key(url: str) -> tuple[str, str, int | None, str]:
+        parts = urlsplit(url.strip())
+        host = "127.0.0.1" if parts.hostname == "localhost" else (parts.hostname or "")
+        return parts.scheme, host, parts.port, parts.path.rstrip("/")
+
+    return isinstance(a, str) and key(a) == key(b)
 
 
 def for_local(info: dict[str, Any]) -> JobTracker:
@@ -73,6 +90,9 @@ def resolve(
     api = api or os.environ.get("JOBTRACKER_API")
     stack = stack or os.environ.get("JOBTRACKER_STACK")
     if api:
+        local = local_stack(api)
+        if local is not None:
+            return for_local(local)
         return JobTracker(api, SigV4.from_chain(region, profile))
     if stack:
         url, found_region = stack_api_url(stack, region, profile)

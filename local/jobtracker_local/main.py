@@ -26,6 +26,12 @@ from jobtracker_local.state import write_private
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def demo_wanted(mode: str | None, kept: int) -> bool:
+    """Whether to submit the demo jobs: `always` (--demo), or `fresh` (make run) only on a state
+    that started empty, so a restart does not add five more each time."""
+    return mode == "always" or (mode == "fresh" and kept == 0)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run jobtracker locally (no AWS account needed).")
     parser.add_argument("--port", type=int, default=8080, help="API port (0 = any free port)")
@@ -44,7 +50,14 @@ def main(argv: list[str] | None = None) -> int:
         "--fresh", action="store_true", help="start empty: forget the state dir's jobs and keys"
     )
     parser.add_argument("--console-port", type=int, default=0, help="the web console's port")
-    parser.add_argument("--demo", action="store_true", help="submit the demo jobs and watch them")
+    parser.add_argument(
+        "--demo",
+        nargs="?",
+        const="always",
+        choices=["always", "fresh"],
+        help="submit the demo jobs and watch them; `fresh`: only when the state starts empty"
+        " (what make run asks: a restart does not add five more jobs each time)",
+    )
     parser.add_argument("--no-auth", action="store_true", help="accept requests without the token")
     parser.add_argument(
         "--verbose", action="store_true", help="the functions' logs on the console, not in a file"
@@ -125,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     print("jobtracker local stack is up")
     kept = sum(stack.restored.values())
     print(f"  state      {state_dir}   ({kept} items kept from before; --fresh starts empty)")
+    if args.demo == "fresh" and not demo_wanted(args.demo, kept):
+        print("  demo       not run again: its jobs are in the kept state (make run ARGS=--demo)")
     print(f"  console    {console.link}")
     print(f"  API        {stack.api_url}   (SigV4 with the keys in {stack_file}, or")
     print(f"             header: Authorization: Bearer {stack.token})")
@@ -138,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     print("  Ctrl-C stops everything.", flush=True)
     if args.ready_file:  # written whole, then renamed: a reader never sees half of it
         write_private(Path(args.ready_file), json.dumps(endpoints))  # it holds the token
-    if args.demo:
+    if demo_wanted(args.demo, kept):
         from jobtracker_local.demo import run_demo
 
         threading.Thread(

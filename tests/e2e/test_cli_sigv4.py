@@ -70,6 +70,34 @@ def test_the_cli_process_submits_and_watches_a_job_to_success(stack: Stack) -> N
     assert "SUCCEEDED" in done.stdout, done.stdout
 
 
+@pytest.mark.parametrize("how", ["--api", "JOBTRACKER_API"])
+def test_the_cli_given_the_local_stacks_address_signs_with_its_credentials(
+    stack: Stack, how: str
+) -> None:
+    # GIVEN the CLI as its own process with no AWS credentials at all, told the address the
+    # stack printed (after the command, or in JOBTRACKER_API)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "JOBTRACKER_"))}
+    env["JOBTRACKER_LOCAL_DIR"] = str(stack.work_dir)
+    env["AWS_CONFIG_FILE"] = env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    argv = ["list"]
+    if how == "--api":
+        argv += ["--api", stack.api + "/"]
+    else:
+        env["JOBTRACKER_API"] = stack.api
+    # WHEN it lists jobs
+    done = subprocess.run(
+        [sys.executable, "-m", "jobtracker_client.cli", *argv],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # THEN the stack at that address was found and its credentials signed the request
+    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    assert "credentials" not in done.stderr, done.stderr
+
+
 def test_the_cli_exits_non_zero_with_the_diagnosis_when_the_job_fails(stack: Stack) -> None:
     # GIVEN a job that exits 1
     client = signing_client(stack)
