@@ -358,15 +358,46 @@ def test_job_definitions_config_is_valid_json_shape() -> None:
     assert "demo" in template_job_definitions()
 
 
-def test_the_demo_definition_is_priced_at_the_worker_task_definitions_size() -> None:
-    # GIVEN the worker's task definition and the demo job definition the functions read
-    task = RESOURCES["WorkerTaskDefinition"]["Properties"]
-    demo = template_job_definitions()["demo"]
-    # THEN the definition's cpu, memory and architecture (what attempt costs are priced on)
-    # are the task definition's
-    size = (str(demo.cpu), str(demo.memory), demo.architecture)
-    expected = (task["Cpu"], task["Memory"], task["RuntimePlatform"]["CpuArchitecture"])
-    assert size == expected, f"demo is priced at {size}, the task definition is {expected}"
+def raw_job_definitions() -> dict[str, dict[str, Any]]:
+    """JOB_DEFINITIONS as the template writes it, each `${Resource}` placeholder kept as
+    "ref:Resource" (so a definition says which task definition it launches)."""
+    import re
+
+    sub = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["JOB_DEFINITIONS"]["Fn::Sub"]
+    text = sub[0].replace("${AssignPublicIp}", "false").replace("${StopTimeoutSeconds}", "60")
+    return dict(json.loads(re.sub(r"\$\{([A-Za-z0-9.]+)\}", r"ref:\1", text)))
+
+
+def _launch_policy(action: str) -> str:
+    statements = RESOURCES["LaunchJobTasksPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    return json.dumps([st["Resource"] for st in statements if st["Action"] == action])
+
+
+@pytest.mark.parametrize("name", sorted(raw_job_definitions()))
+def test_every_job_definition_has_its_task_definition_grants_and_size(name: str) -> None:
+    # GIVEN a job definition of JOB_DEFINITIONS (README, Deploy: adding a definition)
+    definition = raw_job_definitions()[name]
+    # THEN it names a task definition of this template, with its container
+    ref = str(definition["task_definition"]).removeprefix("ref:")
+    task = RESOURCES.get(ref, {})
+    assert task.get("Type") == "AWS::ECS::TaskDefinition", f"{name}: no task definition {ref!r}"
+    props = task["Properties"]
+    containers = [c["Name"] for c in props["ContainerDefinitions"]]
+    assert definition["container"] in containers, f"{name}: no container {definition['container']}"
+    # AND the launchers may RunTask its family and pass its roles
+    family = props["Family"]["Fn::Sub"]
+    assert f"task-definition/{family}:*" in _launch_policy("ecs:RunTask"), f"{name}: no RunTask"
+    passable = _launch_policy("iam:PassRole")
+    for role in ("TaskRoleArn", "ExecutionRoleArn"):
+        assert json.dumps(props[role]) in passable, f"{name}: its {role} may not be passed"
+    # AND it is priced at the task definition's size (cpu, memory, architecture)
+    size = (
+        str(definition.get("cpu")),
+        str(definition.get("memory")),
+        definition.get("architecture"),
+    )
+    expected = (props["Cpu"], props["Memory"], props["RuntimePlatform"]["CpuArchitecture"])
+    assert size == expected, f"{name} is priced at {size}, its task definition is {expected}"
 
 
 def test_samconfig_has_working_defaults() -> None:
@@ -461,3 +492,32 @@ def test_every_launcher_may_arm_timers_and_their_consumer_may_take_them() -> Non
     consumer = mapping["FunctionName"]["Ref"]
     for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage"):
         assert "DeadlineQueue" in grants(consumer, action), action
+
+
+@pytest.mark.parametrize(
+    ("policy", "methods"), [("ApiCallerPolicy", "*"), ("ApiReaderPolicy", "GET")]
+)
+def test_the_stack_outputs_a_policy_for_callers_of_its_api_only(policy: str, methods: str) -> None:
+    # GIVEN the managed policy the stack offers callers
+    (statement,) = RESOURCES[policy]["Properties"]["PolicyDocument"]["Statement"]
+    # THEN it allows only invoking this stack's API (every method, or GET only), and the stack
+    # outputs its ARN for a caller to attach
+    assert statement["Action"] == "execute-api:Invoke", statement
+    assert statement["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}"
+        f":${{JobsApi}}/*/{methods}/*"
+    }, statement["Resource"]
+    assert TEMPLATE["Outputs"][f"{policy}Arn"]["Value"] == {"Ref": policy}
+
+
+def test_the_readme_explains_every_deploy_parameter_and_output() -> None:
+    # GIVEN the Deploy section of the README
+    readme = (ROOT / "README.md").read_text()
+    deploy = readme[readme.index("## Deploy") :].split("\n## ", 1)[0]
+    # THEN every parameter sam deploy --guided asks for, and every output, is named there
+    missing = [
+        name
+        for name in [*TEMPLATE["Parameters"], *TEMPLATE["Outputs"]]
+        if f"`{name}`" not in deploy
+    ]
+    assert not missing, f"the README's Deploy section does not explain {missing}"
