@@ -30,6 +30,16 @@ def open_page(browser: Any, console: Console, hash_: str) -> None:
     browser.get(f"{console.url}/{hash_}")
 
 
+def confirm(browser: Any, label: str) -> str:
+    """Press `label` in the confirmation dialog; the dialog's message."""
+    dialog = wait_for(
+        browser, ec.visibility_of_element_located((By.CSS_SELECTOR, "dialog.confirm"))
+    )
+    message = str(dialog.find_element(By.TAG_NAME, "p").text)
+    dialog.find_element(By.XPATH, f".//button[normalize-space()='{label}']").click()
+    return message
+
+
 def submit_form(browser: Any, console: Console, field: str, text: str) -> Any:
     """The submit form with one field filled in, submitted; that field's element."""
     open_page(browser, console, "#/submit")
@@ -81,9 +91,10 @@ def test_a_running_job_is_cancelled_from_its_page(
     console.stack.wait(job["id"], {"RUNNING"})
     open_page(browser, console, f"#/jobs/{job['id']}")
     wait_for(browser, heading_status(browser, "RUNNING"))
-    # WHEN Cancel is pressed
+    # WHEN Cancel is pressed, and confirmed
     button = browser.find_element(By.XPATH, "//button[normalize-space()='Cancel']")
     button.click()
+    confirm(browser, "Cancel job")
     # THEN the page follows the job to CANCELLED
     wait_for(browser, heading_status(browser, "CANCELLED"))
     assert console.stack.job(job["id"])["status"] == "CANCELLED"
@@ -183,3 +194,82 @@ def test_the_overview_shows_the_jobs_past_a_running_limit_as_the_launch_queue(
             stack.request("POST", f"/jobs/{job['id']}/cancel", {})
         for job in limited:
             stack.wait(job["id"])
+
+
+def test_a_jobs_page_shows_its_task_links_settings_and_ecs_history(
+    browser: Any, console: Console, shot: None
+) -> None:
+    # GIVEN a finished job with environment, tags and a timeout
+    job = console.stack.submit(
+        {
+            "definition": "demo",
+            "parameters": {"kind": "succeed", "seconds": 0},
+            "environment": {"MODE": "fast"},
+            "tags": {"team": "data"},
+            "timeout_seconds": 600,
+        }
+    )
+    done = console.stack.wait(job["id"])
+    attempt = done["attempts"][0]
+    # WHEN its page is opened
+    open_page(browser, console, f"#/jobs/{job['id']}")
+    wait_for(browser, heading_status(browser, "SUCCEEDED"))
+    # THEN it shows the task's ARN with its ECS and CloudWatch links, the job's settings and
+    # the attempt's ECS state history
+    arn = browser.find_element(By.CSS_SELECTOR, ".attempt .task-arn").text
+    assert arn == attempt["task_arn"], arn
+    ecs = browser.find_element(By.CSS_SELECTOR, ".attempt a.ecs-link").get_attribute("href")
+    assert ecs == attempt["task_url"], ecs
+    logs = browser.find_element(By.CSS_SELECTOR, ".attempt a.logs-link").get_attribute("href")
+    assert logs == attempt["logs"]["console_url"], logs
+    assert browser.find_element(By.CSS_SELECTOR, "dd.environment").text == "MODE=fast"
+    assert browser.find_element(By.CSS_SELECTOR, "dd.tags").text == "team=data"
+    assert browser.find_element(By.CSS_SELECTOR, "dd.timeouts").text.startswith("run 10.0 min")
+    history = browser.find_element(By.CSS_SELECTOR, ".attempt details.history")
+    history.find_element(By.TAG_NAME, "summary").click()
+    statuses = [td.text for td in history.find_elements(By.CSS_SELECTOR, "tbody td:nth-child(2)")]
+    assert statuses == [h["status"] for h in attempt["history"]], statuses
+    assert "STOPPED" in statuses, statuses
+
+
+def test_cancel_asks_first_and_keep_leaves_the_job_running(
+    browser: Any, console: Console, shot: None
+) -> None:
+    # GIVEN a long job, running, on its page
+    params = {"kind": "long", "units": 120, "unit_seconds": 0.5}
+    job = console.stack.submit({"definition": "demo", "parameters": params})
+    console.stack.wait(job["id"], {"RUNNING"})
+    open_page(browser, console, f"#/jobs/{job['id']}")
+    wait_for(browser, heading_status(browser, "RUNNING"))
+    # WHEN Cancel is pressed and the confirmation answered "Keep"
+    browser.find_element(By.XPATH, "//button[normalize-space()='Cancel']").click()
+    message = confirm(browser, "Keep")
+    # THEN the dialog said what would happen, and the job was left running
+    assert job["id"] in message and "SIGTERM" in message, message
+    assert console.stack.job(job["id"])["status"] == "RUNNING"
+    console.stack.request("POST", f"/jobs/{job['id']}/cancel")  # tidy up
+
+
+def test_rerun_asks_first_then_submits_the_same_job_again(
+    browser: Any, console: Console, shot: None
+) -> None:
+    # GIVEN a finished job with tags and a timeout, on its page
+    body = {
+        "definition": "demo",
+        "parameters": {"kind": "succeed", "seconds": 0},
+        "tags": {"team": "data"},
+        "timeout_seconds": 600,
+    }
+    job = console.stack.submit(body)
+    console.stack.wait(job["id"])
+    open_page(browser, console, f"#/jobs/{job['id']}")
+    wait_for(browser, heading_status(browser, "SUCCEEDED"))
+    # WHEN Rerun is pressed and confirmed
+    browser.find_element(By.XPATH, "//button[normalize-space()='Rerun']").click()
+    confirm(browser, "Rerun")
+    # THEN the console moved to a new job with the same submission
+    wait_for(browser, lambda b: job["id"] not in b.current_url and "#/jobs/job-" in b.current_url)
+    new_id = browser.current_url.rsplit("/", 1)[-1]
+    again = console.stack.job(new_id)
+    same = {k: again[k] for k in body}
+    assert same == body, same

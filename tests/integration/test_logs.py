@@ -31,6 +31,20 @@ def write_lines(job: dict[str, Any], lines: list[str], attempt: int = 1, at: int
     )
 
 
+def test_a_launched_attempt_links_to_its_task_in_the_ecs_console(aws: AwsEnv) -> None:
+    # GIVEN a launched job
+    job = submitted()
+    arn = job["attempts"][0]["task_arn"]
+    cluster, task_id = arn.split(":task/", 1)[1].split("/")
+    # WHEN it is read
+    attempt = call_api("GET", f"/jobs/{job['id']}").body["attempts"][0]
+    # THEN the attempt links to that task's page in the ECS console
+    assert attempt["task_url"] == (
+        f"https://{REGION}.console.aws.amazon.com/ecs/v2/clusters/{cluster}/tasks/{task_id}"
+        f"/configuration?region={REGION}"
+    ), attempt["task_url"]
+
+
 def read(job_id: str, query: str | None = None) -> Any:
     return call_api("GET", f"/jobs/{job_id}/logs", query=query)
 

@@ -169,12 +169,23 @@ function attemptBlock(job, a) {
     el("div", { class: "timeline" }, steps,
       a.started_at && a.stopped_at ? el("span", { class: "muted" }, "ran " + seconds(a.started_at, a.stopped_at)) : null),
     el("dl", {},
+      a.task_arn ? [el("dt", {}, "Task"), el("dd", {}, el("code", { class: "task-arn" }, a.task_arn))] : null,
+      a.task_url || a.logs ? [el("dt", {}, "In AWS"), el("dd", { class: "links" },
+        a.task_url ? el("a", { href: a.task_url, target: "_blank", rel: "noopener", class: "ecs-link" }, "ECS task ↗") : null,
+        a.logs ? el("a", { href: a.logs.console_url, target: "_blank", rel: "noopener", class: "logs-link" }, "CloudWatch logs ↗") : null)] : null,
       exits.length ? [el("dt", {}, "Exit codes"), el("dd", {}, exits.join(", "))] : null,
       a.stop_code ? [el("dt", {}, "Stop code"), el("dd", {}, a.stop_code)] : null,
       a.stopped_reason ? [el("dt", {}, "Reason"), el("dd", { class: "reason" }, a.stopped_reason)] : null,
       a.rule ? [el("dt", {}, "Decided by rule"), el("dd", {}, a.rule)] : null,
       a.cost_usd !== null ? [el("dt", {}, "Cost"), el("dd", {}, usd(a.cost_usd))] : null),
     a.diagnosis ? el("p", { class: "diagnosis" }, el("strong", {}, "What to do: "), a.diagnosis) : null,
+    a.history.length ? el("details", { class: "history" },
+      el("summary", {}, "ECS state history (" + a.history.length + ")"),
+      el("div", { class: "table-wrap" }, el("table", { "aria-label": "ECS state history of attempt " + a.number },
+        el("thead", {}, el("tr", {}, ...["Version", "Status", "Desired", "Stop code", "At", "From"].map((h) => el("th", { scope: "col" }, h)))),
+        el("tbody", {}, a.history.map((h) => el("tr", {},
+          el("td", {}, h.version), el("td", {}, h.status), el("td", {}, h.desired_status || ""),
+          el("td", {}, h.stop_code || ""), el("td", {}, h.at || ""), el("td", {}, h.source || ""))))))) : null,
     a.logs ? el("button", { class: "secondary", type: "button",
       onclick: () => showLogs(job.id, a.number) }, "Logs of attempt " + a.number) : null);
 }
@@ -208,6 +219,49 @@ async function showLogs(jobId, attempt) {
   }
 }
 
+// What a button does, said and confirmed before it is done (a modal <dialog>: Esc or "Keep"
+// leaves everything as it was).
+function confirmThen(message, label, action) {
+  const close = () => { dialog.close(); dialog.remove(); };
+  const dialog = el("dialog", { class: "confirm", "aria-label": label },
+    el("p", {}, message),
+    el("div", { class: "actions" },
+      el("button", { type: "button", class: "confirm-yes", onclick: () => { close(); action(); } }, label),
+      el("button", { type: "button", class: "secondary confirm-no", onclick: close }, "Keep")));
+  dialog.addEventListener("cancel", () => dialog.remove());
+  document.body.append(dialog);
+  dialog.showModal();
+}
+
+// A finished or running job's submission, for POST /jobs again (what Rerun sends).
+function resubmission(job) {
+  const body = { definition: job.definition, parameters: job.parameters };
+  if (Object.keys(job.environment).length) body.environment = job.environment;
+  if (Object.keys(job.retry_overrides).length) body.retry = job.retry_overrides;
+  if (Object.keys(job.tags).length) body.tags = job.tags;
+  if (job.command) body.command = job.command;
+  for (const k of ["timeout_seconds", "start_timeout_seconds", "queue_timeout_seconds"]) if (job[k]) body[k] = job[k];
+  return body;
+}
+
+function pairs(map) {
+  const entries = Object.entries(map || {});
+  return entries.length ? el("ul", { class: "pairs" }, entries.map(([k, v]) => el("li", {}, el("code", {}, k + "=" + v)))) : "—";
+}
+
+function timeouts(job) {
+  const parts = [["run", job.timeout_seconds], ["start", job.start_timeout_seconds], ["queue", job.queue_timeout_seconds]]
+    .filter(([, v]) => v).map(([name, v]) => name + " " + span(v));
+  return parts.length ? parts.join(", ") : "—";
+}
+
+function retrySummary(retry) {
+  const rules = (retry.rules || []).length;
+  return el("details", { class: "retry-policy" },
+    el("summary", {}, "at most " + retry.max_attempts + " attempts, " + rules + " rule" + (rules === 1 ? "" : "s")),
+    el("pre", {}, JSON.stringify(retry, null, 2)));
+}
+
 async function jobPage(id) {
   const gen = generation;
   let job;
@@ -217,20 +271,22 @@ async function jobPage(id) {
     return stale(gen) ? null : show(el("h1", {}, id), failure(error));
   }
   if (stale(gen)) return;
-  const cancel = TERMINAL.includes(job.status) ? null : el("button", { type: "button", onclick: async () => {
-      try { await api("POST", "/jobs/" + encodeURIComponent(id) + "/cancel", { reason: "cancelled from the console" }); }
-      catch (error) { main.prepend(failure(error)); return; }
-      route();
-    } }, "Cancel");
-  const rerun = el("button", { type: "button", class: "secondary", onclick: async () => {
-      const body = { definition: job.definition, parameters: job.parameters };
-      if (Object.keys(job.environment).length) body.environment = job.environment;
-      if (Object.keys(job.retry_overrides).length) body.retry = job.retry_overrides;
-      if (job.command) body.command = job.command;
-      if (job.timeout_seconds) body.timeout_seconds = job.timeout_seconds;
-      try { const made = await api("POST", "/jobs", body); location.hash = "#/jobs/" + made.id; }
-      catch (error) { main.prepend(failure(error)); }
-    } }, "Rerun");
+  const doCancel = async () => {
+    try { await api("POST", "/jobs/" + encodeURIComponent(id) + "/cancel", { reason: "cancelled from the console" }); }
+    catch (error) { main.prepend(failure(error)); return; }
+    route();
+  };
+  const cancel = TERMINAL.includes(job.status) ? null : el("button", { type: "button", onclick: () =>
+    confirmThen("Cancel " + job.id + "? " + (job.status === "PENDING"
+      ? "It is never launched." : "Its task is stopped (SIGTERM) and the job ends CANCELLED."),
+      "Cancel job", doCancel) }, "Cancel");
+  const doRerun = async () => {
+    try { const made = await api("POST", "/jobs", resubmission(job)); location.hash = "#/jobs/" + made.id; }
+    catch (error) { main.prepend(failure(error)); }
+  };
+  const rerun = el("button", { type: "button", class: "secondary", onclick: () =>
+    confirmThen("Submit a new " + job.definition + " job with the same submission as " + job.id + "?",
+      "Rerun", doRerun) }, "Rerun");
   show(
     el("h1", {}, job.id, " ", badge(job.status, job.status_reason)),
     job.status_reason ? el("p", { class: "status-reason" }, job.status_reason) : null,
@@ -239,7 +295,13 @@ async function jobPage(id) {
       el("dt", {}, "Created"), el("dd", {}, job.created_at),
       el("dt", {}, "Finished"), el("dd", {}, job.finished_at || "—"),
       el("dt", {}, "Cost"), el("dd", {}, usd(job.cost_usd) || "—"),
-      el("dt", {}, "Parameters"), el("dd", {}, el("code", {}, JSON.stringify(job.parameters)))),
+      el("dt", {}, "Parameters"), el("dd", {}, el("code", {}, JSON.stringify(job.parameters))),
+      job.command ? [el("dt", {}, "Command"), el("dd", {}, el("code", {}, JSON.stringify(job.command)))] : null,
+      el("dt", {}, "Environment"), el("dd", { class: "environment" }, pairs(job.environment)),
+      el("dt", {}, "Tags"), el("dd", { class: "tags" }, pairs(job.tags)),
+      el("dt", {}, "Timeouts"), el("dd", { class: "timeouts" }, timeouts(job)),
+      el("dt", {}, "Retry policy"), el("dd", {}, retrySummary(job.retry)),
+      job.schedule ? [el("dt", {}, "Schedule"), el("dd", {}, job.schedule + " @ " + job.scheduled_time)] : null),
     el("div", { class: "actions" }, cancel, rerun),
     el("h2", {}, "Attempts"),
     ...job.attempts.map((a) => attemptBlock(job, a)),

@@ -54,6 +54,7 @@ class LogsLink(Answer):
 class AttemptView(Answer):
     number: int
     task_arn: str | None
+    task_url: str | None  # the task in the ECS console
     client_token: str
     status: str | None
     created_at: str | None
@@ -139,6 +140,18 @@ def logs_link(a: Attempt, region: str) -> LogsLink | None:
     return LogsLink(group=group, stream=stream, console_url=url)
 
 
+def task_link(task_arn: str | None, region: str) -> str | None:
+    """The task's page in the ECS console (arn:...:task/<cluster>/<task id>)."""
+    parts = (task_arn or "").split(":task/", 1)[-1].split("/")
+    if len(parts) != 2 or not all(parts):
+        return None
+    cluster, task = (quote(p, safe="") for p in parts)
+    return (
+        f"https://{region}.console.aws.amazon.com/ecs/v2/clusters/{cluster}/tasks/{task}"
+        f"/configuration?region={region}"
+    )
+
+
 def _usd(amount: float | None) -> float | None:
     return None if amount is None else round(amount, USD_DECIMALS)
 
@@ -147,6 +160,7 @@ def _attempt_view(a: Attempt, definition: JobDefinition | None, region: str) -> 
     return AttemptView(
         number=a.number,
         task_arn=a.task_arn,
+        task_url=task_link(a.task_arn, region),
         client_token=a.client_token,
         status=a.last_status,
         created_at=a.created_at,
