@@ -40,6 +40,16 @@ def confirm(browser: Any, label: str) -> str:
     return message
 
 
+def running_job_page(browser: Any, console: Console) -> dict[str, Any]:
+    """A long job, RUNNING, its page open; the job."""
+    params = {"kind": "long", "units": 120, "unit_seconds": 0.5}
+    job: dict[str, Any] = console.stack.submit({"definition": "demo", "parameters": params})
+    console.stack.wait(job["id"], {"RUNNING"})
+    open_page(browser, console, f"#/jobs/{job['id']}")
+    wait_for(browser, heading_status(browser, "RUNNING"))
+    return job
+
+
 def submit_form(browser: Any, console: Console, field: str, text: str) -> Any:
     """The submit form with one field filled in, submitted; that field's element."""
     open_page(browser, console, "#/submit")
@@ -86,11 +96,7 @@ def test_a_running_job_is_cancelled_from_its_page(
     browser: Any, console: Console, shot: None
 ) -> None:
     # GIVEN a long job, running
-    params = {"kind": "long", "units": 120, "unit_seconds": 0.5}
-    job = console.stack.submit({"definition": "demo", "parameters": params})
-    console.stack.wait(job["id"], {"RUNNING"})
-    open_page(browser, console, f"#/jobs/{job['id']}")
-    wait_for(browser, heading_status(browser, "RUNNING"))
+    job = running_job_page(browser, console)
     # WHEN Cancel is pressed, and confirmed
     button = browser.find_element(By.XPATH, "//button[normalize-space()='Cancel']")
     button.click()
@@ -236,11 +242,7 @@ def test_cancel_asks_first_and_keep_leaves_the_job_running(
     browser: Any, console: Console, shot: None
 ) -> None:
     # GIVEN a long job, running, on its page
-    params = {"kind": "long", "units": 120, "unit_seconds": 0.5}
-    job = console.stack.submit({"definition": "demo", "parameters": params})
-    console.stack.wait(job["id"], {"RUNNING"})
-    open_page(browser, console, f"#/jobs/{job['id']}")
-    wait_for(browser, heading_status(browser, "RUNNING"))
+    job = running_job_page(browser, console)
     # WHEN Cancel is pressed and the confirmation answered "Keep"
     browser.find_element(By.XPATH, "//button[normalize-space()='Cancel']").click()
     message = confirm(browser, "Keep")
