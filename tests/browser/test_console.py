@@ -275,3 +275,52 @@ def test_rerun_asks_first_then_submits_the_same_job_again(
     again = console.stack.job(new_id)
     same = {k: again[k] for k in body}
     assert same == body, same
+
+
+def row_of(browser: Any, job_id: str) -> Any:
+    return wait_for(
+        browser,
+        ec.presence_of_element_located(
+            (By.XPATH, f"//table[@aria-label='Jobs']//tr[td/a[normalize-space()='{job_id}']]")
+        ),
+    )
+
+
+def test_the_list_shows_each_jobs_times_duration_and_reason(
+    browser: Any, console: Console, shot: None
+) -> None:
+    # GIVEN a job that failed (exit 1)
+    job = console.stack.submit({"definition": "demo", "parameters": {"kind": "exit", "code": 1}})
+    done = console.stack.wait(job["id"])
+    # WHEN the list is opened
+    open_page(browser, console, "#/jobs")
+    row = row_of(browser, job["id"])
+    # THEN its row shows when it started and finished, how long it ran, and why it failed
+    started = done["attempts"][-1]["started_at"]
+    assert row.find_element(By.CSS_SELECTOR, "td.started").text == started[11:19]
+    assert row.find_element(By.CSS_SELECTOR, "td.finished").text == done["finished_at"][11:19]
+    assert row.find_element(By.CSS_SELECTOR, "td.duration").text.endswith(" s")
+    reason = row.find_element(By.CSS_SELECTOR, ".reason").text
+    assert reason == done["status_reason"] and reason, reason
+
+
+def test_selected_jobs_are_cancelled_together_after_one_confirmation(
+    browser: Any, console: Console, shot: None
+) -> None:
+    # GIVEN three long jobs, running, in the list
+    params = {"kind": "long", "units": 120, "unit_seconds": 0.5}
+    jobs = [console.stack.submit({"definition": "demo", "parameters": params}) for _ in range(3)]
+    for job in jobs:
+        console.stack.wait(job["id"], {"RUNNING"})
+    open_page(browser, console, "#/jobs")
+    # WHEN the three are selected and "Cancel selected" confirmed
+    for job in jobs:
+        row_of(browser, job["id"]).find_element(By.CSS_SELECTOR, "input.pick").click()
+    button = browser.find_element(By.CSS_SELECTOR, "button.bulk-cancel")
+    assert button.text == "Cancel selected (3)", button.text
+    button.click()
+    message = confirm(browser, "Cancel 3 jobs")
+    # THEN the dialog said how many, and every one of them ends CANCELLED
+    assert message.startswith("Cancel 3 jobs?"), message
+    finals = [console.stack.wait(job["id"])["status"] for job in jobs]
+    assert finals == ["CANCELLED"] * 3, finals

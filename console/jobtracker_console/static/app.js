@@ -131,30 +131,74 @@ async function jobsPage(params) {
   } catch (error) {
     return stale(gen) ? null : show(el("h1", {}, "Jobs"), form, failure(error));
   }
+  const selected = new Set();
+  const bulk = el("div", { class: "actions bulk" });
+  const drawBulk = () => {
+    const n = selected.size;
+    const noun = n + " job" + (n === 1 ? "" : "s");
+    bulk.replaceChildren(
+      el("button", { type: "button", disabled: n === 0, class: "bulk-cancel", onclick: () =>
+        confirmThen("Cancel " + noun + "? Running tasks are stopped (SIGTERM); finished jobs are left as they are.",
+          "Cancel " + noun, () => bulkAct(selected, cancelOne)) }, "Cancel selected (" + n + ")"),
+      el("button", { type: "button", class: "secondary bulk-rerun", disabled: n === 0, onclick: () =>
+        confirmThen("Submit " + noun + " again, each with its own submission?",
+          "Rerun " + noun, () => bulkAct(selected, rerunOne)) }, "Rerun selected (" + n + ")"));
+  };
+  drawBulk();
   const rows = page.jobs.map((j) =>
     el("tr", {},
+      el("td", {}, el("input", { type: "checkbox", class: "pick", "aria-label": "select " + j.id, value: j.id,
+        onchange: (e) => { if (e.target.checked) selected.add(j.id); else selected.delete(j.id); drawBulk(); } })),
       el("td", {}, el("a", { href: "#/jobs/" + encodeURIComponent(j.id) }, j.id)),
-      el("td", {}, badge(j.status, j.status_reason)),
+      el("td", {}, badge(j.status, j.status_reason),
+        j.status_reason ? el("div", { class: "reason muted" }, j.status_reason) : null),
       el("td", {}, j.definition),
       el("td", { class: "hide-narrow" }, j.attempt),
-      el("td", { class: "hide-narrow" }, j.created_at),
+      el("td", { class: "hide-narrow" }, j.created_at.slice(0, 19).replace("T", " ")),
+      el("td", { class: "hide-narrow started" }, (j.started_at || "").slice(11, 19)),
+      el("td", { class: "hide-narrow finished" }, (j.finished_at || "").slice(11, 19)),
+      el("td", { class: "duration" }, seconds(j.started_at, j.finished_at)),
       el("td", { class: "hide-narrow" }, j.schedule || "")));
   const table = el("div", { class: "table-wrap" }, el("table", { "aria-label": "Jobs" },
-    el("thead", {}, el("tr", {}, ...["Job", "Status", "Definition"].map((h) => el("th", { scope: "col" }, h)),
-      ...["Attempt", "Created", "Schedule"].map((h) => el("th", { scope: "col", class: "hide-narrow" }, h)))),
+    el("thead", {}, el("tr", {}, el("th", { scope: "col" }, ""),
+      ...["Job", "Status", "Definition"].map((h) => el("th", { scope: "col" }, h)),
+      ...["Attempt", "Created", "Started", "Finished"].map((h) => el("th", { scope: "col", class: "hide-narrow" }, h)),
+      el("th", { scope: "col" }, "Duration"),
+      el("th", { scope: "col", class: "hide-narrow" }, "Schedule"))),
     el("tbody", {}, rows)));
   const more = page.next_token
     ? el("a", { href: "#/jobs?" + new URLSearchParams({ ...Object.fromEntries(
         Object.entries(filters).filter(([, v]) => v)), next_token: page.next_token }).toString() }, "Older jobs →")
     : null;
   if (stale(gen)) return;
-  show(el("h1", {}, "Jobs"), form,
+  show(el("h1", {}, "Jobs"), form, rows.length ? bulk : null,
     rows.length ? el("div", { class: "table-wrap" }, table) : el("p", { class: "muted" }, "No jobs match."), more);
-  // Live: the list follows new and finishing jobs, but never under a user's typing.
+  // Live: the list follows new and finishing jobs, but never under a user's typing or selection.
   const tick = () => {
-    refresh = setTimeout(() => (form.contains(document.activeElement) ? tick() : route()), 5000);
+    refresh = setTimeout(() => (form.contains(document.activeElement) || selected.size ||
+      document.querySelector("dialog.confirm") ? tick() : route()), 5000);
   };
   tick();
+}
+
+// Bulk actions: one request per job, in order; what happened is said once all are done.
+async function bulkAct(ids, one) {
+  const failed = [];
+  for (const id of ids) {
+    try { await one(id); } catch (error) { failed.push(id + ": " + error.message); }
+  }
+  route();
+  if (failed.length) main.prepend(el("p", { class: "error", role: "alert" }, failed.length + " failed: " + failed.join("; ")));
+}
+
+async function cancelOne(id) {
+  try { await api("POST", "/jobs/" + encodeURIComponent(id) + "/cancel", { reason: "cancelled from the console" }); }
+  catch (error) { if (error.status !== 409) throw error; } // finished already: nothing to cancel
+}
+
+async function rerunOne(id) {
+  const job = await api("GET", "/jobs/" + encodeURIComponent(id));
+  await api("POST", "/jobs", resubmission(job));
 }
 
 // ---- Job -------------------------------------------------------------------------------------
@@ -272,8 +316,7 @@ async function jobPage(id) {
   }
   if (stale(gen)) return;
   const doCancel = async () => {
-    try { await api("POST", "/jobs/" + encodeURIComponent(id) + "/cancel", { reason: "cancelled from the console" }); }
-    catch (error) { main.prepend(failure(error)); return; }
+    try { await cancelOne(id); } catch (error) { main.prepend(failure(error)); return; }
     route();
   };
   const cancel = TERMINAL.includes(job.status) ? null : el("button", { type: "button", onclick: () =>
