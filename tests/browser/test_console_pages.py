@@ -121,6 +121,54 @@ def test_the_overview_draws_the_jobs_submitted_by_status(
         assert chart.get_attribute("role") == "img" and chart.get_attribute("aria-labelledby")
 
 
+def test_the_console_lands_on_the_overview_with_its_running_and_waiting_counts(
+    browser: Any, console: Console, shot: None
+) -> None:
+    # GIVEN a long job running now
+    params = {"kind": "long", "units": 120, "unit_seconds": 0.5}
+    job = console.stack.submit({"definition": "demo", "parameters": params})
+    console.stack.wait(job["id"], {"RUNNING"})
+    # WHEN the console is opened at its bare address
+    open_page(browser, console, "")
+    count = wait_for(
+        browser,
+        ec.presence_of_element_located((By.CSS_SELECTOR, "ul.now li[data-status=RUNNING]")),
+    )
+    # THEN it is the Overview, its "running now" is the API's count, and leads to those jobs
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Overview"
+    _, stats = console.stack.request("GET", "/stats")
+    shown = int(count.find_element(By.CSS_SELECTOR, ".count").text.rstrip("+"))
+    assert shown == stats["now"]["RUNNING"] >= 1, (shown, stats["now"])
+    count.find_element(By.TAG_NAME, "a").click()
+    wait_for(browser, ec.url_contains("#/jobs?status=RUNNING"))
+    assert browser.find_elements(By.LINK_TEXT, job["id"]) or wait_for(
+        browser, ec.presence_of_element_located((By.LINK_TEXT, job["id"]))
+    )
+    console.stack.request("POST", f"/jobs/{job['id']}/cancel")  # tidy up
+
+
+def test_the_overviews_bars_lead_to_the_jobs_they_count_and_durations_say_p50_p95(
+    browser: Any, console: Console, shot: None
+) -> None:
+    # GIVEN a job that failed
+    job = console.stack.submit({"definition": "demo", "parameters": {"kind": "exit", "code": 1}})
+    console.stack.wait(job["id"])
+    open_page(browser, console, "#/overview")
+    wait_for(browser, ec.presence_of_element_located((By.CSS_SELECTOR, "#durations .value")))
+    # THEN the durations are labelled p50 and p95
+    value = browser.find_element(By.CSS_SELECTOR, "#durations .value").text
+    assert value.startswith("p50 ") and " p95 " in value, value
+    # AND WHEN a FAILED bar is followed, the list shows the failed jobs
+    bar = browser.find_element(By.CSS_SELECTOR, "#jobs-by-status a.bar-link rect.FAILED")
+    href = bar.find_element(By.XPATH, "..").get_dom_attribute("href")
+    assert href == "#/jobs?status=FAILED", href
+    browser.execute_script(
+        "arguments[0].parentNode.dispatchEvent(new MouseEvent('click', {bubbles: true}))", bar
+    )
+    wait_for(browser, ec.url_contains("#/jobs?status=FAILED"))
+    wait_for(browser, ec.presence_of_element_located((By.LINK_TEXT, job["id"])))
+
+
 @pytest.fixture
 def phone(browser: Any) -> Iterator[None]:
     """The browser at a phone's size for one test, then back at the desktop's."""

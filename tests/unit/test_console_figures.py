@@ -76,6 +76,21 @@ def test_the_queue_lists_unlaunched_pending_jobs_oldest_first_with_why() -> None
     ]
 
 
+def test_the_overview_counts_unfinished_jobs_by_status_whatever_their_age() -> None:
+    # GIVEN unfinished jobs, one of them created long before the window
+    active = [
+        job(1, JobStatus.RUNNING, 1),
+        job(2, JobStatus.RUNNING, 60 * 24 * 3),  # three days old: outside any window
+        job(3, JobStatus.PENDING, 2),
+        job(4, JobStatus.STARTING, 1),
+    ]
+    # WHEN the overview of the last hour is made
+    o = summarize([], [], NOW - timedelta(hours=1), NOW, False, active, active_capped=False)
+    # THEN "now" counts each of them by status
+    assert o.now == {"RUNNING": 2, "PENDING": 1, "STARTING": 1}, o.now
+    assert o.now_capped is False
+
+
 class Schedules:
     def __init__(self, *records: ScheduleRecord) -> None:
         self.records = list(records)

@@ -541,8 +541,9 @@ function statusChart(stats) {
     const rects = STATUSES.filter((s) => b.counts[s]).map((s) => {
       const h = (b.counts[s] / most) * plot;
       y -= h;
-      return svg("rect", { class: "bar " + s, x: left + i * step + 1, y, width: Math.max(1, step - 2),
-        height: h, "data-status": s, "data-count": b.counts[s] });
+      return svg("a", { href: "#/jobs?status=" + s, class: "bar-link" },
+        svg("rect", { class: "bar " + s, x: left + i * step + 1, y, width: Math.max(1, step - 2),
+          height: h, "data-status": s, "data-count": b.counts[s] }));
     });
     const label = b.start.slice(11, 16) + ": " + countsText(b.counts);
     return svg("g", {}, svg("title", {}, label), rects);
@@ -563,8 +564,9 @@ function statusChart(stats) {
 function legend(totals) {
   return el("ul", { class: "legend", "aria-label": "Jobs by status" },
     STATUSES.filter((s) => totals[s]).map((s) =>
-      el("li", { "data-status": s }, el("span", { class: "swatch " + s, "aria-hidden": "true" }),
-        s + " ", el("strong", {}, String(totals[s])))));
+      el("li", { "data-status": s }, el("a", { href: "#/jobs?status=" + s },
+        el("span", { class: "swatch " + s, "aria-hidden": "true" }),
+        s + " ", el("strong", {}, String(totals[s]))))));
 }
 
 const ROW = 30, LABEL = 130; // a definition's row, and the room for its name
@@ -581,7 +583,8 @@ function rateChart(definitions) {
     said.join("; ") + ". Cancelled and unfinished jobs have no verdict.", definitions.length * ROW + 6,
     rows(definitions, (d) => [
       svg("title", {}, said[definitions.indexOf(d)]),
-      text(0, 19, d.definition, { class: "label" }),
+      svg("a", { href: "#/jobs?definition=" + encodeURIComponent(d.definition) },
+        text(0, 19, d.definition, { class: "label link" })),
       svg("rect", { class: "track", x: LABEL, y: 6, width, height: 16 }),
       svg("rect", { class: "bar SUCCEEDED", x: LABEL, y: 6, width: (d.success_rate || 0) * width, height: 16 }),
       text(LABEL + width + 6, 19, d.verdicts ? `${pct(d)} of ${d.verdicts}` : pct(d), { class: "value" }),
@@ -597,10 +600,11 @@ function durationChart(definitions) {
     timed.length ? said.join("; ") + "." : "No job finished in this window.", Math.max(1, timed.length) * ROW + 6,
     timed.length ? rows(timed, (d) => [
       svg("title", {}, said[timed.indexOf(d)]),
-      text(0, 19, d.definition, { class: "label" }),
+      svg("a", { href: "#/jobs?definition=" + encodeURIComponent(d.definition) },
+        text(0, 19, d.definition, { class: "label link" })),
       svg("rect", { class: "bar p95", x: LABEL, y: 6, width: (d.p95_seconds / longest) * width, height: 16 }),
       svg("rect", { class: "bar p50", x: LABEL, y: 10, width: (d.p50_seconds / longest) * width, height: 8 }),
-      text(LABEL + width + 6, 19, `${span(d.p50_seconds)} / ${span(d.p95_seconds)}`, { class: "value" }),
+      text(LABEL + width + 6, 19, `p50 ${span(d.p50_seconds)} · p95 ${span(d.p95_seconds)}`, { class: "value" }),
     ]) : text(0, 19, "No job finished in this window.", { class: "label" }));
 }
 
@@ -621,6 +625,18 @@ function queueChart(waiting) {
     ]) : text(0, 19, "No job is waiting for launch.", { class: "label" }));
 }
 
+// Unfinished jobs now, whenever they were created: each count leads to the jobs it counts.
+const NOW_SHOWN = [["RUNNING", "running now"], ["STARTING", "starting"], ["PENDING", "waiting"],
+  ["CANCELLING", "cancelling"]];
+
+function nowCounts(stats) {
+  const plus = stats.now_capped ? "+" : "";
+  return el("ul", { class: "now", "aria-label": "Unfinished jobs now" },
+    NOW_SHOWN.map(([status, name]) => el("li", { "data-status": status },
+      el("a", { href: "#/jobs?status=" + status },
+        el("strong", { class: "count" }, String(stats.now[status] || 0) + plus), " " + name))));
+}
+
 async function overviewPage(params) {
   const gen = generation;
   const hours = WINDOWS.some(([h]) => h === params.get("hours")) ? params.get("hours") : "24";
@@ -636,7 +652,7 @@ async function overviewPage(params) {
   }
   if (stale(gen)) return;
   W = Math.max(300, Math.min(760, main.clientWidth - 20));
-  show(el("h1", {}, "Overview"), form,
+  show(el("h1", {}, "Overview"), nowCounts(stats), form,
     stats.truncated ? el("p", { class: "muted" }, "Busy window: the newest jobs are counted.") : null,
     el("section", { "aria-labelledby": "h-status" }, el("h2", { id: "h-status" }, "Jobs by status"),
       statusChart(stats), legend(stats.totals)),
@@ -658,7 +674,7 @@ async function overviewPage(params) {
 function route() {
   clearTimeout(refresh);
   generation += 1;
-  const hash = location.hash || "#/jobs";
+  const hash = location.hash || "#/overview"; // the landing page
   const [path, query] = hash.slice(1).split("?");
   const params = new URLSearchParams(query || "");
   for (const link of document.querySelectorAll("nav a")) {
@@ -669,7 +685,8 @@ function route() {
   if (path === "/submit") return submitPage();
   if (path === "/schedules") return schedulesPage();
   if (path === "/overview") return overviewPage(params);
-  return jobsPage(params);
+  if (path === "/jobs") return jobsPage(params);
+  return overviewPage(params);
 }
 
 window.addEventListener("hashchange", route);

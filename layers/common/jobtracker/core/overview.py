@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from jobtracker.core.domain import Job, JobStatus, parse_iso
@@ -50,6 +50,9 @@ class Overview:
     definitions: list[DefinitionStats]
     waiting: list[Waiting]
     truncated: bool  # more jobs were created in the window than were read
+    # unfinished jobs by status, whatever their age
+    now: dict[str, int] = field(default_factory=dict)
+    now_capped: bool = False  # more unfinished jobs than were counted
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -76,7 +79,13 @@ def waiting_reason(job: Job, now: datetime) -> str:
 
 
 def summarize(
-    jobs: list[Job], pending: list[Job], since: datetime, until: datetime, truncated: bool
+    jobs: list[Job],
+    pending: list[Job],
+    since: datetime,
+    until: datetime,
+    truncated: bool,
+    active: list[Job] | None = None,
+    active_capped: bool = False,
 ) -> Overview:
     step = max(1, math.ceil((until - since).total_seconds() / BUCKETS))
     counts: list[Counter[str]] = [Counter() for _ in range(BUCKETS)]
@@ -107,6 +116,8 @@ def summarize(
             if j.status == JobStatus.PENDING and not j.current.task_arn
         ],
         truncated=truncated,
+        now=dict(Counter(j.status.value for j in active or [])),
+        now_capped=active_capped,
     )
 
 

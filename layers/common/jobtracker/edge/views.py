@@ -350,6 +350,8 @@ class StatsView(Answer):
     definitions: list[DefinitionStatsView]
     waiting: list[WaitingView]  # jobs not launched yet, oldest first
     truncated: bool  # the window held more jobs than were read: the newest are counted
+    now: dict[str, int]  # unfinished jobs by status now, whenever they were created
+    now_capped: bool  # more unfinished jobs than the overview counts (OVERVIEW_MAX_ACTIVE)
 
 
 def stats_view(o: Overview) -> StatsView:
@@ -383,6 +385,8 @@ def stats_view(o: Overview) -> StatsView:
             for w in o.waiting
         ],
         truncated=o.truncated,
+        now=o.now,
+        now_capped=o.now_capped,
     )
 
 

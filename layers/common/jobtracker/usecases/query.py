@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from itertools import islice
 from typing import TYPE_CHECKING
 
 from jobtracker.core.domain import Attempt, Job, JobStatus, parse_iso
@@ -90,6 +91,9 @@ def job_logs(
 # call of a console left open stays well under a second), and this many waiting ones.
 OVERVIEW_MAX_JOBS = 500
 OVERVIEW_MAX_WAITING = 50
+# Unfinished jobs counted for "running now / waiting now": every one, up to this many (read from
+# the by_status index's ACTIVE shards, 100 a BatchGetItem; past it the console says "N+").
+OVERVIEW_MAX_ACTIVE = 1000
 PAGE = 100
 
 
@@ -115,4 +119,6 @@ def overview(hours: int, deps: Deps | None = None) -> Overview:
     pending, _ = deps.repo.list_jobs(
         JobStatus.PENDING.value, None, None, OVERVIEW_MAX_WAITING, None
     )
-    return summarize(jobs, pending, since, until, truncated)
+    active = list(islice(deps.repo.active_jobs(), OVERVIEW_MAX_ACTIVE + 1))
+    capped = len(active) > OVERVIEW_MAX_ACTIVE
+    return summarize(jobs, pending, since, until, truncated, active[:OVERVIEW_MAX_ACTIVE], capped)
