@@ -25,7 +25,7 @@ help:
 	@echo "make build     # sam build (no container needed)"
 	@echo "make openapi   # regenerate openapi.json from the API's routes and models"
 	@echo "make bench     # cold start, AWS calls per event, cost per job, index write spread,"
-	@echo "               # a burst at the account's limits, the local stack end to end"
+	@echo "               # timeouts to the second, a burst at the account's limits, the local stack"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
