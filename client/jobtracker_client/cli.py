@@ -236,7 +236,9 @@ def run(args: argparse.Namespace, client: JobTracker, out: TextIO) -> int:
         job = client.get(args.job_id)
         _emit(args, out, job.model_dump(), lambda: print_job(job, out))
     elif args.cmd == "list":
-        jobs = list(client.list(args.status, args.definition, args.schedule, limit=args.limit))
+        jobs = list(
+            client.list(args.status, args.definition, args.schedule, limit=args.limit, tag=args.tag)
+        )
         _emit(args, out, [j.model_dump() for j in jobs], lambda: print_list(jobs, out))
     elif args.cmd == "cancel":
         job = client.cancel(args.job_id, args.reason)
@@ -348,6 +350,7 @@ def parser() -> argparse.ArgumentParser:
     ls.add_argument("--status")
     ls.add_argument("--definition")
     ls.add_argument("--schedule")
+    ls.add_argument("--tag", help="KEY=VALUE: only jobs with that tag")
     ls.add_argument("--limit", type=int, default=JOBS_PAGE)
     c = sub.add_parser("cancel", help="cancel a job")
     c.add_argument("job_id")

@@ -206,6 +206,7 @@ class JobTracker:
         schedule: str | None = None,
         limit: int | None = None,
         page_size: int = MAX_JOBS_PAGE,
+        tag: str | None = None,
     ) -> Iterator[JobSummary]:
         """Newest first, following next_token across pages; stops after `limit` jobs."""
         token: str | None = None
@@ -218,6 +219,7 @@ class JobTracker:
                 "schedule": schedule,
                 "limit": str(size),
                 "next_token": token,
+                "tag": tag,
             }
             page = self._call("GET", "/jobs", query=query)
             for job in page["jobs"]:

@@ -324,3 +324,32 @@ def test_selected_jobs_are_cancelled_together_after_one_confirmation(
     assert message.startswith("Cancel 3 jobs?"), message
     finals = [console.stack.wait(job["id"])["status"] for job in jobs]
     assert finals == ["CANCELLED"] * 3, finals
+
+
+def test_the_list_filters_by_tag(browser: Any, console: Console, shot: None) -> None:
+    # GIVEN a job tagged team=billing and one without the tag
+    tagged = console.stack.submit(
+        {
+            "definition": "demo",
+            "parameters": {"kind": "succeed", "seconds": 0},
+            "tags": {"team": "billing"},
+        }
+    )
+    other = console.stack.submit({"definition": "demo", "parameters": {"kind": "succeed"}})
+    open_page(browser, console, "#/jobs")
+    field = wait_for(browser, ec.presence_of_element_located((By.ID, "f-tag")))
+    # WHEN the list is filtered to team=billing
+    field.send_keys("team=billing")
+    browser.find_element(By.CSS_SELECTOR, "form.filters button").click()
+    wait_for(browser, ec.url_contains("tag=team%3Dbilling"))
+
+    # THEN, once the list is redrawn, the tagged job is listed and the other is not
+    def filtered(b: Any) -> bool:
+        script = "return [...document.querySelectorAll('tbody a')].map(a => a.textContent)"
+        listed = set(b.execute_script(script))
+        return tagged["id"] in listed and other["id"] not in listed
+
+    try:
+        wait_for(browser, filtered, timeout=20)
+    except TimeoutException:
+        pytest.fail("the list did not come to show the tagged job without the other")

@@ -138,6 +138,29 @@ def test_token_from_another_filter_is_rejected(aws: AwsEnv) -> None:
     assert reply.status == 400
 
 
+def test_a_tag_filter_fills_its_page_with_tagged_jobs_across_the_lists_pages(
+    aws: AwsEnv,
+) -> None:
+    # GIVEN two jobs tagged team=data among untagged ones, newest first: T, u, u, T, u
+    tagged = {"definition": "demo", "tags": {"team": "data"}}
+    order = [tagged, None, tagged, None, None][::-1]  # submitted oldest first
+    ids = [submit(body).body["id"] for body in order]
+    want = [i for i, body in zip(ids, order, strict=True) if body is tagged][::-1]
+    # WHEN the list is asked for two jobs tagged team=data
+    reply = call_api("GET", "/jobs", query="tag=team%3Ddata&limit=2")
+    # THEN both come, newest first, read past the untagged ones between them
+    assert reply.status == 200, reply.body
+    assert [j["id"] for j in reply.body["jobs"]] == want, reply.body
+
+
+def test_a_tag_filter_without_a_value_is_a_422_naming_it(aws: AwsEnv) -> None:
+    # WHEN the list is asked with a tag that is not key=value
+    reply = call_api("GET", "/jobs", query="tag=team")
+    # THEN it is refused, naming the field
+    assert reply.status == 422, reply.body
+    assert reply.body["error"]["fields"][0]["field"] == "tag", reply.body
+
+
 def test_idempotency_key_replay_returns_same_job_and_conflict_on_other_body(aws: AwsEnv) -> None:
     # Given a job submitted with a key
     first = submit(None, **{"Idempotency-Key": "order-42"})

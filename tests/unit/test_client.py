@@ -352,3 +352,13 @@ def test_global_options_are_taken_before_or_after_the_command(
     args = parser().parse_args(argv)
     # THEN each takes the value given last, or its default
     assert (args.output, args.api) == (output, api), vars(args)
+
+
+def test_cli_list_passes_its_tag_filter_to_the_api(api: FakeApi) -> None:
+    # GIVEN the API's job list
+    api.on("GET", "/jobs", lambda q, _: (200, {"jobs": [summary(1)], "next_token": None}))
+    # WHEN the CLI lists the jobs tagged team=data
+    code, _, _ = run_cli(api, "list", "--tag", "team=data")
+    # THEN the API was asked for that tag
+    assert code == 0
+    assert api.requests[0]["query"]["tag"] == ["team=data"], api.requests[0]["query"]

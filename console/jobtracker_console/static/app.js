@@ -96,6 +96,7 @@ async function jobsPage(params) {
     status: params.get("status") || "",
     definition: params.get("definition") || "",
     schedule: params.get("schedule") || "",
+    tag: params.get("tag") || "",
   };
   const token = params.get("next_token") || "";
   const form = el(
@@ -106,7 +107,7 @@ async function jobsPage(params) {
         const id = (data.get("id") || "").trim();
         if (id) { location.hash = "#/jobs/" + encodeURIComponent(id); return; }
         const q = new URLSearchParams();
-        for (const k of ["status", "definition", "schedule"]) if (data.get(k)) q.set(k, data.get(k));
+        for (const k of ["status", "definition", "schedule", "tag"]) if (data.get(k)) q.set(k, data.get(k).trim());
         location.hash = "#/jobs?" + q.toString();
       } },
     el("div", {}, el("label", { for: "f-status" }, "Status"),
@@ -118,6 +119,8 @@ async function jobsPage(params) {
       el("input", { id: "f-definition", name: "definition", value: filters.definition })),
     el("div", {}, el("label", { for: "f-schedule" }, "Schedule"),
       el("input", { id: "f-schedule", name: "schedule", value: filters.schedule })),
+    el("div", {}, el("label", { for: "f-tag" }, "Tag"),
+      el("input", { id: "f-tag", name: "tag", value: filters.tag, placeholder: "key=value" })),
     el("div", {}, el("label", { for: "f-id" }, "Job id"),
       el("input", { id: "f-id", name: "id", placeholder: "job-…" })),
     el("button", { type: "submit" }, "Apply"),

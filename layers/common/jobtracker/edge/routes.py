@@ -84,11 +84,19 @@ def list_route(
     schedule: Filter = None,
     limit: Annotated[int, Query(ge=1, le=MAX_JOBS_PAGE)] = JOBS_PAGE,
     next_token: NextToken = None,
+    tag: Annotated[
+        str | None,
+        Query(
+            pattern=r"^[^=]{1,128}=.{0,256}$",
+            description="key=value: only jobs with that tag (filtered as the pages are read:"
+            " a page may hold fewer than `limit`; follow next_token)",
+        ),
+    ] = None,
 ) -> Any:
     from jobtracker.usecases.query import list_jobs
 
     jobs, token = list_jobs(
-        status.value if status else None, definition, schedule, limit, next_token
+        status.value if status else None, definition, schedule, limit, next_token, tag=tag
     )
     return answer(200, JobList(jobs=[job_summary(j) for j in jobs], next_token=token))
 

@@ -25,6 +25,11 @@ def get_job(job_id: str, deps: Deps | None = None) -> Job:
     return job
 
 
+# A tag is no index key: a tag filter reads the list's pages and keeps the matching jobs, up to
+# this many page reads per call (then it answers what it has, with the token to read on).
+MAX_TAG_FILTER_READS = 10
+
+
 def list_jobs(
     status: str | None,
     definition: str | None,
@@ -32,12 +37,28 @@ def list_jobs(
     limit: int,
     token: str | None,
     deps: Deps | None = None,
+    tag: str | None = None,
 ) -> tuple[list[Job], str | None]:
-    deps = deps or default_deps()
-    try:
-        return deps.repo.list_jobs(status, definition, schedule, limit, token)
-    except BadToken as exc:
-        raise _bad_token(exc) from None
+    """A page of jobs, newest first; with `tag` ("key=value"), only the jobs carrying it. Each
+    read asks for no more than the page still lacks, so no match is ever skipped over."""
+    repo = (deps or default_deps()).repo
+
+    def read(n: int, after: str | None) -> tuple[list[Job], str | None]:
+        try:
+            return repo.list_jobs(status, definition, schedule, n, after)
+        except BadToken as exc:
+            raise _bad_token(exc) from None
+
+    if tag is None:
+        return read(limit, token)
+    key, _, value = tag.partition("=")
+    found: list[Job] = []
+    for _ in range(MAX_TAG_FILTER_READS):
+        page, token = read(limit - len(found), token)
+        found += [j for j in page if j.spec.tags.get(key) == value]
+        if len(found) >= limit or token is None:
+            break
+    return found, token
 
 
 def _bad_token(exc: BadToken) -> MalformedInput:
