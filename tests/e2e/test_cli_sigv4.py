@@ -152,8 +152,9 @@ class SmallPages(JobTracker):
         schedule: str | None = None,
         limit: int | None = None,
         page_size: int = 7,
+        tag: str | None = None,
     ) -> Iterator[JobSummary]:
-        return super().list(status, definition, schedule, limit, page_size=7)
+        return super().list(status, definition, schedule, limit, page_size=7, tag=tag)
 
     def _call(
         self,
