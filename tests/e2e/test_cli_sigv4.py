@@ -51,20 +51,33 @@ def test_the_stack_file_holds_iam_shaped_credentials_for_its_owner_only(stack: S
     assert path.stat().st_mode & 0o777 == 0o600, oct(path.stat().st_mode)
 
 
-def test_the_cli_process_submits_and_watches_a_job_to_success(stack: Stack) -> None:
-    # GIVEN the CLI as its own process, finding the stack through JOBTRACKER_LOCAL_DIR only
+def cli_env(stack: Stack) -> dict[str, str]:
+    """This process's environment without AWS or jobtracker settings, finding the stack
+    through JOBTRACKER_LOCAL_DIR only."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "JOBTRACKER_"))}
     env["JOBTRACKER_LOCAL_DIR"] = str(stack.work_dir)
-    # WHEN it submits a job and watches it
-    argv = ["submit", "demo", "--parameters", '{"kind":"succeed","seconds":0}', "--watch"]
-    done = subprocess.run(
+    return env
+
+
+def cli_process(
+    argv: list[str], env: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """The `jobtracker` CLI run as its own process."""
+    return subprocess.run(
         [sys.executable, "-m", "jobtracker_client.cli", *argv],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
     )
+
+
+def test_the_cli_process_submits_and_watches_a_job_to_success(stack: Stack) -> None:
+    # GIVEN the CLI as its own process, finding the stack through JOBTRACKER_LOCAL_DIR only
+    # WHEN it submits a job and watches it
+    argv = ["submit", "demo", "--parameters", '{"kind":"succeed","seconds":0}', "--watch"]
+    done = cli_process(argv, cli_env(stack), timeout=120)
     # THEN it exits 0 (SUCCEEDED): every signed call was accepted
     assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
     assert "SUCCEEDED" in done.stdout, done.stdout
@@ -76,8 +89,7 @@ def test_the_cli_given_the_local_stacks_address_signs_with_its_credentials(
 ) -> None:
     # GIVEN the CLI as its own process with no AWS credentials at all, told the address the
     # stack printed (after the command, or in JOBTRACKER_API)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "JOBTRACKER_"))}
-    env["JOBTRACKER_LOCAL_DIR"] = str(stack.work_dir)
+    env = cli_env(stack)
     env["AWS_CONFIG_FILE"] = env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
     argv = ["list"]
     if how == "--api":
@@ -85,14 +97,7 @@ def test_the_cli_given_the_local_stacks_address_signs_with_its_credentials(
     else:
         env["JOBTRACKER_API"] = stack.api
     # WHEN it lists jobs
-    done = subprocess.run(
-        [sys.executable, "-m", "jobtracker_client.cli", *argv],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = cli_process(argv, env, timeout=60)
     # THEN the stack at that address was found and its credentials signed the request
     assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
     assert "credentials" not in done.stderr, done.stderr
