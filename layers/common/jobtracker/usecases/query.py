@@ -137,9 +137,12 @@ def overview(hours: int, deps: Deps | None = None) -> Overview:
         if len(jobs) >= OVERVIEW_MAX_JOBS:
             truncated = True
             break
-    pending, _ = deps.repo.list_jobs(
-        JobStatus.PENDING.value, None, None, OVERVIEW_MAX_WAITING, None
-    )
     active = list(islice(deps.repo.active_jobs(), OVERVIEW_MAX_ACTIVE + 1))
     capped = len(active) > OVERVIEW_MAX_ACTIVE
-    return summarize(jobs, pending, since, until, truncated, active[:OVERVIEW_MAX_ACTIVE], capped)
+    active = active[:OVERVIEW_MAX_ACTIVE]
+    # The waiting ones are among the unfinished just read: the newest of them, as the list of
+    # PENDING jobs would give them, without reading them a second time.
+    pending = sorted(
+        (j for j in active if j.status == JobStatus.PENDING), key=lambda j: j.created_at
+    )[-OVERVIEW_MAX_WAITING:]
+    return summarize(jobs, pending, since, until, truncated, active, capped)
