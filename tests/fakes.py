@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ from jobtracker.usecases.ports import (
     IdempotencyConflict,
     IdempotencyRecord,
     JobExists,
+    ScheduleRecord,
     Written,
 )
 from jobtracker.wiring import Deps
@@ -139,6 +140,52 @@ class FakeQueue:
 
     def delete(self, queue_url: str, receipt: str) -> None:
         self.sent[int(receipt)] = ("deleted", {}, 0)
+
+
+SCHEDULE_ROLE = "arn:aws:iam::123456789012:role/stack-ScheduleRole"
+
+
+class FakeSchedules:
+    """EventBridge Scheduler's job schedules: a state change replaces the record, as
+    UpdateSchedule does, and is counted (no change, no update)."""
+
+    def __init__(self, *records: ScheduleRecord) -> None:
+        self.records = list(records)
+        self.updates: list[tuple[str, str]] = []
+
+    def schedules(self) -> list[ScheduleRecord]:
+        return list(self.records)
+
+    def set_state(self, record: ScheduleRecord, state: str) -> ScheduleRecord:
+        self.updates.append((record.name, state))
+        i = next(i for i, r in enumerate(self.records) if r.name == record.name)
+        self.records[i] = replace(self.records[i], state=state)
+        return self.records[i]
+
+
+def schedule_record(
+    name: str,
+    expression: str,
+    state: str = "ENABLED",
+    created_at: datetime | None = None,
+    role_arn: str = SCHEDULE_ROLE,
+    **tick: object,
+) -> ScheduleRecord:
+    """A job schedule named stack-NAME whose ticks' jobs carry NAME (demo jobs by default)."""
+    body = {"schedule": name, "scheduled_time": "<aws.scheduler.scheduled-time>"}
+    body.update({"job": {"definition": "demo"}, **tick})
+    return ScheduleRecord(
+        name=f"stack-{name}",
+        group="stack-jobs",
+        expression=expression,
+        timezone="UTC",
+        state=state,
+        created_at=created_at,
+        description=None,
+        input=json.dumps(body),
+        arn=f"arn:aws:scheduler:us-east-1:123456789012:schedule/stack-jobs/stack-{name}",
+        role_arn=role_arn,
+    )
 
 
 def fake_deps(**env: str) -> Deps:

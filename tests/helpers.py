@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,11 +32,14 @@ def call_api(
     headers: dict[str, str] | None = None,
     query: str | None = None,
 ) -> Reply:
-    from jobtracker.edge.api import routes_of
+    from jobtracker.edge.api import route_methods
     from jobtracker.edge.routes import submissions
 
     # As API Gateway routes: the create_job function's routes to it, the rest to the api's.
-    submitting = (method, path) in routes_of(submissions)
+    submitting = any(
+        re.match(pattern, path) and method in methods
+        for pattern, methods in route_methods([submissions]).items()
+    )
     fn = load_handler(f"functions/{'create_job' if submitting else 'api'}", "app.handler")
     response = fn(http_event(method, path, body, headers, query), FakeContext())
     raw = response.get("body")

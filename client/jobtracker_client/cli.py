@@ -2,7 +2,7 @@
 
     jobtracker submit DEFINITION [--parameters JSON|@file] [--env K=V ...] [--watch]
     jobtracker get JOB_ID | list | cancel JOB_ID | rerun JOB_ID | watch JOB_ID | logs JOB_ID
-    jobtracker schedules [--runs N] | definitions
+    jobtracker schedules [--runs N] | schedules pause|resume|run NAME | definitions
 
 Human tables by default, `--output json` everywhere. `watch` (and `submit --watch`) exits 0
 only when the job SUCCEEDED, so it can gate a pipeline; see EXIT_CODES.
@@ -148,7 +148,7 @@ def print_schedules(schedules: list[ScheduleView], out: TextIO) -> None:
     rows: list[Sequence[Any]] = [("SCHEDULE", "EXPRESSION", "OVERLAP", "NEXT TICK", "LAST RUNS")]
     for s in schedules:
         runs = " ".join(r.status for r in s.last_runs) or "-"
-        next_tick = s.next_tick or ("disabled" if s.state != "ENABLED" else "-")
+        next_tick = s.next_tick or ("paused" if s.state != "ENABLED" else "-")
         rows.append((s.name, f"{s.expression} {s.timezone}", s.overlap or "?", next_tick, runs))
     _table(rows, out)
     for s in schedules:
@@ -251,6 +251,16 @@ def run(args: argparse.Namespace, client: JobTracker, out: TextIO) -> int:
         _emit(args, out, job.model_dump(), lambda: print_job(job, out))
     elif args.cmd == "watch":
         return watch(client, args, args.job_id, out)
+    elif args.cmd == "schedules" and args.action == "run":
+        job = client.run_schedule(args.name)
+        if args.watch:
+            sys.stderr.write(f"submitted {job.id} (a run of {args.name})\n")
+            return watch(client, args, job.id, out)
+        _emit(args, out, job.model_dump(), lambda: print_job(job, out))
+    elif args.cmd == "schedules" and args.action in ("pause", "resume"):
+        change = client.pause_schedule if args.action == "pause" else client.resume_schedule
+        changed = change(args.name)
+        _emit(args, out, changed.model_dump(), lambda: print_schedules([changed], out))
     elif args.cmd == "schedules":
         found = client.schedules(args.runs)
         _emit(
@@ -362,10 +372,24 @@ def parser() -> argparse.ArgumentParser:
     w = sub.add_parser("watch", help="follow a job until it ends; exit by its status")
     w.add_argument("job_id")
     waits(w)
-    sc = sub.add_parser("schedules", help="the job schedules: next tick and latest runs")
+    sc = sub.add_parser(
+        "schedules", help="the job schedules: next tick and latest runs; pause, resume, run now"
+    )
     sc.add_argument(
         "--runs", type=int, default=SCHEDULE_RUNS, help="latest runs shown per schedule"
     )
+    actions = sc.add_subparsers(dest="action", metavar="ACTION")
+    named = "the name its jobs carry (the SCHEDULE column) or EventBridge Scheduler's"
+    for action, text in (
+        ("pause", "stop its ticks (its running jobs go on)"),
+        ("resume", "fire its next tick again (missed ones are not caught up)"),
+        ("run", "its tick now, with its overlap policy; prints the job"),
+    ):
+        a = actions.add_parser(action, parents=[after], help=text)
+        a.add_argument("name", help=named)
+        if action == "run":
+            a.add_argument("--watch", action="store_true", help="wait for the end; exit by it")
+            waits(a)
     sub.add_parser("definitions", help="the job definitions a job may be submitted to")
     cs = sub.add_parser("console", help="the web console on localhost, for this API")
     cs.add_argument("--port", type=int, default=8765)

@@ -319,6 +319,18 @@ class JobTracker:
         page = self._call("GET", "/schedules", query={"runs": str(runs)})
         return [_read(ScheduleView, s) for s in page["schedules"]]
 
+    def pause_schedule(self, name: str) -> ScheduleView:
+        """Its ticks stop firing (EventBridge Scheduler's DISABLED); its running jobs go on."""
+        return _read(ScheduleView, self._call("POST", f"/schedules/{_segment(name)}/pause"))
+
+    def resume_schedule(self, name: str) -> ScheduleView:
+        """Its next tick fires (the ones it missed while paused do not)."""
+        return _read(ScheduleView, self._call("POST", f"/schedules/{_segment(name)}/resume"))
+
+    def run_schedule(self, name: str) -> JobView:
+        """The schedule's tick now, with its overlap policy: the job it made."""
+        return _read(JobView, self._call("POST", f"/schedules/{_segment(name)}/run"))
+
     def definitions(self) -> builtins.list[DefinitionView]:
         """The deployment's job definitions, by name: what `submit` takes."""
         return _read(DefinitionList, self._call("GET", "/definitions")).definitions

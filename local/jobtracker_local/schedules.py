@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from jobtracker.core.cron import Schedule, parse
+from jobtracker.core.submission import fill_scheduler_placeholders
 
 
 @dataclass
@@ -22,6 +23,7 @@ class ScheduleRunner:
     schedule: Schedule
     input_template: str | None
     origin: datetime
+    group: str | None = None  # its group in EventBridge Scheduler; None: a Schedule event's rule
     next_at: datetime | None = None
     fired: list[datetime] = field(default_factory=list)
 
@@ -38,27 +40,24 @@ class ScheduleRunner:
         return out
 
     def payload(self, when: datetime) -> dict[str, Any]:
-        if not self.input_template:
-            # EventBridge Scheduler's default input is the schedule's own context
-            return {"schedule": self.name, "scheduled_time": _stamp(when)}
-        text = self.input_template.replace("<aws.scheduler.scheduled-time>", _stamp(when))
-        text = text.replace("<aws.scheduler.execution-id>", str(uuid.uuid4()))
-        text = text.replace(
-            "<aws.scheduler.schedule-arn>", f"arn:aws:scheduler:local:schedule/{self.name}"
+        # EventBridge Scheduler's default input is the schedule's own context
+        template = self.input_template or json.dumps(
+            {"schedule": self.name, "scheduled_time": "<aws.scheduler.scheduled-time>"}
         )
-        return dict(json.loads(text))
-
-
-def _stamp(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        arn = f"arn:aws:scheduler:local:schedule/{self.name}"
+        return dict(json.loads(fill_scheduler_placeholders(template, when, arn, str(uuid.uuid4()))))
 
 
 def runner_for(
-    name: str, function: str, props: dict[str, Any], origin: datetime
+    name: str, function: str, props: dict[str, Any], origin: datetime, in_scheduler: bool
 ) -> ScheduleRunner | None:
-    """None for a disabled schedule."""
-    state = str(props.get("State", "ENABLED")).upper()
-    if state == "DISABLED" or props.get("Enabled") is False:
+    """A schedule in EventBridge Scheduler (ScheduleV2) always has a runner: whether it fires is
+    its state there, which the API may pause and resume. A disabled Schedule event (an
+    EventBridge rule) has none."""
+    if not in_scheduler and (
+        str(props.get("State", "ENABLED")).upper() == "DISABLED" or props.get("Enabled") is False
+    ):
         return None
     schedule = parse(str(props["ScheduleExpression"]), props.get("ScheduleExpressionTimezone"))
-    return ScheduleRunner(name, function, schedule, props.get("Input"), origin)
+    group = str(props.get("GroupName") or "default") if in_scheduler else None
+    return ScheduleRunner(name, function, schedule, props.get("Input"), origin, group)

@@ -13,7 +13,6 @@ import hmac
 import json
 import os
 import queue
-import re
 import secrets
 import socket
 import subprocess
@@ -48,10 +47,8 @@ from jobtracker_local.logs import LogConfiguration, LogShipper
 from jobtracker_local.schedules import ScheduleRunner, runner_for
 from jobtracker_local.sigv4 import Credentials
 from jobtracker_local.sqs import delete_messages, sqs_event, succeeded
-from jobtracker_local.state import Journal, identity
+from jobtracker_local.state import Journal, identity, keep_schedule_states, schedule_states
 
-# POST /_local/schedules/NAME/tick: fire a schedule now (signed like the API's calls).
-TICK = re.compile(r"^/_local/schedules/([A-Za-z0-9._-]{1,64})/tick/?$")
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
 
@@ -193,6 +190,7 @@ class LocalStack:
         self.routes: list[Route] = []
         self.queue_urls: dict[str, str] = {}  # by ARN, for the event source mappings
         self.schedules: list[ScheduleRunner] = []
+        self.schedule_states = schedule_states(state_dir)  # by name, as last seen
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -471,11 +469,14 @@ class LocalStack:
                     label = str(resolved.get("Name") or f"{name}-{event_name}")
                     if event["Type"] == "ScheduleV2":
                         self._create_schedule(label, name, resolved)
-                    runner = runner_for(label, name, resolved, datetime.now(UTC))
+                    runner = runner_for(
+                        label, name, resolved, datetime.now(UTC), event["Type"] == "ScheduleV2"
+                    )
                     if runner is not None:
                         self.schedules.append(runner)
         if self.schedules:
-            self._poll("schedules", self._fire_schedules)
+            # Scheduler's times are to the minute: a look a second is on time.
+            self._poll("schedules", self._fire_schedules, idle=1.0)
         for logical, res in tpl.resources_of_type(
             self.template, "AWS::Lambda::EventSourceMapping"
         ).items():
@@ -503,7 +504,9 @@ class LocalStack:
         """The schedule as SAM's ScheduleV2 creates it in EventBridge Scheduler."""
         target: dict[str, Any] = {
             "Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function}",
-            "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/jobtracker-local-{function}-schedules",
+            # SAM makes a role for a ScheduleV2 event that names none
+            "RoleArn": props.get("RoleArn")
+            or f"arn:aws:iam::{ACCOUNT}:role/jobtracker-local-{function}-schedules",
         }
         if props.get("Input"):
             target["Input"] = props["Input"]
@@ -515,20 +518,12 @@ class LocalStack:
         self.scheduler_client.create_schedule(
             Name=name,
             ScheduleExpression=props["ScheduleExpression"],
-            State=str(props.get("State", "ENABLED")),
+            # paused or resumed through the API before a restart: as it was left
+            State=self.schedule_states.get(name) or str(props.get("State", "ENABLED")),
             FlexibleTimeWindow=props.get("FlexibleTimeWindow") or {"Mode": "OFF"},
             Target=target,
             **{k: v for k, v in optional.items() if v},
         )
-
-    def tick(self, name: str) -> Any:
-        """Fire a schedule now, by hand (EventBridge Scheduler has no such button: a local
-        convenience for trying a schedule without waiting for its time); the tick's answer."""
-        runner = next((r for r in self.schedules if r.name == name), None)
-        if runner is None:
-            return None
-        now = datetime.now(UTC).replace(microsecond=0)
-        return self.invoke(runner.function, runner.payload(now))
 
     def concurrency(self, function: str) -> int:
         if self.serial is not None:
@@ -555,11 +550,24 @@ class LocalStack:
     def _fire_schedules(self) -> bool:
         fired = False
         for runner in self.schedules:
-            for when in runner.due(datetime.now(UTC)):
+            due = runner.due(datetime.now(UTC))
+            if runner.group is not None and self._schedule_state(runner) == "DISABLED":
+                continue  # paused: its times pass unfired, as Scheduler's do
+            for when in due:
                 fired = True
                 # the schedule's retry policy, shortened
                 self._invoke_retrying(runner.function, runner.payload(when), 3, 0.5)
         return fired
+
+    def _schedule_state(self, runner: ScheduleRunner) -> str:
+        """The schedule's state in moto's Scheduler (the API pauses and resumes it there),
+        kept in the state directory when it changes, for the next start."""
+        got = self.scheduler_client.get_schedule(Name=runner.name, GroupName=runner.group)
+        state = str(got.get("State") or "ENABLED")
+        if self.schedule_states.get(runner.name) != state:
+            self.schedule_states[runner.name] = state
+            keep_schedule_states(self.state_dir, self.schedule_states)
+        return state
 
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         fn = self.functions[function]
@@ -838,23 +846,6 @@ class LocalStack:
                         403,
                         json.dumps({"message": caller.message}).encode(),
                         {"Content-Type": "application/json"},
-                    )
-                ticked = TICK.match(path) if self.command == "POST" else None
-                if ticked is not None:
-                    try:
-                        answer = stack.tick(ticked.group(1))
-                    except Exception as exc:
-                        return self._send(
-                            500,
-                            json.dumps(
-                                {"error": {"code": "tick_failed", "message": repr(exc)}}
-                            ).encode(),
-                            {"Content-Type": "application/json"},
-                        )
-                    status = 404 if answer is None else 200
-                    payload = answer or {"error": {"code": "not_found", "message": path}}
-                    return self._send(
-                        status, json.dumps(payload).encode(), {"Content-Type": "application/json"}
                     )
                 route = next((r for r in stack.routes if r.match(self.command, path)), None)
                 if route is None:

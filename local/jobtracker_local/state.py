@@ -6,7 +6,8 @@ stack loses nothing the stream had told; only writes of the last poll, ~0.1 s, c
 On start the journal is folded into the latest image per key, put back into the new table
 before any function runs, and rewritten folded.
 
-The stack's token and key pair are kept too, so clients and open consoles keep working.
+The stack's token and key pair are kept too, so clients and open consoles keep working, and so
+are the schedules' states (paused or resumed through the API, in moto's Scheduler).
 """
 
 from __future__ import annotations
@@ -52,6 +53,22 @@ def identity(state_dir: Path, make_token: Callable[[], str]) -> tuple[str, Crede
         ),
     )
     return token, credentials
+
+
+SCHEDULE_STATES = "schedules.json"
+
+
+def schedule_states(state_dir: Path | None) -> dict[str, str]:
+    """Each schedule's state (ENABLED | DISABLED) as the stack last saw it, by name."""
+    path = state_dir / SCHEDULE_STATES if state_dir is not None else None
+    if path is None or not path.is_file():
+        return {}
+    return {str(k): str(v) for k, v in json.loads(path.read_text()).items()}
+
+
+def keep_schedule_states(state_dir: Path | None, states: dict[str, str]) -> None:
+    if state_dir is not None:
+        write_private(state_dir / SCHEDULE_STATES, json.dumps(states, sort_keys=True))
 
 
 def _key(keys: dict[str, Any]) -> str:

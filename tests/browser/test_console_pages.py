@@ -13,7 +13,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 
 from tests.browser.conftest import Console, save_shot
-from tests.browser.test_console import open_page, wait_for
+from tests.browser.test_console import confirm, open_page, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -33,16 +33,16 @@ def demo_schedule(console: Console) -> dict[str, Any]:
     return next(s for s in page["schedules"] if s["name"] == DEMO)
 
 
-def tick(console: Console, scheduler_name: str) -> str:
-    """Fire the schedule now (the local stack's hand tick); the job it made. Its overlap policy
-    is Forbid: a tick while an earlier run is active is skipped, so wait that run out."""
-    for _ in range(10):
-        status, answer = console.stack.request("POST", f"/_local/schedules/{scheduler_name}/tick")
-        assert status == 200, answer
-        if answer["outcome"] == "created":
-            return str(answer["job_id"])
+def run_now(console: Console) -> str:
+    """Run the demo schedule now (POST /schedules/NAME/run); the job it made. Its overlap policy
+    is Forbid: a run while an earlier one is active is refused (409), so wait that run out."""
+    for _ in range(15):
+        status, answer = console.stack.request("POST", f"/schedules/{DEMO}/run")
+        if status in (200, 201):
+            return str(answer["id"])
+        assert status == 409, answer
         time.sleep(2)
-    pytest.fail(f"every tick was skipped: {answer}")
+    pytest.fail(f"every run was refused: {answer}")
 
 
 def test_the_schedules_page_shows_the_demo_schedules_expression_overlap_and_next_tick(
@@ -64,8 +64,8 @@ def test_the_schedules_page_shows_the_demo_schedules_expression_overlap_and_next
 def test_a_tick_of_the_demo_schedule_is_listed_with_its_status(
     browser: Any, console: Console, shot: None
 ) -> None:
-    # GIVEN the demo schedule ticked (by hand) and its run finished
-    job_id = tick(console, demo_schedule(console)["scheduler_name"])
+    # GIVEN the demo schedule ran (now, through the API) and its run finished
+    job_id = run_now(console)
     assert console.stack.wait(job_id)["status"] == "SUCCEEDED"
     # WHEN the Schedules page is opened
     open_page(browser, console, "#/schedules")
@@ -78,6 +78,61 @@ def test_a_tick_of_the_demo_schedule_is_listed_with_its_status(
         timeout=20,  # the page follows its schedules every 10 s
     )
     assert run.find_element(By.CSS_SELECTOR, ".badge").text == "SUCCEEDED"
+
+
+def test_an_operator_pauses_and_resumes_a_schedule_each_after_a_confirmation(
+    browser: Any, console: Console
+) -> None:
+    # GIVEN the demo schedule, active, on the Schedules page
+    assert demo_schedule(console)["state"] == "ENABLED"
+    open_page(browser, console, "#/schedules")
+    try:
+        # WHEN Pause is pressed and confirmed
+        card(browser).find_element(By.CSS_SELECTOR, "button.pause").click()
+        message = confirm(browser, "Pause")
+        # THEN the dialog said what pausing does, the card shows it paused with no next tick,
+        # and EventBridge Scheduler holds it DISABLED
+        assert "No tick fires until it is resumed" in message, message
+        resume = wait_for(
+            browser,
+            ec.element_to_be_clickable((By.CSS_SELECTOR, f"[data-schedule='{DEMO}'] .resume")),
+        )
+        demo = card(browser)
+        assert demo.find_element(By.CSS_SELECTOR, "h2 .badge").text == "PAUSED"
+        assert "paused" in demo.find_element(By.CSS_SELECTOR, ".next-tick").text
+        assert demo_schedule(console)["state"] == "DISABLED"
+        save_shot(browser, "schedules-paused")
+        # AND WHEN Resume is pressed and confirmed THEN it is active again, with a next tick
+        resume.click()
+        assert "missed while paused are not run" in confirm(browser, "Resume")
+        wait_for(
+            browser,
+            ec.presence_of_element_located((By.CSS_SELECTOR, f"[data-schedule='{DEMO}'] .pause")),
+        )
+        assert demo_schedule(console)["state"] == "ENABLED"
+        assert card(browser).find_element(By.CSS_SELECTOR, ".next-tick time")
+    finally:
+        console.stack.request("POST", f"/schedules/{DEMO}/resume")  # the other journeys' state
+
+
+def test_run_now_after_a_confirmation_opens_the_job_the_schedule_made(
+    browser: Any, console: Console, shot: None
+) -> None:
+    # GIVEN no run of the demo schedule is active (its overlap policy is Forbid)
+    for run in demo_schedule(console)["last_runs"]:
+        console.stack.wait(run["id"])
+    open_page(browser, console, "#/schedules")
+    # WHEN Run now is pressed and confirmed
+    card(browser).find_element(By.CSS_SELECTOR, "button.run-now").click()
+    message = confirm(browser, "Run now")
+    # THEN the dialog named the definition and the overlap policy, and the console opens the
+    # new job: the schedule's, made this second, which runs to its end
+    assert "starts a demo job" in message and "overlap Forbid" in message, message
+    wait_for(browser, lambda b: "#/jobs/job-s" in b.current_url)
+    job_id = browser.current_url.rsplit("/", 1)[1]
+    job = console.stack.wait(job_id)
+    assert job["schedule"] == DEMO and job["status"] == "SUCCEEDED", job
+    wait_for(browser, ec.text_to_be_present_in_element((By.TAG_NAME, "h1"), job_id))
 
 
 def drawn_counts(browser: Any) -> dict[str, int]:

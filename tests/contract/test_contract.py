@@ -9,6 +9,7 @@ unknown definition and gets 422): the machine is not flooded with tasks.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -102,7 +103,8 @@ def test_an_unsigned_request_gets_the_documented_403(
     method: str, path: str, contract_stack: ContractStack
 ) -> None:
     # GIVEN a request with no signature (what IAM authorization refuses before any function)
-    case = schema[path][method].Case(path_parameters={"job_id": "job-unknown"})
+    unknown = {name: f"unknown-{name}" for name in re.findall(r"{(\w+)}", path)}
+    case = schema[path][method].Case(path_parameters=unknown)
     RAN.add(f"{method} {path}")
     # WHEN it is sent without the session's signer; THEN the 403 is the one documented
     validate(case, contract_stack, signed=False)
@@ -136,6 +138,20 @@ def test_real_jobs_answer_as_documented(contract_stack: ContractStack) -> None:
         path_parameters={"job_id": job_id}, body={"reason": "contract"}
     )
     assert validate(cancel, contract_stack).status_code == 409, "a finished job is not cancelled"
+
+
+def test_pausing_resuming_and_running_a_schedule_answer_as_documented(
+    contract_stack: ContractStack,
+) -> None:
+    """Generated names name no schedule: this walks the demo schedule through its routes."""
+    name = {"name": "demo-every-10-minutes"}
+    # GIVEN the demo schedule; WHEN it is paused, run now and resumed
+    for action in ("pause", "run", "resume"):
+        case = schema[f"/schedules/{{name}}/{action}"]["POST"].Case(path_parameters=name)
+        answered = validate(case, contract_stack)
+        # THEN each answer keeps the contract (run: 201, or 409 while a run is active)
+        expected = {201, 409} if action == "run" else {200}
+        assert answered.status_code in expected, (action, answered.text)
 
 
 def test_cancelling_a_running_job_answers_as_documented(contract_stack: ContractStack) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -91,5 +92,41 @@ def test_a_stopped_stack_keeps_what_its_last_moments_wrote(tmp_path: Path) -> No
         stack = Stack(info["api"], info["token"], info["moto"], info["ecs"], tmp_path)
         # THEN the job is there, finished
         assert stack.job(job["id"])["status"] == "SUCCEEDED", "the stopped stack kept the job"
+    finally:
+        stop_stack(proc)
+
+
+DEMO = "demo-every-10-minutes"  # the demo schedule's name in its tick (template.yaml)
+
+
+def _demo_state(stack: Stack) -> str:
+    status, page = stack.request("GET", "/schedules")
+    assert status == 200, page
+    return str(next(s["state"] for s in page["schedules"] if s["name"] == DEMO))
+
+
+def test_a_paused_schedule_stays_paused_across_a_restart(tmp_path: Path) -> None:
+    # GIVEN a stack whose demo schedule was paused through the API
+    proc, info = start_stack(tmp_path, "--backoff-scale", "0.02")
+    try:
+        stack = Stack(info["api"], info["token"], info["moto"], info["ecs"], tmp_path)
+        status, paused = stack.request("POST", f"/schedules/{DEMO}/pause")
+        assert status == 200 and paused["state"] == "DISABLED", paused
+        # the stack notes a schedule's state as it looks before firing (once a second)
+        kept = tmp_path / "state" / "schedules.json"
+        deadline = time.time() + 10
+        while time.time() < deadline and "DISABLED" not in (
+            kept.read_text() if kept.exists() else ""
+        ):
+            time.sleep(0.2)
+    finally:
+        stop_stack(proc)
+        (tmp_path / "ready.json").unlink()
+    # WHEN it starts again on the same work dir
+    proc, info = start_stack(tmp_path, "--backoff-scale", "0.02")
+    try:
+        stack = Stack(info["api"], info["token"], info["moto"], info["ecs"], tmp_path)
+        # THEN the schedule is still paused (the template says ENABLED)
+        assert _demo_state(stack) == "DISABLED", "a restart resumed a paused schedule"
     finally:
         stop_stack(proc)

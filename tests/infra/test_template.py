@@ -156,24 +156,61 @@ def test_no_wildcard_actions_or_resources() -> None:
             ), (owner, st)
 
 
-def test_schedules_are_read_by_the_api_only_and_only_in_the_job_schedules_group() -> None:
-    readers = {
-        owner
-        for owner, st in _statements()
-        if any(a.startswith("scheduler:") for a in _actions(st))
-    }
-    assert readers == {"ApiFunction"}
+JOB_SCHEDULE_ARNS = {
+    "Fn::Sub": "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}"
+    ":schedule/${JobSchedules}/*"
+}
+
+
+def test_only_the_api_and_create_job_touch_schedules_and_only_in_the_job_schedules_group() -> None:
+    # GIVEN every IAM statement of the stack
+    held: dict[str, set[str]] = {}
     for owner, st in _statements():
-        if "scheduler:GetSchedule" in _actions(st):
-            assert st["Resource"] == {
-                "Fn::Sub": "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}"
-                ":schedule/${JobSchedules}/*"
-            }, owner
-    env = FUNCTIONS["ApiFunction"]["Properties"]["Environment"]["Variables"]
-    assert env["SCHEDULE_GROUP"] == {"Ref": "JobSchedules"}
-    # every job schedule is in that group (the reconciler's is not a job schedule)
+        for action in (a for a in _actions(st) if a.startswith("scheduler:")):
+            held.setdefault(owner, set()).add(action)
+            # THEN each schedule action but ListSchedules (no resource type) is on the group only
+            if action != "scheduler:ListSchedules":
+                assert st["Resource"] == JOB_SCHEDULE_ARNS, (owner, action)
+    # AND the API reads, pauses and resumes; create_job reads (run now); nothing else touches one
+    assert held == {
+        "ApiFunction": {
+            "scheduler:ListSchedules",
+            "scheduler:GetSchedule",
+            "scheduler:UpdateSchedule",
+        },
+        "CreateJobFunction": {"scheduler:ListSchedules", "scheduler:GetSchedule"},
+    }, held
+    for function in held:
+        env = FUNCTIONS[function]["Properties"]["Environment"]["Variables"]
+        assert env["SCHEDULE_GROUP"] == {"Ref": "JobSchedules"}, function
+
+
+def test_every_job_schedule_is_in_the_group_and_runs_as_the_schedule_role() -> None:
+    # the reconciler's schedule is not a job schedule: it is in no group of ours
     for event in _schedule_events():
         assert event["Properties"]["GroupName"] == {"Ref": "JobSchedules"}
+        assert event["Properties"]["RoleArn"] == {"Fn::GetAtt": ["ScheduleRole", "Arn"]}, (
+            "a job schedule with another role could not be paused or resumed by the API"
+        )
+    env = FUNCTIONS["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["SCHEDULE_ROLE_ARN"] == {"Fn::GetAtt": ["ScheduleRole", "Arn"]}
+
+
+def test_the_schedule_role_is_scheduler_s_for_this_account_and_invokes_create_job_only() -> None:
+    role = RESOURCES["ScheduleRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    granted = {
+        a: st["Resource"]
+        for owner, st in _statements()
+        if owner == "ScheduleRole"
+        for a in _actions(st)
+    }
+    assert granted == {
+        "lambda:InvokeFunction": {"Fn::GetAtt": ["CreateJobFunction", "Arn"]},
+        "sqs:SendMessage": {"Fn::GetAtt": ["EventDeadLetterQueue", "Arn"]},
+    }, granted
 
 
 def _schedule_events() -> list[dict[str, Any]]:
@@ -196,19 +233,25 @@ def test_run_task_only_on_our_task_definition_family_in_our_cluster() -> None:
     assert family == {"Fn::Sub": "${AWS::StackName}-worker"}
 
 
-def test_pass_role_only_for_task_roles_to_ecs_tasks() -> None:
-    found = 0
+def test_pass_role_only_for_task_roles_to_ecs_tasks_and_the_schedule_role_to_scheduler() -> None:
+    task_roles = [
+        {"Fn::GetAtt": ["TaskRole", "Arn"]},
+        {"Fn::GetAtt": ["TaskExecutionRole", "Arn"]},
+    ]
+    passers: dict[str, list[str]] = {}
     for owner, st in _statements():
-        if "iam:PassRole" in _actions(st):
-            found += 1
-            assert st["Resource"] == [
-                {"Fn::GetAtt": ["TaskRole", "Arn"]},
-                {"Fn::GetAtt": ["TaskExecutionRole", "Arn"]},
-            ], owner
-            assert st["Condition"] == {
-                "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
-            }
-    assert found >= 2  # create_job and retry_decider launch tasks
+        if "iam:PassRole" not in _actions(st):
+            continue
+        service = st["Condition"]["StringEquals"]["iam:PassedToService"]
+        passers.setdefault(service, []).append(owner)
+        if service == "ecs-tasks.amazonaws.com":
+            assert st["Resource"] == task_roles, owner
+        else:
+            # pause and resume resend the schedule's role: that one role, to Scheduler only
+            assert service == "scheduler.amazonaws.com", (owner, service)
+            assert st["Resource"] == {"Fn::GetAtt": ["ScheduleRole", "Arn"]}, owner
+    assert len(passers["ecs-tasks.amazonaws.com"]) >= 2  # create_job, retry_decider launch tasks
+    assert passers["scheduler.amazonaws.com"] == ["ApiFunction"], passers
 
 
 def test_dynamodb_only_on_the_table_and_its_indexes() -> None:
@@ -336,36 +379,41 @@ def test_no_secrets_in_container_environment() -> None:
         )
 
 
+ENV_DEFINITIONS = ("JOB_DEFAULTS", "JOB_DEFINITIONS")
+
+
+def _sub_text(variable: str) -> str:
+    """A global environment variable's !Sub text, as the template writes it."""
+    sub = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"][variable]["Fn::Sub"]
+    text = sub[0] if isinstance(sub, list) else sub
+    return str(text).replace("${AssignPublicIp}", "false").replace("${StopTimeoutSeconds}", "60")
+
+
 def template_job_definitions() -> dict[str, Any]:
-    """The JOB_DEFINITIONS setting as the template builds it (placeholders filled in)."""
+    """The job definitions as the functions read them (placeholders filled in)."""
+    import re
+
     from jobtracker.config import load_settings
 
-    sub = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["JOB_DEFINITIONS"]["Fn::Sub"]
-    text = sub[0]
-    for placeholder in (
-        "${WorkerTaskDefinition}",
-        "${JobCluster.Arn}",
-        "${SubnetList}",
-        "${SecurityGroupList}",
-        "${JobLogGroup}",
-    ):
-        text = text.replace(placeholder, "x")
-    text = text.replace("${AssignPublicIp}", "false").replace("${StopTimeoutSeconds}", "60")
-    return dict(load_settings({"TABLE_NAME": "t", "JOB_DEFINITIONS": text}).job_definitions)
+    env = {v: re.sub(r"\$\{[A-Za-z0-9.]+\}", "x", _sub_text(v)) for v in ENV_DEFINITIONS}
+    return dict(load_settings({"TABLE_NAME": "t", **env}).job_definitions)
 
 
 def test_job_definitions_config_is_valid_json_shape() -> None:
-    assert "demo" in template_job_definitions()
+    assert {"demo", "demo-limited"} <= set(template_job_definitions())
 
 
 def raw_job_definitions() -> dict[str, dict[str, Any]]:
-    """JOB_DEFINITIONS as the template writes it, each `${Resource}` placeholder kept as
-    "ref:Resource" (so a definition says which task definition it launches)."""
+    """Each job definition over the shared defaults as the template writes them, each
+    `${Resource}` placeholder kept as "ref:Resource" (so a definition says which task
+    definition it launches)."""
     import re
 
-    sub = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["JOB_DEFINITIONS"]["Fn::Sub"]
-    text = sub[0].replace("${AssignPublicIp}", "false").replace("${StopTimeoutSeconds}", "60")
-    return dict(json.loads(re.sub(r"\$\{([A-Za-z0-9.]+)\}", r"ref:\1", text)))
+    defaults, definitions = (
+        json.loads(re.sub(r"\$\{([A-Za-z0-9.]+)\}", r"ref:\1", _sub_text(v)))
+        for v in ENV_DEFINITIONS
+    )
+    return {name: {**defaults, **entry} for name, entry in definitions.items()}
 
 
 def _launch_policy(action: str) -> str:

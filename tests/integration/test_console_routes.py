@@ -1,5 +1,5 @@
-"""Integration: the console's routes, GET /schedules (EventBridge Scheduler on moto) and
-GET /stats, through the API handler."""
+"""Integration: the console's routes, GET /schedules, pausing, resuming and running one now
+(EventBridge Scheduler on moto) and GET /stats, through the API's handlers."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from tests.conftest import AwsEnv, reset_caches
 from tests.helpers import call_api, error, inject, invoke, job_event, submitted
 
 GROUP = "jobtracker-test-jobs"
+ROLE = "arn:aws:iam::123456789012:role/scheduler"  # the stack's schedule role, in these tests
 TICK = {
     "schedule": "nightly",
     "scheduled_time": "<aws.scheduler.scheduled-time>",
@@ -25,7 +26,9 @@ TICK = {
 }
 
 
-def create_schedule(name: str, expression: str, group: str | None, tick: Any = TICK) -> None:
+def create_schedule(
+    name: str, expression: str, group: str | None, tick: Any = TICK, role: str = ROLE
+) -> None:
     extra = {"GroupName": group} if group else {}
     boto3.client("scheduler").create_schedule(
         Name=name,
@@ -34,7 +37,7 @@ def create_schedule(name: str, expression: str, group: str | None, tick: Any = T
         FlexibleTimeWindow={"Mode": "OFF"},
         Target={
             "Arn": "arn:aws:lambda:us-east-1:123456789012:function:create_job",
-            "RoleArn": "arn:aws:iam::123456789012:role/scheduler",
+            "RoleArn": role,
             "Input": json.dumps(tick),
         },
         **extra,
@@ -45,6 +48,7 @@ def create_schedule(name: str, expression: str, group: str | None, tick: Any = T
 def schedules(aws: AwsEnv, monkeypatch: pytest.MonkeyPatch) -> None:
     boto3.client("scheduler").create_schedule_group(Name=GROUP)
     monkeypatch.setenv("SCHEDULE_GROUP", GROUP)
+    monkeypatch.setenv("SCHEDULE_ROLE_ARN", ROLE)
     reset_caches()
     create_schedule("jt-nightly", "cron(0 2 * * ? *)", GROUP)
     # the reconciler's kind: not in the job schedules' group, so not listed
@@ -91,6 +95,91 @@ def test_schedules_rejects_a_bad_runs_count_naming_the_field(aws: AwsEnv) -> Non
     reply = call_api("GET", "/schedules", query="runs=99")
     assert reply.status == 422
     assert reply.body["error"]["fields"][0]["field"] == "runs"
+
+
+def scheduler_view(name: str = "jt-nightly") -> dict[str, Any]:
+    return dict(boto3.client("scheduler").get_schedule(Name=name, GroupName=GROUP))
+
+
+def test_pause_disables_the_schedule_in_scheduler_and_keeps_the_rest_of_it(
+    aws: AwsEnv, schedules: None
+) -> None:
+    # GIVEN the nightly schedule, active
+    before = scheduler_view()
+    # WHEN it is paused by the name its jobs carry
+    reply = call_api("POST", "/schedules/nightly/pause")
+    # THEN the answer is the schedule, paused, with no next tick
+    assert reply.status == 200, reply.body
+    assert reply.body["state"] == "DISABLED" and reply.body["next_tick"] is None, reply.body
+    # AND Scheduler holds it DISABLED with its expression, time zone, window and target as before
+    after = scheduler_view()
+    assert after["State"] == "DISABLED"
+    kept = ("ScheduleExpression", "ScheduleExpressionTimezone", "FlexibleTimeWindow", "Target")
+    assert {k: after[k] for k in kept} == {k: before[k] for k in kept}, (
+        "UpdateSchedule lost a field"
+    )
+
+
+def test_resume_enables_a_paused_schedule_by_its_scheduler_name_with_its_next_tick(
+    aws: AwsEnv, schedules: None
+) -> None:
+    # GIVEN the nightly schedule, paused
+    assert call_api("POST", "/schedules/nightly/pause").status == 200
+    # WHEN it is resumed by Scheduler's name for it
+    reply = call_api("POST", "/schedules/jt-nightly/resume")
+    # THEN it is ENABLED there and its next tick is its expression's next
+    assert reply.status == 200, reply.body
+    assert scheduler_view()["State"] == "ENABLED"
+    assert reply.body["state"] == "ENABLED" and reply.body["next_tick"], reply.body
+
+
+def test_pausing_an_unknown_schedule_answers_404_naming_it(aws: AwsEnv, schedules: None) -> None:
+    reply = call_api("POST", "/schedules/weekly/pause")
+    assert reply.status == 404, reply.body
+    assert reply.body["error"]["message"] == "schedule weekly not found", reply.body
+
+
+def test_a_schedule_with_a_role_of_its_own_answers_409_and_is_left_as_it_is(
+    aws: AwsEnv, schedules: None
+) -> None:
+    # GIVEN a schedule in the group made with another role than the stack's
+    create_schedule("jt-own", "rate(1 hour)", GROUP, {**TICK, "schedule": "own"}, role="arn:x")
+    # WHEN it is paused THEN 409 says why, and Scheduler still holds it ENABLED
+    reply = call_api("POST", "/schedules/own/pause")
+    assert reply.status == 409, reply.body
+    assert "not as the stack's schedule role" in reply.body["error"]["message"], reply.body
+    assert scheduler_view("jt-own")["State"] == "ENABLED"
+
+
+def test_run_now_makes_and_launches_the_ticks_job_through_create_job(
+    aws: AwsEnv, schedules: None
+) -> None:
+    # GIVEN the nightly schedule (overlap Forbid), no run yet
+    # WHEN it is run now
+    reply = call_api("POST", "/schedules/nightly/run")
+    # THEN create_job answers 201 with the tick's job, launched, carrying the schedule's name
+    assert reply.status == 201, reply.body
+    job = reply.body
+    assert job["schedule"] == "nightly" and job["definition"] == "demo", job
+    assert job["id"] == scheduled_job_id("nightly", job["scheduled_time"]), job
+    (attempt,) = job["attempts"]
+    assert attempt["task_arn"].startswith("arn:aws:ecs:"), "run now must launch the job's task"
+    # AND a second run while it is active is refused by its overlap policy, naming the run
+    again = call_api("POST", "/schedules/nightly/run")
+    if again.status != 200:  # 200: the same second's tick, answered again
+        assert again.status == 409, again.body
+        assert job["id"] in again.body["error"]["message"], again.body
+    runs = call_api("GET", "/jobs", query="schedule=nightly").body["jobs"]
+    assert [r["id"] for r in runs] == [job["id"]], "a skipped run must make no job"
+
+
+def test_run_now_of_a_paused_schedule_runs_it_and_leaves_it_paused(
+    aws: AwsEnv, schedules: None
+) -> None:
+    assert call_api("POST", "/schedules/nightly/pause").status == 200
+    reply = call_api("POST", "/schedules/nightly/run")
+    assert reply.status == 201, reply.body
+    assert scheduler_view()["State"] == "DISABLED"
 
 
 def test_stats_counts_recent_jobs_by_status_and_definition_and_lists_waiting_ones(

@@ -1,5 +1,6 @@
-"""Integration: every DynamoDB operation a function performs is allowed by its own policy in
-template.yaml (moto does not enforce IAM, so a missing permission would only show on AWS)."""
+"""Integration: every DynamoDB and EventBridge Scheduler operation a function performs is allowed
+by its own policy in template.yaml (moto does not enforce IAM, so a missing permission would only
+show on AWS)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import boto3
 import pytest
 
 from jobtracker_local.template import load
-from tests.conftest import AwsEnv
+from tests.conftest import AwsEnv, reset_caches
 from tests.helpers import call_api, configured_queue, drain, invoke, job_event, submitted
 
 TEMPLATE = load()
@@ -28,8 +29,12 @@ def function_of(code_uri: str) -> str:
     raise KeyError(code_uri)
 
 
+SERVICES = ("dynamodb", "scheduler")
+
+
 def allowed(function: str) -> set[tuple[str, str]]:
-    """(action, "table" | "index/<name>" | "index/*") the function's own statements allow."""
+    """(action, "table" | "index/<name>" | "index/*") the function's own statements allow (a
+    scheduler action's resource is held to the job schedules' group by tests/infra)."""
     out: set[tuple[str, str]] = set()
     for policy in RESOURCES[function]["Properties"].get("Policies", []):
         for st in policy.get("Statement", []) if isinstance(policy, dict) else []:
@@ -41,20 +46,28 @@ def allowed(function: str) -> set[tuple[str, str]]:
                 else "table"
             )
             out |= {(a, where) for a in actions if a.startswith("dynamodb:")}
+            out |= {(a, "schedule") for a in actions if a.startswith("scheduler:")}
     return out
 
 
 class Recorder:
-    """The DynamoDB operations (and the index each query used) per function."""
+    """The DynamoDB operations (and the index each query used) and the Scheduler operations,
+    per function."""
 
     def __init__(self) -> None:
         from tests.helpers import aws_client
 
         self.current = "?"
         self.seen: dict[str, set[tuple[str, str]]] = defaultdict(set)
-        aws_client("dynamodb").meta.events.register("provide-client-params.dynamodb.*", self._call)
+        for service in SERVICES:
+            events = aws_client(service).meta.events
+            events.register(f"provide-client-params.{service}.*", self._call)
 
     def _call(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        service = model.service_model.endpoint_prefix
+        if service == "scheduler":
+            self.seen[self.current].add((f"scheduler:{model.name}", "schedule"))
+            return
         where = f"index/{params['IndexName']}" if params.get("IndexName") else "table"
         self.seen[self.current].add((f"dynamodb:{model.name}", where))
 
@@ -66,10 +79,33 @@ class Recorder:
             self.current = "?"
 
 
-def test_every_dynamodb_call_a_function_makes_is_in_its_policy(
+def job_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job schedule in the stack's group, made with the stack's schedule role."""
+    role = "arn:aws:iam::123456789012:role/stack-ScheduleRole"
+    scheduler = boto3.client("scheduler")
+    scheduler.create_schedule_group(Name="stack-jobs")
+    tick = {"schedule": "hourly", "scheduled_time": "<aws.scheduler.scheduled-time>"}
+    scheduler.create_schedule(
+        Name="stack-hourly",
+        GroupName="stack-jobs",
+        ScheduleExpression="rate(1 hour)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={
+            "Arn": "arn:aws:lambda:us-east-1:123456789012:function:create_job",
+            "RoleArn": role,
+            "Input": json.dumps({**tick, "job": {"definition": "demo"}}),
+        },
+    )
+    monkeypatch.setenv("SCHEDULE_GROUP", "stack-jobs")
+    monkeypatch.setenv("SCHEDULE_ROLE_ARN", role)
+
+
+def test_every_dynamodb_and_scheduler_call_a_function_makes_is_in_its_policy(
     aws: AwsEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dlq = configured_queue(monkeypatch, "events-dlq", "EVENT_DLQ_URL")
+    job_schedule(monkeypatch)
+    reset_caches()  # the schedule group's settings; the recorder hooks the new clients
     rec = Recorder()
     # GIVEN each function doing its work: submit, track, decide and relaunch, read, cancel,
     # schedule, reconcile
@@ -117,6 +153,11 @@ def test_every_dynamodb_call_a_function_makes_is_in_its_policy(
     rec.run("functions/create_job", lambda: invoke("functions/create_job", tick))
     rec.run("functions/create_job", lambda: invoke("functions/create_job", tick))
     rec.run("functions/reconciler", lambda: invoke("functions/reconciler", {}))
+    for action in ("pause", "resume"):
+        rec.run("functions/api", lambda a=action: call_api("POST", f"/schedules/hourly/{a}"))  # type: ignore[misc]
+    rec.run("functions/api", lambda: call_api("GET", "/schedules"))
+    ran = rec.run("functions/create_job", lambda: call_api("POST", "/schedules/hourly/run"))
+    assert ran.status == 201, ran.body
     late = rec.run("functions/create_job", lambda: submitted())
     for body in (
         job_event(late, "task_stopped_success", aws.cluster_arn),
@@ -124,6 +165,8 @@ def test_every_dynamodb_call_a_function_makes_is_in_its_policy(
     ):
         boto3.client("sqs").send_message(QueueUrl=dlq, MessageBody=json.dumps(body))
     assert rec.run("functions/redrive", lambda: invoke("functions/redrive", {}))["redriven"] == 2
+    assert ("scheduler:UpdateSchedule", "schedule") in rec.seen["ApiFunction"], "pause recorded"
+    assert ("scheduler:GetSchedule", "schedule") in rec.seen["CreateJobFunction"], "run recorded"
     # THEN each operation is allowed by that function's own statements
     assert set(rec.seen) >= {
         "CreateJobFunction",

@@ -315,6 +315,57 @@ def test_cli_schedules_shows_each_schedules_next_tick_and_last_runs(api: FakeApi
         assert part in line, line
 
 
+def schedule(state: str) -> dict[str, Any]:
+    return {
+        "name": "nightly", "scheduler_name": "stack-nightly", "group": "stack-jobs",
+        "description": None, "expression": "cron(0 2 * * ? *)", "timezone": "UTC",
+        "state": state, "overlap": "Forbid", "definition": "demo",
+        "next_tick": None if state == "DISABLED" else "2026-11-25T02:00:00.000Z",
+        "problem": None, "last_runs": [], "links": {"jobs": "/jobs?schedule=nightly"},
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(("action", "state"), [("pause", "DISABLED"), ("resume", "ENABLED")])
+def test_cli_schedules_pause_and_resume_post_the_named_schedule_and_show_it(
+    api: FakeApi, action: str, state: str
+) -> None:
+    # GIVEN an API that pauses and resumes the nightly schedule
+    api.on("POST", f"/schedules/nightly/{action}", lambda q, b: (200, schedule(state)))
+    out = io.StringIO()
+    # WHEN `jobtracker schedules pause|resume nightly` runs
+    assert main(["schedules", action, "nightly"], client(api), out) == 0
+    # THEN it posted that route and shows the schedule as it is now
+    assert [(r["method"], r["path"]) for r in api.requests] == [
+        ("POST", f"/schedules/nightly/{action}")
+    ]
+    line = out.getvalue().splitlines()[1]
+    assert line.startswith("nightly") and ("paused" if action == "pause" else "2026-11-25") in line
+
+
+def test_cli_schedules_run_prints_the_job_it_made(api: FakeApi) -> None:
+    # GIVEN an API whose run now of "nightly" made a job
+    made = job("job-snow")
+    api.on("POST", "/schedules/nightly/run", lambda q, b: (201, made))
+    out = io.StringIO()
+    # WHEN `jobtracker schedules run nightly -o json` runs
+    assert main(["schedules", "run", "nightly", "-o", "json"], client(api), out) == 0
+    # THEN it prints that job
+    assert json.loads(out.getvalue())["id"] == "job-snow"
+
+
+def test_cli_schedules_run_refused_by_the_overlap_policy_exits_with_the_apis_error(
+    api: FakeApi,
+) -> None:
+    # GIVEN an API that refuses the run (Forbid, a run still active)
+    refusal = {"error": {"code": "conflict", "message": "schedule nightly: not run, its run"
+                         " job-1 is still active"}}  # fmt: skip
+    api.on("POST", "/schedules/nightly/run", lambda q, b: (409, refusal))
+    # WHEN it is run now THEN the CLI says why and exits as an API error
+    code, _, err = run_cli(api, "schedules", "run", "nightly")
+    assert code == EXIT_CODES["API_ERROR"], code
+    assert "error (409): schedule nightly: not run" in err, err
+
+
 def test_cli_definitions_lists_each_definition_with_its_size_and_limit(api: FakeApi) -> None:
     # GIVEN an API with two job definitions, one with a running limit
     demo = {

@@ -3,7 +3,6 @@ schedules' state (usecases.schedules) — computed from fakes."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +12,7 @@ from jobtracker.core.overview import percentile, summarize
 from jobtracker.edge.api_models import scheduled_run
 from jobtracker.usecases.ports import ScheduleRecord
 from jobtracker.usecases.schedules import list_schedules
-from tests.fakes import FakeClock, fake_deps
+from tests.fakes import FakeClock, FakeSchedules, fake_deps, schedule_record
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -91,33 +90,14 @@ def test_the_overview_counts_unfinished_jobs_by_status_whatever_their_age() -> N
     assert o.now_capped is False
 
 
-class Schedules:
-    def __init__(self, *records: ScheduleRecord) -> None:
-        self.records = list(records)
-
-    def schedules(self) -> list[ScheduleRecord]:
-        return self.records
-
-
 def record(name: str, expression: str, state: str = "ENABLED", **tick: object) -> ScheduleRecord:
-    body = {"schedule": name, "scheduled_time": "<aws.scheduler.scheduled-time>"}
-    body.update({"job": {"definition": "demo"}, **tick})
-    return ScheduleRecord(
-        name=f"stack-{name}",
-        group="stack-jobs",
-        expression=expression,
-        timezone="UTC",
-        state=state,
-        created_at=NOW - timedelta(seconds=90),
-        description=None,
-        input=json.dumps(body),
-    )
+    return schedule_record(name, expression, state, created_at=NOW - timedelta(seconds=90), **tick)
 
 
 def test_each_schedules_next_tick_follows_its_expression_and_state() -> None:
     deps = fake_deps()
     deps.clock = FakeClock(NOW)
-    deps.schedules = Schedules(
+    deps.schedules = FakeSchedules(
         record("hourly", "cron(0 * * * ? *)", overlap="Replace"),
         record("often", "rate(5 minutes)"),  # counted from its creation, 90 s ago
         record("paused", "rate(1 hour)", state="DISABLED"),

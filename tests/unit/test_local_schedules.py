@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from jobtracker_local import template as tpl
 from jobtracker_local.schedules import runner_for
+from jobtracker_local.state import schedule_states
 
 START = datetime(2026, 11, 24, 5, 3, 20, tzinfo=UTC)
 
@@ -19,6 +21,7 @@ def test_cron_schedule_fires_at_each_tick_with_its_scheduled_time() -> None:
             "Input": '{"t": "<aws.scheduler.scheduled-time>"}',
         },
         START,
+        in_scheduler=True,
     )
     assert runner is not None
     assert runner.due(START + timedelta(minutes=6)) == []
@@ -28,18 +31,32 @@ def test_cron_schedule_fires_at_each_tick_with_its_scheduled_time() -> None:
     assert runner.due(datetime(2026, 11, 24, 5, 31, tzinfo=UTC)) == []  # each tick once
 
 
-def test_rate_schedule_counts_from_creation_and_disabled_never_fires() -> None:
-    runner = runner_for("r", "F", {"ScheduleExpression": "rate(1 minute)"}, START)
+def test_rate_schedule_counts_from_creation() -> None:
+    runner = runner_for("r", "F", {"ScheduleExpression": "rate(1 minute)"}, START, False)
     assert runner is not None
     assert runner.due(START + timedelta(seconds=59)) == []
     assert runner.due(START + timedelta(seconds=121)) == [
         START + timedelta(minutes=1),
         START + timedelta(minutes=2),
     ]
-    assert (
-        runner_for("d", "F", {"ScheduleExpression": "rate(1 minute)", "State": "DISABLED"}, START)
-        is None
-    )
+
+
+def test_a_disabled_rule_schedule_never_fires() -> None:
+    # GIVEN a Schedule event (an EventBridge rule) the template disables
+    props = {"ScheduleExpression": "rate(1 minute)", "State": "DISABLED"}
+    # WHEN the local stack makes its runner
+    # THEN it has none: nothing can enable a rule at run time
+    assert runner_for("d", "F", props, START, in_scheduler=False) is None
+
+
+def test_a_disabled_scheduler_schedule_has_a_runner_in_its_group() -> None:
+    # GIVEN a ScheduleV2 event the template creates DISABLED (the API may resume it)
+    props = {"ScheduleExpression": "rate(1 minute)", "State": "DISABLED", "GroupName": "g"}
+    # WHEN the local stack makes its runner
+    runner = runner_for("d", "F", props, START, in_scheduler=True)
+    # THEN it has one, which reads its state in that group of Scheduler before it fires
+    assert runner is not None, "a paused Scheduler schedule must be resumable"
+    assert runner.group == "g"
 
 
 def test_every_schedule_in_the_template_parses_and_its_input_is_a_valid_tick() -> None:
@@ -53,8 +70,48 @@ def test_every_schedule_in_the_template_parses_and_its_input_is_a_valid_tick() -
                 continue
             found += 1
             props = dict(event["Properties"], State="ENABLED")
-            runner = runner_for("x", "F", props, START)
+            runner = runner_for("x", "F", props, START, event["Type"] == "ScheduleV2")
             assert runner is not None and runner.next_at is not None
             if "Input" in props:
                 scheduled_run(runner.payload(runner.next_at))
     assert found >= 2  # the demo schedule and the reconciler
+
+
+class PausableScheduler:
+    """moto's Scheduler as the local stack reads it: one schedule's state."""
+
+    def __init__(self, state: str) -> None:
+        self.state = state
+
+    def get_schedule(self, Name: str, GroupName: str) -> dict[str, str]:
+        return {"Name": Name, "GroupName": GroupName, "State": self.state}
+
+
+def test_the_local_stack_skips_the_times_of_a_paused_schedule_and_fires_once_resumed(
+    tmp_path: Path,
+) -> None:
+    from jobtracker_local.stack import LocalStack
+
+    # GIVEN a Scheduler schedule, every minute for the last 2.5 minutes, paused there
+    stack = LocalStack(tmp_path, state_dir=tmp_path / "state")
+    now = datetime.now(UTC)
+    props = {"ScheduleExpression": "rate(1 minute)", "GroupName": "jobs"}
+    runner = runner_for("s", "F", props, now - timedelta(seconds=150), in_scheduler=True)
+    assert runner is not None
+    stack.schedules = [runner]
+    scheduler = PausableScheduler("DISABLED")
+    stack.scheduler_client = scheduler
+    fired: list[dict[str, object]] = []
+    stack._invoke_retrying = lambda function, event, tries, pause: fired.append(event)  # type: ignore[method-assign]
+    # WHEN the stack looks at its schedules
+    stack._fire_schedules()
+    # THEN the paused times passed unfired (Scheduler does not catch them up), and the state
+    # is kept for the next start
+    assert fired == [], fired
+    assert schedule_states(tmp_path / "state") == {"s": "DISABLED"}
+    # AND WHEN it is resumed and its next time comes THEN that one fires
+    scheduler.state = "ENABLED"
+    runner.next_at = datetime.now(UTC) - timedelta(seconds=1)
+    stack._fire_schedules()
+    assert len(fired) == 1, fired
+    assert schedule_states(tmp_path / "state") == {"s": "ENABLED"}

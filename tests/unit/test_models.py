@@ -163,6 +163,32 @@ def test_settings_reject_bad_configuration() -> None:
     assert settings.backoff_scale == 0.01
 
 
+SHARED = '{"container": "worker", "cluster": "arn:c", "subnets": "s-1", "architecture": "ARM64"}'
+
+
+def test_each_definition_takes_the_shared_defaults_and_overrides_what_is_its_own() -> None:
+    # GIVEN shared defaults and two definitions, one with a container of its own
+    definitions = (
+        '{"a": {"task_definition": "td-a"}, "b": {"task_definition": "td-b", "container": "x"}}'
+    )
+    # WHEN the settings are read
+    found = load_settings(
+        {"TABLE_NAME": "t", "JOB_DEFAULTS": SHARED, "JOB_DEFINITIONS": definitions}
+    ).job_definitions
+    # THEN each has the shared cluster, network and architecture, and b its own container
+    assert (found["a"].cluster, found["a"].subnets, found["a"].architecture) == (
+        "arn:c",
+        ["s-1"],
+        "ARM64",
+    )
+    assert found["a"].container == "worker" and found["b"].container == "x", found
+
+
+def test_a_definition_missing_what_no_default_gives_is_refused_naming_it() -> None:
+    with pytest.raises(ConfigError, match=r"JOB_DEFINITIONS: a\.task_definition: field required"):
+        load_settings({"TABLE_NAME": "t", "JOB_DEFAULTS": SHARED, "JOB_DEFINITIONS": '{"a": {}}'})
+
+
 def test_every_default_rule_is_valid_to_the_apis_retry_model() -> None:
     # GIVEN the default rules, trusted at run time WHEN each is checked by the API's model
     from jobtracker.core.policy import DEFAULT_RULES

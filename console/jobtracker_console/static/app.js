@@ -487,14 +487,15 @@ function scheduleCard(s) {
   const id = "schedule-" + s.name;
   const next = s.next_tick
     ? [when(s.next_tick), " ", el("span", { class: "muted" }, "(" + relative(s.next_tick) + ")")]
-    : (s.state === "ENABLED" ? "never again" : "none: the schedule is disabled");
+    : (s.state === "ENABLED" ? "never again" : "none: the schedule is paused");
   const runs = s.last_runs.map((r) => el("li", {},
     badge(r.status), " ", el("a", { href: "#/jobs/" + encodeURIComponent(r.id) }, r.id), " ",
     el("span", { class: "muted" }, r.created_at.slice(0, 19).replace("T", " "))));
   return el("section", { class: "card", "aria-labelledby": id, "data-schedule": s.name },
-    el("h2", { id }, s.name, " ", s.state === "ENABLED" ? null : badge(s.state)),
+    el("h2", { id }, s.name, " ", s.state === "ENABLED" ? null : badge("PAUSED", "EventBridge Scheduler: " + s.state)),
     s.description ? el("p", { class: "muted" }, s.description) : null,
     s.problem ? el("p", { class: "error", role: "alert" }, s.problem) : null,
+    scheduleActions(s),
     el("dl", {},
       el("dt", {}, "Expression"), el("dd", { class: "expression" }, el("code", {}, s.expression), " " + s.timezone),
       el("dt", {}, "Overlap"), el("dd", { class: "overlap" }, s.overlap || "—",
@@ -504,6 +505,32 @@ function scheduleCard(s) {
     el("h3", {}, "Last runs"),
     runs.length ? el("ol", { class: "runs" }, runs) : el("p", { class: "muted" }, "No runs yet."),
     el("a", { href: "#/jobs?schedule=" + encodeURIComponent(s.name) }, "All runs of " + s.name + " →"));
+}
+
+// Pause / Resume and Run now, each after a confirmation; an error is shown in the card.
+function scheduleActions(s) {
+  const path = "/schedules/" + encodeURIComponent(s.scheduler_name);
+  const box = el("div", { class: "actions" });
+  const act = async (method, then) => {
+    try { then(await api("POST", path + "/" + method)); }
+    catch (error) { box.after(failure(error)); }
+  };
+  const paused = s.state !== "ENABLED";
+  const toggle = paused
+    ? el("button", { type: "button", class: "secondary resume", onclick: () =>
+        confirmThen("Resume " + s.name + "? Its next tick fires as scheduled; the ticks missed while paused are not run.",
+          "Resume", () => act("resume", route)) }, "Resume")
+    : el("button", { type: "button", class: "secondary pause", onclick: () =>
+        confirmThen("Pause " + s.name + "? No tick fires until it is resumed; its running jobs go on.",
+          "Pause", () => act("pause", route)) }, "Pause");
+  const overlap = s.overlap === "Forbid" ? " It is skipped while a run is active (overlap Forbid)."
+    : s.overlap === "Replace" ? " An active run is cancelled first (overlap Replace)." : "";
+  const now = el("button", { type: "button", class: "run-now", disabled: !s.definition, onclick: () =>
+    confirmThen("Run " + s.name + " now? It starts a " + s.definition + " job, as its tick would." + overlap,
+      "Run now", () => act("run", (job) => { location.hash = "#/jobs/" + encodeURIComponent(job.id); })) },
+    "Run now");
+  box.append(now, toggle);
+  return box;
 }
 
 // ---- Overview --------------------------------------------------------------------------------

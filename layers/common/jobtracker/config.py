@@ -199,6 +199,9 @@ class Settings:
     notify_retry_queue_url: str | None = None  # job changes the bus or SNS refused, for later
     event_bus_name: str = "default"
     schedule_group: str | None = None  # the EventBridge Scheduler group of the job schedules
+    # The role the job schedules invoke create_job as: the one role the API may pass back to
+    # Scheduler when it pauses or resumes a schedule (UpdateSchedule resends it).
+    schedule_role_arn: str | None = None
     region: str = "us-east-1"  # where the stack runs: console links name it
     job_topic_arn: str | None = None
     default_retry: RetryPolicy = field(default_factory=default_policy)
@@ -261,6 +264,7 @@ class ConfigError(RuntimeError):
 VARIABLES = {
     "table_name": "TABLE_NAME",
     "job_definitions": "JOB_DEFINITIONS",
+    "job_defaults": "JOB_DEFAULTS",
     "default_retry": "DEFAULT_RETRY_POLICY",
     **{name: variable for name, (variable, _, _) in NUMBERS.items() if variable},
 }
@@ -288,10 +292,28 @@ def _json(env: Mapping[str, str], variable: str, name: str, default: str) -> Any
         raise Invalid(name, f"not valid JSON: {exc}") from None
 
 
+def _definitions(env: Mapping[str, str]) -> Any:
+    """JOB_DEFINITIONS, each entry over JOB_DEFAULTS (what every definition shares: cluster,
+    network, logs), so an entry says only what is its own. Lambda's environment holds 4 KB in
+    all, about 1 KB of it the stack's other variables: with the shared fields repeated (about
+    490 bytes a definition once the ARNs are filled in) there was room for about 6 definitions;
+    with them shared (about 390 bytes once) and one line each (about 130 bytes), for about 20."""
+    definitions = _json(env, "JOB_DEFINITIONS", "job_definitions", "{}")
+    defaults = _json(env, "JOB_DEFAULTS", "job_defaults", "{}")
+    if not defaults or not isinstance(definitions, dict):
+        return definitions
+    if not isinstance(defaults, dict):
+        raise Invalid("job_defaults", "must be an object")
+    return {
+        name: {**defaults, **entry} if isinstance(entry, dict) else entry
+        for name, entry in definitions.items()
+    }
+
+
 def _read(env: Mapping[str, str]) -> dict[str, Any]:
     data: dict[str, Any] = {
         "table_name": env.get("TABLE_NAME", ""),
-        "job_definitions": _json(env, "JOB_DEFINITIONS", "job_definitions", "{}"),
+        "job_definitions": _definitions(env),
         "launch_queue_url": env.get("LAUNCH_QUEUE_URL") or None,
         "retry_queue_url": env.get("RETRY_QUEUE_URL") or None,
         "deadline_queue_url": env.get("DEADLINE_QUEUE_URL") or None,
@@ -299,6 +321,7 @@ def _read(env: Mapping[str, str]) -> dict[str, Any]:
         "notify_retry_queue_url": env.get("NOTIFY_RETRY_QUEUE_URL") or None,
         "event_bus_name": env.get("EVENT_BUS_NAME") or "default",
         "schedule_group": env.get("SCHEDULE_GROUP") or None,
+        "schedule_role_arn": env.get("SCHEDULE_ROLE_ARN") or None,
         "region": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         "job_topic_arn": env.get("JOB_TOPIC_ARN") or None,
         "tracing": env.get("JOBTRACKER_TRACING", "false").lower() == "true",

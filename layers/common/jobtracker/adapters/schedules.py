@@ -1,6 +1,10 @@
 """The stack's job schedules from EventBridge Scheduler: ListSchedules in the stack's schedule
 group (a group of their own: the reconciler's schedule is not a job schedule), then
-GetSchedule for each one's expression and input (ListSchedules carries neither)."""
+GetSchedule for each one's expression and input (ListSchedules carries neither).
+
+Pausing and resuming is UpdateSchedule, which replaces the whole schedule (a field left out is
+reset, not kept): the schedule is read again and sent back whole with its new state. Scheduler
+has no conditional update; a change someone makes between the two calls is overwritten."""
 
 from __future__ import annotations
 
@@ -34,6 +38,31 @@ class SchedulerSchedules:
                 continue  # deleted between the list and the read
         return found
 
+    def set_state(self, record: ScheduleRecord, state: str) -> ScheduleRecord:
+        scheduler = client("scheduler")
+        got = scheduler.get_schedule(Name=record.name, GroupName=record.group)
+        if got.get("State") == state:
+            return _record(got)
+        whole = {k: got[k] for k in UPDATE_FIELDS if got.get(k) is not None}
+        scheduler.update_schedule(**whole, State=state)
+        return _record({**got, "State": state})
+
+
+# What UpdateSchedule takes of what GetSchedule answers (the rest: Arn, dates of change).
+UPDATE_FIELDS = (
+    "Name",
+    "GroupName",
+    "ScheduleExpression",
+    "ScheduleExpressionTimezone",
+    "StartDate",
+    "EndDate",
+    "Description",
+    "KmsKeyArn",
+    "Target",
+    "FlexibleTimeWindow",
+    "ActionAfterCompletion",
+)
+
 
 def _record(got: dict[str, Any]) -> ScheduleRecord:
     return ScheduleRecord(
@@ -45,6 +74,8 @@ def _record(got: dict[str, Any]) -> ScheduleRecord:
         created_at=got.get("CreationDate"),
         description=got.get("Description") or None,
         input=(got.get("Target") or {}).get("Input"),
+        arn=got.get("Arn") or "",
+        role_arn=(got.get("Target") or {}).get("RoleArn"),
     )
 
 

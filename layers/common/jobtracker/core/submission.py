@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from jobtracker.core.checks import plain
@@ -115,3 +116,19 @@ class ScheduledRun:
 
     def to_dict(self) -> dict[str, Any]:
         return plain(self)
+
+
+def fill_scheduler_placeholders(
+    text: str, scheduled_time: datetime, schedule_arn: str, execution_id: str
+) -> str:
+    """A schedule's input as EventBridge Scheduler delivers it: its context attributes
+    (<aws.scheduler.scheduled-time> and the others) filled in. Run now and the local stack
+    fire a schedule themselves, and fill them in as Scheduler does."""
+    for name, value in (
+        ("scheduled-time", scheduled_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")),
+        ("execution-id", execution_id),
+        ("schedule-arn", schedule_arn),
+        ("attempt-number", "1"),
+    ):
+        text = text.replace(f"<aws.scheduler.{name}>", value)
+    return text

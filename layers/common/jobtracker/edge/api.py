@@ -70,8 +70,8 @@ STATUS_OF: dict[type[DomainError], int] = {
 # 403 (API Gateway's IAM check, in its own shape) and 500 (a fault of ours, in ours).
 ERRORS: dict[int, str] = {
     400: "malformed request (JSON, a token, a header)",
-    404: "no such job",
-    409: "the request contradicts the job's state or an earlier request",
+    404: "no such job (or schedule, on /schedules routes)",
+    409: "the request contradicts the job's (or schedule's) state or an earlier request",
     413: "request body too large",
     415: "the body is not application/json",
     422: "invalid content: the fields and their problems are listed",

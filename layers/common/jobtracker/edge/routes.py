@@ -30,6 +30,7 @@ from jobtracker.edge.views import (
     JobView,
     LogsView,
     ScheduleList,
+    ScheduleView,
     StatsView,
     definition_list,
     job_summary,
@@ -43,6 +44,7 @@ submissions = Router()
 queries = Router()
 
 NextToken = Annotated[str | None, Query(max_length=2048)]
+Runs = Annotated[int, Query(ge=0, le=MAX_SCHEDULE_RUNS, description="latest runs to show")]
 Filter = Annotated[str | None, Query(max_length=64)]
 
 
@@ -150,14 +152,62 @@ def cancel_route(job_id: str, cancel: Annotated[CancelRequest | None, Body()] = 
     summary="The job schedules: expression, overlap policy, next tick and latest runs",
     responses=responses({200: (ScheduleList, "the schedules, by name")}, 422),
 )
-def schedules_route(
-    runs: Annotated[int, Query(ge=0, le=MAX_SCHEDULE_RUNS)] = SCHEDULE_RUNS,
-) -> Any:
+def schedules_route(runs: Runs = SCHEDULE_RUNS) -> Any:
     # Loaded by the one route that needs it: the cron parser is a tenth of a cold start.
     from jobtracker.usecases.schedules import list_schedules
 
     schedules = list_schedules(runs, scheduled_run)
     return answer(200, ScheduleList(schedules=[schedule_view(s) for s in schedules]))
+
+
+# Pause and resume: one route each, the same but for the state they ask for.
+SCHEDULE_STATES = {
+    "pause": (True, "Pause a schedule: its ticks stop firing (EventBridge Scheduler's DISABLED)",
+              "Pausing a paused schedule changes nothing. Its running jobs go on."),
+    "resume": (False, "Resume a paused schedule: its next tick fires",
+               "The ticks that fell while it was paused are not caught up (as Scheduler does)."),
+}  # fmt: skip
+
+
+def _schedule_state_route(action: str) -> None:
+    paused, summary, description = SCHEDULE_STATES[action]
+
+    def route(name: str, runs: Runs = SCHEDULE_RUNS) -> Any:
+        from jobtracker.usecases.schedules import set_paused
+
+        return answer(200, schedule_view(set_paused(name, paused, runs, scheduled_run)))
+
+    route.__name__ = f"{action}_route"  # the OpenAPI operation's id
+    queries.post(
+        f"/schedules/<name>/{action}",
+        summary=summary,
+        description="`name`: the name its jobs carry, or EventBridge Scheduler's own. "
+        + description,
+        responses=responses({200: (ScheduleView, "the schedule as it is now")}, 404, 409, 422),
+    )(route)
+
+
+for _action in SCHEDULE_STATES:
+    _schedule_state_route(_action)
+
+
+@submissions.post(
+    "/schedules/<name>/run",
+    summary="Run a schedule now: its tick at this second, with its overlap policy",
+    description="The job is the schedule's tick for this second, made through the tick's own"
+    " path (one job per tick: a repeat within the second answers the same job); a paused"
+    " schedule runs too. 409 when its overlap policy (Forbid) skips it or its input is no tick.",
+    responses=responses(
+        {201: (JobView, "the tick's job"), 200: (JobView, "this second's tick made it already")},
+        404,
+        409,
+    ),
+)
+def run_schedule_route(name: str) -> Any:
+    from jobtracker.usecases.schedules import run_now
+
+    ran = run_now(name, scheduled_run, caller=caller_of(submissions))
+    return answer(201 if ran.created else 200, job_view(ran.job))
 
 
 @queries.get(

@@ -38,6 +38,7 @@ class TickResult:
     outcome: Outcome
     job_id: str
     replaced: list[str] = field(default_factory=list)
+    active: list[str] = field(default_factory=list)  # SKIPPED: the runs still active
 
 
 def scheduled_job_id(schedule: str, scheduled_time: str) -> str:
@@ -53,7 +54,8 @@ def _active_runs(schedule: str, exclude: str, deps: Deps) -> list[Job]:
     return [j for j in jobs if not j.status.terminal and j.job_id != exclude]
 
 
-def run_tick(run: ScheduledRun, deps: Deps | None = None) -> TickResult:
+def run_tick(run: ScheduledRun, deps: Deps | None = None, caller: str | None = None) -> TickResult:
+    """`caller`: who fired the tick by hand (run now); a tick of the schedule's own is by it."""
     deps = deps or default_deps()
     job_id = scheduled_job_id(run.schedule, run.scheduled_time)
     existing = deps.repo.get(job_id)
@@ -71,7 +73,7 @@ def run_tick(run: ScheduledRun, deps: Deps | None = None) -> TickResult:
             extra={"schedule": run.schedule, "active": [j.job_id for j in active]},
         )
         count("ScheduleTicksSkipped")
-        return TickResult(Outcome.SKIPPED, job_id)
+        return TickResult(Outcome.SKIPPED, job_id, active=[j.job_id for j in active])
     if active and run.overlap == "Replace":
         for job in active:
             try:
@@ -85,7 +87,7 @@ def run_tick(run: ScheduledRun, deps: Deps | None = None) -> TickResult:
         run.job,
         deps.settings,
         deps.clock(),
-        caller=f"schedule:{run.schedule}",
+        caller=caller or f"schedule:{run.schedule}",
         schedule_name=run.schedule,
         scheduled_time=run.scheduled_time,
         job_id=job_id,

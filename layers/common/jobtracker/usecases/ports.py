@@ -119,12 +119,18 @@ class ScheduleRecord:
     created_at: datetime | None  # where a rate() counts from
     description: str | None
     input: str | None  # the tick's JSON, with Scheduler's <aws.scheduler.*> placeholders
+    arn: str = ""
+    role_arn: str | None = None  # the role Scheduler invokes its target as
 
 
 class ScheduleSource(Protocol):
     """The stack's job schedules (EventBridge Scheduler, on AWS and on the local stack)."""
 
     def schedules(self) -> list[ScheduleRecord]: ...
+
+    def set_state(self, record: ScheduleRecord, state: str) -> ScheduleRecord:
+        """The schedule ENABLED or DISABLED, the rest of it as it is; what it is now."""
+        ...
 
 
 class RunningLimits(Protocol):
