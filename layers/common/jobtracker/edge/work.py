@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from jobtracker.adapters.records import job_from_message
 from jobtracker.core.checks import Invalid, fields, integer, mapping, one_of, text
@@ -12,15 +12,15 @@ from jobtracker.observability import count, logger
 from jobtracker.usecases.deadlines import on_timer
 from jobtracker.usecases.decide import decide_attempt
 from jobtracker.usecases.launch import handle_launch_message
+from jobtracker.usecases.ports import Work
 from jobtracker.wiring import Deps
 
-Kind = Literal["decide", "launch", "deadline"]
-KINDS: tuple[Kind, ...] = ("decide", "launch", "deadline")
+KINDS = tuple(Work)
 
 
 @dataclass(frozen=True)
 class WorkMessage:
-    kind: Kind
+    kind: Work
     job_id: str
     attempt: int
     # A decide hand-off carries the job's record as the handing write left it: the decider
@@ -37,7 +37,7 @@ class WorkMessage:
         data = fields(raw, MESSAGE_FIELDS, ("kind", "job_id", "attempt"), extra=True)
         job = data.get("job")
         return cls(
-            kind=one_of(data["kind"], "kind", KINDS),
+            kind=Work(one_of(data["kind"], "kind", tuple(k.value for k in KINDS))),
             job_id=text(data["job_id"], "job_id", min_length=1, max_length=128),
             attempt=integer(data["attempt"], "attempt", ge=1, le=1000),
             job=None if job is None else mapping(job, "job"),
@@ -55,11 +55,11 @@ def handle_work_message(body: str, deps: Deps | None = None) -> str:
         logger.warning("malformed work message dropped", extra={"errors": str(exc)[:500]})
         count("WorkMessagesMalformed")
         return "malformed"
-    if message.kind == "decide":
+    if message.kind is Work.DECIDE:
         snapshot = job_from_message(message.job) if message.job else None
         if snapshot is not None and snapshot.job_id != message.job_id:
             snapshot = None
         return decide_attempt(message.job_id, message.attempt, deps, snapshot).action
-    if message.kind == "deadline":
+    if message.kind is Work.DEADLINE:
         return on_timer(message.job_id, message.attempt, deps)
     return handle_launch_message(message.job_id, message.attempt, deps)

@@ -28,10 +28,9 @@ from jobtracker.core.domain import Job, StopRequest
 from jobtracker.core.lifecycle import Due
 from jobtracker.observability import count, logger
 from jobtracker.usecases.cancel import cluster_of
+from jobtracker.usecases.ports import Work, work_message
 from jobtracker.usecases.write import write
 from jobtracker.wiring import Deps, default_deps
-
-KIND = "deadline"  # the work message's kind (edge/work.py)
 
 
 def arm(job: Job, deps: Deps) -> bool:
@@ -47,7 +46,7 @@ def arm(job: Job, deps: Deps) -> bool:
     try:
         deps.queue.send(
             url,
-            {"kind": KIND, "job_id": job.job_id, "attempt": job.attempt},
+            work_message(Work.DEADLINE, job.job_id, job.attempt),
             delay_seconds=min(MAX_DELAY_SECONDS, delay),
         )
     except Exception:

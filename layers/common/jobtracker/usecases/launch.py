@@ -14,6 +14,7 @@ from jobtracker.core.domain import Job, JobStatus, LaunchFailure, StopRequest
 from jobtracker.core.lifecycle import Change
 from jobtracker.observability import count, logger
 from jobtracker.usecases.deadlines import arm
+from jobtracker.usecases.ports import Work, work_message
 from jobtracker.usecases.running_limit import give_back_slot, take_slot
 from jobtracker.usecases.write import write
 from jobtracker.wiring import Deps, default_deps
@@ -103,7 +104,7 @@ def schedule_launch(job: Job, deps: Deps) -> None:
     delay = max(0.0, (due - deps.clock()).total_seconds())
     deps.queue.send(
         deps.settings.launch_queue_url,
-        {"kind": "launch", "job_id": job.job_id, "attempt": job.attempt},
+        work_message(Work.LAUNCH, job.job_id, job.attempt),
         delay_seconds=int(min(MAX_DELAY_SECONDS, round(delay + 0.49))),
     )
 

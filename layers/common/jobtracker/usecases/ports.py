@@ -8,12 +8,26 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jobtracker.core.domain import Job
 
 if TYPE_CHECKING:  # the read path (GET) loads no write rules
     from jobtracker.core.lifecycle import Change
+
+
+class Work(StrEnum):
+    """What a message on the work queues (retry, launch, deadline) asks; edge/work.py parses
+    and dispatches them, the use cases send them (work_message)."""
+
+    DECIDE = "decide"  # a failed attempt, for retry_decider
+    LAUNCH = "launch"  # a PENDING attempt whose launch is due
+    DEADLINE = "deadline"  # an attempt's timer: a deadline may be due
+
+
+def work_message(kind: Work, job_id: str, attempt: int) -> dict[str, Any]:
+    return {"kind": kind.value, "job_id": job_id, "attempt": attempt}
 
 
 @dataclass(frozen=True)

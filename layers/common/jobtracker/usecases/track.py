@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
 
 from jobtracker.adapters.records import job_item
 from jobtracker.core import lifecycle
 from jobtracker.core.domain import Job, TaskState
 from jobtracker.core.lifecycle import Change
 from jobtracker.observability import count, logger
+from jobtracker.usecases.ports import Work, work_message
 from jobtracker.usecases.running_limit import give_back_slot
 from jobtracker.usecases.write import write
 from jobtracker.wiring import Deps
@@ -65,7 +65,7 @@ def hand_to_decider(job_id: str, attempt: int, deps: Deps, job: Job | None = Non
     """Queue a failed attempt for retry_decider, with the job as just written when known."""
     if not deps.settings.retry_queue_url:
         raise RuntimeError("RETRY_QUEUE_URL is not configured")
-    message: dict[str, Any] = {"kind": "decide", "job_id": job_id, "attempt": attempt}
+    message = work_message(Work.DECIDE, job_id, attempt)
     if job is not None:
         message["job"] = job_item(job)
     deps.queue.send(deps.settings.retry_queue_url, message)
