@@ -104,21 +104,19 @@ def _usd(value: float | None) -> str:
 def print_job(job: JobView, out: TextIO) -> None:
     reason = f" ({job.status_reason})" if job.status_reason else ""
     out.write(f"{job.id}  {job.status}{reason}\n")
-    _table(
-        [
-            ("definition", job.definition),
-            ("created", job.created_at),
-            ("finished", job.finished_at or "-"),
-            ("cost", _usd(job.cost_usd) or "-"),
-        ],
-        out,
-    )
+    rows: list[Sequence[Any]] = [
+        ("definition", job.definition),
+        ("created", job.created_at),
+        ("finished", job.finished_at or "-"),
+        ("cost", _usd(job.cost_usd) or "-"),
+    ]
+    if job.schedule:
+        rows.insert(1, ("schedule", f"{job.schedule} @ {job.scheduled_time}"))
+    _table(rows, out)
     if not job.attempts:
         return
     out.write("\n")
-    rows: list[Sequence[Any]] = [
-        ("#", "STATUS", "OUTCOME", "EXIT", "STOP CODE", "RULE", "RAN", "COST")
-    ]
+    rows = [("#", "STATUS", "OUTCOME", "EXIT", "STOP CODE", "RULE", "RAN", "COST")]
     for a in job.attempts:
         exits = ",".join("-" if c.exit_code is None else str(c.exit_code) for c in a.containers)
         ran = _duration(a.started_at, a.stopped_at)

@@ -145,6 +145,43 @@ def test_the_cli_follows_a_running_jobs_lines_until_its_task_ends(stack: Stack) 
     assert client.get(job.id).status == "SUCCEEDED", "the follow ended before the job did"
 
 
+DEMO = "demo-every-10-minutes"  # the demo schedule's name in its tick (template.yaml)
+
+
+def test_the_cli_process_pauses_and_resumes_the_demo_schedule(stack: Stack) -> None:
+    # GIVEN the CLI as its own process, and the stack's demo schedule, active
+    env = cli_env(stack)
+    try:
+        # WHEN `jobtracker schedules pause` runs (the README's command)
+        paused = cli_process(["schedules", "pause", DEMO], env, timeout=60)
+        # THEN it exits 0 showing the schedule paused, and the API says so
+        assert paused.returncode == 0, f"stdout:\n{paused.stdout}\nstderr:\n{paused.stderr}"
+        assert DEMO in paused.stdout and "paused" in paused.stdout, paused.stdout
+        _, page = stack.request("GET", "/schedules")
+        assert next(s["state"] for s in page["schedules"] if s["name"] == DEMO) == "DISABLED"
+        # AND `jobtracker schedules resume` makes it active again, with its next tick
+        resumed = cli_process(["schedules", "resume", DEMO, "-o", "json"], env, timeout=60)
+        assert resumed.returncode == 0, resumed.stderr
+        shown = json.loads(resumed.stdout)
+        assert shown["state"] == "ENABLED" and shown["next_tick"], shown
+    finally:
+        stack.request("POST", f"/schedules/{DEMO}/resume")  # the other tests' demo schedule
+
+
+def test_the_cli_runs_the_demo_schedule_now_and_watches_its_job_to_success(stack: Stack) -> None:
+    # GIVEN the demo schedule (overlap Forbid: wait out a run still active)
+    client = signing_client(stack)
+    for _ in range(20):
+        # WHEN `jobtracker schedules run NAME --watch` runs
+        code, out, err = cli(client, "schedules", "run", DEMO, "--watch")
+        if "still active" not in err:
+            break
+        time.sleep(1)
+    # THEN it exits 0: the tick's job ran to success
+    assert code == 0, f"exit {code}\n{out}\n{err}"
+    assert "SUCCEEDED" in out and DEMO in out, out
+
+
 class SmallPages(JobTracker):
     """The client with pages of 7 jobs, recording each page's query."""
 

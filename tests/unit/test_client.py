@@ -413,3 +413,13 @@ def test_cli_list_passes_its_tag_filter_to_the_api(api: FakeApi) -> None:
     # THEN the API was asked for that tag
     assert code == 0
     assert api.requests[0]["query"]["tag"] == ["team=data"], api.requests[0]["query"]
+
+
+def test_cli_get_shows_the_schedule_and_tick_a_job_was_made_by(api: FakeApi) -> None:
+    # GIVEN a job a schedule's tick made
+    made = {**job("job-s1"), "schedule": "nightly", "scheduled_time": "2026-11-25T02:00:00Z"}
+    api.on("GET", "/jobs/job-s1", lambda q, b: (200, made))
+    out = io.StringIO()
+    # WHEN `jobtracker get` shows it THEN it names the schedule and the tick's time
+    assert main(["get", "job-s1"], client(api), out) == 0
+    assert "schedule    nightly @ 2026-11-25T02:00:00Z" in out.getvalue(), out.getvalue()
