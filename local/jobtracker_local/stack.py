@@ -549,11 +549,21 @@ class LocalStack:
 
     def _fire_schedules(self) -> bool:
         fired = False
-        for runner in self.schedules:
-            due = runner.due(datetime.now(UTC))
-            if runner.group is not None and self._schedule_state(runner) == "DISABLED":
-                continue  # paused: its times pass unfired, as Scheduler's do
-            for when in due:
+        for runner in list(self.schedules):
+            if runner.group is not None:
+                try:
+                    state = self._schedule_state(runner)
+                except self.scheduler_client.exceptions.ResourceNotFoundException:
+                    self.schedules.remove(runner)  # deleted in Scheduler: it fires no more
+                    continue
+                except Exception:  # one schedule's trouble holds up no other (as on AWS)
+                    if not self.quiet:
+                        traceback.print_exc()
+                    continue  # its times stay due: fired on a later look
+                if state == "DISABLED":
+                    runner.due(datetime.now(UTC))  # paused: its times pass unfired
+                    continue
+            for when in runner.due(datetime.now(UTC)):
                 fired = True
                 # the schedule's retry policy, shortened
                 self._invoke_retrying(runner.function, runner.payload(when), 3, 0.5)

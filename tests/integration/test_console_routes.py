@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -164,13 +165,41 @@ def test_run_now_makes_and_launches_the_ticks_job_through_create_job(
     assert job["id"] == scheduled_job_id("nightly", job["scheduled_time"]), job
     (attempt,) = job["attempts"]
     assert attempt["task_arn"].startswith("arn:aws:ecs:"), "run now must launch the job's task"
-    # AND a second run while it is active is refused by its overlap policy, naming the run
-    again = call_api("POST", "/schedules/nightly/run")
-    if again.status != 200:  # 200: the same second's tick, answered again
-        assert again.status == 409, again.body
-        assert job["id"] in again.body["error"]["message"], again.body
+
+
+def test_run_now_while_a_forbid_schedules_run_is_active_answers_409_naming_it(
+    aws: AwsEnv, schedules: None
+) -> None:
+    # GIVEN an earlier tick of the nightly schedule (Forbid) whose job is still active
+    earlier = invoke("functions/create_job", {**TICK, "scheduled_time": "2026-11-24T02:00:00Z"})
+    assert earlier["outcome"] == "created", earlier
+    # WHEN it is run now
+    reply = call_api("POST", "/schedules/nightly/run")
+    # THEN 409 names the active run, and no job was made
+    assert reply.status == 409, reply.body
+    assert earlier["job_id"] in reply.body["error"]["message"], reply.body
     runs = call_api("GET", "/jobs", query="schedule=nightly").body["jobs"]
-    assert [r["id"] for r in runs] == [job["id"]], "a skipped run must make no job"
+    assert [r["id"] for r in runs] == [earlier["job_id"]], "a skipped run must make no job"
+
+
+def test_pausing_a_schedule_deleted_meanwhile_is_not_found_and_one_changed_is_a_conflict(
+    aws: AwsEnv, schedules: None
+) -> None:
+    from jobtracker.adapters.schedules import SchedulerSchedules
+    from jobtracker.core.errors import Conflict, NotFound
+
+    # GIVEN the nightly schedule as the API listed it
+    source = SchedulerSchedules(GROUP)
+    (listed,) = source.schedules()
+    # WHEN its role changes before the update THEN the update is refused, nothing sent
+    other = replace(listed, role_arn="arn:aws:iam::123456789012:role/before")
+    with pytest.raises(Conflict, match="changed meanwhile"):
+        source.set_state(other, "DISABLED")
+    assert scheduler_view()["State"] == "ENABLED"
+    # AND WHEN it was deleted before the update THEN it is not found (a 404, not a 500)
+    boto3.client("scheduler").delete_schedule(Name="jt-nightly", GroupName=GROUP)
+    with pytest.raises(NotFound, match="schedule jt-nightly not found"):
+        source.set_state(listed, "DISABLED")
 
 
 def test_run_now_of_a_paused_schedule_runs_it_and_leaves_it_paused(

@@ -77,13 +77,23 @@ def test_every_schedule_in_the_template_parses_and_its_input_is_a_valid_tick() -
     assert found >= 2  # the demo schedule and the reconciler
 
 
-class PausableScheduler:
-    """moto's Scheduler as the local stack reads it: one schedule's state."""
+class Gone(Exception):
+    pass
 
-    def __init__(self, state: str) -> None:
+
+class PausableScheduler:
+    """moto's Scheduler as the local stack reads it: the schedules' state, or gone."""
+
+    class exceptions:
+        ResourceNotFoundException = Gone
+
+    def __init__(self, state: str, gone: tuple[str, ...] = ()) -> None:
         self.state = state
+        self.gone = gone
 
     def get_schedule(self, Name: str, GroupName: str) -> dict[str, str]:
+        if Name in self.gone:
+            raise Gone(Name)
         return {"Name": Name, "GroupName": GroupName, "State": self.state}
 
 
@@ -115,3 +125,24 @@ def test_the_local_stack_skips_the_times_of_a_paused_schedule_and_fires_once_res
     stack._fire_schedules()
     assert len(fired) == 1, fired
     assert schedule_states(tmp_path / "state") == {"s": "ENABLED"}
+
+
+def test_a_schedule_deleted_in_scheduler_stops_firing_and_holds_up_no_other(
+    tmp_path: Path,
+) -> None:
+    from jobtracker_local.stack import LocalStack
+
+    # GIVEN two due Scheduler schedules, the first deleted from Scheduler
+    stack = LocalStack(tmp_path, state_dir=tmp_path / "state")
+    start = datetime.now(UTC) - timedelta(seconds=90)
+    props = {"ScheduleExpression": "rate(1 minute)", "GroupName": "jobs"}
+    runners = [runner_for(n, "F", props, start, in_scheduler=True) for n in ("gone", "kept")]
+    stack.schedules = [r for r in runners if r is not None]
+    stack.scheduler_client = PausableScheduler("ENABLED", gone=("gone",))
+    fired: list[dict[str, object]] = []
+    stack._invoke_retrying = lambda function, event, tries, pause: fired.append(event)  # type: ignore[method-assign]
+    # WHEN the stack looks at its schedules
+    stack._fire_schedules()
+    # THEN the deleted one is dropped and the other fired its due time
+    assert [r.name for r in stack.schedules] == ["kept"], stack.schedules
+    assert [e["schedule"] for e in fired] == ["kept"], fired

@@ -352,3 +352,8 @@ def test_the_templates_default_notify_statuses_are_the_terminal_ones() -> None:
         {"TABLE_NAME": "t", "JOB_DEFINITIONS": DEFINITIONS, "NOTIFY_STATUSES": default}
     )
     assert settings_read.notify_statuses == {s.value for s in TERMINAL_STATUSES}, default
+
+
+def test_shared_defaults_that_are_no_object_are_refused_naming_the_variable() -> None:
+    with pytest.raises(ConfigError, match="JOB_DEFAULTS: must be an object"):
+        load_settings({"TABLE_NAME": "t", "JOB_DEFAULTS": "[]", "JOB_DEFINITIONS": DEFINITIONS})

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from jobtracker.core.domain import JobStatus
-from jobtracker.core.errors import Conflict, NotFound
+from jobtracker.core.errors import Conflict, InvalidInput, NotFound
 from jobtracker.edge.api_models import scheduled_run
 from jobtracker.usecases.periodic import scheduled_job_id
 from jobtracker.usecases.schedules import run_now, set_paused
@@ -156,3 +156,20 @@ def test_run_now_of_a_schedule_whose_input_is_no_tick_is_refused_with_its_proble
     with pytest.raises(Conflict, match=r"its input is not a schedule tick: job\.definition"):
         run_now("stack-broken", scheduled_run, caller=OPERATOR, deps=deps)
     assert deps.repo.jobs == {}  # type: ignore[attr-defined]
+
+
+def test_a_replace_tick_whose_job_is_refused_cancels_no_run() -> None:
+    # GIVEN a Replace schedule with an active run, whose input now names an unknown definition
+    good = record("nightly", "cron(0 2 * * ? *)", overlap="Replace")
+    deps, schedules = deps_with(good)
+    earlier = run_now("nightly", scheduled_run, caller=OPERATOR, deps=deps).job
+    schedules.records[0] = replace(
+        good, input=good.input.replace('"demo"', '"no-such"') if good.input else None
+    )
+    assert isinstance(deps.clock, FakeClock)
+    deps.clock.advance(5)
+    # WHEN it is run now THEN it is refused, and the active run goes on
+    with pytest.raises(InvalidInput, match="no-such"):
+        run_now("nightly", scheduled_run, caller=OPERATOR, deps=deps)
+    still = deps.repo.get(earlier.job_id)
+    assert still is not None and not still.stop_request, "a refused tick must not cancel a run"

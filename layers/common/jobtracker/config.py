@@ -300,10 +300,10 @@ def _definitions(env: Mapping[str, str]) -> Any:
     with them shared (about 390 bytes once) and one line each (about 130 bytes), for about 20."""
     definitions = _json(env, "JOB_DEFINITIONS", "job_definitions", "{}")
     defaults = _json(env, "JOB_DEFAULTS", "job_defaults", "{}")
-    if not defaults or not isinstance(definitions, dict):
-        return definitions
     if not isinstance(defaults, dict):
         raise Invalid("job_defaults", "must be an object")
+    if not defaults or not isinstance(definitions, dict):
+        return definitions
     return {
         name: {**defaults, **entry} if isinstance(entry, dict) else entry
         for name, entry in definitions.items()

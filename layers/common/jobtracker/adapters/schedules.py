@@ -8,11 +8,13 @@ has no conditional update; a change someone makes between the two calls is overw
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
 from jobtracker.adapters.aws import client
 from jobtracker.config import get_settings
+from jobtracker.core.errors import Conflict, NotFound
 from jobtracker.usecases.ports import ScheduleRecord
 
 
@@ -39,12 +41,27 @@ class SchedulerSchedules:
         return found
 
     def set_state(self, record: ScheduleRecord, state: str) -> ScheduleRecord:
+        """Raises NotFound when the schedule is gone, Conflict when it changed under us (its
+        role, or another update at the same moment)."""
         scheduler = client("scheduler")
-        got = scheduler.get_schedule(Name=record.name, GroupName=record.group)
-        if got.get("State") == state:
-            return _record(got)
-        whole = {k: got[k] for k in UPDATE_FIELDS if got.get(k) is not None}
-        scheduler.update_schedule(**whole, State=state)
+        errors = scheduler.exceptions
+        try:
+            got = scheduler.get_schedule(Name=record.name, GroupName=record.group)
+            if got.get("State") == state:
+                return _record(got)
+            if (got.get("Target") or {}).get("RoleArn") != record.role_arn:
+                raise Conflict(f"schedule {record.name} changed meanwhile (its role): try again")
+            whole = {k: got[k] for k in UPDATE_FIELDS if got.get(k) is not None}
+            start = whole.get("StartDate")
+            if start is not None and start < datetime.now(UTC):
+                # a recurring schedule's past start changes nothing, and Scheduler refuses one
+                # more than 5 minutes past
+                del whole["StartDate"]
+            scheduler.update_schedule(**whole, State=state)
+        except errors.ResourceNotFoundException:
+            raise NotFound(f"schedule {record.name} not found") from None
+        except errors.ConflictException:
+            raise Conflict(f"schedule {record.name} is being changed: try again") from None
         return _record({**got, "State": state})
 
 

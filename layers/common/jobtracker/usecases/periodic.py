@@ -65,6 +65,16 @@ def run_tick(run: ScheduledRun, deps: Deps | None = None, caller: str | None = N
         if lifecycle.launch_due(existing, deps.clock()):
             launch_attempt(existing, deps)
         return TickResult(Outcome.DUPLICATE, job_id)
+    # Checked before anything is done: a tick whose job is refused cancels no run.
+    job = build_job(
+        run.job,
+        deps.settings,
+        deps.clock(),
+        caller=caller or f"schedule:{run.schedule}",
+        schedule_name=run.schedule,
+        scheduled_time=run.scheduled_time,
+        job_id=job_id,
+    )
     active = _active_runs(run.schedule, job_id, deps)
     replaced: list[str] = []
     if active and run.overlap == "Forbid":
@@ -75,23 +85,16 @@ def run_tick(run: ScheduledRun, deps: Deps | None = None, caller: str | None = N
         count("ScheduleTicksSkipped")
         return TickResult(Outcome.SKIPPED, job_id, active=[j.job_id for j in active])
     if active and run.overlap == "Replace":
-        for job in active:
+        for previous in active:
             try:
                 cancel_job(
-                    job.job_id, f"replaced by the {run.scheduled_time} run of {run.schedule}", deps
+                    previous.job_id,
+                    f"replaced by the {run.scheduled_time} run of {run.schedule}",
+                    deps,
                 )
             except (Conflict, NotFound):
                 continue  # finished meanwhile: nothing to replace
-            replaced.append(job.job_id)
-    job = build_job(
-        run.job,
-        deps.settings,
-        deps.clock(),
-        caller=caller or f"schedule:{run.schedule}",
-        schedule_name=run.schedule,
-        scheduled_time=run.scheduled_time,
-        job_id=job_id,
-    )
+            replaced.append(previous.job_id)
     try:
         deps.repo.create(job)
     except JobExists:

@@ -82,7 +82,11 @@ def run_now(name: str, read_tick: ReadTick, caller: str, deps: Deps | None = Non
         raise Conflict(f"schedule {name}: {state.problem}")
     now = deps.clock().replace(microsecond=0)
     text = fill_scheduler_placeholders(state.record.input, now, state.record.arn, str(uuid.uuid4()))
-    result = run_tick(read_tick(json.loads(text)), deps, caller=caller)
+    try:
+        tick = read_tick(json.loads(text))
+    except Invalid as exc:  # valid with its placeholders, not with them filled in
+        raise Conflict(f"schedule {name}: its input is not a schedule tick: {exc}") from None
+    result = run_tick(tick, deps, caller=caller)
     if result.outcome is Outcome.SKIPPED:
         raise Conflict(
             f"schedule {name}: not run, its overlap policy is Forbid and its run"
