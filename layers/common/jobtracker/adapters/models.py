@@ -9,6 +9,8 @@ One table holds every kind of item (hash key `pk` only):
 - IdempotencyKey:   pk=idem#<caller hash>#<key>, k=I, TTL.
 - LaunchGovernor:   pk=governor#launches, k=G: the GCRA cell every launcher shares.
 - RunningSlots:     pk=limit#<definition>, k=L: the attempts that hold a running slot.
+- ArrayCounters:    pk=array#<parent job id>, k=R: an array's size, window and tolerance and its
+                    counters (children launched, children finished by final status).
 
 Python names are the domain's (Job's and Attempt's fields); the stored names (`attr_name`) are
 short because names count towards every item's size, and so towards every write's WRU: with the
@@ -183,12 +185,36 @@ class RunningSlots(Model):
     holders = UnicodeSetAttribute(attr_name="h", null=True)  # "<job id>#<attempt>"
 
 
+class FinishedMap(MapAttribute[str, Any]):
+    """Children finished, by final status: every key present (zero at first), since an ADD
+    needs its map to exist."""
+
+    succeeded = NumberAttribute(attr_name="S")
+    failed = NumberAttribute(attr_name="F")
+    timed_out = NumberAttribute(attr_name="T")
+    cancelled = NumberAttribute(attr_name="C")
+
+
+class ArrayCounters(Model):
+    KIND: ClassVar[str] = "R"
+    Meta = _Meta  # type: ignore[assignment]  # one Meta for all: one table, bound by bind()
+
+    pk = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute(attr_name="k")
+    size = NumberAttribute(attr_name="n")
+    max_running = NumberAttribute(attr_name="m", null=True)
+    tolerated = NumberAttribute(attr_name="t")  # failures tolerated, as a count
+    launched = NumberAttribute(attr_name="l")
+    finished = FinishedMap(attr_name="f")
+
+
 KINDS: tuple[type[Model], ...] = (
     JobRecord,
     AttemptRecord,
     IdempotencyKey,
     LaunchGovernor,
     RunningSlots,
+    ArrayCounters,
 )
 _binding = threading.Lock()
 

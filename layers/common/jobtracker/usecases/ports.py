@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from jobtracker.core.domain import Job
 
 if TYPE_CHECKING:  # the read path (GET) loads no write rules
+    from jobtracker.core.arrays import ArraySpec, Summary
+    from jobtracker.core.domain import JobStatus
     from jobtracker.core.lifecycle import Change
 
 
@@ -145,6 +147,24 @@ class ScheduleSource(Protocol):
     def set_state(self, record: ScheduleRecord, state: str) -> ScheduleRecord:
         """The schedule ENABLED or DISABLED, the rest of it as it is; what it is now."""
         ...
+
+
+class ArrayCounterStore(Protocol):
+    """An array's counters (core.arrays.Summary) beside its parent job (adapters/arrays.py)."""
+
+    def create(self, parent_id: str, spec: ArraySpec) -> None: ...
+
+    def read(self, parent_id: str) -> tuple[ArraySpec, Summary] | None: ...
+
+    def claim(self, parent_id: str, seen: int, more: int) -> bool:
+        """The next `more` indexes from `seen`, unless another claim moved `launched` first."""
+        ...
+
+    def finish(self, parent_id: str, status: JobStatus) -> Summary:
+        """One more child ended `status`; the counters after it."""
+        ...
+
+    def reset(self, parent_id: str, summary: Summary) -> None: ...
 
 
 class RunningLimits(Protocol):
