@@ -11,7 +11,7 @@ from typing import Any
 from jobtracker.adapters.launcher import Describe, LaunchRequest, LaunchResult
 from jobtracker.adapters.queue import Received
 from jobtracker.config import Settings, load_settings
-from jobtracker.core.domain import Job
+from jobtracker.core.domain import Job, child_id
 from jobtracker.core.lifecycle import Change
 from jobtracker.usecases.ports import (
     IdempotencyConflict,
@@ -101,6 +101,10 @@ class FakeRepo:
         for job in list(self.jobs.values()):
             if not job.status.terminal:
                 yield job.clone()
+
+    def children(self, parent_id: str, indexes: range, consistent: bool = False) -> list[Job]:
+        found = (self.jobs.get(child_id(parent_id, i)) for i in indexes)
+        return [job.clone() for job in found if job is not None]
 
 
 @dataclass

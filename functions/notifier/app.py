@@ -1,4 +1,5 @@
-"""DynamoDB stream of the jobs table → "Job State Change" on EventBridge, terminal states on SNS."""
+"""DynamoDB stream of the jobs table: an array child's end settled on its array; "Job State
+Change" on EventBridge, terminal states on SNS."""
 
 from __future__ import annotations
 
@@ -10,11 +11,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from jobtracker.adapters.notify import notify_deferred, notify_stream_record
 from jobtracker.edge.batch import partial_batch
+from jobtracker.edge.stream import settle_record
 from jobtracker.observability import logger, metrics
 
 
 def deferred_handler(record: dict[str, Any]) -> None:
     notify_deferred(record["body"])
+
+
+def stream_handler(record: dict[str, Any]) -> str:
+    settle_record(record)  # first: a failure here hands the record again, unpublished
+    return notify_stream_record(record)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -24,7 +31,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> Any:
     records = event.get("Records") or [{}]
     if records[0].get("eventSource") == "aws:sqs":
         return partial_batch(event, deferred_handler, "sqs")
-    return partial_batch(event, notify_stream_record, "stream")
+    return partial_batch(event, stream_handler, "stream")
 
 
 boot.loaded()

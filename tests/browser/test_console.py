@@ -53,6 +53,8 @@ def running_job_page(browser: Any, console: Console) -> dict[str, Any]:
 def submit_form(browser: Any, console: Console, field: str, text: str) -> Any:
     """The submit form with one field filled in, submitted; that field's element."""
     open_page(browser, console, "#/submit")
+    # The form is drawn and the stack answers (the definitions it offers are in) before typing.
+    wait_for(browser, ec.text_to_be_present_in_element((By.ID, "definition-hint"), "known:"))
     element = wait_for(browser, ec.presence_of_element_located((By.ID, field)))
     element.clear()
     element.send_keys(text)
@@ -66,7 +68,11 @@ def test_a_job_submitted_from_the_form_is_followed_to_success(
     # GIVEN the submit form; WHEN a job is submitted from it
     submit_form(browser, console, "parameters", '{"kind": "succeed", "seconds": 0.5}')
     # THEN its page opens and follows it to SUCCEEDED, with its logs
-    wait_for(browser, ec.url_contains("#/jobs/job-"))
+    try:
+        wait_for(browser, ec.url_contains("#/jobs/job-"))
+    except TimeoutException:
+        errors = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".error") if e.text]
+        pytest.fail(f"the job's page never opened; the form says: {errors or 'nothing'}")
     wait_for(browser, heading_status(browser, "SUCCEEDED"))
     wait_for(
         browser, ec.text_to_be_present_in_element((By.CSS_SELECTOR, "pre.logs"), "job finished")

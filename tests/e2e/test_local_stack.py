@@ -336,3 +336,33 @@ def test_timeouts_are_enforced_within_seconds_not_at_the_reconcilers_minute(stac
         over[t] = _epoch(attempt["stopped_at"]) - _epoch(attempt["started_at"]) - t
     print(f"timeout overshoot on the local stack (s): {over}")
     assert all(0 <= s < 10 for s in over.values()), over
+
+
+def test_an_array_of_200_runs_each_index_once_never_more_than_20_at_once(stack: Stack) -> None:
+    from tests.e2e.conftest import peak_concurrency
+
+    # GIVEN an array of 200 quick children, at most 20 at once
+    body = {
+        "definition": "demo",
+        "parameters": {"kind": "succeed", "seconds": 0.2},
+        "array": {"size": 200, "max_running": 20},
+    }
+    # WHEN it is submitted
+    status, parent = stack.request("POST", "/jobs", body)
+    # THEN the answer is the parent at once, its children behind it
+    assert status == 202 and parent["array"]["size"] == 200, (status, parent)
+    done = stack.wait(parent["id"], timeout=600)
+    # AND every child succeeded, one task each, each index once, at most 20 at once
+    assert done["status"] == "SUCCEEDED", done
+    assert done["array"]["summary"]["SUCCEEDED"] == 200, done["array"]
+    prefix = parent["id"] + "-"
+    tasks = [t for t in stack.ecs_tasks()["tasks"] if t.get("startedBy", "").startswith(prefix)]
+    indexes = sorted(int(t["startedBy"].removeprefix(prefix)) for t in tasks)
+    assert indexes == list(range(200)), f"{len(tasks)} tasks"
+    peak = peak_concurrency(tasks, start="createdAt")
+    assert peak == 20, f"{peak} child tasks at once (at most, and busy exactly, 20)"
+    # AND its children list under it, not among the top-level jobs
+    status, page = stack.request("GET", f"/jobs/{parent['id']}/children?limit=5")
+    assert status == 200 and [j["array_index"] for j in page["jobs"]] == [0, 1, 2, 3, 4], page
+    status, top = stack.request("GET", "/jobs?limit=100")
+    assert not [j for j in top["jobs"] if j.get("parent_id")], "children are not top-level jobs"

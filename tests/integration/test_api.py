@@ -538,6 +538,45 @@ BAD_REQUESTS: list[tuple[str, Any, dict[str, str] | None, int, str]] = [
         400,
         "Idempotency-Key",
     ),
+    ("array of one", {"definition": "demo", "array": {"size": 1}}, None, 422, "array.size"),
+    (
+        "array over 10,000",
+        {"definition": "demo", "array": {"size": 10_001}},
+        None,
+        422,
+        "array.size",
+    ),
+    (
+        "array running more than its size",
+        {"definition": "demo", "array": {"size": 5, "max_running": 6}},
+        None,
+        422,
+        "array.max_running",
+    ),
+    (
+        "array tolerating more failures than its size",
+        {"definition": "demo", "array": {"size": 5, "tolerated_failures": 6}},
+        None,
+        422,
+        "array.tolerated_failures",
+    ),
+    (
+        "array with both failure thresholds",
+        {
+            "definition": "demo",
+            "array": {"size": 5, "tolerated_failures": 1, "tolerated_failure_percent": 10},
+        },
+        None,
+        422,
+        "not both",
+    ),
+    (
+        "array with an unknown field",
+        {"definition": "demo", "array": {"size": 5, "parallelism": 2}},
+        None,
+        422,
+        "array.parallelism",
+    ),
 ]
 
 

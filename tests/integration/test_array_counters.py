@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from jobtracker.adapters.arrays import ArrayExists, DynamoArrayCounters
+from jobtracker.adapters.arrays import DynamoArrayCounters
 from jobtracker.core.arrays import ArraySpec, Summary
 from jobtracker.core.domain import JobStatus
+from jobtracker.usecases.ports import ArrayExists
 from tests.conftest import AwsEnv
 
 S, F, C = JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED
@@ -28,7 +29,7 @@ def test_each_child_end_is_counted_by_its_status(aws: AwsEnv) -> None:
     counters = DynamoArrayCounters(aws.table)
     counters.create("job-p", ArraySpec(size=4))
     assert counters.claim("job-p", 0, 4)
-    after = [counters.finish("job-p", o) for o in (S, F, S, C)]
+    after = [counters.finish("job-p", o)[1] for o in (S, F, S, C)]
     assert after[-1] == Summary(launched=4, finished={S: 2, F: 1, C: 1}), after[-1]
     assert [a.done for a in after] == [1, 2, 3, 4], "each ADD answers the counters after it"
 

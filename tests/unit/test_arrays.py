@@ -119,9 +119,17 @@ def test_children_are_launched_within_the_window_and_each_index_once(
 
 def test_recount_gives_the_exact_counters_from_the_childrens_statuses() -> None:
     children = [S, S, F, JobStatus.RUNNING, C]
-    summary = recount(ArraySpec(size=8), children)
+    summary = recount(5, children)
     assert summary.launched == 5 and summary.running == 1, summary
     assert summary.finished == {S: 2, F: 1, C: 1}, summary.finished
+
+
+def test_recount_counts_an_index_closed_before_its_child_was_made_as_cancelled() -> None:
+    # GIVEN an array of 6 closed after 2 children were made (its other 4 never will be)
+    summary = recount(6, [S, F], closed=True)
+    # THEN the 4 never made count as CANCELLED, and nothing is left running
+    assert summary.finished == {S: 1, F: 1, C: 4}, summary.finished
+    assert summary.running == 0 and summary.closed, summary
 
 
 @pytest.mark.parametrize(
@@ -134,7 +142,7 @@ def test_recount_gives_the_exact_counters_from_the_childrens_statuses() -> None:
         (ArraySpec(size=5, tolerated_failures=-1), "tolerated_failures", "must be 0-5"),
         (
             ArraySpec(size=5, tolerated_failures=1, tolerated_failure_percent=10),
-            "tolerated_failures",
+            "tolerated_failure_percent",
             "not both",
         ),
         (

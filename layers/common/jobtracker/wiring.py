@@ -12,9 +12,11 @@ from jobtracker.adapters.queue import WorkQueue
 from jobtracker.clock import Clock, system_clock
 from jobtracker.config import Settings, get_settings
 from jobtracker.usecases.ports import (
+    ArrayCounterStore,
     JobRepository,
     LaunchGovernor,
     LogReader,
+    MemoryArrayCounters,
     MemoryRunningLimits,
     RunningLimits,
     ScheduleSource,
@@ -48,10 +50,12 @@ class Deps:
     logs: LogReader = field(default_factory=_cloudwatch_logs)
     schedules: ScheduleSource = field(default_factory=_scheduler)
     limits: RunningLimits = field(default_factory=MemoryRunningLimits)
+    arrays: ArrayCounterStore = field(default_factory=MemoryArrayCounters)
 
 
 @lru_cache(maxsize=1)
 def default_deps() -> Deps:
+    from jobtracker.adapters.arrays import DynamoArrayCounters
     from jobtracker.adapters.governor import DynamoGovernor
     from jobtracker.adapters.launcher import default_launcher
     from jobtracker.adapters.limits import DynamoRunningLimits
@@ -66,6 +70,7 @@ def default_deps() -> Deps:
         settings=settings,
         governor=DynamoGovernor(settings.table_name, settings.launch_rate, settings.launch_burst),
         limits=DynamoRunningLimits(settings.table_name),
+        arrays=DynamoArrayCounters(settings.table_name),
     )
 
 

@@ -18,6 +18,7 @@ from pynamodb.exceptions import PynamoDBException
 from jobtracker.adapters.models import ArrayCounters, FinishedMap, bind, refused
 from jobtracker.core.arrays import FINAL, ArraySpec, Summary
 from jobtracker.core.domain import JobStatus
+from jobtracker.usecases.ports import ArrayExists
 
 
 def _name(status: JobStatus) -> str:
@@ -30,10 +31,6 @@ _FINISHED = {s: getattr(ArrayCounters.finished, _name(s)) for s in FINAL}
 
 def key(parent_id: str) -> str:
     return f"array#{parent_id}"
-
-
-class ArrayExists(Exception):
-    """The array's counters were made already (a replayed submission)."""
 
 
 class DynamoArrayCounters:
@@ -80,21 +77,39 @@ class DynamoArrayCounters:
             raise
         return True
 
-    def finish(self, parent_id: str, status: JobStatus) -> Summary:
-        """One child more ended `status` (a final status); the counters after it."""
+    def close(self, parent_id: str, seen: int, size: int) -> bool:
+        """No more children: the indexes from `seen` are taken and counted CANCELLED (never
+        made), unless a claim moved `launched` first or the array is closed already."""
+        bind(self.table_name)
+        try:
+            ArrayCounters(key(parent_id)).update(
+                actions=[
+                    ArrayCounters.launched.set(size),
+                    _FINISHED[JobStatus.CANCELLED].add(size - seen),
+                    ArrayCounters.closed.set(True),
+                ],
+                condition=(ArrayCounters.launched == seen) & ArrayCounters.closed.does_not_exist(),
+            )
+        except PynamoDBException as exc:
+            if refused(exc):
+                return False
+            raise
+        return True
+
+    def finish(self, parent_id: str, status: JobStatus) -> tuple[ArraySpec, Summary]:
+        """One child more ended `status` (a final status); the array and its counters after
+        it (the update's ALL_NEW answer: no read)."""
         bind(self.table_name)
         item = ArrayCounters(key(parent_id))
         item.update(actions=[_FINISHED[status].add(1)], condition=ArrayCounters.pk.exists())
-        return _summary(item)
+        return _spec(item), _summary(item)
 
     def reset(self, parent_id: str, summary: Summary) -> None:
-        """The counters as counted from the children themselves."""
+        """The finished counts as counted from the children themselves (`launched` and
+        `closed` are the claims' and the close's alone)."""
         bind(self.table_name)
         ArrayCounters(key(parent_id)).update(
-            actions=[
-                ArrayCounters.launched.set(summary.launched),
-                *(_FINISHED[s].set(summary.count(s)) for s in FINAL),
-            ],
+            actions=[_FINISHED[s].set(summary.count(s)) for s in FINAL],
             condition=ArrayCounters.pk.exists(),
         )
 
@@ -109,4 +124,8 @@ def _spec(got: ArrayCounters) -> ArraySpec:
 
 def _summary(got: ArrayCounters) -> Summary:
     finished = {s: int(getattr(got.finished, _name(s))) for s in FINAL}
-    return Summary(launched=int(got.launched), finished={s: n for s, n in finished.items() if n})
+    return Summary(
+        launched=int(got.launched),
+        finished={s: n for s, n in finished.items() if n},
+        closed=bool(got.closed),
+    )

@@ -81,6 +81,11 @@ def job_environment(job: Job, attempt: int) -> list[dict[str, str]]:
             "value": json.dumps(job.spec.parameters, separators=(",", ":"), sort_keys=True),
         },
     ]
+    if job.parent_id is not None:  # a child of an array: which one, of how many
+        env += [
+            {"name": "JOB_ARRAY_INDEX", "value": str(job.array_index)},
+            {"name": "JOB_ARRAY_SIZE", "value": str(job.array_size)},
+        ]
     env += [{"name": k, "value": v} for k, v in sorted(job.spec.environment.items())]
     return env
 

@@ -26,6 +26,12 @@ no hash-key value takes more than ~1/SHARDS of an index's writes:
 - by_status:     gx = ACTIVE#<shard> while the job runs, <terminal status>#<shard> after
 - by_schedule:   gs = <schedule name>           scheduled jobs only (at most a tick a minute)
 
+An array's children are jobs too, under keys of their own (CHILD marks them): gc = C#<shard>,
+gx = ACTIVE#C#<shard> / <status>#C#<shard>, no gd. So the top-level lists never read through a
+10,000-child array, `?children=true` reads both sets, the reconciler reads both ACTIVE sets,
+and a child costs one index write less than a job (no by_definition). A parent's children are
+read by their ids (<parent>-<index>), in index order, with no index of their own.
+
 The models are bound to a table at first use (`bind`), never at import: the table's name comes
 from the settings of the handler, test or local stack. Region and endpoint are botocore's own
 (AWS_REGION, AWS_ENDPOINT_URL), which pynamodb's client reads as every other client does.
@@ -51,6 +57,7 @@ from pynamodb.models import Model
 
 SHARDS = 16
 ACTIVE = "ACTIVE"  # by_status's key of every job not yet finished
+CHILD = "C"  # the index keys of arrays' children (see above)
 
 
 class _Meta:
@@ -132,10 +139,13 @@ class JobRecord(Model):
     uncounted = NumberAttribute(attr_name="un", null=True)
     reconcile_failures = NumberAttribute(attr_name="rf", null=True)
     reconcile_failed_at = UnicodeAttribute(attr_name="ra", null=True)
+    parent_id = UnicodeAttribute(attr_name="pi", null=True)  # a child of an array: its parent
+    array_index = NumberAttribute(attr_name="ai", null=True)  # ...its index (0: not stored)
+    array_size = NumberAttribute(attr_name="az", null=True)  # ...and the array's size
     expires = TTLAttribute(attr_name="x", null=True)  # set when the job ends (RetentionDays)
     # the indexes' hash keys
     created_shard = UnicodeAttribute(attr_name="gc")
-    definition_shard = UnicodeAttribute(attr_name="gd")
+    definition_shard = UnicodeAttribute(attr_name="gd", null=True)  # none for a child
     status_shard = UnicodeAttribute(attr_name="gx")
     schedule_key = UnicodeAttribute(attr_name="gs", null=True)
 
@@ -206,6 +216,7 @@ class ArrayCounters(Model):
     tolerated = NumberAttribute(attr_name="t")  # failures tolerated, as a count
     launched = NumberAttribute(attr_name="l")
     finished = FinishedMap(attr_name="f")
+    closed = BooleanAttribute(attr_name="z", null=True)  # no more children will be launched
 
 
 KINDS: tuple[type[Model], ...] = (

@@ -15,6 +15,7 @@ from typing import Any
 
 from jobtracker.adapters.models import (
     ACTIVE,
+    CHILD,
     SHARDS,
     AttemptMap,
     ContainerMap,
@@ -28,6 +29,7 @@ from jobtracker.core.domain import (
     JobStatus,
     client_token,
     history_key,
+    is_child_id,
 )
 
 # The Job and Attempt fields the records hold, by the models' Python names (the models own the
@@ -44,8 +46,24 @@ def shard_of(job_id: str) -> int:
     return int(hashlib.blake2b(job_id.encode(), digest_size=4).hexdigest(), 16) % SHARDS
 
 
-def status_key(status: JobStatus, shard: int) -> str:
-    return f"{status.value if status.terminal else ACTIVE}#{shard}"
+def status_key(status: JobStatus, job_id: str) -> str:
+    """by_status's key of a job in `status` (an array's children under keys of their own)."""
+    group = status.value if status.terminal else ACTIVE
+    return (
+        f"{group}#{CHILD}#{shard_of(job_id)}"
+        if is_child_id(job_id)
+        else f"{group}#{shard_of(job_id)}"
+    )
+
+
+def list_keys(prefix: str, children: bool) -> list[str]:
+    """An index's hash keys under `prefix` ("" for by_created): the top-level jobs' shards, and
+    with `children` their children's too."""
+    lead = f"{prefix}#" if prefix else ""
+    keys = [f"{lead}{s}" for s in range(SHARDS)]
+    if children:
+        keys += [f"{lead}{CHILD}#{s}" for s in range(SHARDS)]
+    return keys
 
 
 # ---- values ---------------------------------------------------------------------------------
@@ -151,15 +169,16 @@ def _spec_json(spec: JobSpec) -> str | None:
 def job_record(job: Job) -> JobRecord:
     """A job's hot item: its fields and its current attempt (earlier ones are archived)."""
     shard = shard_of(job.job_id)
+    child = is_child_id(job.job_id)
     record = JobRecord(
         job.job_id,
         kind=JobRecord.KIND,
         definition=job.definition,
         spec_json=_spec_json(job.spec),
         current=attempt_map(job.current),
-        created_shard=str(shard),
-        definition_shard=f"{job.definition}#{shard}",
-        status_shard=status_key(job.status, shard),
+        created_shard=f"{CHILD}#{shard}" if child else str(shard),
+        definition_shard=None if child else f"{job.definition}#{shard}",
+        status_shard=status_key(job.status, job.job_id),
         schedule_key=job.schedule_name or None,
     )
     for name in JOB_FIELDS:

@@ -31,7 +31,6 @@ from pynamodb.indexes import GlobalSecondaryIndex
 
 from jobtracker.adapters.models import (
     ACTIVE,
-    SHARDS,
     AttemptRecord,
     IdempotencyKey,
     JobRecord,
@@ -46,12 +45,12 @@ from jobtracker.adapters.records import (
     item_size,
     job_from_record,
     job_record,
-    shard_of,
+    list_keys,
     status_key,
     stored,
 )
 from jobtracker.config import get_settings
-from jobtracker.core.domain import Attempt, Job, JobStatus, parse_iso
+from jobtracker.core.domain import Attempt, Job, JobStatus, child_id, parse_iso
 from jobtracker.observability import count
 from jobtracker.usecases.ports import (
     BadToken,
@@ -125,7 +124,7 @@ def actions_of(change: Change, retention_days: int | None) -> list[Action]:
         actions.append(_assign(job_attrs[name], value))
         if name == "status":
             status = JobStatus(value)
-            actions.append(JobRecord.status_shard.set(status_key(status, shard_of(change.job_id))))
+            actions.append(JobRecord.status_shard.set(status_key(status, change.job_id)))
             finished = parse_iso(change.sets.get("finished_at"))
             if status.terminal and retention_days and finished is not None:
                 actions.append(JobRecord.expires.set(finished + timedelta(days=retention_days)))
@@ -327,6 +326,7 @@ class DynamoJobRepository:
         schedule: str | None,
         limit: int,
         token: str | None,
+        children: bool = False,
     ) -> tuple[list[Job], str | None]:
         self._bound()
         wanted = JobStatus(status) if status else None
@@ -335,11 +335,11 @@ class DynamoJobRepository:
             index, keys = JobRecord.by_schedule, [schedule]
         elif wanted is not None:
             prefix = wanted.value if wanted.terminal else ACTIVE
-            index, keys = JobRecord.by_status, [f"{prefix}#{s}" for s in range(SHARDS)]
-        elif definition:
-            index, keys = JobRecord.by_definition, [f"{definition}#{s}" for s in range(SHARDS)]
-        else:
-            index, keys = JobRecord.by_created, [str(s) for s in range(SHARDS)]
+            index, keys = JobRecord.by_status, list_keys(prefix, children)
+        elif definition and not children:
+            index, keys = JobRecord.by_definition, list_keys(definition, False)
+        else:  # children have no by_definition key: with them, a definition filters after
+            index, keys = JobRecord.by_created, list_keys("", children)
 
         def keep(job: Job) -> bool:
             return (
@@ -349,7 +349,7 @@ class DynamoJobRepository:
             )
 
         name = index.Meta.index_name
-        query = f"{status or ''}|{definition or ''}|{schedule or ''}"
+        query = f"{status or ''}|{definition or ''}|{schedule or ''}" + ("|c" if children else "")
         cursors = _decode_token(token, name, query) if token else {}
         shards = [_Shard(k, cursors.get(k) or None) for k in keys if cursors.get(k) != 0]
         jobs: list[Job] = []
@@ -413,15 +413,29 @@ class DynamoJobRepository:
 
     def active_jobs(self) -> Iterator[Job]:
         self._bound()
-        for shard in range(SHARDS):
+        for key in list_keys(ACTIVE, children=True):
             pks: list[str] = []
-            for key in JobRecord.by_status.query(f"{ACTIVE}#{shard}"):
-                pks.append(key.pk)
+            for found in JobRecord.by_status.query(key):
+                pks.append(found.pk)
                 if len(pks) == BATCH_GET_PAGE_LIMIT:  # one BatchGetItem's worth at a time
                     yield from self._jobs(pks).values()
                     pks = []
             if pks:
                 yield from self._jobs(pks).values()
+
+    # -- an array's children, by their ids (no index: child i is <parent>-<i>)
+
+    def children(self, parent_id: str, indexes: range, consistent: bool = False) -> list[Job]:
+        """The children at `indexes` that exist, in index order."""
+        self._bound()
+        ids = [child_id(parent_id, i) for i in indexes]
+        found: dict[str, Job] = {}
+        for start in range(0, len(ids), BATCH_GET_PAGE_LIMIT):
+            page = ids[start : start + BATCH_GET_PAGE_LIMIT]
+            for record in JobRecord.batch_get(page, consistent_read=consistent):
+                if record.kind == JobRecord.KIND:
+                    found[record.pk] = job_from_record(record)
+        return [found[i] for i in ids if i in found]
 
 
 @lru_cache(maxsize=1)

@@ -63,6 +63,7 @@ class Summary:
 
     launched: int = 0
     finished: dict[JobStatus, int] = field(default_factory=dict)
+    closed: bool = False  # no more children will be launched (the array failed or is cancelled)
 
     def count(self, status: JobStatus) -> int:
         return self.finished.get(status, 0)
@@ -118,13 +119,21 @@ def _failed(spec: ArraySpec, summary: Summary) -> str:
     return f"{summary.failures} of {spec.size} children failed ({allowed})"
 
 
-def recount(spec: ArraySpec, children: list[JobStatus]) -> Summary:
-    """The exact counters from the children's statuses as read (each launched child once)."""
+def recount(launched: int, children: list[JobStatus], closed: bool = False) -> Summary:
+    """The exact counters from the children as read: each of the `launched` indexes once, an
+    index with no child (closed before it was made) counted CANCELLED."""
     finished: dict[JobStatus, int] = {}
     for status in children:
         if status in FINAL:
             finished[status] = finished.get(status, 0) + 1
-    return Summary(launched=len(children), finished=finished)
+    never_made = launched - len(children)
+    if never_made > 0:
+        finished[JobStatus.CANCELLED] = finished.get(JobStatus.CANCELLED, 0) + never_made
+    return Summary(launched=launched, finished=finished, closed=closed)
+
+
+def failed_past_tolerance(spec: ArraySpec, summary: Summary) -> bool:
+    return summary.failures > spec.tolerated
 
 
 def spec_error(spec: ArraySpec) -> tuple[str, str] | None:
@@ -136,7 +145,7 @@ def spec_error(spec: ArraySpec) -> tuple[str, str] | None:
         return "max_running", f"must be 1-{spec.size} (the array's size)"
     if spec.tolerated_failures is not None and spec.tolerated_failure_percent is not None:
         return (
-            "tolerated_failures",
+            "tolerated_failure_percent",
             "give tolerated_failures or tolerated_failure_percent, not both",
         )
     if spec.tolerated_failures is not None and not 0 <= spec.tolerated_failures <= spec.size:
@@ -145,3 +154,8 @@ def spec_error(spec: ArraySpec) -> tuple[str, str] | None:
     if percent is not None and not 0 <= percent <= 100:
         return "tolerated_failure_percent", "must be 0-100"
     return None
+
+
+def spec_of(data: dict[str, object] | None) -> ArraySpec | None:
+    """A parent's ArraySpec from its JobSpec.array (the fields set)."""
+    return None if data is None else ArraySpec(**data)  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -122,6 +123,22 @@ def new_job_id(now: datetime | None = None) -> str:
         chars.append(_CROCKFORD[value & 31])
         value >>= 5
     return "job-" + "".join(reversed(chars)).lower()
+
+
+# A child's id is its parent's and its index: child i of an array is found (and made twice by
+# two fan-outs) as one item, and a child's id alone says it is one (the store keeps children
+# out of the top-level lists by it).
+CHILD_ID = re.compile(r"^(?P<parent>.+)-(?P<index>0|[1-9][0-9]{0,4})$")
+
+
+def child_id(parent_id: str, index: int) -> str:
+    return f"{parent_id}-{index}"
+
+
+def is_child_id(job_id: str) -> bool:
+    """Job ids we mint end in 26 letters and digits (never a bare number), so only a child's
+    id ends in -<index>."""
+    return CHILD_ID.match(job_id) is not None
 
 
 def client_token(job_id: str, attempt: int) -> str:
@@ -238,6 +255,9 @@ class JobSpec:
     # The job's own RetryOverrides only: the defaults are referenced (lifecycle.policy_of).
     retry: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    # An array's spec (core.arrays.ArraySpec's fields, those set): the job is the parent of
+    # that many children and runs no task of its own (core/arrays.py).
+    array: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in SPEC_FIELDS}
@@ -279,10 +299,20 @@ class Job:
     # backoff is derived from (lifecycle.reconcile_backoff_until). Written only on a failure.
     reconcile_failures: int = 0
     reconcile_failed_at: str | None = None
+    # A child of an array: its parent's id, its index (0-based) and the array's size. A child
+    # runs its parent's spec (without `array`) as a job of its own.
+    parent_id: str | None = None
+    array_index: int = 0
+    array_size: int = 0
 
     @property
     def definition(self) -> str:
         return self.spec.definition
+
+    @property
+    def is_array(self) -> bool:
+        """An array's parent: it runs no task, its children do."""
+        return self.spec.array is not None
 
     @property
     def current(self) -> Attempt:

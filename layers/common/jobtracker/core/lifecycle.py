@@ -91,6 +91,12 @@ STOP_REQUESTED = _t("stop_requested", frozenset({S, R}))
 HISTORY = _t("history", EVERY)  # history only: stale or late events
 RECONCILE_FAILED = _t("reconcile_failed", NON_TERMINAL)  # the reconciler backs off the job
 RECONCILE_RECOVERED = _t("reconcile_recovered", NON_TERMINAL)  # its backoff ends
+# An array's parent runs no task: its status follows its children's counters (core/arrays.py).
+ARRAY_STARTED = _t("array_started", frozenset({P}), R)
+ARRAY_ENDED = {
+    target: _t(f"array_{target.value.lower()}", NON_TERMINAL, target)
+    for target in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+}
 
 TRANSITIONS = (
     LAUNCHED,
@@ -115,6 +121,8 @@ TRANSITIONS = (
     HISTORY,
     RECONCILE_FAILED,
     RECONCILE_RECOVERED,
+    ARRAY_STARTED,
+    *ARRAY_ENDED.values(),
 )
 
 # The stop we asked for decides how a stopped task ends the job; anything else is a failure
@@ -570,8 +578,8 @@ def decide_retry(
 
 
 def launch_due(job: Job, now: datetime) -> bool:
-    """May the current attempt be launched now?"""
-    if job.status != JobStatus.PENDING or job.current.task_arn:
+    """May the current attempt be launched now? (Never an array's parent: its children are.)"""
+    if job.status != JobStatus.PENDING or job.current.task_arn or job.is_array:
         return False
     due = parse_iso(job.not_before)
     return due is None or due <= now
@@ -703,6 +711,24 @@ def record_launch_failure(
     return gave_up, None
 
 
+# ---- arrays -----------------------------------------------------------------------------------
+
+
+def array_moved(job: Job, target: JobStatus, reason: str | None, now: datetime) -> Change | None:
+    """An array's parent moved to `target` (core.arrays.parent_status's verdict), from where it
+    is; None when it is there already or has ended."""
+    if job.status == target or job.status.terminal:
+        return None
+    if target == JobStatus.RUNNING:
+        if job.status != JobStatus.PENDING:
+            return None
+        return change(ARRAY_STARTED, job.job_id, now, reason=reason)
+    row = ARRAY_ENDED.get(target)
+    if row is None:  # PENDING, CANCELLING: where a parent already is, or its cancel put it
+        return None
+    return change(row, job.job_id, now, reason=reason)
+
+
 # ---- cancel and stop requests ---------------------------------------------------------------
 
 
@@ -722,7 +748,8 @@ def request_cancel(job: Job, reason: str | None, now: datetime) -> CancelResult:
     text = f"cancelled: {reason}" if reason else "cancelled"
     if job.status == JobStatus.CANCELLING:
         return CancelResult(accepted=True, stop_task=job.current.task_arn)
-    if job.status == JobStatus.PENDING and not job.current.task_arn:
+    # An array's parent is CANCELLING until its children are (a fan-out may be making some).
+    if job.status == JobStatus.PENDING and not job.current.task_arn and not job.is_array:
         cancelled = change(
             CANCEL_PENDING,
             job.job_id,
@@ -772,6 +799,7 @@ class Due(StrEnum):
     TIMEOUT = "timeout"  # past timeout_seconds: stop it, the job ends TIMED_OUT
     START_DEADLINE = "start_deadline"  # never reached RUNNING: stop it, the policy decides
     LOOK = "describe"  # no news for quiet_after_seconds: ask ECS (and stop again if we asked)
+    TEND = "tend"  # an array's parent, quiet: its fan-out and settling are handed off again
 
 
 # The reconciler's backoff: after n consecutive failures on a job it leaves the job alone for
@@ -873,6 +901,9 @@ def _deadlines(job: Job, settings: Settings) -> dict[Due, datetime]:
     grace = timedelta(seconds=settings.decision_grace_seconds)
     updated = parse_iso(job.updated_at) or parse_iso(job.created_at)
     assert updated is not None
+    if job.is_array:  # no task to watch: its fan-out is what may have been lost
+        quiet = timedelta(seconds=settings.quiet_after_seconds)
+        return {Due.TEND: (last_news(job) or updated) + quiet}
     if cur.awaiting_decision:
         return {Due.REDECIDE: (parse_iso(cur.stopped_at) or updated) + grace}
     if job.status == JobStatus.PENDING and not cur.task_arn:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from jobtracker.core.arrays import ArraySpec
 from jobtracker.core.checks import plain
 from jobtracker.core.policy import RetryOverrides
 
@@ -89,6 +90,7 @@ class Submission:
     queue_timeout_seconds: int | None = None
     retry: RetryOverrides | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    array: ArraySpec | None = None  # the job is an array of this many children
 
     def to_dict(self) -> dict[str, Any]:
         """Every field but the unset ones: what an Idempotency-Key's body hash is taken of."""

@@ -8,10 +8,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic import model_validator as _model_validator
 
-from jobtracker.core import policy, submission
+from jobtracker.core import arrays, policy, submission
 from jobtracker.core.checks import Invalid
 from jobtracker.core.domain import NAME_PATTERN
 
@@ -99,6 +106,35 @@ def _valid(error: str | None) -> None:
         raise ValueError(error)
 
 
+class ArrayRequest(Strict):
+    """An array job: `size` children, each told its index (JOB_ARRAY_INDEX, 0-based) and the
+    size (JOB_ARRAY_SIZE); at most `max_running` of them at once; the parent fails once more
+    than `tolerated_failures` (or `tolerated_failure_percent` of the size) end FAILED or
+    TIMED_OUT."""
+
+    size: int = Field(ge=arrays.MIN_ARRAY_SIZE, le=arrays.MAX_ARRAY_SIZE)
+    max_running: int | None = Field(default=None, ge=1, le=arrays.MAX_ARRAY_SIZE)
+    tolerated_failures: int | None = Field(default=None, ge=0, le=arrays.MAX_ARRAY_SIZE)
+    tolerated_failure_percent: float | None = Field(default=None, ge=0, le=100)
+
+    @field_validator("max_running", "tolerated_failures", "tolerated_failure_percent")
+    @classmethod
+    def _fits(cls, value: Any, info: ValidationInfo) -> Any:
+        # The core's rules across the fields (core.arrays.spec_error), each error on the field
+        # it names: fields are checked in order, so each sees the ones before it.
+        if value is None or "size" not in info.data:
+            return value
+        fields: dict[str, Any] = {**info.data, str(info.field_name): value}
+        spec = arrays.ArraySpec(**fields)
+        error = arrays.spec_error(spec)
+        if error is not None and error[0] == info.field_name:
+            raise ValueError(error[1])
+        return value
+
+    def to_core(self) -> arrays.ArraySpec:
+        return arrays.ArraySpec(**self.model_dump())
+
+
 Argument = Annotated[str, Field(max_length=submission.MAX_ARG_LENGTH)]
 EnvValue = Annotated[str, Field(max_length=submission.MAX_ENV_VALUE_LENGTH)]
 
@@ -118,6 +154,7 @@ class JobSubmission(Strict):
     )
     retry: RetryOverrides | None = None
     tags: dict[str, str] = Field(default_factory=dict)
+    array: ArrayRequest | None = None
 
     @field_validator("command")
     @classmethod
@@ -140,6 +177,7 @@ class JobSubmission(Strict):
     def to_core(self) -> submission.Submission:
         values = {name: getattr(self, name) for name in submission.SUBMISSION_FIELDS}
         values["retry"] = self.retry.to_core() if self.retry else None
+        values["array"] = self.array.to_core() if self.array else None
         return submission.Submission(**values)
 
 

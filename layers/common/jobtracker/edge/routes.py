@@ -94,24 +94,54 @@ def list_route(
             " a page may hold fewer than `limit`; follow next_token)",
         ),
     ] = None,
+    children: Annotated[
+        bool, Query(description="arrays' children too (by default, parents and plain jobs)")
+    ] = False,
 ) -> Any:
     from jobtracker.usecases.query import list_jobs
 
     jobs, token = list_jobs(
-        status.value if status else None, definition, schedule, limit, next_token, tag=tag
+        status.value if status else None,
+        definition,
+        schedule,
+        limit,
+        next_token,
+        tag=tag,
+        children=children,
     )
     return answer(200, JobList(jobs=[job_summary(j) for j in jobs], next_token=token))
 
 
 @queries.get(
     "/jobs/<job_id>",
-    summary="One job with all its attempts",
+    summary="One job with all its attempts (an array's parent: with its children's summary)",
     responses=responses({200: (JobView, "the job")}, 404),
 )
 def get_route(job_id: str) -> Any:
-    from jobtracker.usecases.query import get_job
+    from jobtracker.usecases.query import read_job
 
-    return answer(200, job_view(get_job(job_id)))
+    found = read_job(job_id)
+    return answer(200, job_view(found.job, array=found.array))
+
+
+@queries.get(
+    "/jobs/<job_id>/children",
+    summary="An array's children, in index order",
+    description="Only children made so far: an index waiting for its turn has no job yet."
+    " A status filter reads the children a window at a time: a page may hold fewer than"
+    " `limit`; follow next_token.",
+    responses=responses({200: (JobList, "a page of children")}, 400, 404, 422),
+)
+def children_route(
+    job_id: str,
+    status: Annotated[JobStatus | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_JOBS_PAGE)] = JOBS_PAGE,
+    next_token: NextToken = None,
+) -> Any:
+    from jobtracker.usecases.query import list_children
+
+    kids, token = list_children(job_id, status.value if status else None, limit, next_token)
+    return answer(200, JobList(jobs=[job_summary(j) for j in kids], next_token=token))
 
 
 @queries.get(

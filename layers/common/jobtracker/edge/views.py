@@ -10,6 +10,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict
 
 from jobtracker.config import JobDefinition, Settings, get_settings
+from jobtracker.core.arrays import FINAL, ArraySpec, Summary, spec_of
 from jobtracker.core.cost import attempt_cost, job_cost
 from jobtracker.core.diagnosis import diagnose
 from jobtracker.core.domain import Attempt, Job, iso
@@ -75,6 +76,26 @@ class AttemptView(Answer):
     history: list[StateView]
 
 
+class ArraySummaryView(Answer):
+    """An array's children by status: PENDING the indexes not yet launched, RUNNING those
+    launched and not finished (starting, running or waiting for a launch slot), then each
+    final status. Live while the array runs, exact once it is finished."""
+
+    PENDING: int
+    RUNNING: int
+    SUCCEEDED: int
+    FAILED: int
+    TIMED_OUT: int
+    CANCELLED: int
+
+
+class ArrayView(Answer):
+    size: int
+    max_running: int | None
+    tolerated_failures: int  # as a count (a percent asked for is turned into one)
+    summary: ArraySummaryView
+
+
 class JobView(Answer):
     id: str
     definition: str
@@ -100,6 +121,10 @@ class JobView(Answer):
     attempts: list[AttemptView]
     cost_usd: float | None  # the attempts' estimated Fargate costs, summed
     links: dict[str, str]
+    # Added later: optional, so a client reads an older API's answers too.
+    array: ArrayView | None = None  # an array's parent: its size and its children's summary
+    parent_id: str | None = None  # a child of an array: its parent...
+    array_index: int | None = None  # ...and its index (JOB_ARRAY_INDEX)
 
 
 class JobSummary(Answer):
@@ -115,6 +140,9 @@ class JobSummary(Answer):
     status_reason: str | None = None  # why it is in that status (waiting for capacity, a rule)
     started_at: str | None = None  # when the current attempt's task started running
     finished_at: str | None = None
+    parent_id: str | None = None  # a child of an array: its parent and index
+    array_index: int | None = None
+    array_size: int | None = None  # an array's parent: its size; a child: its array's
 
 
 class JobList(Answer):
@@ -194,12 +222,18 @@ def _attempt_view(a: Attempt, definition: JobDefinition | None, region: str) -> 
     )
 
 
-def _links(job_id: str) -> dict[str, str]:
-    return {
+def _links(job: Job) -> dict[str, str]:
+    job_id = job.job_id
+    links = {
         "self": f"/jobs/{job_id}",
         "cancel": f"/jobs/{job_id}/cancel",
         "logs": f"/jobs/{job_id}/logs",
     }
+    if job.is_array:
+        links["children"] = f"/jobs/{job_id}/children"
+    if job.parent_id:
+        links["parent"] = f"/jobs/{job.parent_id}"
+    return links
 
 
 def _effective_retry(job: Job, settings: Settings) -> dict[str, Any]:
@@ -209,7 +243,24 @@ def _effective_retry(job: Job, settings: Settings) -> dict[str, Any]:
     return policy_of(job, settings).to_dict()
 
 
-def job_view(job: Job, settings: Settings | None = None) -> JobView:
+def array_view(spec: ArraySpec, summary: Summary) -> ArrayView:
+    counts = {s.value: summary.count(s) for s in FINAL}
+    return ArrayView(
+        size=spec.size,
+        max_running=spec.max_running,
+        tolerated_failures=spec.tolerated,
+        summary=ArraySummaryView(
+            PENDING=spec.size - summary.launched, RUNNING=summary.running, **counts
+        ),
+    )
+
+
+def job_view(
+    job: Job,
+    settings: Settings | None = None,
+    array: tuple[ArraySpec, Summary] | None = None,
+) -> JobView:
+    """`array`: an array parent's spec and counters (without them, a summary of nothing yet)."""
     settings = settings or get_settings()
     # Costs are priced on the definition as configured now (None once it is removed).
     definition = settings.job_definitions.get(job.definition)
@@ -218,6 +269,10 @@ def job_view(job: Job, settings: Settings | None = None) -> JobView:
     asked = job.spec.to_dict()
     del asked["definition"]  # shown in both
     asked["retry_overrides"] = asked.pop("retry")
+    del asked["array"]  # shown with its summary
+    spec = spec_of(job.spec.array)
+    if array is None and spec is not None:
+        array = (spec, Summary())
     return JobView(
         **_shown_in_both(job),
         **asked,
@@ -227,12 +282,22 @@ def job_view(job: Job, settings: Settings | None = None) -> JobView:
         scheduled_time=job.scheduled_time,
         attempts=[_attempt_view(a, definition, settings.region) for a in attempts],
         cost_usd=_usd(job_cost(attempts, definition)),
+        array=array_view(*array) if array else None,
+        parent_id=job.parent_id,
+        array_index=job.array_index if job.parent_id else None,
     )
 
 
 def job_summary(job: Job) -> JobSummary:
     current = job.attempts.get(job.attempt)
-    return JobSummary(**_shown_in_both(job), started_at=current.started_at if current else None)
+    spec = spec_of(job.spec.array)
+    return JobSummary(
+        **_shown_in_both(job),
+        started_at=current.started_at if current else None,
+        parent_id=job.parent_id,
+        array_index=job.array_index if job.parent_id else None,
+        array_size=spec.size if spec else (job.array_size or None),
+    )
 
 
 def _shown_in_both(job: Job) -> dict[str, Any]:
@@ -247,7 +312,7 @@ def _shown_in_both(job: Job) -> dict[str, Any]:
         "updated_at": job.updated_at,
         "finished_at": job.finished_at,
         "schedule": job.schedule_name,
-        "links": _links(job.job_id),
+        "links": _links(job),
     }
 
 

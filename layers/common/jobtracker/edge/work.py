@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobtracker.adapters.records import job_from_message
+from jobtracker.core.arrays import MAX_ARRAY_SIZE
 from jobtracker.core.checks import Invalid, fields, integer, mapping, one_of, text
 from jobtracker.observability import count, logger
+from jobtracker.usecases.arrays import handle_fanout
 from jobtracker.usecases.deadlines import on_timer
 from jobtracker.usecases.decide import decide_attempt
 from jobtracker.usecases.launch import handle_launch_message
@@ -26,6 +28,8 @@ class WorkMessage:
     # A decide hand-off carries the job's record as the handing write left it: the decider
     # plans from it without a read (its guard catches anything that changed since).
     job: dict[str, Any] | None = None
+    # A closing array's cursor: the first child index its FANOUT cancels from.
+    start: int | None = None
 
     @classmethod
     def from_json(cls, body: str) -> WorkMessage:
@@ -36,11 +40,13 @@ class WorkMessage:
             raise Invalid("", f"not JSON: {exc}") from None
         data = fields(raw, MESSAGE_FIELDS, ("kind", "job_id", "attempt"), extra=True)
         job = data.get("job")
+        start = data.get("start")
         return cls(
             kind=Work(one_of(data["kind"], "kind", tuple(k.value for k in KINDS))),
             job_id=text(data["job_id"], "job_id", min_length=1, max_length=128),
             attempt=integer(data["attempt"], "attempt", ge=1, le=1000),
             job=None if job is None else mapping(job, "job"),
+            start=None if start is None else integer(start, "start", ge=0, le=MAX_ARRAY_SIZE),
         )
 
 
@@ -62,4 +68,6 @@ def handle_work_message(body: str, deps: Deps | None = None) -> str:
         return decide_attempt(message.job_id, message.attempt, deps, snapshot).action
     if message.kind is Work.DEADLINE:
         return on_timer(message.job_id, message.attempt, deps)
+    if message.kind is Work.FANOUT:
+        return handle_fanout(message.job_id, message.start, deps)
     return handle_launch_message(message.job_id, message.attempt, deps)

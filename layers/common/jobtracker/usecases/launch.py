@@ -26,6 +26,8 @@ def launch_attempt(job: Job, deps: Deps) -> Job:
     Safe to repeat: the clientToken makes ECS hand back the same task for the same attempt.
     """
     number = job.attempt
+    if job.is_array:
+        return job  # an array's parent runs no task: its children do (usecases/arrays.py)
     definition = deps.settings.job_definitions.get(job.definition)
     if definition is None:
         error = f"job definition {job.definition!r} is no longer configured"

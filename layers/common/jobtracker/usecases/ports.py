@@ -26,6 +26,7 @@ class Work(StrEnum):
     DECIDE = "decide"  # a failed attempt, for retry_decider
     LAUNCH = "launch"  # a PENDING attempt whose launch is due
     DEADLINE = "deadline"  # an attempt's timer: a deadline may be due
+    FANOUT = "fanout"  # an array's parent: make and launch its next children, settle it
 
 
 def work_message(kind: Work, job_id: str, attempt: int) -> dict[str, Any]:
@@ -82,8 +83,12 @@ class JobRepository(Protocol):
         schedule: str | None,
         limit: int,
         token: str | None,
+        children: bool = False,
     ) -> tuple[list[Job], str | None]: ...
     def active_jobs(self) -> Iterator[Job]: ...
+    def children(self, parent_id: str, indexes: range, consistent: bool = False) -> list[Job]:
+        """An array's children at `indexes` that exist, in index order."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -160,11 +165,79 @@ class ArrayCounterStore(Protocol):
         """The next `more` indexes from `seen`, unless another claim moved `launched` first."""
         ...
 
-    def finish(self, parent_id: str, status: JobStatus) -> Summary:
-        """One more child ended `status`; the counters after it."""
+    def finish(self, parent_id: str, status: JobStatus) -> tuple[ArraySpec, Summary]:
+        """One more child ended `status`; the array and its counters after it."""
         ...
 
-    def reset(self, parent_id: str, summary: Summary) -> None: ...
+    def close(self, parent_id: str, seen: int, size: int) -> bool:
+        """No more children: indexes from `seen` taken and counted CANCELLED, unless a claim
+        moved `launched` first or the array is closed already."""
+        ...
+
+    def reset(self, parent_id: str, summary: Summary) -> None:
+        """The finished counts as the children say."""
+        ...
+
+
+class MemoryArrayCounters:
+    """Array counters in memory, with the stored ones' semantics (unit tests)."""
+
+    def __init__(self) -> None:
+        self.arrays: dict[str, tuple[ArraySpec, Summary]] = {}
+
+    def create(self, parent_id: str, spec: ArraySpec) -> None:
+        from jobtracker.core.arrays import ArraySpec, Summary
+
+        if parent_id in self.arrays:
+            raise ArrayExists(parent_id)
+        kept = ArraySpec(
+            size=spec.size, max_running=spec.max_running, tolerated_failures=spec.tolerated
+        )
+        self.arrays[parent_id] = (kept, Summary())
+
+    def read(self, parent_id: str) -> tuple[ArraySpec, Summary] | None:
+        found = self.arrays.get(parent_id)
+        if found is None:
+            return None
+        spec, summary = found
+        return spec, _copy(summary)
+
+    def claim(self, parent_id: str, seen: int, more: int) -> bool:
+        _, summary = self.arrays[parent_id]
+        if summary.launched != seen:
+            return False
+        summary.launched += more
+        return True
+
+    def close(self, parent_id: str, seen: int, size: int) -> bool:
+        from jobtracker.core.domain import JobStatus
+
+        _, summary = self.arrays[parent_id]
+        if summary.launched != seen or summary.closed:
+            return False
+        cancelled = JobStatus.CANCELLED
+        summary.finished[cancelled] = summary.finished.get(cancelled, 0) + size - seen
+        summary.launched, summary.closed = size, True
+        return True
+
+    def finish(self, parent_id: str, status: JobStatus) -> tuple[ArraySpec, Summary]:
+        spec, summary = self.arrays[parent_id]
+        summary.finished[status] = summary.finished.get(status, 0) + 1
+        return spec, _copy(summary)
+
+    def reset(self, parent_id: str, summary: Summary) -> None:
+        _, kept = self.arrays[parent_id]
+        kept.finished = {s: n for s, n in summary.finished.items() if n}
+
+
+def _copy(summary: Summary) -> Summary:
+    from jobtracker.core.arrays import Summary
+
+    return Summary(summary.launched, dict(summary.finished), summary.closed)
+
+
+class ArrayExists(Exception):
+    """The array's counters were made already (a replayed submission)."""
 
 
 class RunningLimits(Protocol):

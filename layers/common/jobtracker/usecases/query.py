@@ -14,6 +14,7 @@ from jobtracker.usecases.ports import BadToken, LogPage
 from jobtracker.wiring import Deps, default_deps
 
 if TYPE_CHECKING:
+    from jobtracker.core.arrays import ArraySpec, Summary
     from jobtracker.core.overview import Overview
 
 
@@ -23,6 +24,65 @@ def get_job(job_id: str, deps: Deps | None = None) -> Job:
     if job is None:
         raise NotFound(f"no job with id {job_id!r}")
     return job
+
+
+@dataclass(frozen=True)
+class JobRead:
+    job: Job
+    array: tuple[ArraySpec, Summary] | None = None  # an array's parent: its counters
+
+
+def read_job(job_id: str, deps: Deps | None = None) -> JobRead:
+    """A job with all its attempts; an array's parent with its counters."""
+    deps = deps or default_deps()
+    job = get_job(job_id, deps)
+    return JobRead(job, deps.arrays.read(job_id) if job.is_array else None)
+
+
+# Children are read by id, a window at a time: a status filter reads at most this many windows
+# per call (then it answers what it has, with the token to read on).
+CHILD_WINDOW = 100
+MAX_CHILD_WINDOWS = 10
+
+
+def list_children(
+    parent_id: str,
+    status: str | None,
+    limit: int,
+    token: str | None,
+    deps: Deps | None = None,
+) -> tuple[list[Job], str | None]:
+    """A page of an array's children in index order (only those made: an index waiting for
+    its turn has no job yet); next_token is the index to read on from."""
+    deps = deps or default_deps()
+    parent = deps.repo.get(parent_id)
+    if parent is None or not parent.is_array:
+        raise NotFound(f"no array job with id {parent_id!r}")
+    found = deps.arrays.read(parent_id)
+    made = found[1].launched if found else 0
+    start = _child_token(token)
+    page: list[Job] = []
+    at = start
+    for _ in range(MAX_CHILD_WINDOWS):
+        if at >= made or len(page) >= limit:
+            break
+        window = range(at, min(made, at + CHILD_WINDOW))
+        at = window.stop
+        for child in deps.repo.children(parent_id, window):
+            if status is None or child.status.value == status:
+                page.append(child)
+                if len(page) == limit:
+                    at = child.array_index + 1
+                    break
+    return page, (str(at) if at < made else None)
+
+
+def _child_token(token: str | None) -> int:
+    if token is None:
+        return 0
+    if not token.isdigit() or len(token) > 5:
+        raise _bad_token(BadToken("next_token is not a token this API issued"))
+    return int(token)
 
 
 # A tag is no index key: a tag filter reads the list's pages and keeps the matching jobs, up to
@@ -38,14 +98,16 @@ def list_jobs(
     token: str | None,
     deps: Deps | None = None,
     tag: str | None = None,
+    children: bool = False,
 ) -> tuple[list[Job], str | None]:
-    """A page of jobs, newest first; with `tag` ("key=value"), only the jobs carrying it. Each
-    read asks for no more than the page still lacks, so no match is ever skipped over."""
+    """A page of jobs, newest first; with `tag` ("key=value"), only the jobs carrying it; with
+    `children`, arrays' children too. Each read asks for no more than the page still lacks, so
+    no match is ever skipped over."""
     repo = (deps or default_deps()).repo
 
     def read(n: int, after: str | None) -> tuple[list[Job], str | None]:
         try:
-            return repo.list_jobs(status, definition, schedule, n, after)
+            return repo.list_jobs(status, definition, schedule, n, after, children)
         except BadToken as exc:
             raise _bad_token(exc) from None
 

@@ -41,6 +41,7 @@ from jobtracker.core import lifecycle
 from jobtracker.core.domain import Job, StopRequest, TaskState, iso
 from jobtracker.core.lifecycle import Due
 from jobtracker.observability import count, logger
+from jobtracker.usecases.arrays import hand_off
 from jobtracker.usecases.cancel import cluster_of
 from jobtracker.usecases.deadlines import enforce
 from jobtracker.usecases.launch import launch_attempt
@@ -49,6 +50,8 @@ from jobtracker.usecases.write import write
 from jobtracker.wiring import Deps, default_deps
 
 RUN_INTERVAL_SECONDS = 60  # the schedule in template.yaml
+# What a quiet job is owed once per quiet period, not on every run.
+PERIODIC = frozenset({Due.LOOK, Due.TEND})
 
 
 def plan(job: Job, now: datetime, deps: Deps) -> list[Due]:
@@ -59,10 +62,10 @@ def plan(job: Job, now: datetime, deps: Deps) -> list[Due]:
         at = deadlines.get(due)
         if at is None or at > now:
             continue
-        if due != Due.LOOK:
+        if due not in PERIODIC:
             return [due]
         since = (now - at).total_seconds() % deps.settings.quiet_after_seconds
-        return [Due.LOOK] if since < RUN_INTERVAL_SECONDS else []
+        return [due] if since < RUN_INTERVAL_SECONDS else []
     return []
 
 
@@ -177,6 +180,8 @@ def _act(due: Due, job: Job, deps: Deps, to_describe: dict[str, list[Job]]) -> N
         hand_to_decider(job.job_id, job.attempt, deps, job)
     elif due == Due.LAUNCH:
         launch_attempt(job, deps)
+    elif due == Due.TEND:
+        hand_off(job.job_id, deps)  # an array's parent: its fan-out and settling go on
     elif due in lifecycle.TIMED:
         enforce(due, job, deps)
     elif due == Due.LOOK and attempt.task_arn:

@@ -17,10 +17,12 @@ from jobtracker.adapters.launcher import (
 from jobtracker.adapters.records import job_size
 from jobtracker.config import JobDefinition, Settings
 from jobtracker.core import lifecycle
+from jobtracker.core.checks import plain
 from jobtracker.core.domain import SPEC_FIELDS, Job, JobSpec, JobStatus, iso, new_job_id
 from jobtracker.core.errors import Conflict, invalid
 from jobtracker.core.submission import Submission
 from jobtracker.observability import count
+from jobtracker.usecases.arrays import new_child, start_array
 from jobtracker.usecases.launch import launch_attempt
 from jobtracker.usecases.ports import (
     IdempotencyConflict,
@@ -89,6 +91,7 @@ def build_job(
         submission.start_timeout_seconds or definition.start_timeout_seconds
     )
     asked["retry"] = overrides
+    asked["array"] = plain(submission.array) if submission.array else None
     spec = JobSpec(**asked)
     job = Job(
         job_id=job_id or new_job_id(now),
@@ -101,7 +104,9 @@ def build_job(
         scheduled_time=scheduled_time,
     )
     job.attempts[1] = lifecycle.new_attempt(job.job_id, 1, now)
-    size = worst_case_overrides_size(job, definition)
+    # An array's parent runs nothing: its last child is what must fit (the longest index).
+    runs = new_child(job, submission.array.size - 1, now) if submission.array else job
+    size = worst_case_overrides_size(runs, definition)
     if size > OVERRIDES_LIMIT:
         raise invalid(
             "parameters",
@@ -139,6 +144,9 @@ def submit_job(
             return _replay(submission, caller, idempotency_key, record, conflict, deps)
     deps.repo.create(job)
     count("JobsSubmitted")
+    if job.is_array:
+        start_array(job, deps)  # its children are made and launched behind the answer
+        return Submitted(job, SubmitKind.ACCEPTED)
     job = launch_attempt(job, deps)
     return Submitted(
         job, SubmitKind.CREATED if job.status != JobStatus.PENDING else SubmitKind.ACCEPTED
@@ -172,6 +180,8 @@ def _replay(
         if existing is None:
             raise Conflict("key in use; retry shortly", code="idempotency_conflict") from None
     # A client retrying after a crash reattaches: launch if the first try never did.
-    if lifecycle.launch_due(existing, now):
+    if existing.is_array:
+        start_array(existing, deps)  # idempotent: counters made once, fan-out from them
+    elif lifecycle.launch_due(existing, now):
         existing = launch_attempt(existing, deps)
     return Submitted(existing, SubmitKind.REPLAYED)

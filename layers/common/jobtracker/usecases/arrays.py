@@ -1,0 +1,256 @@
+"""Array jobs after POST: making and launching the children, cancelling them when the array
+fails or is cancelled, settling each child's end into the counters and writing the parent's
+status (its rules: core/arrays.py; its counters: adapters/arrays.py).
+
+All of an array's work goes through one message, FANOUT (the parent's id), on the launch queue:
+`tend` reads the parent and its counters and does what they say. It is safe to repeat and to
+run twice at once:
+
+- Children are made before their indexes are claimed, by id (<parent>-<i>, a conditional put)
+  and held (not_before HOLD_SECONDS ahead): a tend that stops between the two leaves children
+  the next claim of those indexes launches; one that stops after the claim leaves held children
+  the reconciler launches once their hold ends. A child is never launched twice (its attempt's
+  clientToken), an index never claimed twice (one conditional write on the counters).
+- A child's end is one ADD on the counters (`settle`, from the table's stream); the ADD that
+  frees a slot, crosses the failure threshold or finishes the array hands off a FANOUT.
+- Statuses a count decides (FAILED past the threshold, the array's end) are written only after
+  an exact recount from the children themselves: a redelivered stream record may have counted
+  a child twice.
+- Closing (a cancel, or more failures than tolerated): the indexes not yet launched are taken
+  and counted CANCELLED in one write, then every unfinished child is cancelled through the
+  usual cancel path, CANCEL_WINDOW ids per message, a cursor in the message.
+
+The reconciler hands a quiet parent off again (lifecycle.Due.TEND): a lost message delays an
+array, never strands it.
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from jobtracker.core import lifecycle
+from jobtracker.core.arrays import (
+    ArraySpec,
+    Summary,
+    failed_past_tolerance,
+    launchable,
+    parent_status,
+    recount,
+    spec_of,
+)
+from jobtracker.core.domain import Job, JobStatus, StopRequest, child_id, iso
+from jobtracker.core.errors import Conflict, NotFound
+from jobtracker.observability import count, logger
+from jobtracker.usecases.ports import ArrayExists, JobExists, Work, work_message
+from jobtracker.usecases.write import write
+from jobtracker.wiring import Deps, default_deps
+
+# Children made and launched per message: 25 RunTasks take about 3 s, well inside a Lambda's
+# time, and the launch governor spreads them at the account's rate anyway.
+CHUNK = 25
+# Children read (and the unfinished ones cancelled) per message of a closing array.
+CANCEL_WINDOW = 200
+# A child made but not yet claimed waits this long before the reconciler would launch it on its
+# own (only a tend that stopped right after its claim leaves one for it).
+HOLD_SECONDS = 15 * 60
+
+
+def hand_off(parent_id: str, deps: Deps, start: int | None = None) -> None:
+    """A FANOUT for the parent: tend it (from `start`, a closing array's cancel cursor)."""
+    if not deps.settings.launch_queue_url:
+        raise RuntimeError("LAUNCH_QUEUE_URL is not configured")
+    message = work_message(Work.FANOUT, parent_id, 1)
+    if start is not None:
+        message["start"] = start
+    deps.queue.send(deps.settings.launch_queue_url, message)
+
+
+def new_child(parent: Job, index: int, now: datetime) -> Job:
+    """Child `index` of an array: the parent's spec without `array`, its own job, held until
+    its index is claimed."""
+    spec = spec_of(parent.spec.array)
+    assert spec is not None
+    job_id = child_id(parent.job_id, index)
+    child = Job(
+        job_id=job_id,
+        spec=replace(parent.spec, array=None),
+        status=JobStatus.PENDING,
+        created_at=iso(now) or "",
+        updated_at=iso(now) or "",
+        caller=parent.caller,
+        parent_id=parent.job_id,
+        array_index=index,
+        array_size=spec.size,
+        not_before=iso(now + timedelta(seconds=HOLD_SECONDS)),
+        status_reason="waiting for its turn in the array",
+    )
+    child.attempts[1] = lifecycle.new_attempt(job_id, 1, now)
+    return child
+
+
+def start_array(parent: Job, deps: Deps) -> None:
+    """The array's counters (once), then its first FANOUT. Safe to repeat (a replayed POST)."""
+    spec = spec_of(parent.spec.array)
+    assert spec is not None
+    with suppress(ArrayExists):  # made by the first try of a replayed POST
+        deps.arrays.create(parent.job_id, spec)
+    hand_off(parent.job_id, deps)
+
+
+def handle_fanout(parent_id: str, start: int | None, deps: Deps | None = None) -> str:
+    deps = deps or default_deps()
+    parent = deps.repo.get(parent_id)
+    if parent is None or not parent.is_array:
+        return "unknown-job"
+    spec = spec_of(parent.spec.array)
+    assert spec is not None
+    found = deps.arrays.read(parent_id)
+    if found is None:  # POST stopped between the parent and its counters
+        start_array(parent, deps)
+        return "started"
+    _, summary = found
+    if start is not None:
+        return _cancel_window(parent, start, deps)
+    return tend(parent, spec, summary, deps)
+
+
+def tend(parent: Job, spec: ArraySpec, summary: Summary, deps: Deps) -> str:
+    """What the counters say is due: close, finish or launch more."""
+    if parent.status in (JobStatus.SUCCEEDED, JobStatus.CANCELLED):
+        return "ended"  # counted exactly when it ended
+    if failed_past_tolerance(spec, summary) and parent.status != JobStatus.FAILED:
+        summary = _exact(parent, summary, deps)  # a child counted twice must not fail it
+        if failed_past_tolerance(spec, summary):
+            verdict = parent_status(spec, summary)
+            parent = _move(parent, verdict.status, verdict.reason, deps)
+    closing = parent.stop_request == StopRequest.CANCEL or parent.status == JobStatus.FAILED
+    if closing and not summary.closed:
+        return _close(parent, spec, summary, deps)
+    if summary.done >= spec.size:
+        return _finish(parent, spec, summary, deps)
+    if closing:
+        return "closing"  # its children are being cancelled; the last one's end finishes it
+    return _launch_more(parent, spec, summary, deps)
+
+
+def _launch_more(parent: Job, spec: ArraySpec, summary: Summary, deps: Deps) -> str:
+    from jobtracker.usecases.launch import launch_attempt
+
+    more = min(CHUNK, launchable(spec, summary))
+    if more <= 0:
+        return "full"  # a child's end frees the next slot (settle hands off)
+    seen, now = summary.launched, deps.clock()
+    children = []
+    for index in range(seen, seen + more):
+        child = new_child(parent, index, now)
+        with suppress(JobExists):  # made by a tend that stopped before its claim, or is now
+            deps.repo.create(child)
+        children.append(child.job_id)
+    if not deps.arrays.claim(parent.job_id, seen, more):
+        count("ArrayClaimsContended")
+        return "contended"  # another tend took these indexes, and launches them
+    count("ArrayChildrenLaunched", more)
+    if parent.status == JobStatus.PENDING:
+        parent = _move(parent, JobStatus.RUNNING, None, deps)
+    for job_id in children:
+        child = deps.repo.get(job_id)
+        if child is not None and child.status == JobStatus.PENDING and not child.current.task_arn:
+            launch_attempt(child, deps)
+    after = Summary(seen + more, summary.finished, summary.closed)
+    if launchable(spec, after) > 0:
+        hand_off(parent.job_id, deps)  # the next chunk, in a message of its own
+    return "launched"
+
+
+def _close(parent: Job, spec: ArraySpec, summary: Summary, deps: Deps) -> str:
+    if not deps.arrays.close(parent.job_id, summary.launched, spec.size):
+        hand_off(parent.job_id, deps)  # a claim moved first: close from what it left
+        return "contended"
+    count("ArraysClosed")
+    made = summary.launched
+    if made == 0:
+        # Nothing was ever made: the array is finished now (every index CANCELLED).
+        return _finish(parent, spec, Summary(spec.size, {JobStatus.CANCELLED: spec.size}), deps)
+    hand_off(parent.job_id, deps, start=0)
+    return "closed"
+
+
+def _cancel_window(parent: Job, start: int, deps: Deps) -> str:
+    """Cancel the unfinished children among CANCEL_WINDOW indexes from `start`, then hand the
+    next window off."""
+    from jobtracker.usecases.cancel import cancel_job
+
+    spec = spec_of(parent.spec.array)
+    assert spec is not None
+    end = min(spec.size, start + CANCEL_WINDOW)
+    reason = _close_reason(parent)
+    for child in deps.repo.children(parent.job_id, range(start, end), consistent=True):
+        if child.status.terminal:
+            continue
+        try:
+            cancel_job(child.job_id, reason, deps)
+            count("ArrayChildrenCancelled")
+        except (Conflict, NotFound):
+            pass  # it ended meanwhile
+    if end < spec.size:
+        hand_off(parent.job_id, deps, start=end)
+    return "cancelling"
+
+
+def _close_reason(parent: Job) -> str:
+    if parent.status == JobStatus.FAILED:
+        return f"array {parent.job_id} failed: {parent.status_reason}"
+    return f"array {parent.job_id} cancelled"
+
+
+def _finish(parent: Job, spec: ArraySpec, summary: Summary, deps: Deps) -> str:
+    """Every index is finished (as counted): count them exactly, then the parent's end."""
+    exact = _exact(parent, summary, deps)
+    if exact.done < spec.size:
+        return "recounted"  # a child was counted twice; its siblings are still to end
+    verdict = parent_status(spec, exact, parent.stop_request == StopRequest.CANCEL)
+    _move(parent, verdict.status, verdict.reason, deps)
+    return "finished"
+
+
+def _exact(parent: Job, summary: Summary, deps: Deps) -> Summary:
+    """The counters as the children say (one consistent read of each), written back."""
+    children = deps.repo.children(parent.job_id, range(summary.launched), consistent=True)
+    exact = recount(summary.launched, [c.status for c in children], summary.closed)
+    if exact.finished != summary.finished:
+        count("ArrayRecountsCorrected")
+        logger.info(
+            "array counters corrected",
+            extra={"job_id": parent.job_id, "counted": str(summary), "exact": str(exact)},
+        )
+        deps.arrays.reset(parent.job_id, exact)
+    return exact
+
+
+def _move(parent: Job, target: JobStatus, reason: str | None, deps: Deps) -> Job:
+    def plan(j: Job | None) -> tuple[lifecycle.Change | None, None]:
+        assert j is not None
+        return lifecycle.array_moved(j, target, reason, deps.clock()), None
+
+    stored, _, _ = write(deps, parent.job_id, plan, known=parent)
+    return stored or parent
+
+
+def settle(child: Job, previous: JobStatus | None, deps: Deps | None = None) -> str:
+    """A child's status change, from the table's stream: its end is counted on its array, and
+    the count that frees a slot, crosses the failure threshold or finishes the array hands the
+    parent off. Anything else (not a child, not its end) does nothing."""
+    if child.parent_id is None or not child.status.terminal:
+        return "skipped"
+    if previous is not None and previous.terminal:
+        return "skipped"  # a terminal status never changes; this is not its end
+    deps = deps or default_deps()
+    spec, summary = deps.arrays.finish(child.parent_id, child.status)
+    crossed = child.status in (JobStatus.FAILED, JobStatus.TIMED_OUT) and (
+        summary.failures == spec.tolerated + 1
+    )
+    if crossed or summary.done >= spec.size or launchable(spec, summary) > 0:
+        hand_off(child.parent_id, deps)
+    return "settled"

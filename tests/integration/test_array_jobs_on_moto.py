@@ -1,0 +1,105 @@
+"""An array on moto through the real adapters: the parent and its counters stored, children
+made by id and launched by RunTask, each child's end settled from a stream record, the lists
+keeping children apart, and the parent's status written once every child ended."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jobtracker.adapters.records import item_size, job_record
+from jobtracker.core import lifecycle
+from jobtracker.core.arrays import ArraySpec
+from jobtracker.core.domain import Job, JobStatus
+from jobtracker.core.submission import Submission
+from jobtracker.edge.stream import settle_record
+from jobtracker.edge.work import handle_work_message
+from jobtracker.usecases.submit import submit_job
+from jobtracker.wiring import Deps, default_deps
+from tests.conftest import AwsEnv
+
+
+def drain_fanouts(deps: Deps, queue_url: str) -> int:
+    """Run every FANOUT on the launch queue (the others stay for their own consumers)."""
+    ran = 0
+    while got := deps.queue.receive(queue_url, 10):
+        fanouts = [m for m in got if json.loads(m.body).get("kind") == "fanout"]
+        if not fanouts:
+            return ran
+        for message in fanouts:
+            handle_work_message(message.body, deps)
+            deps.queue.delete(queue_url, message.receipt)
+            ran += 1
+    return ran
+
+
+def stream_record(new: Job, old: Job) -> dict[str, Any]:
+    """The table stream's record of a job's change (NEW_AND_OLD_IMAGES)."""
+    return {
+        "eventName": "MODIFY",
+        "dynamodb": {
+            "NewImage": job_record(new).serialize(),
+            "OldImage": job_record(old).serialize(),
+        },
+    }
+
+
+def succeed(deps: Deps, child: Job) -> None:
+    """The child's task succeeded: its guarded write, then its stream record settled."""
+    move = lifecycle.change(lifecycle.TASK_SUCCEEDED, child.job_id, deps.clock())
+    written = deps.repo.apply(move)
+    assert written.applied and written.job is not None, written
+    settle_record(stream_record(written.job, child), deps)
+
+
+def test_an_array_runs_on_moto_within_its_window_and_succeeds(aws: AwsEnv) -> None:
+    # GIVEN an array of 5, at most 2 at once
+    deps = default_deps()
+    parent = submit_job(
+        Submission(definition="demo", array=ArraySpec(size=5, max_running=2)),
+        caller="arn:aws:iam::123456789012:user/u",
+        deps=deps,
+    ).job
+    # THEN the parent's item stays small
+    assert item_size(job_record(parent).serialize()) < 1024
+    # WHEN its fan-out runs and each running child succeeds in turn
+    most = 0
+    for _ in range(10):
+        drain_fanouts(deps, aws.launch_queue_url)
+        kids = deps.repo.children(parent.job_id, range(5), consistent=True)
+        live = [k for k in kids if not k.status.terminal]
+        most = max(most, len(live))
+        if not live:
+            break
+        succeed(deps, live[0])
+    # THEN every index ran once, at most 2 at once, and the parent SUCCEEDED
+    runs = aws.runs_per_token()
+    assert len(runs) == 5 and set(runs.values()) == {1}, runs
+    assert most == 2, most
+    done = deps.repo.get(parent.job_id)
+    assert done is not None and done.status is JobStatus.SUCCEEDED, done
+    found = deps.arrays.read(parent.job_id)
+    assert found is not None and found[1].finished == {JobStatus.SUCCEEDED: 5}, found
+
+
+def test_lists_keep_children_apart_unless_asked(aws: AwsEnv) -> None:
+    # GIVEN an array of 3 whose children are launched, and a plain job
+    deps = default_deps()
+    caller = "arn:aws:iam::123456789012:user/u"
+    parent = submit_job(
+        Submission(definition="demo", array=ArraySpec(size=3)), caller=caller, deps=deps
+    ).job
+    plain = submit_job(Submission(definition="demo"), caller=caller, deps=deps).job
+    drain_fanouts(deps, aws.launch_queue_url)
+    # WHEN the jobs are listed
+    top, _ = deps.repo.list_jobs(None, None, None, 50, None)
+    every, _ = deps.repo.list_jobs(None, None, None, 50, None, True)
+    starting, _ = deps.repo.list_jobs("STARTING", None, None, 50, None)
+    starting_too, _ = deps.repo.list_jobs("STARTING", None, None, 50, None, True)
+    # THEN the parent and the plain job are listed, children only when asked for
+    assert {j.job_id for j in top} == {parent.job_id, plain.job_id}, [j.job_id for j in top]
+    assert len(every) == 5, [j.job_id for j in every]
+    assert [j.job_id for j in starting] == [plain.job_id], [j.job_id for j in starting]
+    assert len(starting_too) == 4
+    # AND the reconciler sees every unfinished job, children included
+    assert len(list(deps.repo.active_jobs())) == 5
