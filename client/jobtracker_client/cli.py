@@ -112,7 +112,15 @@ def print_job(job: JobView, out: TextIO) -> None:
     ]
     if job.schedule:
         rows.insert(1, ("schedule", f"{job.schedule} @ {job.scheduled_time}"))
+    if job.parent_id:
+        rows.insert(1, ("array", f"index {job.array_index} of {job.parent_id}"))
+    if job.array:
+        window = f", {job.array.max_running} at once" if job.array.max_running else ""
+        rows.insert(1, ("array", f"{job.array.size} children{window}"))
+        rows.insert(2, ("children", array_progress(job)))
     _table(rows, out)
+    if job.array:
+        out.write(f"\nchildren: jobtracker children {job.id}\n")
     if not job.attempts:
         return
     out.write("\n")
@@ -132,6 +140,15 @@ def print_job(job: JobView, out: TextIO) -> None:
     newest = job.attempts[-1]
     if newest.logs:
         out.write(f"\nlogs: jobtracker logs {job.id}   ({newest.logs.console_url})\n")
+
+
+def array_progress(job: JobView) -> str:
+    """An array's children: done/total, then the count of each status that has any."""
+    assert job.array is not None
+    counts = job.array.summary.model_dump()
+    done = sum(counts[s] for s in ("SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED"))
+    parts = [f"{n} {s}" for s, n in counts.items() if n]
+    return f"{done}/{job.array.size} done: " + ", ".join(parts)
 
 
 def print_list(jobs: list[JobSummary], out: TextIO) -> None:
@@ -185,7 +202,8 @@ class Progress:
     def __call__(self, job: JobView) -> None:
         elapsed = time.monotonic() - self.started
         reason = f" - {job.status_reason}" if job.status_reason else ""
-        line = f"{job.id}  {job.status}  attempt {job.attempt}{reason}  [{elapsed:.0f}s]"
+        where = array_progress(job) if job.array else f"attempt {job.attempt}"
+        line = f"{job.id}  {job.status}  {where}{reason}  [{elapsed:.0f}s]"
         if self.live:
             self.out.write("\r" + line.ljust(self.width))
             self.width = len(line)
@@ -225,6 +243,7 @@ def run(args: argparse.Namespace, client: JobTracker, out: TextIO) -> int:
             timeout_seconds=args.timeout,
             tags=_pairs(args.tag, "--tag"),
             idempotency_key=args.idempotency_key,
+            array=_array(args),
         )
         if args.watch:
             sys.stderr.write(f"submitted {job.id}\n")
@@ -238,6 +257,9 @@ def run(args: argparse.Namespace, client: JobTracker, out: TextIO) -> int:
             client.list(args.status, args.definition, args.schedule, limit=args.limit, tag=args.tag)
         )
         _emit(args, out, [j.model_dump() for j in jobs], lambda: print_list(jobs, out))
+    elif args.cmd == "children":
+        kids = list(client.children(args.job_id, args.status, limit=args.limit))
+        _emit(args, out, [j.model_dump() for j in kids], lambda: print_children(kids, out))
     elif args.cmd == "cancel":
         job = client.cancel(args.job_id, args.reason)
         _emit(args, out, job.model_dump(), lambda: print_job(job, out))
@@ -350,6 +372,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--timeout", type=int, metavar="S", help="the job's timeout in seconds")
     s.add_argument("--tag", action="append", metavar="K=V", help="tag (repeatable)")
     s.add_argument("--idempotency-key", help="the same key never makes a second job")
+    s.add_argument("--array", type=int, metavar="N", help="an array job of N children (2-10000)")
+    s.add_argument("--max-running", type=int, metavar="M", help="an array's children at once")
+    s.add_argument(
+        "--tolerated-failures", type=int, metavar="K", help="an array's failures still a success"
+    )
     s.add_argument("--watch", action="store_true", help="wait for the end; exit by its status")
     waits(s)
     g = sub.add_parser("get", help="one job with its attempts")
@@ -360,6 +387,10 @@ def parser() -> argparse.ArgumentParser:
     ls.add_argument("--schedule")
     ls.add_argument("--tag", help="KEY=VALUE: only jobs with that tag")
     ls.add_argument("--limit", type=int, default=JOBS_PAGE)
+    ch = sub.add_parser("children", help="an array's children, in index order")
+    ch.add_argument("job_id")
+    ch.add_argument("--status")
+    ch.add_argument("--limit", type=int, default=JOBS_PAGE)
     c = sub.add_parser("cancel", help="cancel a job")
     c.add_argument("job_id")
     c.add_argument("--reason")
@@ -396,6 +427,28 @@ def parser() -> argparse.ArgumentParser:
     lg.add_argument("--attempt", type=int, help="default: the newest")
     lg.add_argument("--follow", "-f", action="store_true", help="keep reading while it runs")
     return p
+
+
+def _array(args: argparse.Namespace) -> dict[str, Any] | None:
+    if args.array is None:
+        if args.max_running is not None or args.tolerated_failures is not None:
+            raise CliError("--max-running and --tolerated-failures need --array N")
+        return None
+    spec: dict[str, Any] = {"size": args.array}
+    if args.max_running is not None:
+        spec["max_running"] = args.max_running
+    if args.tolerated_failures is not None:
+        spec["tolerated_failures"] = args.tolerated_failures
+    return spec
+
+
+def print_children(kids: list[JobSummary], out: TextIO) -> None:
+    rows: list[Sequence[Any]] = [("INDEX", "ID", "STATUS", "ATTEMPT", "STARTED", "FINISHED")]
+    rows += [
+        (k.array_index, k.id, k.status, k.attempt, k.started_at or "", k.finished_at or "")
+        for k in kids
+    ]
+    _table(rows, out)
 
 
 def print_api_error(exc: ApiError, err: TextIO) -> None:

@@ -182,7 +182,10 @@ class JobTracker:
         timeout_seconds: int | None = None,
         tags: dict[str, str] | None = None,
         idempotency_key: str | None = None,
+        array: dict[str, Any] | None = None,
     ) -> JobView:
+        """`array`: {"size": N, "max_running": M, "tolerated_failures": K} makes an array job
+        of N children (JOB_ARRAY_INDEX 0..N-1)."""
         body: dict[str, Any] = {"definition": definition}
         optional = {
             "parameters": parameters,
@@ -191,6 +194,7 @@ class JobTracker:
             "retry": retry,
             "timeout_seconds": timeout_seconds,
             "tags": tags,
+            "array": array,
         }
         body.update({k: v for k, v in optional.items() if v is not None})
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
@@ -209,19 +213,26 @@ class JobTracker:
         tag: str | None = None,
     ) -> Iterator[JobSummary]:
         """Newest first, following next_token across pages; stops after `limit` jobs."""
+        filters = {"status": status, "definition": definition, "schedule": schedule, "tag": tag}
+        return self._jobs("/jobs", filters, limit, page_size)
+
+    def children(
+        self, job_id: str, status: str | None = None, limit: int | None = None
+    ) -> Iterator[JobSummary]:
+        """An array's children in index order, following next_token; stops after `limit`."""
+        path = f"/jobs/{_segment(job_id)}/children"
+        return self._jobs(path, {"status": status}, limit, MAX_JOBS_PAGE)
+
+    def _jobs(
+        self, path: str, filters: dict[str, str | None], limit: int | None, page_size: int
+    ) -> Iterator[JobSummary]:
+        """The jobs a list route answers, page after page, no page larger than still wanted."""
         token: str | None = None
         given = 0
         while True:
             size = page_size if limit is None else min(page_size, limit - given)
-            query = {
-                "status": status,
-                "definition": definition,
-                "schedule": schedule,
-                "limit": str(size),
-                "next_token": token,
-                "tag": tag,
-            }
-            page = self._call("GET", "/jobs", query=query)
+            query = {**filters, "limit": str(size), "next_token": token}
+            page = self._call("GET", path, query=query)
             for job in page["jobs"]:
                 yield _read(JobSummary, job)
                 given += 1
@@ -248,6 +259,7 @@ class JobTracker:
             timeout_seconds=old.timeout_seconds,
             tags=user_tags or None,
             idempotency_key=idempotency_key,
+            array=_array_spec(old),
         )
 
     def wait(
@@ -260,10 +272,12 @@ class JobTracker:
         WaitTimeout after `timeout` seconds (the job goes on)."""
         deadline = None if timeout is None else self.clock() + timeout
         poll = FIRST_POLL_SECONDS
-        seen: tuple[str, int, str | None] | None = None
+        seen: tuple[Any, ...] | None = None
         while True:
             job = self.get(job_id)
-            now = (job.status, job.attempt, job.status_reason)
+            # An array's parent moves by its children's summary while its status stays.
+            summary = job.array.summary.model_dump() if job.array else None
+            now = (job.status, job.attempt, job.status_reason, str(summary))
             if now != seen:
                 seen = now
                 poll = FIRST_POLL_SECONDS  # something moves: look again soon
@@ -406,3 +420,15 @@ def _api_error(status: int, raw: bytes) -> ApiError:
         )
     message = payload.get("message") if isinstance(payload, dict) else None
     return ApiError(status, "http_error", str(message or payload))
+
+
+def _array_spec(job: JobView) -> dict[str, Any] | None:
+    """The array a job was submitted as (its tolerance as the count it came to)."""
+    if job.array is None:
+        return None
+    spec: dict[str, Any] = {"size": job.array.size}
+    if job.array.max_running is not None:
+        spec["max_running"] = job.array.max_running
+    if job.array.tolerated_failures:
+        spec["tolerated_failures"] = job.array.tolerated_failures
+    return spec

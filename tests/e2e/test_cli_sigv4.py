@@ -248,3 +248,22 @@ def test_a_request_signed_with_an_unknown_key_is_refused_403(stack: Stack) -> No
         list(client.list(limit=1))
     assert refused.value.status == 403, refused.value
     assert "security token included in the request is invalid" in refused.value.message
+
+
+def test_the_cli_submits_an_array_watches_it_to_success_and_lists_its_children(
+    stack: Stack,
+) -> None:
+    # GIVEN the README's array command: 6 children, 2 at once
+    argv = ["submit", "demo", "--parameters", '{"kind":"succeed","seconds":0}']
+    argv += ["--array", "6", "--max-running", "2", "--watch"]
+    # WHEN it runs
+    done = cli_process(argv, cli_env(stack), timeout=180)
+    # THEN it exits 0 with the parent SUCCEEDED, its progress counted to 6/6
+    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    assert "6/6 done: 6 SUCCEEDED" in done.stdout, done.stdout
+    parent = done.stdout.split()[0]
+    # AND `children` lists the six by index
+    listed = cli_process(["children", parent], cli_env(stack), timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split() for line in listed.stdout.splitlines()[1:]]
+    assert [(r[0], r[2]) for r in rows] == [(str(i), "SUCCEEDED") for i in range(6)], rows

@@ -292,3 +292,25 @@ def test_a_parent_reads_with_its_summary_and_lists_its_children_in_index_order()
     assert [j.array_index for j in page] == [2, 3, 4] and token is None
     failed, _ = list_children(parent.job_id, "FAILED", 10, None, deps)
     assert [j.array_index for j in failed] == [1]
+
+
+def test_a_schedules_tick_can_fan_out_an_array() -> None:
+    from jobtracker.core.submission import ScheduledRun
+    from jobtracker.usecases.periodic import run_tick
+
+    # GIVEN a nightly tick whose job is an array of 4
+    deps = array_deps()
+    run = ScheduledRun(
+        schedule="nightly",
+        scheduled_time="2026-01-01T00:00:00Z",
+        job=Submission(definition="demo", array=ArraySpec(size=4)),
+    )
+    # WHEN it fires (and is delivered twice)
+    made = run_tick(run, deps)
+    run_tick(run, deps)
+    drain(deps)
+    # THEN one parent, its four children launched once each, and no task of its own
+    parent = repo(deps).jobs[made.job_id]
+    assert parent.is_array and parent.schedule_name == "nightly", parent
+    assert len(launcher(deps).requests) == 4, launcher(deps).requests
+    assert len(running(deps, parent)) == 4

@@ -20,6 +20,24 @@ from jobtracker.usecases.write import write
 from jobtracker.wiring import Deps, default_deps
 
 
+def begin(job: Job, deps: Deps) -> Job:
+    """A job just stored: launched, or (an array's parent) its fan-out queued."""
+    if job.is_array:
+        from jobtracker.usecases.arrays import start_array
+
+        start_array(job, deps)
+        return job
+    return launch_attempt(job, deps)
+
+
+def reattach(job: Job, deps: Deps) -> Job:
+    """A job a retried request or a redelivered tick finds stored: what its first try began is
+    finished (a launch that never happened, an array's fan-out; both safe to repeat)."""
+    if job.is_array or lifecycle.launch_due(job, deps.clock()):
+        return begin(job, deps)
+    return job
+
+
 def launch_attempt(job: Job, deps: Deps) -> Job:
     """RunTask for the job's current attempt, then record the task (or the launch failure).
 

@@ -13,13 +13,12 @@ import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from jobtracker.core import lifecycle
 from jobtracker.core.domain import Job, iso, parse_iso
 from jobtracker.core.errors import Conflict, NotFound
 from jobtracker.core.submission import ScheduledRun
 from jobtracker.observability import count, logger
 from jobtracker.usecases.cancel import cancel_job
-from jobtracker.usecases.launch import launch_attempt
+from jobtracker.usecases.launch import begin, reattach
 from jobtracker.usecases.ports import JobExists
 from jobtracker.usecases.submit import build_job
 from jobtracker.wiring import Deps, default_deps
@@ -62,8 +61,7 @@ def run_tick(run: ScheduledRun, deps: Deps | None = None, caller: str | None = N
     if existing is not None:
         count("ScheduleTicksDuplicate")
         # A tick redelivered after a crash between create and launch finishes the launch.
-        if lifecycle.launch_due(existing, deps.clock()):
-            launch_attempt(existing, deps)
+        reattach(existing, deps)
         return TickResult(Outcome.DUPLICATE, job_id)
     # Checked before anything is done: a tick whose job is refused cancels no run.
     job = build_job(
@@ -101,5 +99,5 @@ def run_tick(run: ScheduledRun, deps: Deps | None = None, caller: str | None = N
         count("ScheduleTicksDuplicate")  # the same tick, delivered twice at once
         return TickResult(Outcome.DUPLICATE, job_id)
     count("ScheduleTicksCreated")
-    launch_attempt(job, deps)
+    begin(job, deps)  # launched, or an array's fan-out queued (a nightly fan-out)
     return TickResult(Outcome.CREATED, job_id, replaced)

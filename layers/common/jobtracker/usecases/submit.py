@@ -22,8 +22,8 @@ from jobtracker.core.domain import SPEC_FIELDS, Job, JobSpec, JobStatus, iso, ne
 from jobtracker.core.errors import Conflict, invalid
 from jobtracker.core.submission import Submission
 from jobtracker.observability import count
-from jobtracker.usecases.arrays import new_child, start_array
-from jobtracker.usecases.launch import launch_attempt
+from jobtracker.usecases.arrays import new_child
+from jobtracker.usecases.launch import begin, reattach
 from jobtracker.usecases.ports import (
     IdempotencyConflict,
     IdempotencyRecord,
@@ -144,10 +144,7 @@ def submit_job(
             return _replay(submission, caller, idempotency_key, record, conflict, deps)
     deps.repo.create(job)
     count("JobsSubmitted")
-    if job.is_array:
-        start_array(job, deps)  # its children are made and launched behind the answer
-        return Submitted(job, SubmitKind.ACCEPTED)
-    job = launch_attempt(job, deps)
+    job = begin(job, deps)  # an array's children are made and launched behind the answer
     return Submitted(
         job, SubmitKind.CREATED if job.status != JobStatus.PENDING else SubmitKind.ACCEPTED
     )
@@ -180,8 +177,4 @@ def _replay(
         if existing is None:
             raise Conflict("key in use; retry shortly", code="idempotency_conflict") from None
     # A client retrying after a crash reattaches: launch if the first try never did.
-    if existing.is_array:
-        start_array(existing, deps)  # idempotent: counters made once, fan-out from them
-    elif lifecycle.launch_due(existing, now):
-        existing = launch_attempt(existing, deps)
-    return Submitted(existing, SubmitKind.REPLAYED)
+    return Submitted(reattach(existing, deps), SubmitKind.REPLAYED)
