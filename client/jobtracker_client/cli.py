@@ -264,9 +264,10 @@ def run(args: argparse.Namespace, client: JobTracker, out: TextIO) -> int:
         job = client.cancel(args.job_id, args.reason)
         _emit(args, out, job.model_dump(), lambda: print_job(job, out))
     elif args.cmd == "rerun":
-        job = client.rerun(args.job_id)
+        job = client.retry_failed(args.job_id) if args.failed else client.rerun(args.job_id)
         if args.watch:
-            sys.stderr.write(f"submitted {job.id} (a rerun of {args.job_id})\n")
+            what = "its failed children run again" if args.failed else f"a rerun of {args.job_id}"
+            sys.stderr.write(f"submitted {job.id} ({what})\n")
             return watch(client, args, job.id, out)
         _emit(args, out, job.model_dump(), lambda: print_job(job, out))
     elif args.cmd == "watch":
@@ -396,6 +397,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--reason")
     r = sub.add_parser("rerun", help="submit a job again, as it was submitted")
     r.add_argument("job_id")
+    r.add_argument(
+        "--failed", action="store_true", help="an array: run its failed children again, in it"
+    )
     r.add_argument("--watch", action="store_true")
     waits(r)
     w = sub.add_parser("watch", help="follow a job until it ends; exit by its status")

@@ -246,6 +246,10 @@ class JobTracker:
         body = {"reason": reason} if reason else {}
         return _read(JobView, self._call("POST", f"/jobs/{_segment(job_id)}/cancel", body=body))
 
+    def retry_failed(self, job_id: str) -> JobView:
+        """A finished array's failed children run again (same indexes, same parent)."""
+        return _read(JobView, self._call("POST", f"/jobs/{_segment(job_id)}/retry-failed"))
+
     def rerun(self, job_id: str, idempotency_key: str | None = None) -> JobView:
         """A new job with the same definition and submission as `job_id`."""
         old = self.get(job_id)

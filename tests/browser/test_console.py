@@ -359,3 +359,77 @@ def test_the_list_filters_by_tag(browser: Any, console: Console, shot: None) -> 
         wait_for(browser, filtered, timeout=20)
     except TimeoutException:
         pytest.fail("the list did not come to show the tagged job without the other")
+
+
+def test_an_arrays_page_draws_its_summary_and_pages_its_children(
+    browser: Any, console: Console, shot: None
+) -> None:
+    # GIVEN an array of 30 quick children, 10 at once, that has finished
+    body = {
+        "definition": "demo",
+        "parameters": {"kind": "succeed", "seconds": 0},
+        "array": {"size": 30, "max_running": 10},
+    }
+    parent = console.stack.submit(body)
+    assert console.stack.wait(parent["id"], timeout=180)["status"] == "SUCCEEDED"
+    # WHEN its page is opened
+    open_page(browser, console, f"#/jobs/{parent['id']}")
+    wait_for(browser, heading_status(browser, "SUCCEEDED"))
+    # THEN its summary is drawn as a bar per status, the SUCCEEDED one counting all 30
+    bars = {
+        b.get_attribute("data-status"): b.get_attribute("data-count")
+        for b in browser.find_elements(By.CSS_SELECTOR, "#array-summary rect.bar")
+    }
+    assert bars["SUCCEEDED"] == "30" and bars["PENDING"] == "0", bars
+    assert "at most 10 at once" in browser.find_element(By.CSS_SELECTOR, ".array-spec").text
+    # AND its children are listed in index order, a page of 25 and a link to the rest
+    indexes = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "td.index")]
+    assert indexes == [str(i) for i in range(25)], indexes
+    browser.find_element(By.CSS_SELECTOR, "a.more-children").click()
+    wait_for(browser, ec.text_to_be_present_in_element((By.CSS_SELECTOR, "td.index"), "25"))
+    indexes = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "td.index")]
+    assert indexes == [str(i) for i in range(25, 30)], indexes
+    # WHEN a child is opened THEN its page leads back to its parent
+    browser.find_element(By.CSS_SELECTOR, "tbody a").click()
+    wait_for(browser, ec.url_contains(f"#/jobs/{parent['id']}-25"))
+    back = wait_for(browser, ec.presence_of_element_located((By.CSS_SELECTOR, "dd.parent a")))
+    assert "index 25 of" in browser.find_element(By.CSS_SELECTOR, "dd.parent").text
+    back.click()
+    wait_for(browser, ec.presence_of_element_located((By.CSS_SELECTOR, "#array-summary")))
+
+
+def test_an_arrays_bar_leads_to_its_failed_children_and_retry_runs_them_again(
+    browser: Any, console: Console, shot: None
+) -> None:
+    # GIVEN an array of 4 whose children fail their first attempt (no retry by rule), 3
+    # tolerated: the 4th failure fails the parent
+    body = {
+        "definition": "demo",
+        "parameters": {"kind": "flaky", "fail_attempts": 1, "seconds": 0},
+        "retry": {"max_attempts": 1},
+        "array": {"size": 4, "tolerated_failures": 3},
+    }
+    parent = console.stack.submit(body)
+    assert console.stack.wait(parent["id"], timeout=120)["status"] == "FAILED"
+    open_page(browser, console, f"#/jobs/{parent['id']}")
+    wait_for(browser, heading_status(browser, "FAILED"))
+    # WHEN its FAILED bar is clicked
+    browser.find_element(By.CSS_SELECTOR, "#array-summary a[href$='status=FAILED']").click()
+    # THEN only its FAILED children are listed
+    wait_for(browser, ec.text_to_be_present_in_element((By.TAG_NAME, "main"), "Showing FAILED"))
+    statuses = {b.text for b in browser.find_elements(By.CSS_SELECTOR, "tbody .badge")}
+    assert statuses == {"FAILED"}, statuses
+    assert len(browser.find_elements(By.CSS_SELECTOR, "td.index")) == 4
+    # WHEN "Retry failed children" is confirmed
+    browser.find_element(By.CSS_SELECTOR, "button.retry-failed").click()
+    assert "again" in confirm(browser, "Retry failed")
+    # THEN the children run their second attempt and the parent SUCCEEDED, on the page too
+    assert console.stack.wait(parent["id"], timeout=120)["status"] == "SUCCEEDED"
+    open_page(browser, console, f"#/jobs/{parent['id']}")
+    wait_for(browser, heading_status(browser, "SUCCEEDED"))
+    attempts = [r.find_elements(By.TAG_NAME, "td")[3].text for r in table_rows(browser)]
+    assert attempts == ["2"] * 4, attempts
+
+
+def table_rows(browser: Any) -> list[Any]:
+    return list(browser.find_elements(By.CSS_SELECTOR, "table[aria-label=Children] tbody tr"))

@@ -267,3 +267,24 @@ def test_the_cli_submits_an_array_watches_it_to_success_and_lists_its_children(
     assert listed.returncode == 0, listed.stderr
     rows = [line.split() for line in listed.stdout.splitlines()[1:]]
     assert [(r[0], r[2]) for r in rows] == [(str(i), "SUCCEEDED") for i in range(6)], rows
+
+
+def test_the_cli_runs_an_arrays_failed_children_again_and_watches_them_succeed(
+    stack: Stack,
+) -> None:
+    # GIVEN an array of 3 whose children fail their first attempt (none retried by rule:
+    # max_attempts 1), all 3 failures tolerated: the parent SUCCEEDED with 3 failed
+    argv = ["submit", "demo", "--parameters", '{"kind":"flaky","fail_attempts":1,"seconds":0}']
+    argv += ["--retry", '{"max_attempts":1}', "--array", "3", "--tolerated-failures", "3"]
+    first = cli_process([*argv, "--watch"], cli_env(stack), timeout=180)
+    assert first.returncode == 0, f"stdout:\n{first.stdout}\nstderr:\n{first.stderr}"
+    assert "3/3 done: 3 FAILED" in first.stdout, first.stdout
+    parent = first.stdout.split()[0]
+    # WHEN its failed children are run again
+    again = cli_process(["rerun", parent, "--failed", "--watch"], cli_env(stack), timeout=180)
+    # THEN they ran their second attempt in their own indexes, and the parent SUCCEEDED
+    assert again.returncode == 0, f"stdout:\n{again.stdout}\nstderr:\n{again.stderr}"
+    assert "3/3 done: 3 SUCCEEDED" in again.stdout, again.stdout
+    listed = cli_process(["children", parent], cli_env(stack), timeout=60)
+    rows = [line.split() for line in listed.stdout.splitlines()[1:]]
+    assert [(r[0], r[2], r[3]) for r in rows] == [(str(i), "SUCCEEDED", "2") for i in range(3)]

@@ -53,3 +53,29 @@ def test_reset_makes_the_counters_what_the_children_say(aws: AwsEnv) -> None:
     counters.reset("job-p", Summary(launched=3, finished={S: 2, F: 1}))
     _, summary = counters.read("job-p") or (None, Summary())
     assert summary == Summary(launched=3, finished={S: 2, F: 1}), summary
+
+
+def test_reopen_makes_the_failures_pending_again_once(aws: AwsEnv) -> None:
+    # GIVEN a finished array of 5: 3 succeeded, 2 failed
+    counters = DynamoArrayCounters(aws.table)
+    counters.create("job-p", ArraySpec(size=5, tolerated_failures=2))
+    assert counters.claim("job-p", 0, 5)
+    for status in (S, S, S, F, F):
+        counters.finish("job-p", status)
+    found = counters.read("job-p")
+    assert found is not None
+    seen = found[1]
+    # WHEN a retry round of the failures opens
+    assert counters.reopen("job-p", seen, frozenset({F})) is True
+    # THEN the two failures are neither launched nor finished, the round is 1, the cursor 0
+    after = counters.read("job-p")
+    assert after is not None
+    summary = after[1]
+    assert (summary.launched, summary.finished) == (3, {S: 3}), summary
+    assert (summary.round, summary.redo, summary.cursor) == (1, frozenset({F}), 0), summary
+    # AND a second reopen from the same reading is refused (one retry-failed at a time)
+    assert counters.reopen("job-p", seen, frozenset({F})) is False
+    # AND a claim in the round moves its cursor
+    assert counters.claim("job-p", 3, 1, cursor=4) is True
+    moved = counters.read("job-p")
+    assert moved is not None and (moved[1].launched, moved[1].cursor) == (4, 4), moved

@@ -314,3 +314,177 @@ def test_a_schedules_tick_can_fan_out_an_array() -> None:
     assert parent.is_array and parent.schedule_name == "nightly", parent
     assert len(launcher(deps).requests) == 4, launcher(deps).requests
     assert len(running(deps, parent)) == 4
+
+
+def finished_with_failures(deps: Deps, **spec: Any) -> tuple[Job, list[Job]]:
+    """An array whose children ran: every third one FAILED, the rest SUCCEEDED."""
+    parent = submit_array(deps, **spec)
+    drain(deps)
+    ran: list[Job] = []
+    while now_running := running(deps, parent):
+        kid = now_running[0]
+        end(deps, kid.job_id, F if kid.array_index % 3 == 0 else S)
+        ran.append(kid)
+        drain(deps)
+    return parent_of(deps, parent), ran
+
+
+def test_retry_failed_runs_the_failed_children_again_in_their_indexes() -> None:
+    from jobtracker.usecases.arrays import retry_failed
+
+    # GIVEN an array of 9, 2 at once, tolerating its 3 failures: it SUCCEEDED
+    deps = array_deps()
+    parent, _ = finished_with_failures(deps, size=9, max_running=2, tolerated_failures=3)
+    assert parent.status is S, parent
+    launches = len(launcher(deps).requests)
+    # WHEN its failed children are retried
+    again = retry_failed(parent.job_id, deps)
+    # THEN the parent runs again, saying why
+    assert again.status is JobStatus.RUNNING, again
+    assert again.status_reason == "running 3 of 9 children again (retry-failed)"
+    # AND the failed ones (indexes 0, 3, 6) run again, within the window, as new attempts
+    drain(deps)
+    most = 0
+    while now_running := running(deps, parent):
+        most = max(most, len(now_running))
+        end(deps, now_running[0].job_id, S)
+        drain(deps)
+    rerun = launcher(deps).requests[launches:]
+    assert len(rerun) == 3 and most <= 2, (rerun, most)
+    for index in (0, 3, 6):
+        kid = repo(deps).jobs[child_id(parent.job_id, index)]
+        assert (kid.status, kid.attempt) == (S, 2), (index, kid.status, kid.attempt)
+    # AND the parent ends SUCCEEDED with every child counted once
+    done = parent_of(deps, parent)
+    assert done.status is S and done.status_reason == "9 of 9 children succeeded", done
+    found = deps.arrays.read(parent.job_id)
+    assert found is not None and found[1].finished == {S: 9}, found
+
+
+def test_retry_failed_of_a_failed_array_runs_what_its_failure_stopped_too() -> None:
+    from jobtracker.usecases.arrays import retry_failed
+
+    # GIVEN an array of 6, 1 at once, none tolerated: its first child failed it
+    deps = array_deps()
+    parent = submit_array(deps, size=6, max_running=1)
+    drain(deps)
+    end(deps, running(deps, parent)[0].job_id, F)
+    drain(deps)
+    assert parent_of(deps, parent).status is F and len(launcher(deps).requests) == 1
+    # WHEN it is retried
+    retry_failed(parent.job_id, deps)
+    drain(deps)
+    while now_running := running(deps, parent):
+        end(deps, now_running[0].job_id, S)
+        drain(deps)
+    # THEN the failed child ran again and the five never launched ran, one at a time
+    assert len(launcher(deps).requests) == 7, launcher(deps).requests
+    done = parent_of(deps, parent)
+    assert done.status is S, done
+    found = deps.arrays.read(parent.job_id)
+    assert found is not None and found[1].finished == {S: 6}, found
+
+
+@pytest.mark.parametrize(
+    ("why", "setup", "message"),
+    [
+        ("still running", "running", "only a finished array"),
+        ("no failures", "succeeded", "no failed children"),
+        ("cancelled", "cancelled", "only a finished array"),
+        ("a plain job", "plain", "not an array"),
+    ],
+)
+def test_retry_failed_is_refused_when_there_is_nothing_to_run_again(
+    why: str, setup: str, message: str
+) -> None:
+    from jobtracker.core.errors import Conflict
+    from jobtracker.usecases.arrays import retry_failed
+
+    deps = array_deps()
+    if setup == "plain":
+        job = submit_job(Submission(definition="demo"), caller="u", deps=deps).job
+    else:
+        job = submit_array(deps, size=2)
+        drain(deps)
+        if setup == "succeeded":
+            for kid in running(deps, job):
+                end(deps, kid.job_id, S)
+            drain(deps)
+        elif setup == "cancelled":
+            cancel_job(job.job_id, None, deps)
+            drain(deps)
+            for kid in running(deps, job):
+                end(deps, kid.job_id, C)
+            drain(deps)
+    with pytest.raises(Conflict) as refused:
+        retry_failed(job.job_id, deps)
+    assert message in str(refused.value), (why, refused.value)
+
+
+class Slots:
+    """A launch governor with `free` slots now, then one every `interval` seconds."""
+
+    def __init__(self, free: int, interval: float = 0.25) -> None:
+        self.free, self.interval, self.asked = free, interval, 0
+
+    def acquire(self, now: Any) -> float:
+        self.asked += 1
+        if self.free > 0:
+            self.free -= 1
+            return 0.0
+        return self.interval
+
+
+def test_the_fanout_launches_only_what_the_launch_rate_gives_it_and_comes_back_for_more() -> None:
+    # GIVEN an array of 100 and a launch rate with 10 slots free now
+    deps = array_deps()
+    deps.governor = Slots(free=10)
+    parent = submit_array(deps, size=100)
+    queue(deps).sent.clear()
+    # WHEN its fan-out runs once
+    handle_work_message(json.dumps(fanout(parent)), deps)
+    # THEN it launched 10 children, made no child it could not launch, and comes back in 1 s
+    assert len(launcher(deps).requests) == 10, len(launcher(deps).requests)
+    assert len(children(deps, parent)) == 10
+    again = [(b, d) for _, b, d in queue(deps).sent if b.get("kind") == "fanout"]
+    assert again == [(fanout(parent), 1)], again
+    assert not [b for _, b, _ in queue(deps).sent if b.get("kind") == "launch"], "no herd"
+
+
+def fanout(parent: Job) -> dict[str, Any]:
+    return {"kind": "fanout", "job_id": parent.job_id, "attempt": 1}
+
+
+class EndDuringClaim(MemoryArrayCounters):
+    """Counters that let one child end between a fan-out's read and its claim (a concurrent
+    settle), once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.meanwhile: Any = None
+
+    def claim(self, parent_id: str, seen: int, more: int, cursor: int | None = None) -> bool:
+        if self.meanwhile is not None:
+            run, self.meanwhile = self.meanwhile, None
+            run()
+        return super().claim(parent_id, seen, more, cursor)
+
+
+def test_an_end_that_comes_while_a_fanout_claims_never_leaves_its_slot_unused() -> None:
+    # GIVEN an array of 10, 2 at once: children 0 and 1 running
+    deps = array_deps()
+    counters = EndDuringClaim()
+    deps.arrays = counters
+    parent = submit_array(deps, size=10, max_running=2)
+    drain(deps)
+    first, second = running(deps, parent)
+    # WHEN child 0 ends, and child 1 ends while the fan-out that follows is claiming
+    counters.meanwhile = lambda: end(deps, second.job_id, S)
+    end(deps, first.job_id, S)
+    drain(deps)
+    # THEN both freed slots were filled: two children run, and the array goes on to the end
+    assert len(running(deps, parent)) == 2, [j.array_index for j in running(deps, parent)]
+    while now_running := running(deps, parent):
+        end(deps, now_running[0].job_id, S)
+        drain(deps)
+    assert parent_of(deps, parent).status is S

@@ -14,6 +14,7 @@ from jobtracker.core.arrays import (
     launchable,
     parent_status,
     recount,
+    redo_of,
     spec_error,
 )
 from jobtracker.core.domain import JobStatus
@@ -118,18 +119,34 @@ def test_children_are_launched_within_the_window_and_each_index_once(
 
 
 def test_recount_gives_the_exact_counters_from_the_childrens_statuses() -> None:
-    children = [S, S, F, JobStatus.RUNNING, C]
-    summary = recount(5, children)
+    children = dict(enumerate([S, S, F, JobStatus.RUNNING, C]))
+    summary = recount(Summary(launched=5, finished={S: 9}), children)
     assert summary.launched == 5 and summary.running == 1, summary
     assert summary.finished == {S: 2, F: 1, C: 1}, summary.finished
 
 
 def test_recount_counts_an_index_closed_before_its_child_was_made_as_cancelled() -> None:
     # GIVEN an array of 6 closed after 2 children were made (its other 4 never will be)
-    summary = recount(6, [S, F], closed=True)
+    summary = recount(Summary(launched=6, closed=True), {0: S, 1: F})
     # THEN the 4 never made count as CANCELLED, and nothing is left running
     assert summary.finished == {S: 1, F: 1, C: 4}, summary.finished
     assert summary.running == 0 and summary.closed, summary
+
+
+def test_recount_in_a_retry_round_leaves_out_the_children_still_to_run_again() -> None:
+    # GIVEN a retry round of an array of 6 (3 succeeded, 3 failed) that has walked indexes 0-2
+    # and launched index 2 again: 3 + 1 launched
+    round_ = Summary(launched=4, round=1, redo=frozenset({F, T}), cursor=3)
+    children = {0: S, 1: S, 2: JobStatus.RUNNING, 3: F, 4: S, 5: T}
+    # THEN the failed children past the cursor are not counted (they will run), the rest are
+    summary = recount(round_, children)
+    assert summary.finished == {S: 3}, summary.finished
+    assert summary.running == 1, "the one running again"
+
+
+def test_retry_failed_runs_again_failures_or_everything_that_did_not_succeed() -> None:
+    assert redo_of(S) == {F, T}, "an array that succeeded: its tolerated failures"
+    assert redo_of(F) == {F, T, C}, "one that failed: what its failure cancelled too"
 
 
 @pytest.mark.parametrize(

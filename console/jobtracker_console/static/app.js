@@ -281,8 +281,72 @@ function confirmThen(message, label, action) {
 }
 
 // A finished or running job's submission, for POST /jobs again (what Rerun sends).
+// ---- Arrays: a parent's summary as a picture, and its children, paged ------------------------
+
+const ARRAY_STATUSES = ["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED"];
+
+function arrayChart(job) {
+  const { size, summary } = job.array;
+  const width = W - LABEL - 70;
+  const said = ARRAY_STATUSES.map((s) => `${s}: ${summary[s]}`);
+  const done = ["SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED"].reduce((a, s) => a + summary[s], 0);
+  return figure("array-summary", "Children by status",
+    `${done} of ${size} children finished. ` + said.join("; ") +
+    ". PENDING: not launched yet; RUNNING: launched, not finished.", ARRAY_STATUSES.length * ROW + 6,
+    rows(ARRAY_STATUSES, (s) => [
+      svg("title", {}, `${s}: ${summary[s]} of ${size}`),
+      svg("a", { href: "#/jobs/" + encodeURIComponent(job.id) + "?status=" + s, class: "bar-link" },
+        text(0, 19, s, { class: "label link " + s }),
+        svg("rect", { class: "track", x: LABEL, y: 6, width, height: 16 }),
+        svg("rect", { class: "bar " + s, x: LABEL, y: 6, width: (summary[s] / size) * width, height: 16,
+          "data-status": s, "data-count": summary[s] })),
+      text(LABEL + width + 6, 19, String(summary[s]), { class: "value" }),
+    ]));
+}
+
+async function arraySection(job, params, gen) {
+  const status = params.get("status") || "";
+  const q = new URLSearchParams({ limit: "25" });
+  if (status) q.set("status", status);
+  if (params.get("next_token")) q.set("next_token", params.get("next_token"));
+  let page;
+  try { page = await api("GET", "/jobs/" + encodeURIComponent(job.id) + "/children?" + q.toString()); }
+  catch (error) { return [failure(error)]; }
+  if (stale(gen)) return [];
+  const { size, max_running, tolerated_failures } = job.array;
+  const here = "#/jobs/" + encodeURIComponent(job.id);
+  const rows = page.jobs.map((c) => el("tr", {},
+    el("td", { class: "index" }, String(c.array_index)),
+    el("td", {}, el("a", { href: "#/jobs/" + encodeURIComponent(c.id) }, c.id)),
+    el("td", {}, badge(c.status, c.status_reason),
+      c.status_reason ? el("div", { class: "reason muted" }, c.status_reason) : null),
+    el("td", { class: "hide-narrow" }, c.attempt),
+    el("td", { class: "hide-narrow" }, (c.started_at || "").slice(11, 19)),
+    el("td", { class: "duration" }, seconds(c.started_at, c.finished_at))));
+  const next = page.next_token ? el("a", { class: "more-children", href: here + "?" +
+    new URLSearchParams({ ...(status ? { status } : {}), next_token: page.next_token }).toString() }, "More children →") : null;
+  return [
+    el("h2", {}, "Children"),
+    el("p", { class: "muted array-spec" }, `${size} children` + (max_running ? `, at most ${max_running} at once` : "") +
+      `, ${tolerated_failures} failure${tolerated_failures === 1 ? "" : "s"} tolerated`),
+    arrayChart(job),
+    status ? el("p", {}, "Showing " + status + " children. ", el("a", { href: here }, "Show all")) : null,
+    rows.length ? el("div", { class: "table-wrap" }, el("table", { "aria-label": "Children" },
+      el("thead", {}, el("tr", {}, ...["Index", "Job", "Status"].map((h) => el("th", { scope: "col" }, h)),
+        ...["Attempt", "Started"].map((h) => el("th", { scope: "col", class: "hide-narrow" }, h)),
+        el("th", { scope: "col" }, "Duration"))),
+      el("tbody", {}, rows))) : el("p", { class: "muted" }, "No children " + (status ? "with status " + status + " " : "") + "yet."),
+    next,
+  ];
+}
+
 function resubmission(job) {
   const body = { definition: job.definition, parameters: job.parameters };
+  if (job.array) {
+    body.array = { size: job.array.size };
+    if (job.array.max_running) body.array.max_running = job.array.max_running;
+    if (job.array.tolerated_failures) body.array.tolerated_failures = job.array.tolerated_failures;
+  }
   if (Object.keys(job.environment).length) body.environment = job.environment;
   if (Object.keys(job.retry_overrides).length) body.retry = job.retry_overrides;
   if (Object.keys(job.tags).length) body.tags = job.tags;
@@ -309,7 +373,7 @@ function retrySummary(retry) {
     el("pre", {}, JSON.stringify(retry, null, 2)));
 }
 
-async function jobPage(id) {
+async function jobPage(id, params = new URLSearchParams()) {
   const gen = generation;
   let job;
   try {
@@ -323,8 +387,9 @@ async function jobPage(id) {
     route();
   };
   const cancel = TERMINAL.includes(job.status) ? null : el("button", { type: "button", onclick: () =>
-    confirmThen("Cancel " + job.id + "? " + (job.status === "PENDING"
-      ? "It is never launched." : "Its task is stopped (SIGTERM) and the job ends CANCELLED."),
+    confirmThen("Cancel " + job.id + "? " + (job.array
+      ? "Its unfinished children are cancelled; those not launched yet never are."
+      : job.status === "PENDING" ? "It is never launched." : "Its task is stopped (SIGTERM) and the job ends CANCELLED."),
       "Cancel job", doCancel) }, "Cancel");
   const doRerun = async () => {
     try { const made = await api("POST", "/jobs", resubmission(job)); location.hash = "#/jobs/" + made.id; }
@@ -333,6 +398,20 @@ async function jobPage(id) {
   const rerun = el("button", { type: "button", class: "secondary", onclick: () =>
     confirmThen("Submit a new " + job.definition + " job with the same submission as " + job.id + "?",
       "Rerun", doRerun) }, "Rerun");
+  const failures = job.array ? job.array.summary.FAILED + job.array.summary.TIMED_OUT : 0;
+  const doRetry = async () => {
+    try { await api("POST", "/jobs/" + encodeURIComponent(id) + "/retry-failed"); }
+    catch (error) { main.prepend(failure(error)); return; }
+    route();
+  };
+  const retryFailed = job.array && ["SUCCEEDED", "FAILED"].includes(job.status) && (failures || job.status === "FAILED")
+    ? el("button", { type: "button", class: "retry-failed", onclick: () =>
+      confirmThen("Run " + (job.status === "FAILED" ? "every child that did not succeed" : failures + " failed children") +
+        " of " + job.id + " again, in their own indexes?", "Retry failed", doRetry) }, "Retry failed children")
+    : null;
+  // An array's parent runs no task: its children's summary and table instead of attempts.
+  const arrayPart = job.array ? await arraySection(job, params, gen) : null;
+  if (stale(gen)) return;
   show(
     el("h1", {}, job.id, " ", badge(job.status, job.status_reason)),
     job.status_reason ? el("p", { class: "status-reason" }, job.status_reason) : null,
@@ -347,11 +426,14 @@ async function jobPage(id) {
       el("dt", {}, "Tags"), el("dd", { class: "tags" }, pairs(job.tags)),
       el("dt", {}, "Timeouts"), el("dd", { class: "timeouts" }, timeouts(job)),
       el("dt", {}, "Retry policy"), el("dd", {}, retrySummary(job.retry)),
-      job.schedule ? [el("dt", {}, "Schedule"), el("dd", {}, job.schedule + " @ " + job.scheduled_time)] : null),
-    el("div", { class: "actions" }, cancel, rerun),
-    el("h2", {}, "Attempts"),
-    ...job.attempts.map((a) => attemptBlock(job, a)),
-    el("div", { id: "logs" }),
+      job.schedule ? [el("dt", {}, "Schedule"), el("dd", {}, job.schedule + " @ " + job.scheduled_time)] : null,
+      job.parent_id ? [el("dt", {}, "Array"), el("dd", { class: "parent" }, "index " + job.array_index + " of ",
+        el("a", { href: "#/jobs/" + encodeURIComponent(job.parent_id) }, job.parent_id))] : null),
+    el("div", { class: "actions" }, cancel, rerun, retryFailed),
+    ...(arrayPart || [
+      el("h2", {}, "Attempts"),
+      ...job.attempts.map((a) => attemptBlock(job, a)),
+      el("div", { id: "logs" })]),
   );
   const newest = job.attempts[job.attempts.length - 1];
   if (newest && newest.logs) showLogs(job.id, newest.number);
@@ -365,6 +447,7 @@ function watchJob(job, gen = generation) {
     try { now = await api("GET", "/jobs/" + encodeURIComponent(job.id)); } catch (e) { return watchJob(job, gen); }
     if (stale(gen)) return;
     const moved = now.status !== job.status || now.attempts.length !== job.attempts.length ||
+      JSON.stringify(now.array) !== JSON.stringify(job.array) ||
       JSON.stringify(now.attempts.map((a) => a.status)) !== JSON.stringify(job.attempts.map((a) => a.status));
     if (moved) route(); else watchJob(job, gen);
   }, 2000);
@@ -711,7 +794,7 @@ function route() {
     const here = path === link.getAttribute("href").slice(1) || (path.startsWith("/jobs/") && link.hash === "#/jobs");
     if (here) link.setAttribute("aria-current", "page"); else link.removeAttribute("aria-current");
   }
-  if (path.startsWith("/jobs/")) return jobPage(decodeURIComponent(path.slice(6)));
+  if (path.startsWith("/jobs/")) return jobPage(decodeURIComponent(path.slice(6)), params);
   if (path === "/submit") return submitPage();
   if (path === "/schedules") return schedulesPage();
   if (path === "/overview") return overviewPage(params);

@@ -63,12 +63,17 @@ class DynamoArrayCounters:
             return None
         return _spec(got), _summary(got)
 
-    def claim(self, parent_id: str, seen: int, more: int) -> bool:
-        """Indexes seen..seen+more-1 are the caller's, unless another claim moved `launched`."""
+    def claim(self, parent_id: str, seen: int, more: int, cursor: int | None = None) -> bool:
+        """Indexes seen..seen+more-1 are the caller's, unless another claim moved `launched`
+        first. In a retry round `more` children up to index `cursor` are (the cursor moves
+        there)."""
         bind(self.table_name)
+        actions = [ArrayCounters.launched.add(more)]
+        if cursor is not None:
+            actions.append(ArrayCounters.cursor.set(cursor))
         try:
             ArrayCounters(key(parent_id)).update(
-                actions=[ArrayCounters.launched.add(more)],
+                actions=actions,
                 condition=ArrayCounters.launched == seen,
             )
         except PynamoDBException as exc:
@@ -89,6 +94,33 @@ class DynamoArrayCounters:
                     ArrayCounters.closed.set(True),
                 ],
                 condition=(ArrayCounters.launched == seen) & ArrayCounters.closed.does_not_exist(),
+            )
+        except PynamoDBException as exc:
+            if refused(exc):
+                return False
+            raise
+        return True
+
+    def reopen(self, parent_id: str, seen: Summary, redo: frozenset[JobStatus]) -> bool:
+        """A retry round: the children in `redo` statuses are neither launched nor finished
+        any more, the array is open again, its cursor at 0. Unless the counters moved since
+        `seen` (another retry-failed)."""
+        bind(self.table_name)
+        again = sum(seen.count(s) for s in redo)
+        names = ",".join(sorted(s.value for s in redo))
+        round_now = ArrayCounters.retry_round
+        try:
+            ArrayCounters(key(parent_id)).update(
+                actions=[
+                    ArrayCounters.launched.add(-again),
+                    *(_FINISHED[s].set(0) for s in redo),
+                    ArrayCounters.closed.remove(),
+                    ArrayCounters.cursor.set(0),
+                    round_now.set(seen.round + 1),
+                    ArrayCounters.redo.set(names),
+                ],
+                condition=(ArrayCounters.launched == seen.launched)
+                & (round_now.does_not_exist() if not seen.round else round_now == seen.round),
             )
         except PynamoDBException as exc:
             if refused(exc):
@@ -128,4 +160,7 @@ def _summary(got: ArrayCounters) -> Summary:
         launched=int(got.launched),
         finished={s: n for s, n in finished.items() if n},
         closed=bool(got.closed),
+        round=int(got.retry_round or 0),
+        redo=frozenset(JobStatus(s) for s in (got.redo or "").split(",") if s),
+        cursor=int(got.cursor or 0),
     )

@@ -217,6 +217,10 @@ class ArrayCounters(Model):
     launched = NumberAttribute(attr_name="l")
     finished = FinishedMap(attr_name="f")
     closed = BooleanAttribute(attr_name="z", null=True)  # no more children will be launched
+    # A retry round (retry-failed): its number, the statuses it runs again, its index cursor.
+    retry_round = NumberAttribute(attr_name="r", null=True)
+    redo = UnicodeAttribute(attr_name="rd", null=True)  # e.g. "FAILED,TIMED_OUT"
+    cursor = NumberAttribute(attr_name="i", null=True)
 
 
 KINDS: tuple[type[Model], ...] = (

@@ -118,6 +118,8 @@ def _assign(attr: Any, value: Any) -> Action:
 
 def actions_of(change: Change, retention_days: int | None) -> list[Action]:
     """What the Change writes: SET what it sets, REMOVE what it clears (defaults are absent)."""
+    from jobtracker.core.lifecycle import REOPENING
+
     job_attrs = JobRecord.get_attributes()
     actions: list[Action] = []
     for name, value in change.sets.items():
@@ -128,6 +130,8 @@ def actions_of(change: Change, retention_days: int | None) -> list[Action]:
             finished = parse_iso(change.sets.get("finished_at"))
             if status.terminal and retention_days and finished is not None:
                 actions.append(JobRecord.expires.set(finished + timedelta(days=retention_days)))
+            elif change.transition in REOPENING:
+                actions.append(JobRecord.expires.remove())  # an array's retry: kept again
     if change.new_attempt is not None:
         actions.append(JobRecord.attempt.set(change.new_attempt.number))
         actions.append(_current.set(attempt_map(change.new_attempt)))

@@ -20,7 +20,7 @@ The shape chosen (the issue's "where today's shape pushes back"):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from jobtracker.core.domain import JobStatus
 
@@ -64,6 +64,11 @@ class Summary:
     launched: int = 0
     finished: dict[JobStatus, int] = field(default_factory=dict)
     closed: bool = False  # no more children will be launched (the array failed or is cancelled)
+    # A retry round (retry-failed): its number, the statuses it runs again, and how far its
+    # fan-out has walked the indexes (those below `cursor` are done or launched again).
+    round: int = 0
+    redo: frozenset[JobStatus] = frozenset()
+    cursor: int = 0
 
     def count(self, status: JobStatus) -> int:
         return self.finished.get(status, 0)
@@ -119,17 +124,34 @@ def _failed(spec: ArraySpec, summary: Summary) -> str:
     return f"{summary.failures} of {spec.size} children failed ({allowed})"
 
 
-def recount(launched: int, children: list[JobStatus], closed: bool = False) -> Summary:
-    """The exact counters from the children as read: each of the `launched` indexes once, an
-    index with no child (closed before it was made) counted CANCELLED."""
+def recount(summary: Summary, children: dict[int, JobStatus]) -> Summary:
+    """The exact finished counts from the children as read, by index (every index an array can
+    have): an index of a closed array with no child (closed before its turn) counts CANCELLED;
+    in a retry round, an index not yet reached whose child is to run again counts as nothing
+    (it will run), unless the array closed since. `launched`, `closed` and the round are the
+    counters' own."""
     finished: dict[JobStatus, int] = {}
-    for status in children:
-        if status in FINAL:
+    reached = summary.launched if not summary.round else summary.cursor
+    for index, status in children.items():
+        # (once closed, nothing waits: what was still to run again keeps the status it has)
+        waiting = summary.round and not summary.closed and index >= reached
+        waiting = waiting and status in summary.redo
+        if status in FINAL and not waiting:
             finished[status] = finished.get(status, 0) + 1
-    never_made = launched - len(children)
-    if never_made > 0:
-        finished[JobStatus.CANCELLED] = finished.get(JobStatus.CANCELLED, 0) + never_made
-    return Summary(launched=launched, finished=finished, closed=closed)
+    if summary.closed:
+        never_made = summary.launched - len(children)
+        if never_made > 0:
+            finished[JobStatus.CANCELLED] = finished.get(JobStatus.CANCELLED, 0) + never_made
+    return replace(summary, finished=finished)
+
+
+def redo_of(status: JobStatus) -> frozenset[JobStatus]:
+    """What retry-failed runs again of an array that ended `status`: the failures of one that
+    succeeded (within its tolerance); of one that failed, every child that did not succeed
+    (those its failure cancelled, or never launched, included)."""
+    if status == JobStatus.FAILED:
+        return FAILURES | {JobStatus.CANCELLED}
+    return FAILURES
 
 
 def failed_past_tolerance(spec: ArraySpec, summary: Summary) -> bool:

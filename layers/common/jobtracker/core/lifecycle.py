@@ -97,6 +97,13 @@ ARRAY_ENDED = {
     target: _t(f"array_{target.value.lower()}", NON_TERMINAL, target)
     for target in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 }
+# retry-failed: a finished array runs again, and so does each child it runs again (the only
+# moves out of a terminal status: an array's retry round, asked for by its user).
+ARRAY_REOPENED = _t("array_reopened", frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED}), R)
+CHILD_RETRIED = _t(
+    "child_retried", frozenset({JobStatus.FAILED, JobStatus.TIMED_OUT, JobStatus.CANCELLED}), P
+)
+REOPENING = frozenset({ARRAY_REOPENED, CHILD_RETRIED})  # the store keeps such a job again
 
 TRANSITIONS = (
     LAUNCHED,
@@ -123,6 +130,8 @@ TRANSITIONS = (
     RECONCILE_RECOVERED,
     ARRAY_STARTED,
     *ARRAY_ENDED.values(),
+    ARRAY_REOPENED,
+    CHILD_RETRIED,
 )
 
 # The stop we asked for decides how a stopped task ends the job; anything else is a failure
@@ -727,6 +736,40 @@ def array_moved(job: Job, target: JobStatus, reason: str | None, now: datetime) 
     if row is None:  # PENDING, CANCELLING: where a parent already is, or its cancel put it
         return None
     return change(row, job.job_id, now, reason=reason)
+
+
+def array_reopened(job: Job, reason: str, now: datetime) -> Change | None:
+    """A finished array's retry round begins (retry-failed): RUNNING again."""
+    if job.status not in ARRAY_REOPENED.sources:
+        return None
+    return change(ARRAY_REOPENED, job.job_id, now, reason=reason, sets={"finished_at": None})
+
+
+def child_retried(job: Job, reason: str, now: datetime, hold_until: datetime) -> Change | None:
+    """A child its array's retry round runs again: a new attempt, PENDING and held until its
+    index is claimed (as a new child is); the ended attempt is archived."""
+    if job.status not in CHILD_RETRIED.sources:
+        return None
+    cur = job.current
+    return change(
+        CHILD_RETRIED,
+        job.job_id,
+        now,
+        reason=reason,
+        sets={
+            "finished_at": None,
+            "stop_request": None,
+            "stop_requested_at": None,
+            "launch_error": None,
+            "launch_failures": 0,
+            "launch_waits": 0,
+            "not_before": iso(hold_until),
+        },
+        archive=cur,
+        new_attempt=new_attempt(job.job_id, job.attempt + 1, now),
+        attempt=job.attempt,
+        history_count=len(cur.history),
+    )
 
 
 # ---- cancel and stop requests ---------------------------------------------------------------

@@ -177,6 +177,20 @@ def cancel_route(job_id: str, cancel: Annotated[CancelRequest | None, Body()] = 
     return answer(202 if not job.status.terminal else 200, job_view(job))
 
 
+@queries.post(
+    "/jobs/<job_id>/retry-failed",
+    summary="Run a finished array's failed children again, same indexes, same parent",
+    description="An array that SUCCEEDED (within its tolerance) runs its FAILED and TIMED_OUT"
+    " children again; one that FAILED runs every child that did not succeed (those its failure"
+    " cancelled or never launched too), within its max_running. The parent is RUNNING again.",
+    responses=responses({202: (JobView, "the parent, running again")}, 404, 409),
+)
+def retry_failed_route(job_id: str) -> Any:
+    from jobtracker.usecases.arrays import retry_failed
+
+    return answer(202, job_view(retry_failed(job_id)))
+
+
 @queries.get(
     "/schedules",
     summary="The job schedules: expression, overlap policy, next tick and latest runs",

@@ -231,6 +231,7 @@ def _links(job: Job) -> dict[str, str]:
     }
     if job.is_array:
         links["children"] = f"/jobs/{job_id}/children"
+        links["retry_failed"] = f"/jobs/{job_id}/retry-failed"
     if job.parent_id:
         links["parent"] = f"/jobs/{job.parent_id}"
     return links
@@ -264,7 +265,8 @@ def job_view(
     settings = settings or get_settings()
     # Costs are priced on the definition as configured now (None once it is removed).
     definition = settings.job_definitions.get(job.definition)
-    attempts = [job.attempts[n] for n in sorted(job.attempts)]
+    # An array's parent runs no task: no attempts of its own (its children have theirs).
+    attempts = [] if job.is_array else [job.attempts[n] for n in sorted(job.attempts)]
     # What it was submitted with, as stored (its own retry overrides under retry_overrides).
     asked = job.spec.to_dict()
     del asked["definition"]  # shown in both

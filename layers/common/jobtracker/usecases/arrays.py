@@ -26,10 +26,12 @@ array, never strands it.
 
 from __future__ import annotations
 
+import math
 from contextlib import suppress
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from jobtracker.adapters.queue import MAX_DELAY_SECONDS
 from jobtracker.core import lifecycle
 from jobtracker.core.arrays import (
     ArraySpec,
@@ -38,6 +40,7 @@ from jobtracker.core.arrays import (
     launchable,
     parent_status,
     recount,
+    redo_of,
     spec_of,
 )
 from jobtracker.core.domain import Job, JobStatus, StopRequest, child_id, iso
@@ -46,6 +49,8 @@ from jobtracker.observability import count, logger
 from jobtracker.usecases.ports import ArrayExists, JobExists, Work, work_message
 from jobtracker.usecases.write import write
 from jobtracker.wiring import Deps, default_deps
+
+C = JobStatus.CANCELLED
 
 # Children made and launched per message: 25 RunTasks take about 3 s, well inside a Lambda's
 # time, and the launch governor spreads them at the account's rate anyway.
@@ -57,14 +62,30 @@ CANCEL_WINDOW = 200
 HOLD_SECONDS = 15 * 60
 
 
-def hand_off(parent_id: str, deps: Deps, start: int | None = None) -> None:
-    """A FANOUT for the parent: tend it (from `start`, a closing array's cancel cursor)."""
+def hand_off(parent_id: str, deps: Deps, start: int | None = None, delay: float = 0.0) -> None:
+    """A FANOUT for the parent: tend it (from `start`, a closing array's cancel cursor), at
+    once or in `delay` seconds (when the launch rate gives it its next slots)."""
     if not deps.settings.launch_queue_url:
         raise RuntimeError("LAUNCH_QUEUE_URL is not configured")
     message = work_message(Work.FANOUT, parent_id, 1)
     if start is not None:
         message["start"] = start
-    deps.queue.send(deps.settings.launch_queue_url, message)
+    seconds = min(MAX_DELAY_SECONDS, math.ceil(delay)) if delay > 0 else 0
+    deps.queue.send(deps.settings.launch_queue_url, message, delay_seconds=seconds)
+
+
+def take_slots(deps: Deps, wanted: int) -> tuple[int, float]:
+    """Up to `wanted` of the launch governor's slots now: how many, and (when fewer) how long
+    until the next. The fan-out launches only what it holds slots for, and comes back when the
+    rate gives it more: the array, not the launch queue, holds its waiting children, so a
+    10,000-child array never wakes thousands of launches at once to refuse most of them."""
+    now = deps.clock()
+    for granted in range(wanted):
+        wait = deps.governor.acquire(now)
+        if wait > 0:
+            count("ArrayLaunchesPaced")
+            return granted, wait
+    return wanted, 0.0
 
 
 def new_child(parent: Job, index: int, now: datetime) -> Job:
@@ -132,6 +153,8 @@ def tend(parent: Job, spec: ArraySpec, summary: Summary, deps: Deps) -> str:
         return _finish(parent, spec, summary, deps)
     if closing:
         return "closing"  # its children are being cancelled; the last one's end finishes it
+    if summary.round:
+        return _relaunch_more(parent, spec, summary, deps)
     return _launch_more(parent, spec, summary, deps)
 
 
@@ -141,6 +164,10 @@ def _launch_more(parent: Job, spec: ArraySpec, summary: Summary, deps: Deps) -> 
     more = min(CHUNK, launchable(spec, summary))
     if more <= 0:
         return "full"  # a child's end frees the next slot (settle hands off)
+    more, wait = take_slots(deps, more)
+    if more == 0:
+        hand_off(parent.job_id, deps, delay=wait)
+        return "paced"
     seen, now = summary.launched, deps.clock()
     children = []
     for index in range(seen, seen + more):
@@ -157,11 +184,110 @@ def _launch_more(parent: Job, spec: ArraySpec, summary: Summary, deps: Deps) -> 
     for job_id in children:
         child = deps.repo.get(job_id)
         if child is not None and child.status == JobStatus.PENDING and not child.current.task_arn:
-            launch_attempt(child, deps)
-    after = Summary(seen + more, summary.finished, summary.closed)
-    if launchable(spec, after) > 0:
-        hand_off(parent.job_id, deps)  # the next chunk, in a message of its own
+            launch_attempt(child, deps, slot_held=True)
+    _go_on(parent, spec, deps, wait)
     return "launched"
+
+
+def _go_on(parent: Job, spec: ArraySpec, deps: Deps, wait: float) -> None:
+    """After a claim: the next chunk in a message of its own, if there is room for one now.
+    Read after the claim, so an end that came meanwhile is seen here, or its settle saw the
+    window full and hands off itself (settle): no end's freed slot goes unused."""
+    found = deps.arrays.read(parent.job_id)
+    if found is not None and launchable(spec, found[1]) > 0:
+        hand_off(parent.job_id, deps, delay=wait)
+
+
+def _relaunch_more(parent: Job, spec: ArraySpec, summary: Summary, deps: Deps) -> str:
+    """A retry round: walk the indexes from the cursor; each child to run again (or never made:
+    an index its failure closed) is made PENDING again and launched, within the window."""
+    from jobtracker.usecases.launch import launch_attempt
+
+    more = min(CHUNK, launchable(spec, summary))
+    if more <= 0 or summary.cursor >= spec.size:
+        return "full"
+    more, wait = take_slots(deps, more)
+    if more == 0:
+        hand_off(parent.job_id, deps, delay=wait)
+        return "paced"
+    now = deps.clock()
+    hold = now + timedelta(seconds=HOLD_SECONDS)
+    reason = f"run again by retry-failed of array {parent.job_id} (round {summary.round})"
+    picked: list[str] = []
+    at = summary.cursor
+    while at < spec.size and len(picked) < more:
+        window = range(at, min(spec.size, at + CANCEL_WINDOW))
+        found = {c.array_index: c for c in deps.repo.children(parent.job_id, window, True)}
+        for index in window:
+            at = index + 1
+            child = found.get(index)
+            if child is None:
+                made = new_child(parent, index, now)
+                with suppress(JobExists):
+                    deps.repo.create(made)
+                picked.append(made.job_id)
+            elif child.status in summary.redo:
+                _retry_child(child, reason, hold, deps)
+                picked.append(child.job_id)
+            elif child.status == JobStatus.PENDING and not child.current.task_arn:
+                picked.append(child.job_id)  # run again by a tend that stopped before its claim
+            if len(picked) == more:
+                break
+    if not deps.arrays.claim(parent.job_id, summary.launched, len(picked), cursor=at):
+        count("ArrayClaimsContended")
+        return "contended"
+    for job_id in picked:
+        child = deps.repo.get(job_id)
+        if child is not None and child.status == JobStatus.PENDING and not child.current.task_arn:
+            launch_attempt(child, deps, slot_held=True)
+    _go_on(parent, spec, deps, wait)
+    return "relaunched"
+
+
+def _retry_child(child: Job, reason: str, hold: datetime, deps: Deps) -> None:
+    def plan(j: Job | None) -> tuple[lifecycle.Change | None, None]:
+        assert j is not None
+        return lifecycle.child_retried(j, reason, deps.clock(), hold), None
+
+    write(deps, child.job_id, plan, known=child)
+
+
+def retry_failed(parent_id: str, deps: Deps | None = None) -> Job:
+    """A finished array's retry round: its failed children (and, of an array that failed, every
+    child that did not succeed) run again, same indexes, same parent, within its window. The
+    parent is RUNNING again; its summary follows."""
+    deps = deps or default_deps()
+    parent = deps.repo.get(parent_id)
+    if parent is None:
+        raise NotFound(f"no job with id {parent_id!r}")
+    spec = spec_of(parent.spec.array)
+    found = deps.arrays.read(parent_id) if spec else None
+    if spec is None or found is None:
+        raise Conflict(f"{parent_id} is not an array job", code="not_an_array")
+    if parent.status not in lifecycle.ARRAY_REOPENED.sources:
+        raise Conflict(
+            f"only a finished array that SUCCEEDED or FAILED runs its failures again; "
+            f"{parent_id} is {parent.status.value}"
+        )
+    summary = _exact(parent, found[1], deps)
+    if summary.done < spec.size:
+        raise Conflict(f"{spec.size - summary.done} of its children are still stopping")
+    redo = redo_of(parent.status)
+    again = sum(summary.count(s) for s in redo)
+    if again == 0:
+        raise Conflict(f"{parent_id} has no failed children to run again")
+    if not deps.arrays.reopen(parent_id, summary, redo):
+        raise Conflict("the array changed meanwhile (another retry-failed?); look again")
+    count("ArrayRetryRounds")
+    reason = f"running {again} of {spec.size} children again (retry-failed)"
+
+    def plan(j: Job | None) -> tuple[lifecycle.Change | None, None]:
+        assert j is not None
+        return lifecycle.array_reopened(j, reason, deps.clock()), None
+
+    stored, _, _ = write(deps, parent_id, plan, known=parent)
+    hand_off(parent_id, deps)
+    return stored or parent
 
 
 def _close(parent: Job, spec: ArraySpec, summary: Summary, deps: Deps) -> str:
@@ -172,7 +298,8 @@ def _close(parent: Job, spec: ArraySpec, summary: Summary, deps: Deps) -> str:
     made = summary.launched
     if made == 0:
         # Nothing was ever made: the array is finished now (every index CANCELLED).
-        return _finish(parent, spec, Summary(spec.size, {JobStatus.CANCELLED: spec.size}), deps)
+        closed = replace(summary, launched=spec.size, finished={C: spec.size}, closed=True)
+        return _finish(parent, spec, closed, deps)
     hand_off(parent.job_id, deps, start=0)
     return "closed"
 
@@ -217,8 +344,11 @@ def _finish(parent: Job, spec: ArraySpec, summary: Summary, deps: Deps) -> str:
 
 def _exact(parent: Job, summary: Summary, deps: Deps) -> Summary:
     """The counters as the children say (one consistent read of each), written back."""
-    children = deps.repo.children(parent.job_id, range(summary.launched), consistent=True)
-    exact = recount(summary.launched, [c.status for c in children], summary.closed)
+    spec = spec_of(parent.spec.array)
+    assert spec is not None
+    indexes = range(spec.size if summary.round else summary.launched)
+    children = deps.repo.children(parent.job_id, indexes, consistent=True)
+    exact = recount(summary, {c.array_index: c.status for c in children})
     if exact.finished != summary.finished:
         count("ArrayRecountsCorrected")
         logger.info(
@@ -251,6 +381,12 @@ def settle(child: Job, previous: JobStatus | None, deps: Deps | None = None) -> 
     crossed = child.status in (JobStatus.FAILED, JobStatus.TIMED_OUT) and (
         summary.failures == spec.tolerated + 1
     )
-    if crossed or summary.done >= spec.size or launchable(spec, summary) > 0:
+    # The end that opens a full window: while the window had room, a fan-out is under way
+    # already (it hands itself off while there is room after its claim: _go_on).
+    before = replace(
+        summary, finished={**summary.finished, child.status: summary.count(child.status) - 1}
+    )
+    opened = launchable(spec, summary) > 0 and launchable(spec, before) == 0
+    if crossed or summary.done >= spec.size or opened:
         hand_off(child.parent_id, deps)
     return "settled"

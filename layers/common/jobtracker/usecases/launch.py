@@ -38,8 +38,9 @@ def reattach(job: Job, deps: Deps) -> Job:
     return job
 
 
-def launch_attempt(job: Job, deps: Deps) -> Job:
+def launch_attempt(job: Job, deps: Deps, slot_held: bool = False) -> Job:
     """RunTask for the job's current attempt, then record the task (or the launch failure).
+    `slot_held`: the caller took the governor's slot for it (an array's fan-out paces itself).
 
     Safe to repeat: the clientToken makes ECS hand back the same task for the same attempt.
     """
@@ -58,7 +59,7 @@ def launch_attempt(job: Job, deps: Deps) -> Job:
         wait = lifecycle.running_slot_wait(deps.settings, job.launch_waits + 1, deps.rand)
         return _launch_failed(deps, job, number, full, LaunchFailure.WAIT, wait)
     # Every launcher shares the account's launch rate: past it the job waits, visibly.
-    slot_in = deps.governor.acquire(deps.clock())
+    slot_in = 0.0 if slot_held else deps.governor.acquire(deps.clock())
     if slot_in > 0:
         count("LaunchesGoverned")
         give_back_slot(deps, job.definition, job.job_id, number)

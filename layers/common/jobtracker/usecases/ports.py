@@ -6,7 +6,7 @@ Kept apart from the store so importing the logic imports no AWS SDK (cold start)
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -161,8 +161,13 @@ class ArrayCounterStore(Protocol):
 
     def read(self, parent_id: str) -> tuple[ArraySpec, Summary] | None: ...
 
-    def claim(self, parent_id: str, seen: int, more: int) -> bool:
-        """The next `more` indexes from `seen`, unless another claim moved `launched` first."""
+    def claim(self, parent_id: str, seen: int, more: int, cursor: int | None = None) -> bool:
+        """The next `more` indexes from `seen`, unless another claim moved `launched` first
+        (in a retry round: `more` children, the cursor moved to `cursor`)."""
+        ...
+
+    def reopen(self, parent_id: str, seen: Summary, redo: frozenset[JobStatus]) -> bool:
+        """A retry round of the children in `redo` statuses, unless the counters moved."""
         ...
 
     def finish(self, parent_id: str, status: JobStatus) -> tuple[ArraySpec, Summary]:
@@ -202,11 +207,22 @@ class MemoryArrayCounters:
         spec, summary = found
         return spec, _copy(summary)
 
-    def claim(self, parent_id: str, seen: int, more: int) -> bool:
+    def claim(self, parent_id: str, seen: int, more: int, cursor: int | None = None) -> bool:
         _, summary = self.arrays[parent_id]
         if summary.launched != seen:
             return False
         summary.launched += more
+        if cursor is not None:
+            summary.cursor = cursor
+        return True
+
+    def reopen(self, parent_id: str, seen: Summary, redo: frozenset[JobStatus]) -> bool:
+        _, summary = self.arrays[parent_id]
+        if (summary.launched, summary.round) != (seen.launched, seen.round):
+            return False
+        summary.launched -= sum(summary.count(s) for s in redo)
+        summary.finished = {s: n for s, n in summary.finished.items() if s not in redo}
+        summary.closed, summary.cursor, summary.round, summary.redo = False, 0, seen.round + 1, redo
         return True
 
     def close(self, parent_id: str, seen: int, size: int) -> bool:
@@ -231,9 +247,8 @@ class MemoryArrayCounters:
 
 
 def _copy(summary: Summary) -> Summary:
-    from jobtracker.core.arrays import Summary
 
-    return Summary(summary.launched, dict(summary.finished), summary.closed)
+    return replace(summary, finished=dict(summary.finished))
 
 
 class ArrayExists(Exception):
