@@ -104,7 +104,7 @@ bench: venv
 	$(PY) bench/burst.py --jobs 1000
 	$(PY) bench/local.py --jobs 300
 	$(PY) bench/local.py --jobs 1000 -- --ecs-launch-rate 50 --ecs-launch-burst 100
-	$(PY) bench/array.py --metered 500 --size 10000
+	$(PY) bench/array_jobs.py --metered 500 --size 10000
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache
