@@ -103,3 +103,34 @@ def test_lists_keep_children_apart_unless_asked(aws: AwsEnv) -> None:
     assert len(starting_too) == 4
     # AND the reconciler sees every unfinished job, children included
     assert len(list(deps.repo.active_jobs())) == 5
+
+
+def test_a_child_run_again_is_kept_again_past_its_retention(aws: AwsEnv) -> None:
+    from datetime import timedelta
+
+    from jobtracker.adapters.models import JobRecord
+    from jobtracker.adapters.store import DynamoJobRepository
+    from jobtracker.usecases.arrays import new_child
+
+    # GIVEN a child that ended FAILED, its item set to expire after the retention
+    deps = default_deps()
+    repo = DynamoJobRepository(aws.table, retention_days=30)
+    parent = submit_job(
+        Submission(definition="demo", array=ArraySpec(size=2)), caller="u", deps=deps
+    ).job
+    child = new_child(parent, 0, deps.clock())
+    repo.create(child)
+    failed = repo.apply(lifecycle.change(lifecycle.FAIL, child.job_id, deps.clock()))
+    assert failed.applied and JobRecord.get(child.job_id).expires is not None
+    # WHEN its array's retry round runs it again
+    assert failed.job is not None
+    hold = deps.clock() + timedelta(minutes=15)
+    again = lifecycle.child_retried(failed.job, "run again", deps.clock(), hold)
+    assert again is not None
+    written = repo.apply(again)
+    # THEN it is PENDING on a new attempt, its first archived, and it no longer expires
+    assert written.applied and written.job is not None, written
+    assert (written.job.status, written.job.attempt) == (JobStatus.PENDING, 2)
+    assert JobRecord.get(child.job_id).expires is None, "a job running again must be kept"
+    kept = repo.get(child.job_id, full=True)
+    assert kept is not None and sorted(kept.attempts) == [1, 2]

@@ -3,6 +3,7 @@ settled (duplicated too), the failure threshold, cancel, and the reconciler's ha
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -488,3 +489,34 @@ def test_an_end_that_comes_while_a_fanout_claims_never_leaves_its_slot_unused() 
         end(deps, now_running[0].job_id, S)
         drain(deps)
     assert parent_of(deps, parent).status is S
+
+
+OUTCOMES = (S, S, F, T)
+
+
+@pytest.mark.parametrize("order", sorted(set(itertools.permutations(range(4)))))
+@pytest.mark.parametrize("tolerated", [1, 2])
+def test_any_order_of_ends_delivered_twice_gives_the_same_parent_and_exact_summary(
+    order: tuple[int, ...], tolerated: int
+) -> None:
+    # GIVEN an array of 4 running at once: two will succeed, one fail, one time out
+    deps = array_deps()
+    parent = submit_array(deps, size=4, tolerated_failures=tolerated)
+    drain(deps)
+    # WHEN their ends come in this order, the first one delivered twice by the stream
+    for n, index in enumerate(order):
+        job_id = child_id(parent.job_id, index)
+        if not repo(deps).jobs[job_id].status.terminal:
+            end(deps, job_id, OUTCOMES[index], times=2 if n == 0 else 1)
+        drain(deps)
+    # THEN the parent ends by the rule (2 failures: FAILED past 1 tolerated, SUCCEEDED with 2)
+    done = parent_of(deps, parent)
+    expected = F if tolerated == 1 else S
+    assert done.status is expected, (order, done.status, done.status_reason)
+    # AND once every child ended, the summary counts each exactly once
+    found = deps.arrays.read(parent.job_id)
+    assert found is not None
+    kids = {k.array_index: k.status for k in children(deps, parent)}
+    counted = {s: n for s, n in found[1].finished.items() if n}
+    exact = {s: sum(1 for v in kids.values() if v is s) for s in set(kids.values())}
+    assert counted == exact, (order, counted, exact)

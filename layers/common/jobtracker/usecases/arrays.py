@@ -52,9 +52,10 @@ from jobtracker.wiring import Deps, default_deps
 
 C = JobStatus.CANCELLED
 
-# Children made and launched per message: 25 RunTasks take about 3 s, well inside a Lambda's
-# time, and the launch governor spreads them at the account's rate anyway.
-CHUNK = 25
+# Children made and launched per message: a burst's worth. 100 RunTasks take about 10 s, well
+# inside the decider's 60 s; a paced fan-out's hop (a 1 s delay, then its launches) carries what
+# the launch rate gave it meanwhile, where 25 a hop would cap it at 25 per hop's time.
+CHUNK = 100
 # Children read (and the unfinished ones cancelled) per message of a closing array.
 CANCEL_WINDOW = 200
 # A child made but not yet claimed waits this long before the reconciler would launch it on its
