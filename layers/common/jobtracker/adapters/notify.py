@@ -109,23 +109,15 @@ def notify_stream_record(
     then its alarmed dead-letter queue) instead of holding up the stream, whose records live
     only 24 hours: a failing consumer loses nothing."""
     from jobtracker.adapters.records import job_from_image
-
-    ddb = record.get("dynamodb") or {}
-    new, old = job_from_image(ddb.get("NewImage")), job_from_image(ddb.get("OldImage"))
-    return publish_change(new, old, publisher, queue)
-
-
-def publish_change(
-    new: Job | None,
-    old: Job | None,
-    publisher: Publisher | None = None,
-    queue: WorkQueue | None = None,
-) -> str:
-    """Publish a job's status change (from the stream's two images of it), if it is one."""
     from jobtracker.observability import count, logger
 
+    ddb = record.get("dynamodb") or {}
     settings = get_settings()
-    change = change_of(new, old, settings.notify_statuses)
+    change = change_of(
+        job_from_image(ddb.get("NewImage")),
+        job_from_image(ddb.get("OldImage")),
+        settings.notify_statuses,
+    )
     if change is None:
         return "skipped"
     detail = change.detail()

@@ -159,16 +159,27 @@ def tend(parent: Job, spec: ArraySpec, summary: Summary, deps: Deps) -> str:
     return _launch_more(parent, spec, summary, deps)
 
 
-def _launch_more(parent: Job, spec: ArraySpec, summary: Summary, deps: Deps) -> str:
-    from jobtracker.usecases.launch import launch_attempt
-
+def _slots(parent: Job, spec: ArraySpec, summary: Summary, deps: Deps) -> tuple[int, float]:
+    """How many children to launch now: what the window has room for, as far as the launch
+    rate gives slots (none: the fan-out comes back when it does); and the wait for more."""
     more = min(CHUNK, launchable(spec, summary))
     if more <= 0:
-        return "full"  # a child's end frees the next slot (settle hands off)
+        return 0, 0.0  # a child's end frees the next slot (settle hands off)
     more, wait = take_slots(deps, more)
     if more == 0:
         hand_off(parent.job_id, deps, delay=wait)
-        return "paced"
+    return more, wait
+
+
+def _unlaunched(child: Job) -> bool:
+    """A child made (or made PENDING again) whose attempt has no task yet."""
+    return child.status == JobStatus.PENDING and not child.current.task_arn
+
+
+def _launch_more(parent: Job, spec: ArraySpec, summary: Summary, deps: Deps) -> str:
+    more, wait = _slots(parent, spec, summary, deps)
+    if more == 0:
+        return "paced" if wait else "full"
     seen, now = summary.launched, deps.clock()
     children = []
     for index in range(seen, seen + more):
@@ -182,12 +193,22 @@ def _launch_more(parent: Job, spec: ArraySpec, summary: Summary, deps: Deps) -> 
     count("ArrayChildrenLaunched", more)
     if parent.status == JobStatus.PENDING:
         parent = _move(parent, JobStatus.RUNNING, None, deps)
-    for job_id in children:
+    _launch_claimed(parent, spec, children, deps, wait)
+    return "launched"
+
+
+def _launch_claimed(
+    parent: Job, spec: ArraySpec, job_ids: list[str], deps: Deps, wait: float
+) -> None:
+    """Launch the children whose indexes were just claimed (each with the governor's slot taken
+    for it), then go on."""
+    from jobtracker.usecases.launch import launch_attempt
+
+    for job_id in job_ids:
         child = deps.repo.get(job_id)
-        if child is not None and child.status == JobStatus.PENDING and not child.current.task_arn:
+        if child is not None and _unlaunched(child):
             launch_attempt(child, deps, slot_held=True)
     _go_on(parent, spec, deps, wait)
-    return "launched"
 
 
 def _go_on(parent: Job, spec: ArraySpec, deps: Deps, wait: float) -> None:
@@ -202,15 +223,11 @@ def _go_on(parent: Job, spec: ArraySpec, deps: Deps, wait: float) -> None:
 def _relaunch_more(parent: Job, spec: ArraySpec, summary: Summary, deps: Deps) -> str:
     """A retry round: walk the indexes from the cursor; each child to run again (or never made:
     an index its failure closed) is made PENDING again and launched, within the window."""
-    from jobtracker.usecases.launch import launch_attempt
-
-    more = min(CHUNK, launchable(spec, summary))
-    if more <= 0 or summary.cursor >= spec.size:
+    if summary.cursor >= spec.size:
         return "full"
-    more, wait = take_slots(deps, more)
+    more, wait = _slots(parent, spec, summary, deps)
     if more == 0:
-        hand_off(parent.job_id, deps, delay=wait)
-        return "paced"
+        return "paced" if wait else "full"
     now = deps.clock()
     hold = now + timedelta(seconds=HOLD_SECONDS)
     reason = f"run again by retry-failed of array {parent.job_id} (round {summary.round})"
@@ -230,18 +247,14 @@ def _relaunch_more(parent: Job, spec: ArraySpec, summary: Summary, deps: Deps) -
             elif child.status in summary.redo:
                 _retry_child(child, reason, hold, deps)
                 picked.append(child.job_id)
-            elif child.status == JobStatus.PENDING and not child.current.task_arn:
+            elif _unlaunched(child):
                 picked.append(child.job_id)  # run again by a tend that stopped before its claim
             if len(picked) == more:
                 break
     if not deps.arrays.claim(parent.job_id, summary.launched, len(picked), cursor=at):
         count("ArrayClaimsContended")
         return "contended"
-    for job_id in picked:
-        child = deps.repo.get(job_id)
-        if child is not None and child.status == JobStatus.PENDING and not child.current.task_arn:
-            launch_attempt(child, deps, slot_held=True)
-    _go_on(parent, spec, deps, wait)
+    _launch_claimed(parent, spec, picked, deps, wait)
     return "relaunched"
 
 
