@@ -105,6 +105,7 @@ bench: venv
 	$(PY) bench/local.py --jobs 300
 	$(PY) bench/local.py --jobs 1000 -- --ecs-launch-rate 50 --ecs-launch-burst 100
 	$(PY) bench/array_jobs.py --metered 500 --size 10000
+	$(PY) bench/deps.py --metered 200 --jobs 1000
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -22,7 +22,6 @@ import argparse
 import os
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -164,11 +163,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--metered", type=int, default=500, help="children, metered in-process")
     parser.add_argument("--size", type=int, default=10_000, help="children on the local stack")
-    parser.add_argument("--skip-local", action="store_true")
-    parser.add_argument("--skip-metered", action="store_true")
-    parser.add_argument("extra", nargs="*", help="after --: the local stack's own options")
-    args = parser.parse_args()
-    warnings.filterwarnings("ignore")
+    args = harness.two_parts(parser)
     ok = True
     if not args.skip_metered:
         m = metered(args.metered)

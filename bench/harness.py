@@ -37,6 +37,18 @@ NO_BACKOFF = {"BACKOFF_SCALE": "0", "LAUNCH_BACKOFF_BASE_SECONDS": "0"}
 # ---- template.yaml -----------------------------------------------------------------------------------
 
 
+def two_parts(parser: Any) -> Any:
+    """The options of a bench in two parts (metered in-process, then on the local stack),
+    parsed: --skip-local, --skip-metered, and after `--` the local stack's own options."""
+    import warnings
+
+    parser.add_argument("--skip-local", action="store_true")
+    parser.add_argument("--skip-metered", action="store_true")
+    parser.add_argument("extra", nargs="*", help="after --: the local stack's own options")
+    warnings.filterwarnings("ignore")
+    return parser.parse_args()
+
+
 @dataclass(frozen=True)
 class Intrinsic:
     """A CloudFormation intrinsic (!Ref, !GetAtt, !Sub, ...), left unresolved."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,7 +11,7 @@ from typing import Any
 from jobtracker.adapters.launcher import Describe, LaunchRequest, LaunchResult
 from jobtracker.adapters.queue import Received
 from jobtracker.config import Settings, load_settings
-from jobtracker.core.domain import Job, child_id
+from jobtracker.core.domain import Job, JobStatus, child_id
 from jobtracker.core.lifecycle import Change
 from jobtracker.usecases.ports import (
     IdempotencyConflict,
@@ -62,11 +62,15 @@ class FakeRepo:
     writes: int = 0
     refused: int = 0
     gets: int = 0
+    edges: dict[str, list[str]] = field(default_factory=dict)  # dependency -> dependents
+    # (old, new) of every write, as the table's stream would carry them (tests drain it)
+    stream: list[tuple[Job | None, Job]] = field(default_factory=list)
 
     def create(self, job: Job) -> None:
         if job.job_id in self.jobs:
             raise JobExists(job.job_id)
         self.jobs[job.job_id] = job.clone()
+        self.stream.append((None, job.clone()))
 
     def claim_idempotency(self, record: IdempotencyRecord) -> None:
         existing = self.idem.get(record.key)
@@ -79,6 +83,9 @@ class FakeRepo:
         job = self.jobs.get(job_id)
         return job.clone() if job else None
 
+    def many(self, job_ids: Iterable[str]) -> dict[str, Job]:
+        return {i: self.jobs[i].clone() for i in job_ids if i in self.jobs}
+
     def apply(self, change: Change) -> Written:
         stored = self.jobs.get(change.job_id)
         if stored is None:
@@ -90,8 +97,10 @@ class FakeRepo:
         elif not change.guard.holds(stored):
             self.refused += 1
             return Written(False, stored.clone())
+        old = stored.clone()
         change.apply_to(stored)
         self.writes += 1
+        self.stream.append((old, stored.clone()))
         return Written(True, stored.clone())
 
     def list_jobs(self, *args: Any) -> tuple[list[Job], str | None]:
@@ -99,8 +108,27 @@ class FakeRepo:
 
     def active_jobs(self) -> Iterator[Job]:
         for job in list(self.jobs.values()):
-            if not job.status.terminal:
+            if not job.status.terminal and job.status != JobStatus.WAITING:
                 yield job.clone()
+
+    def waiting_jobs(self) -> Iterator[Job]:
+        for job in list(self.jobs.values()):
+            if job.status == JobStatus.WAITING:
+                yield job.clone()
+
+    def add_edges(self, dependent_id: str, dependency_ids: Iterable[str], at: str) -> None:
+        for dependency_id in dependency_ids:
+            found = self.edges.setdefault(dependency_id, [])
+            if dependent_id not in found:
+                found.append(dependent_id)
+
+    def dependents(
+        self, job_id: str, limit: int, token: str | None = None
+    ) -> tuple[list[str], str | None]:
+        found = self.edges.get(job_id, [])
+        start = int(token or 0)
+        rest = start + limit
+        return found[start:rest], (str(rest) if rest < len(found) else None)
 
     def children(self, parent_id: str, indexes: range, consistent: bool = False) -> list[Job]:
         found = (self.jobs.get(child_id(parent_id, i)) for i in indexes)
@@ -201,3 +229,27 @@ def fake_deps(**env: str) -> Deps:
         clock=FakeClock(),
         rand=lambda: 0.5,
     )
+
+
+def array_deps() -> Deps:
+    """fake_deps with array counters in memory."""
+    from jobtracker.usecases.ports import MemoryArrayCounters
+
+    deps = fake_deps()
+    deps.arrays = MemoryArrayCounters()
+    return deps
+
+
+def repo(deps: Deps) -> FakeRepo:
+    assert isinstance(deps.repo, FakeRepo)
+    return deps.repo
+
+
+def launcher(deps: Deps) -> FakeLauncher:
+    assert isinstance(deps.launcher, FakeLauncher)
+    return deps.launcher
+
+
+def queue(deps: Deps) -> FakeQueue:
+    assert isinstance(deps.queue, FakeQueue)
+    return deps.queue

@@ -142,6 +142,26 @@ def print_job(job: JobView, out: TextIO) -> None:
         out.write(f"\nlogs: jobtracker logs {job.id}   ({newest.logs.console_url})\n")
 
 
+def print_dependencies(job: JobView, out: TextIO) -> None:
+    """What the job waits on (each with its status and whether its condition is met) and what
+    waits on it, each a `jobtracker get` away."""
+    if job.depends_on:
+        out.write("\ndepends on:\n")
+        marks = {True: "met", False: "never met", None: "waiting"}
+        rows: list[Sequence[Any]] = [("JOB", "CONDITION", "STATUS", "")]
+        for d in job.depends_on:
+            mode = f" ({d.mode})" if d.mode != "job" else ""
+            rows.append((d.job_id, d.condition + mode, d.status or "-", marks[d.met]))
+        _table(rows, out)
+    if job.dependents and job.dependents.jobs:
+        out.write("\ndependents:\n")
+        _table([("JOB", "STATUS")] + [(j.id, j.status) for j in job.dependents.jobs], out)
+        if job.dependents.next_token:
+            out.write(f"(more: jobtracker dependents {job.id})\n")
+    if job.depends_on or job.dependents:
+        out.write("(each: jobtracker get JOB)\n")
+
+
 def array_progress(job: JobView) -> str:
     """An array's children: done/total, then the count of each status that has any."""
     assert job.array is not None
@@ -244,6 +264,7 @@ def run(args: argparse.Namespace, client: JobTracker, out: TextIO) -> int:
             tags=_pairs(args.tag, "--tag"),
             idempotency_key=args.idempotency_key,
             array=_array(args),
+            depends_on=_after(args.after),
         )
         if args.watch:
             sys.stderr.write(f"submitted {job.id}\n")
@@ -260,6 +281,9 @@ def run(args: argparse.Namespace, client: JobTracker, out: TextIO) -> int:
     elif args.cmd == "children":
         kids = list(client.children(args.job_id, args.status, limit=args.limit))
         _emit(args, out, [j.model_dump() for j in kids], lambda: print_children(kids, out))
+    elif args.cmd == "dependents":
+        found = list(client.dependents(args.job_id, limit=args.limit))
+        _emit(args, out, [j.model_dump() for j in found], lambda: print_list(found, out))
     elif args.cmd == "cancel":
         job = client.cancel(args.job_id, args.reason)
         _emit(args, out, job.model_dump(), lambda: print_job(job, out))
@@ -378,6 +402,20 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--tolerated-failures", type=int, metavar="K", help="an array's failures still a success"
     )
+    s.add_argument(
+        "--after",
+        action="append",
+        metavar="ID[:CONDITION]",
+        help="wait for job ID to end as CONDITION says: succeeded (default), finished, failed;"
+        " ID:per_index or ID:CONDITION:per_index for an array on an array (repeatable)",
+    )
+    s.add_argument(
+        "--sequential",
+        nargs="?",
+        const="succeeded",
+        metavar="CONDITION",
+        help="an array's child i waits for child i-1 (to succeed, or finish, or fail)",
+    )
     s.add_argument("--watch", action="store_true", help="wait for the end; exit by its status")
     waits(s)
     g = sub.add_parser("get", help="one job with its attempts")
@@ -392,6 +430,9 @@ def parser() -> argparse.ArgumentParser:
     ch.add_argument("job_id")
     ch.add_argument("--status")
     ch.add_argument("--limit", type=int, default=JOBS_PAGE)
+    dp = sub.add_parser("dependents", help="the jobs that wait (or waited) on a job")
+    dp.add_argument("job_id")
+    dp.add_argument("--limit", type=int, default=JOBS_PAGE)
     c = sub.add_parser("cancel", help="cancel a job")
     c.add_argument("job_id")
     c.add_argument("--reason")
@@ -433,12 +474,29 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _after(values: list[str] | None) -> list[dict[str, str]] | None:
+    """--after ID[:CONDITION][:per_index] as depends_on entries (the API checks the values)."""
+    found = []
+    for value in values or ():
+        job_id, *rest = value.split(":")
+        entry = {"job_id": job_id}
+        for part in rest:
+            entry["mode" if part == "per_index" else "condition"] = part
+        found.append(entry)
+    return found or None
+
+
 def _array(args: argparse.Namespace) -> dict[str, Any] | None:
     if args.array is None:
         if args.max_running is not None or args.tolerated_failures is not None:
             raise CliError("--max-running and --tolerated-failures need --array N")
+        if args.sequential is not None:
+            raise CliError("--sequential needs --array N")
         return None
     spec: dict[str, Any] = {"size": args.array}
+    if args.sequential is not None:
+        spec["sequential"] = True
+        spec["sequential_condition"] = args.sequential
     if args.max_running is not None:
         spec["max_running"] = args.max_running
     if args.tolerated_failures is not None:

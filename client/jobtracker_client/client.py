@@ -183,9 +183,12 @@ class JobTracker:
         tags: dict[str, str] | None = None,
         idempotency_key: str | None = None,
         array: dict[str, Any] | None = None,
+        depends_on: list[dict[str, str]] | None = None,
     ) -> JobView:
         """`array`: {"size": N, "max_running": M, "tolerated_failures": K} makes an array job
-        of N children (JOB_ARRAY_INDEX 0..N-1)."""
+        of N children (JOB_ARRAY_INDEX 0..N-1). `depends_on`: [{"job_id": ID, "condition":
+        "succeeded" | "finished" | "failed", "mode": "job" | "per_index"}]: it waits (WAITING)
+        until they end as asked."""
         body: dict[str, Any] = {"definition": definition}
         optional = {
             "parameters": parameters,
@@ -195,6 +198,7 @@ class JobTracker:
             "timeout_seconds": timeout_seconds,
             "tags": tags,
             "array": array,
+            "depends_on": depends_on,
         }
         body.update({k: v for k, v in optional.items() if v is not None})
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
@@ -222,6 +226,11 @@ class JobTracker:
         """An array's children in index order, following next_token; stops after `limit`."""
         path = f"/jobs/{_segment(job_id)}/children"
         return self._jobs(path, {"status": status}, limit, MAX_JOBS_PAGE)
+
+    def dependents(self, job_id: str, limit: int | None = None) -> Iterator[JobSummary]:
+        """The jobs that wait (or waited) on `job_id`, following next_token."""
+        path = f"/jobs/{_segment(job_id)}/dependents"
+        return self._jobs(path, {}, limit, MAX_JOBS_PAGE)
 
     def _jobs(
         self, path: str, filters: dict[str, str | None], limit: int | None, page_size: int
@@ -431,7 +440,10 @@ def _array_spec(job: JobView) -> dict[str, Any] | None:
     if job.array is None:
         return None
     spec: dict[str, Any] = {"size": job.array.size}
-    if job.array.max_running is not None:
+    if job.array.sequential:
+        spec["sequential"] = True
+        spec["sequential_condition"] = job.array.sequential_condition
+    elif job.array.max_running is not None:
         spec["max_running"] = job.array.max_running
     if job.array.tolerated_failures:
         spec["tolerated_failures"] = job.array.tolerated_failures

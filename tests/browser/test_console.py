@@ -433,3 +433,39 @@ def test_an_arrays_bar_leads_to_its_failed_children_and_retry_runs_them_again(
 
 def table_rows(browser: Any) -> list[Any]:
     return list(browser.find_elements(By.CSS_SELECTOR, "table[aria-label=Children] tbody tr"))
+
+
+def test_a_waiting_jobs_page_links_what_it_waits_on_and_is_released_when_that_ends(
+    browser: Any, console: Console, shot: None
+) -> None:
+    # GIVEN a running job and a job to run after it succeeds
+    first = running_job_page(browser, console)
+    body = {"definition": "demo", "parameters": {"kind": "succeed", "seconds": 0}}
+    waiting = console.stack.submit({**body, "depends_on": [{"job_id": first["id"]}]})
+    # WHEN the waiting job's page is opened
+    open_page(browser, console, f"#/jobs/{waiting['id']}")
+    wait_for(browser, heading_status(browser, "WAITING"))
+    # THEN it names what it waits on, as a link, not met yet
+    row = browser.find_element(By.CSS_SELECTOR, "table.depends-on tbody tr")
+    assert row.find_element(By.CSS_SELECTOR, "td.met").text == "waiting", row.text
+    assert f"waiting for {first['id']} to succeed" in browser.find_element(By.TAG_NAME, "main").text
+    # WHEN the link is followed THEN the first job's page lists the waiting one as a dependent
+    row.find_element(By.TAG_NAME, "a").click()
+    wait_for(browser, ec.url_contains(f"#/jobs/{first['id']}"))
+    dependent = wait_for(
+        browser, ec.presence_of_element_located((By.CSS_SELECTOR, "ul.dependents a"))
+    )
+    assert dependent.text == waiting["id"], dependent.text
+    # WHEN the first job is cancelled (its dependent needed it to succeed)
+    browser.find_element(By.XPATH, "//button[normalize-space()='Cancel']").click()
+    confirm(browser, "Cancel job")
+    # THEN the dependent ends CANCELLED for that reason, never launched, on its page too
+    ended = console.stack.wait(waiting["id"], timeout=60)
+    assert ended["status"] == "CANCELLED" and ended["attempts"][0]["task_arn"] is None, ended
+    open_page(browser, console, f"#/jobs/{waiting['id']}")
+    wait_for(browser, heading_status(browser, "CANCELLED"))
+    assert (
+        f"dependency {first['id']} ended CANCELLED"
+        in browser.find_element(By.CSS_SELECTOR, ".status-reason").text
+    )
+    assert browser.find_element(By.CSS_SELECTOR, "table.depends-on td.met").text == "never met"

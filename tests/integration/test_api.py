@@ -577,6 +577,48 @@ BAD_REQUESTS: list[tuple[str, Any, dict[str, str] | None, int, str]] = [
         422,
         "array.parallelism",
     ),
+    (
+        "dependency on a job that does not exist",
+        {"definition": "demo", "depends_on": [{"job_id": "job-01kdvdna00e9am43kzyxwr75w6"}]},
+        None,
+        422,
+        "depends_on[0].job_id",
+    ),
+    (
+        "dependency with an unknown condition",
+        {"definition": "demo", "depends_on": [{"job_id": "job-x", "condition": "afterok"}]},
+        None,
+        422,
+        "depends_on.0.condition",
+    ),
+    (
+        "more than 100 dependencies",
+        {"definition": "demo", "depends_on": [{"job_id": f"job-{i}"} for i in range(101)]},
+        None,
+        422,
+        "depends_on",
+    ),
+    (
+        "the same dependency twice",
+        {"definition": "demo", "depends_on": [{"job_id": "job-x"}, {"job_id": "job-x"}]},
+        None,
+        422,
+        "names job-x twice",
+    ),
+    (
+        "a sequential array with a window",
+        {"definition": "demo", "array": {"size": 5, "sequential": True, "max_running": 2}},
+        None,
+        422,
+        "one child at a time",
+    ),
+    (
+        "a sequential condition on an array that is not sequential",
+        {"definition": "demo", "array": {"size": 5, "sequential_condition": "finished"}},
+        None,
+        422,
+        "array.sequential_condition",
+    ),
 ]
 
 

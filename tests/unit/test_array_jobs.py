@@ -20,30 +20,9 @@ from jobtracker.usecases.query import list_children, read_job
 from jobtracker.usecases.reconcile import reconcile
 from jobtracker.usecases.submit import SubmitKind, submit_job
 from jobtracker.wiring import Deps
-from tests.fakes import FakeClock, FakeLauncher, FakeQueue, FakeRepo, fake_deps
+from tests.fakes import FakeClock, array_deps, launcher, queue, repo
 
 S, F, T, C = JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.TIMED_OUT, JobStatus.CANCELLED
-
-
-def array_deps() -> Deps:
-    deps = fake_deps()
-    deps.arrays = MemoryArrayCounters()
-    return deps
-
-
-def repo(deps: Deps) -> FakeRepo:
-    assert isinstance(deps.repo, FakeRepo)
-    return deps.repo
-
-
-def launcher(deps: Deps) -> FakeLauncher:
-    assert isinstance(deps.launcher, FakeLauncher)
-    return deps.launcher
-
-
-def queue(deps: Deps) -> FakeQueue:
-    assert isinstance(deps.queue, FakeQueue)
-    return deps.queue
 
 
 def submit_array(deps: Deps, **spec: Any) -> Job:

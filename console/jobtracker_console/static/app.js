@@ -340,11 +340,44 @@ async function arraySection(job, params, gen) {
   ];
 }
 
+// What a job waits on (each dependency's status and whether its condition is met) and the jobs
+// that wait on it, each a link to its page; `?dependents=TOKEN` pages through the latter.
+async function dependencySection(job, params, gen) {
+  const link = (id) => el("a", { href: "#/jobs/" + encodeURIComponent(id) }, id);
+  const parts = [];
+  if (job.depends_on && job.depends_on.length) {
+    const met = { true: "met", false: "never met", null: "waiting" };
+    parts.push(el("h2", {}, "Depends on"), el("div", { class: "table-wrap" },
+      el("table", { class: "depends-on", "aria-label": "Depends on" },
+        el("thead", {}, el("tr", {}, ...["Job", "Condition", "Status", "Met"].map((h) => el("th", { scope: "col" }, h)))),
+        el("tbody", {}, job.depends_on.map((d) => el("tr", { "data-met": String(d.met) },
+          el("td", {}, link(d.job_id)),
+          el("td", {}, d.condition + (d.mode === "job" ? "" : " (" + d.mode.replace("_", " ") + ")")),
+          el("td", {}, d.status ? badge(d.status) : "—"),
+          el("td", { class: "met" }, met[String(d.met)])))))));
+  }
+  let page = job.dependents;
+  const token = params.get("dependents");
+  if (token) {
+    try { page = await api("GET", "/jobs/" + encodeURIComponent(job.id) + "/dependents?" + new URLSearchParams({ next_token: token })); }
+    catch (error) { return [...parts, failure(error)]; }
+    if (stale(gen)) return [];
+  }
+  if (page && page.jobs.length) {
+    const more = page.next_token ? el("a", { class: "more-dependents", href: "#/jobs/" + encodeURIComponent(job.id) + "?" +
+      new URLSearchParams({ dependents: page.next_token }).toString() }, "More dependents →") : null;
+    parts.push(el("h2", {}, "Dependents"), el("ul", { class: "dependents" },
+      page.jobs.map((j) => el("li", {}, link(j.id), " ", badge(j.status, j.status_reason)))), more);
+  }
+  return parts;
+}
+
 function resubmission(job) {
   const body = { definition: job.definition, parameters: job.parameters };
   if (job.array) {
     body.array = { size: job.array.size };
-    if (job.array.max_running) body.array.max_running = job.array.max_running;
+    if (job.array.sequential) Object.assign(body.array, { sequential: true, sequential_condition: job.array.sequential_condition });
+    else if (job.array.max_running) body.array.max_running = job.array.max_running;
     if (job.array.tolerated_failures) body.array.tolerated_failures = job.array.tolerated_failures;
   }
   if (Object.keys(job.environment).length) body.environment = job.environment;
@@ -389,7 +422,7 @@ async function jobPage(id, params = new URLSearchParams()) {
   const cancel = TERMINAL.includes(job.status) ? null : el("button", { type: "button", onclick: () =>
     confirmThen("Cancel " + job.id + "? " + (job.array
       ? "Its unfinished children are cancelled; those not launched yet never are."
-      : job.status === "PENDING" ? "It is never launched." : "Its task is stopped (SIGTERM) and the job ends CANCELLED."),
+      : ["PENDING", "WAITING"].includes(job.status) ? "It is never launched." : "Its task is stopped (SIGTERM) and the job ends CANCELLED."),
       "Cancel job", doCancel) }, "Cancel");
   const doRerun = async () => {
     try { const made = await api("POST", "/jobs", resubmission(job)); location.hash = "#/jobs/" + made.id; }
@@ -411,6 +444,7 @@ async function jobPage(id, params = new URLSearchParams()) {
     : null;
   // An array's parent runs no task: its children's summary and table instead of attempts.
   const arrayPart = job.array ? await arraySection(job, params, gen) : null;
+  const dependencyPart = await dependencySection(job, params, gen);
   if (stale(gen)) return;
   show(
     el("h1", {}, job.id, " ", badge(job.status, job.status_reason)),
@@ -430,6 +464,7 @@ async function jobPage(id, params = new URLSearchParams()) {
       job.parent_id ? [el("dt", {}, "Array"), el("dd", { class: "parent" }, "index " + job.array_index + " of ",
         el("a", { href: "#/jobs/" + encodeURIComponent(job.parent_id) }, job.parent_id))] : null),
     el("div", { class: "actions" }, cancel, rerun, retryFailed),
+    ...dependencyPart,
     ...(arrayPart || [
       el("h2", {}, "Attempts"),
       ...job.attempts.map((a) => attemptBlock(job, a)),

@@ -43,7 +43,7 @@ class DynamoArrayCounters:
             key(parent_id),
             kind=ArrayCounters.KIND,
             size=spec.size,
-            max_running=spec.max_running,
+            max_running=spec.window if spec.window < spec.size else None,
             tolerated=spec.tolerated,
             launched=0,
             finished=FinishedMap(succeeded=0, failed=0, timed_out=0, cancelled=0),
@@ -145,6 +145,14 @@ class DynamoArrayCounters:
             condition=ArrayCounters.pk.exists(),
         )
 
+    def add_dependent(self, parent_id: str, dependent_id: str) -> None:
+        """`dependent_id`'s children wait on this array's, index by index."""
+        bind(self.table_name)
+        ArrayCounters(key(parent_id)).update(
+            actions=[ArrayCounters.per_index_dependents.add({dependent_id})],
+            condition=ArrayCounters.pk.exists(),
+        )
+
 
 def _spec(got: ArrayCounters) -> ArraySpec:
     return ArraySpec(
@@ -163,4 +171,5 @@ def _summary(got: ArrayCounters) -> Summary:
         round=int(got.retry_round or 0),
         redo=frozenset(JobStatus(s) for s in (got.redo or "").split(",") if s),
         cursor=int(got.cursor or 0),
+        per_index_dependents=frozenset(got.per_index_dependents or ()),
     )

@@ -11,6 +11,9 @@ One table holds every kind of item (hash key `pk` only):
 - RunningSlots:     pk=limit#<definition>, k=L: the attempts that hold a running slot.
 - ArrayCounters:    pk=array#<parent job id>, k=R: an array's size, window and tolerance and its
                     counters (children launched, children finished by final status).
+- DependencyEdge:   pk=edge#<dependency id>#<dependent id>, k=E: a job waits on another. Written
+                    with the dependent (one per dependency it names), read through by_dependency
+                    when the dependency ends; the dependent's id is the key's tail.
 
 Python names are the domain's (Job's and Attempt's fields); the stored names (`attr_name`) are
 short because names count towards every item's size, and so towards every write's WRU: with the
@@ -25,6 +28,9 @@ no hash-key value takes more than ~1/SHARDS of an index's writes:
 - by_definition: gd = <definition>#<shard>      written once
 - by_status:     gx = ACTIVE#<shard> while the job runs, <terminal status>#<shard> after
 - by_schedule:   gs = <schedule name>           scheduled jobs only (at most a tick a minute)
+- by_dependency: gw = <dependency id>#<shard>   edges only, sharded by the dependent over
+                 EDGE_SHARDS: a fan-out's thousands of edges on one job are written at its
+                 dependents' submission pace, which one index partition (1,000 writes/s) caps
 
 An array's children are jobs too, under keys of their own (CHILD marks them): gc = C#<shard>,
 gx = ACTIVE#C#<shard> / <status>#C#<shard>, no gd. So the top-level lists never read through a
@@ -56,7 +62,9 @@ from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 SHARDS = 16
+EDGE_SHARDS = 4  # by_dependency's shards per dependency (4,000 edges/s on one job)
 ACTIVE = "ACTIVE"  # by_status's key of every job not yet finished
+WAITING = "WAITING"  # ...but those blocked on dependencies, which the reconciler reads rarely
 CHILD = "C"  # the index keys of arrays' children (see above)
 
 
@@ -142,6 +150,9 @@ class JobRecord(Model):
     parent_id = UnicodeAttribute(attr_name="pi", null=True)  # a child of an array: its parent
     array_index = NumberAttribute(attr_name="ai", null=True)  # ...its index (0: not stored)
     array_size = NumberAttribute(attr_name="az", null=True)  # ...and the array's size
+    waiting_on = UnicodeSetAttribute(attr_name="w", null=True)  # dependencies not met yet
+    has_dependents = BooleanAttribute(attr_name="hd", null=True)  # an edge names this job
+    released_at = UnicodeAttribute(attr_name="rl", null=True)
     expires = TTLAttribute(attr_name="x", null=True)  # set when the job ends (RetentionDays)
     # the indexes' hash keys
     created_shard = UnicodeAttribute(attr_name="gc")
@@ -153,6 +164,22 @@ class JobRecord(Model):
     by_definition = _index("by_definition", "gd")
     by_status = _index("by_status", "gx")
     by_schedule = _index("by_schedule", "gs")
+    # DependencyEdge's (no job has `gw`): declared on the hot model too, since the table, its
+    # indexes and the template's check are made from this one model.
+    by_dependency = _index("by_dependency", "gw")
+
+
+class DependencyEdge(Model):
+    KIND: ClassVar[str] = "E"
+    Meta = _Meta  # type: ignore[assignment]  # one Meta for all: one table, bound by bind()
+
+    pk = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute(attr_name="k")
+    created_at = UnicodeAttribute(attr_name="c")
+    dependency_shard = UnicodeAttribute(attr_name="gw")
+    expires = TTLAttribute(attr_name="x", null=True)
+
+    by_dependency = _index("by_dependency", "gw")
 
 
 class AttemptRecord(Model):
@@ -221,6 +248,9 @@ class ArrayCounters(Model):
     retry_round = NumberAttribute(attr_name="r", null=True)
     redo = UnicodeAttribute(attr_name="rd", null=True)  # e.g. "FAILED,TIMED_OUT"
     cursor = NumberAttribute(attr_name="i", null=True)
+    # Arrays whose children wait on this one's, index by index (mode per_index): a child's end
+    # releases theirs (usecases/dependencies.py).
+    per_index_dependents = UnicodeSetAttribute(attr_name="pd", null=True)
 
 
 KINDS: tuple[type[Model], ...] = (
@@ -230,6 +260,7 @@ KINDS: tuple[type[Model], ...] = (
     LaunchGovernor,
     RunningSlots,
     ArrayCounters,
+    DependencyEdge,
 )
 _binding = threading.Lock()
 

@@ -17,6 +17,7 @@ from jobtracker.adapters.models import (
     ACTIVE,
     CHILD,
     SHARDS,
+    WAITING,
     AttemptMap,
     ContainerMap,
     JobRecord,
@@ -46,9 +47,17 @@ def shard_of(job_id: str) -> int:
     return int(hashlib.blake2b(job_id.encode(), digest_size=4).hexdigest(), 16) % SHARDS
 
 
+def status_group(status: JobStatus) -> str:
+    """by_status's group of a status: its own for a final one and for WAITING, ACTIVE for the
+    others (what the reconciler reads every minute)."""
+    if status.terminal:
+        return status.value
+    return WAITING if status == JobStatus.WAITING else ACTIVE
+
+
 def status_key(status: JobStatus, job_id: str) -> str:
     """by_status's key of a job in `status` (an array's children under keys of their own)."""
-    group = status.value if status.terminal else ACTIVE
+    group = status_group(status)
     return (
         f"{group}#{CHILD}#{shard_of(job_id)}"
         if is_child_id(job_id)
@@ -71,7 +80,14 @@ def list_keys(prefix: str, children: bool) -> list[str]:
 
 def absent(value: Any) -> bool:
     """Defaults are not stored: an absent attribute reads back as the domain's default."""
-    return value is None or value is False or value == 0 or value == "" or value in ([], {})
+    return (
+        value is None
+        or value is False
+        or value == 0
+        or value == ""
+        or value in ([], {})
+        or value == frozenset()
+    )
 
 
 def stored(value: Any) -> Any:
@@ -80,6 +96,8 @@ def stored(value: Any) -> Any:
         return None
     if isinstance(value, StrEnum):
         return value.value
+    if isinstance(value, frozenset):
+        return set(value)
     if isinstance(value, list) and value and isinstance(value[0], ContainerState):
         return [_container(c) for c in value]
     return value
@@ -200,7 +218,7 @@ def job_from_record(record: JobRecord, archived: dict[int, Attempt] | None = Non
     for name in JOB_FIELDS:
         value = getattr(record, name)
         if value is not None and name not in ("status", "created_at", "updated_at"):
-            setattr(job, name, value)
+            setattr(job, name, frozenset(value) if isinstance(value, set) else value)
     job.attempts = dict(archived or {})
     job.attempts[job.attempt] = attempt_from(job.job_id, job.attempt, record.current)
     return job

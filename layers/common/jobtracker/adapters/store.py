@@ -31,7 +31,10 @@ from pynamodb.indexes import GlobalSecondaryIndex
 
 from jobtracker.adapters.models import (
     ACTIVE,
+    EDGE_SHARDS,
+    WAITING,
     AttemptRecord,
+    DependencyEdge,
     IdempotencyKey,
     JobRecord,
     bind,
@@ -46,6 +49,8 @@ from jobtracker.adapters.records import (
     job_from_record,
     job_record,
     list_keys,
+    shard_of,
+    status_group,
     status_key,
     stored,
 )
@@ -108,6 +113,10 @@ def condition_of(guard: Guard) -> Condition:
         cond &= size(_current.history) < guard.history_below
     if guard.history_absent is not None:
         cond &= _current.history[history_attr(guard.history_absent)].does_not_exist()
+    if guard.waiting_has is not None:
+        cond &= JobRecord.waiting_on.contains(guard.waiting_has)
+    if guard.waiting_count is not None:
+        cond &= size(JobRecord.waiting_on) == guard.waiting_count
     return cond
 
 
@@ -201,6 +210,10 @@ class DynamoJobRepository:
     def create(self, job: Job) -> None:
         self._bound()
         record = job_record(job)
+        finished = parse_iso(job.finished_at)
+        if job.status.terminal and finished is not None and self.retention_days:
+            # (a dependent whose dependency ended as its condition can never accept)
+            record.expires = finished + timedelta(days=self.retention_days)
         item_bytes = item_size(record.serialize())
         if item_bytes > MAX_ITEM_BYTES:
             raise ItemTooLarge(f"job record of {item_bytes} bytes exceeds DynamoDB's 400 KB")
@@ -254,6 +267,10 @@ class DynamoJobRepository:
         except JobRecord.DoesNotExist:
             return None
         return record if record.kind == JobRecord.KIND else None
+
+    def many(self, job_ids: Iterable[str]) -> dict[str, Job]:
+        self._bound()
+        return self._jobs(list(dict.fromkeys(job_ids)))
 
     def _jobs(self, pks: Iterable[str]) -> dict[str, Job]:
         return {
@@ -338,7 +355,7 @@ class DynamoJobRepository:
         if schedule:
             index, keys = JobRecord.by_schedule, [schedule]
         elif wanted is not None:
-            prefix = wanted.value if wanted.terminal else ACTIVE
+            prefix = status_group(wanted)
             index, keys = JobRecord.by_status, list_keys(prefix, children)
         elif definition and not children:
             index, keys = JobRecord.by_definition, list_keys(definition, False)
@@ -416,8 +433,15 @@ class DynamoJobRepository:
     # -- the reconciler's view: every job not yet finished
 
     def active_jobs(self) -> Iterator[Job]:
+        return self._jobs_in(ACTIVE)
+
+    def waiting_jobs(self) -> Iterator[Job]:
+        """Every WAITING job (the reconciler's backstop for a release that was lost)."""
+        return self._jobs_in(WAITING)
+
+    def _jobs_in(self, group: str) -> Iterator[Job]:
         self._bound()
-        for key in list_keys(ACTIVE, children=True):
+        for key in list_keys(group, children=True):
             pks: list[str] = []
             for found in JobRecord.by_status.query(key):
                 pks.append(found.pk)
@@ -440,6 +464,62 @@ class DynamoJobRepository:
                 if record.kind == JobRecord.KIND:
                     found[record.pk] = job_from_record(record)
         return [found[i] for i in ids if i in found]
+
+    # -- dependencies: one edge item per (dependency, dependent), found by the dependency
+
+    def add_edges(self, dependent_id: str, dependency_ids: Iterable[str], at: str) -> None:
+        """The edges of a dependent, written before it is released by anything (a repeat
+        writes the same items again)."""
+        self._bound()
+        shard = shard_of(dependent_id) % EDGE_SHARDS
+        expires = (
+            timedelta(days=self.retention_days + ARCHIVE_MARGIN_DAYS)
+            if self.retention_days
+            else None
+        )
+        with DependencyEdge.batch_write() as batch:
+            for dependency_id in dependency_ids:
+                batch.save(
+                    DependencyEdge(
+                        f"edge#{dependency_id}#{dependent_id}",
+                        kind=DependencyEdge.KIND,
+                        created_at=at,
+                        dependency_shard=f"{dependency_id}#{shard}",
+                        expires=expires,
+                    )
+                )
+
+    def dependents(
+        self, job_id: str, limit: int, token: str | None = None
+    ) -> tuple[list[str], str | None]:
+        """Up to `limit` ids of the jobs that wait (or waited) on `job_id`, oldest first, and
+        the token of the rest (None: no more)."""
+        self._bound()
+        shard, start = 0, None
+        if token:
+            cursors = _decode_token(token, "by_dependency", job_id)
+            if len(cursors) != 1 or not next(iter(cursors)).isdigit():
+                raise BadToken("next_token is not a token this API issued")
+            ((at_shard, cursor),) = cursors.items()
+            shard, start = int(at_shard), (cursor if cursor and cursor[0] else None)
+        ids: list[str] = []
+        index = DependencyEdge.by_dependency
+        while shard < EDGE_SHARDS and len(ids) < limit:
+            key = f"{job_id}#{shard}"
+            last = (
+                {"pk": {"S": start[0]}, "c": {"S": start[1]}, "gw": {"S": key}} if start else None
+            )
+            page = limit - len(ids)
+            found = index.query(key, limit=page, page_size=page, last_evaluated_key=last)
+            rows = [(r.pk, r.created_at) for r in found]
+            ids += [pk.rsplit("#", 1)[1] for pk, _ in rows]
+            if found.last_evaluated_key and rows:
+                start = [rows[-1][0], rows[-1][1]]
+            else:
+                shard, start = shard + 1, None
+        if shard >= EDGE_SHARDS:
+            return ids, None
+        return ids, _encode_token("by_dependency", job_id, {str(shard): start or ["", ""]})
 
 
 @lru_cache(maxsize=1)

@@ -42,6 +42,9 @@ class ArraySpec:
     max_running: int | None = None  # None: as many as the launch rate allows
     tolerated_failures: int | None = None
     tolerated_failure_percent: float | None = None
+    # Child i waits for child i-1 to end as `sequential_condition` says (one child at a time).
+    sequential: bool = False
+    sequential_condition: str | None = None  # core.dependencies.Condition; default succeeded
 
     @property
     def tolerated(self) -> int:
@@ -52,7 +55,9 @@ class ArraySpec:
 
     @property
     def window(self) -> int:
-        """Children launched and not finished, at most."""
+        """Children launched and not finished, at most (a sequential array: one)."""
+        if self.sequential:
+            return 1
         return min(self.size, self.max_running or self.size)
 
 
@@ -69,6 +74,8 @@ class Summary:
     round: int = 0
     redo: frozenset[JobStatus] = frozenset()
     cursor: int = 0
+    # Arrays whose children wait on this one's index by index (core/dependencies.py).
+    per_index_dependents: frozenset[str] = frozenset()
 
     def count(self, status: JobStatus) -> int:
         return self.finished.get(status, 0)
@@ -175,6 +182,10 @@ def spec_error(spec: ArraySpec) -> tuple[str, str] | None:
     percent = spec.tolerated_failure_percent
     if percent is not None and not 0 <= percent <= 100:
         return "tolerated_failure_percent", "must be 0-100"
+    if spec.sequential and (spec.max_running or 1) > 1:
+        return "sequential", "a sequential array runs one child at a time: leave out max_running"
+    if spec.sequential_condition is not None and not spec.sequential:
+        return "sequential_condition", "applies to a sequential array only (sequential: true)"
     return None
 
 

@@ -21,6 +21,7 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 
 
 class JobStatus(StrEnum):
+    WAITING = "WAITING"  # its dependencies are not met yet (core/dependencies.py)
     PENDING = "PENDING"
     STARTING = "STARTING"
     RUNNING = "RUNNING"
@@ -258,6 +259,9 @@ class JobSpec:
     # An array's spec (core.arrays.ArraySpec's fields, those set): the job is the parent of
     # that many children and runs no task of its own (core/arrays.py).
     array: dict[str, Any] | None = None
+    # The jobs it waits on (core.dependencies.Dependency's fields, defaults left out): it is
+    # WAITING until they end as their conditions ask.
+    depends_on: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in SPEC_FIELDS}
@@ -304,6 +308,12 @@ class Job:
     parent_id: str | None = None
     array_index: int = 0
     array_size: int = 0
+    # Its dependencies not met yet (ids): WAITING while this is not empty (core/dependencies.py).
+    waiting_on: frozenset[str] = frozenset()
+    # Some job waits on this one: its end is looked up in the dependency index (set once, by
+    # the first dependent's submission).
+    has_dependents: bool = False
+    released_at: str | None = None  # when its last dependency was met (it went PENDING)
 
     @property
     def definition(self) -> str:

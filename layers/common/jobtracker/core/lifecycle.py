@@ -52,6 +52,7 @@ MAX_HISTORY = 100
 RECOVERED: dict[str, Any] = {"reconcile_failures": 0, "reconcile_failed_at": None}
 
 P, S, R, C = JobStatus.PENDING, JobStatus.STARTING, JobStatus.RUNNING, JobStatus.CANCELLING
+W = JobStatus.WAITING  # blocked on its dependencies: no task, no launch slot, no deadline
 LIVE = frozenset({P, S, R})
 NON_TERMINAL = LIVE | {C}
 EVERY = frozenset(JobStatus)
@@ -85,7 +86,7 @@ TASK_FAILED = _t("task_failed", NON_TERMINAL)  # waits for retry_decider
 RETRY = _t("retry", LIVE, P)
 FAIL = _t("fail", NON_TERMINAL, JobStatus.FAILED)
 CANCEL_DECIDED = _t("cancel_decided", NON_TERMINAL, JobStatus.CANCELLED)
-CANCEL_PENDING = _t("cancel_pending", frozenset({P}), JobStatus.CANCELLED)
+CANCEL_PENDING = _t("cancel_pending", frozenset({W, P}), JobStatus.CANCELLED)
 CANCEL_REQUESTED = _t("cancel_requested", LIVE, C)
 STOP_REQUESTED = _t("stop_requested", frozenset({S, R}))
 HISTORY = _t("history", EVERY)  # history only: stale or late events
@@ -104,6 +105,12 @@ CHILD_RETRIED = _t(
     "child_retried", frozenset({JobStatus.FAILED, JobStatus.TIMED_OUT, JobStatus.CANCELLED}), P
 )
 REOPENING = frozenset({ARRAY_REOPENED, CHILD_RETRIED})  # the store keeps such a job again
+# Dependencies (core/dependencies.py): one met of several, the last one met, one never to be.
+DEPENDENCY_MET = _t("dependency_met", frozenset({W}))
+RELEASED = _t("released", frozenset({W}), P)
+DEPENDENCY_NEVER = _t("dependency_never", frozenset({W}), JobStatus.CANCELLED)
+# A job gets its first dependent: its end is looked up in the dependency index from now on.
+DEPENDED_ON = _t("depended_on", NON_TERMINAL | {W})
 
 TRANSITIONS = (
     LAUNCHED,
@@ -132,6 +139,10 @@ TRANSITIONS = (
     *ARRAY_ENDED.values(),
     ARRAY_REOPENED,
     CHILD_RETRIED,
+    DEPENDENCY_MET,
+    RELEASED,
+    DEPENDENCY_NEVER,
+    DEPENDED_ON,
 )
 
 # The stop we asked for decides how a stopped task ends the job; anything else is a failure
@@ -173,6 +184,10 @@ class Guard:
     history_absent: str | None = None  # this history key is not recorded yet
     history_count: int | None = None  # the current attempt has exactly this many history entries
     history_below: int | None = None  # the current attempt has fewer history entries than this
+    # A WAITING job still waits on this dependency, among exactly `waiting_count` (its set only
+    # shrinks, so the two pin the set as it was read).
+    waiting_has: str | None = None
+    waiting_count: int | None = None
 
     def holds(self, job: Job) -> bool:
         if job.status not in self.statuses:
@@ -207,6 +222,10 @@ class Guard:
         if self.history_count is not None and len(cur.history) != self.history_count:
             return False
         if self.history_below is not None and len(cur.history) >= self.history_below:
+            return False
+        if self.waiting_has is not None and self.waiting_has not in job.waiting_on:
+            return False
+        if self.waiting_count is not None and len(job.waiting_on) != self.waiting_count:
             return False
         return self.history_absent is None or self.history_absent not in cur.history
 
@@ -772,6 +791,60 @@ def child_retried(job: Job, reason: str, now: datetime, hold_until: datetime) ->
     )
 
 
+# ---- dependencies ---------------------------------------------------------------------------
+
+
+def dependency_ended(
+    job: Job, dependency_id: str, status: JobStatus | None, now: datetime
+) -> Change | None:
+    """A dependency of a WAITING job ended `status` (None: its record is gone): one fewer to
+    wait on, the job released (PENDING) when it was the last, or CANCELLED when the condition
+    can never be met. None when there is nothing to do: the job no longer waits on it (a
+    duplicate), or it has not ended."""
+    from jobtracker.core import dependencies as d
+
+    if job.status != W or dependency_id not in job.waiting_on:
+        return None
+    condition = d.condition_on(job, dependency_id) or d.Condition.SUCCEEDED
+    decided = d.verdict(condition, status)
+    if decided == d.Verdict.OPEN:
+        return None
+    guard: dict[str, Any] = {
+        "waiting_has": dependency_id,
+        "waiting_count": len(job.waiting_on),
+        "attempt": job.attempt,
+    }
+    if decided == d.Verdict.NEVER:
+        return change(
+            DEPENDENCY_NEVER,
+            job.job_id,
+            now,
+            reason=d.never_reason(dependency_id, status),
+            attempt_sets={"outcome": Outcome.CANCELLED, "rule": d.RULE},
+            **guard,
+        )
+    rest = job.waiting_on - {dependency_id}
+    if rest:
+        return change(
+            DEPENDENCY_MET,
+            job.job_id,
+            now,
+            sets={"waiting_on": rest, "status_reason": d.waiting_reason(job, rest)},
+            **guard,
+        )
+    # (a child's hold ends too)
+    released = {"waiting_on": None, "not_before": None, "released_at": iso(now)}
+    return change(RELEASED, job.job_id, now, reason="dependencies met", sets=released, **guard)
+
+
+def depended_on(job: Job, now: datetime) -> Change | None:
+    """A job's first dependent is stored: from now on its end releases its dependents. None
+    when it needs no mark (marked already, or ended: its dependents read its final status)."""
+    if job.has_dependents or job.status not in DEPENDED_ON.sources:
+        return None
+    return change(DEPENDED_ON, job.job_id, now, sets={"has_dependents": True})
+
+
 # ---- cancel and stop requests ---------------------------------------------------------------
 
 
@@ -791,8 +864,10 @@ def request_cancel(job: Job, reason: str | None, now: datetime) -> CancelResult:
     text = f"cancelled: {reason}" if reason else "cancelled"
     if job.status == JobStatus.CANCELLING:
         return CancelResult(accepted=True, stop_task=job.current.task_arn)
-    # An array's parent is CANCELLING until its children are (a fan-out may be making some).
-    if job.status == JobStatus.PENDING and not job.current.task_arn and not job.is_array:
+    # An array's parent is CANCELLING until its children are (a fan-out may be making some);
+    # a WAITING one has none yet.
+    unlaunched = job.status == JobStatus.PENDING and not job.current.task_arn and not job.is_array
+    if unlaunched or job.status == W:
         cancelled = change(
             CANCEL_PENDING,
             job.job_id,
@@ -938,8 +1013,8 @@ def deadlines(job: Job, settings: Settings) -> dict[Due, datetime]:
 
 
 def _deadlines(job: Job, settings: Settings) -> dict[Due, datetime]:
-    if job.status.terminal:
-        return {}
+    if job.status.terminal or job.status == W:
+        return {}  # a WAITING job is owed nothing until its dependencies end (no clock runs)
     cur = job.current
     grace = timedelta(seconds=settings.decision_grace_seconds)
     updated = parse_iso(job.updated_at) or parse_iso(job.created_at)

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from jobtracker.core.arrays import ArraySpec
 from jobtracker.core.checks import plain
+from jobtracker.core.dependencies import Dependency
 from jobtracker.core.policy import RetryOverrides
 
 MAX_COMMAND_ARGS = 64
@@ -91,6 +92,7 @@ class Submission:
     retry: RetryOverrides | None = None
     tags: dict[str, str] = field(default_factory=dict)
     array: ArraySpec | None = None  # the job is an array of this many children
+    depends_on: list[Dependency] | None = None  # it waits for these jobs (core/dependencies.py)
 
     def to_dict(self) -> dict[str, Any]:
         """Every field but the unset ones: what an Idempotency-Key's body hash is taken of."""

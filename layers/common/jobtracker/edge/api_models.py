@@ -6,7 +6,7 @@ nothing of pydantic). The limits are the core's data (core/submission.py, core/p
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -18,7 +18,7 @@ from pydantic import (
 )
 from pydantic import model_validator as _model_validator
 
-from jobtracker.core import arrays, policy, submission
+from jobtracker.core import arrays, dependencies, policy, submission
 from jobtracker.core.checks import Invalid
 from jobtracker.core.domain import NAME_PATTERN
 
@@ -116,13 +116,22 @@ class ArrayRequest(Strict):
     max_running: int | None = Field(default=None, ge=1, le=arrays.MAX_ARRAY_SIZE)
     tolerated_failures: int | None = Field(default=None, ge=0, le=arrays.MAX_ARRAY_SIZE)
     tolerated_failure_percent: float | None = Field(default=None, ge=0, le=100)
+    # Child i waits for child i-1 to end as sequential_condition says (one at a time).
+    sequential: bool = False
+    sequential_condition: dependencies.Condition | None = None
 
-    @field_validator("max_running", "tolerated_failures", "tolerated_failure_percent")
+    @field_validator(
+        "max_running",
+        "tolerated_failures",
+        "tolerated_failure_percent",
+        "sequential",
+        "sequential_condition",
+    )
     @classmethod
     def _fits(cls, value: Any, info: ValidationInfo) -> Any:
         # The core's rules across the fields (core.arrays.spec_error), each error on the field
         # it names: fields are checked in order, so each sees the ones before it.
-        if value is None or "size" not in info.data:
+        if value is None or value is False or "size" not in info.data:
             return value
         fields: dict[str, Any] = {**info.data, str(info.field_name): value}
         spec = arrays.ArraySpec(**fields)
@@ -133,6 +142,19 @@ class ArrayRequest(Strict):
 
     def to_core(self) -> arrays.ArraySpec:
         return arrays.ArraySpec(**self.model_dump())
+
+
+class DependencyRequest(Strict):
+    """A job this one waits on: it launches once `job_id` ends as `condition` says
+    (succeeded; finished: any final status; failed: FAILED or TIMED_OUT), and is CANCELLED
+    the moment it cannot. `per_index`: an array on an array of its size, child i on child i."""
+
+    job_id: Annotated[str, Field(min_length=1, max_length=128)]
+    condition: dependencies.Condition = dependencies.Condition.SUCCEEDED
+    mode: Literal["job", "per_index"] = "job"
+
+    def to_core(self) -> dependencies.Dependency:
+        return dependencies.Dependency(self.job_id, self.condition, dependencies.Mode(self.mode))
 
 
 Argument = Annotated[str, Field(max_length=submission.MAX_ARG_LENGTH)]
@@ -155,6 +177,15 @@ class JobSubmission(Strict):
     retry: RetryOverrides | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     array: ArrayRequest | None = None
+    depends_on: (
+        Annotated[list[DependencyRequest], Field(max_length=dependencies.MAX_DEPENDENCIES)] | None
+    ) = None
+
+    @field_validator("depends_on")
+    @classmethod
+    def _once_each(cls, value: list[DependencyRequest] | None) -> list[DependencyRequest] | None:
+        _valid(dependencies.repeated([d.job_id for d in value or ()]))
+        return value
 
     @field_validator("command")
     @classmethod
@@ -178,6 +209,7 @@ class JobSubmission(Strict):
         values = {name: getattr(self, name) for name in submission.SUBMISSION_FIELDS}
         values["retry"] = self.retry.to_core() if self.retry else None
         values["array"] = self.array.to_core() if self.array else None
+        values["depends_on"] = [d.to_core() for d in self.depends_on] if self.depends_on else None
         return submission.Submission(**values)
 
 
@@ -192,6 +224,13 @@ class TickInput(Strict):
     scheduled_time: Annotated[str, Field(min_length=10, max_length=40)]
     overlap: submission.Overlap = "Allow"
     job: JobSubmission
+
+    @field_validator("job")
+    @classmethod
+    def _no_dependencies(cls, value: JobSubmission) -> JobSubmission:
+        if value.depends_on:
+            raise ValueError(dependencies.NOT_ON_A_SCHEDULE)
+        return value
 
     def to_core(self) -> submission.ScheduledRun:
         return submission.ScheduledRun(

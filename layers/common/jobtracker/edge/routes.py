@@ -33,7 +33,7 @@ from jobtracker.edge.views import (
     ScheduleView,
     StatsView,
     definition_list,
-    job_summary,
+    job_list,
     job_view,
     logs_view,
     schedule_view,
@@ -109,7 +109,7 @@ def list_route(
         tag=tag,
         children=children,
     )
-    return answer(200, JobList(jobs=[job_summary(j) for j in jobs], next_token=token))
+    return answer(200, job_list(jobs, token))
 
 
 @queries.get(
@@ -121,7 +121,32 @@ def get_route(job_id: str) -> Any:
     from jobtracker.usecases.query import read_job
 
     found = read_job(job_id)
-    return answer(200, job_view(found.job, array=found.array))
+    return answer(
+        200,
+        job_view(
+            found.job,
+            array=found.array,
+            dependencies=found.dependencies,
+            dependents=found.dependents,
+        ),
+    )
+
+
+@queries.get(
+    "/jobs/<job_id>/dependents",
+    summary="The jobs that wait (or waited) on this one, in the order they were submitted",
+    responses=responses({200: (JobList, "a page of dependents")}, 400, 404, 422),
+)
+def dependents_route(
+    job_id: str,
+    limit: Annotated[int, Query(ge=1, le=MAX_JOBS_PAGE)] = JOBS_PAGE,
+    next_token: NextToken = None,
+) -> Any:
+    from jobtracker.usecases.query import get_job, list_dependents
+
+    get_job(job_id)  # a 404 for no such job, rather than an empty page
+    found, token = list_dependents(job_id, limit, next_token)
+    return answer(200, job_list(found, token))
 
 
 @queries.get(
@@ -141,7 +166,7 @@ def children_route(
     from jobtracker.usecases.query import list_children
 
     kids, token = list_children(job_id, status.value if status else None, limit, next_token)
-    return answer(200, JobList(jobs=[job_summary(j) for j in kids], next_token=token))
+    return answer(200, job_list(kids, token))
 
 
 @queries.get(

@@ -16,6 +16,7 @@ from jobtracker.core.diagnosis import diagnose
 from jobtracker.core.domain import Attempt, Job, iso
 
 if TYPE_CHECKING:  # the views' sources only: the client imports these classes without them
+    from jobtracker.core.dependencies import Dependency
     from jobtracker.core.overview import Overview
     from jobtracker.usecases.query import AttemptLogs
     from jobtracker.usecases.schedules import ScheduleState
@@ -94,6 +95,22 @@ class ArrayView(Answer):
     max_running: int | None
     tolerated_failures: int  # as a count (a percent asked for is turned into one)
     summary: ArraySummaryView
+    # Added later: optional, so a client reads an older API's answers too.
+    sequential: bool = False  # child i waits for child i-1...
+    sequential_condition: str | None = None  # ...to end as this says (a sequential array)
+
+
+class DependencyView(Answer):
+    """A job this one waits on, as it is now, and what its condition says of it."""
+
+    job_id: str
+    condition: str  # succeeded | finished | failed
+    mode: str  # job | per_index (an array on an array) | sequential (a child on its sibling)
+    # the dependency's status now (None: no longer kept, or not made yet; or not read: the
+    # answers of POST and cancel)
+    status: str | None
+    met: bool | None  # True: met; False: never will be; None: not decided yet
+    links: dict[str, str]
 
 
 class JobView(Answer):
@@ -125,6 +142,9 @@ class JobView(Answer):
     array: ArrayView | None = None  # an array's parent: its size and its children's summary
     parent_id: str | None = None  # a child of an array: its parent...
     array_index: int | None = None  # ...and its index (JOB_ARRAY_INDEX)
+    depends_on: list[DependencyView] | None = None  # what it waits (or waited) on
+    dependents: JobList | None = None  # the first jobs waiting on it (links.dependents: all)
+    released_at: str | None = None  # when its last dependency was met (WAITING ended)
 
 
 class JobSummary(Answer):
@@ -234,6 +254,8 @@ def _links(job: Job) -> dict[str, str]:
         links["retry_failed"] = f"/jobs/{job_id}/retry-failed"
     if job.parent_id:
         links["parent"] = f"/jobs/{job.parent_id}"
+    if job.has_dependents:
+        links["dependents"] = f"/jobs/{job_id}/dependents"
     return links
 
 
@@ -244,9 +266,15 @@ def _effective_retry(job: Job, settings: Settings) -> dict[str, Any]:
     return policy_of(job, settings).to_dict()
 
 
-def array_view(spec: ArraySpec, summary: Summary) -> ArrayView:
+def array_view(spec: ArraySpec, summary: Summary, asked: ArraySpec | None = None) -> ArrayView:
+    """`spec`: the counters' (the window as a count); `asked`: what it was submitted with."""
     counts = {s.value: summary.count(s) for s in FINAL}
+    condition = None
+    if asked is not None and asked.sequential:
+        condition = asked.sequential_condition or "succeeded"
     return ArrayView(
+        sequential=condition is not None,
+        sequential_condition=condition,
         size=spec.size,
         max_running=spec.max_running,
         tolerated_failures=spec.tolerated,
@@ -256,12 +284,35 @@ def array_view(spec: ArraySpec, summary: Summary) -> ArrayView:
     )
 
 
+def dependency_view(dep: Dependency, found: Job | None) -> DependencyView:
+    from jobtracker.core.dependencies import Verdict, verdict
+
+    status = found.status if found is not None else None
+    decided = verdict(dep.condition, status) if found is not None else Verdict.OPEN
+    return DependencyView(
+        job_id=dep.job_id,
+        condition=dep.condition.value,
+        mode=dep.mode.value,
+        status=status.value if status else None,
+        met=None if decided == Verdict.OPEN else decided == Verdict.MET,
+        links={"self": f"/jobs/{dep.job_id}"},
+    )
+
+
 def job_view(
     job: Job,
     settings: Settings | None = None,
     array: tuple[ArraySpec, Summary] | None = None,
+    dependencies: list[tuple[Dependency, Job | None]] | None = None,
+    dependents: tuple[list[Job], str | None] | None = None,
 ) -> JobView:
-    """`array`: an array parent's spec and counters (without them, a summary of nothing yet)."""
+    """`array`: an array parent's spec and counters (without them, a summary of nothing yet);
+    `dependencies`: what it depends on, as read (without them, unread); `dependents`: a first
+    page of its own."""
+    from jobtracker.core.dependencies import shown
+
+    if dependencies is None:
+        dependencies = [(d, None) for d in shown(job)]
     settings = settings or get_settings()
     # Costs are priced on the definition as configured now (None once it is removed).
     definition = settings.job_definitions.get(job.definition)
@@ -272,6 +323,7 @@ def job_view(
     del asked["definition"]  # shown in both
     asked["retry_overrides"] = asked.pop("retry")
     del asked["array"]  # shown with its summary
+    del asked["depends_on"]  # shown with each dependency's status
     spec = spec_of(job.spec.array)
     if array is None and spec is not None:
         array = (spec, Summary())
@@ -284,10 +336,20 @@ def job_view(
         scheduled_time=job.scheduled_time,
         attempts=[_attempt_view(a, definition, settings.region) for a in attempts],
         cost_usd=_usd(job_cost(attempts, definition)),
-        array=array_view(*array) if array else None,
+        array=array_view(*array, spec) if array else None,
         parent_id=job.parent_id,
         array_index=job.array_index if job.parent_id else None,
+        depends_on=(
+            [dependency_view(d, found) for d, found in dependencies] if dependencies else None
+        ),
+        released_at=job.released_at,
+        dependents=(job_list(*dependents) if dependents and dependents[0] else None),
     )
+
+
+def job_list(jobs: list[Job], next_token: str | None) -> JobList:
+    """A page of jobs, as every list route answers it."""
+    return JobList(jobs=[job_summary(j) for j in jobs], next_token=next_token)
 
 
 def job_summary(job: Job) -> JobSummary:

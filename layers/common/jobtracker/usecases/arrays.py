@@ -43,9 +43,11 @@ from jobtracker.core.arrays import (
     redo_of,
     spec_of,
 )
+from jobtracker.core.dependencies import for_children
 from jobtracker.core.domain import Job, JobStatus, StopRequest, child_id, iso
 from jobtracker.core.errors import Conflict, NotFound
 from jobtracker.observability import count, logger
+from jobtracker.usecases.dependencies import child_start, hand_off_release, wire
 from jobtracker.usecases.ports import ArrayExists, JobExists, Work, work_message
 from jobtracker.usecases.write import write
 from jobtracker.wiring import Deps, default_deps
@@ -97,7 +99,7 @@ def new_child(parent: Job, index: int, now: datetime) -> Job:
     job_id = child_id(parent.job_id, index)
     child = Job(
         job_id=job_id,
-        spec=replace(parent.spec, array=None),
+        spec=replace(parent.spec, array=None, depends_on=for_children(parent)),
         status=JobStatus.PENDING,
         created_at=iso(now) or "",
         updated_at=iso(now) or "",
@@ -113,12 +115,24 @@ def new_child(parent: Job, index: int, now: datetime) -> Job:
 
 
 def start_array(parent: Job, deps: Deps) -> None:
-    """The array's counters (once), then its first FANOUT. Safe to repeat (a replayed POST)."""
+    """The array's counters (once), then, unless it waits on its dependencies, its first
+    FANOUT. Safe to repeat (a replayed POST)."""
     spec = spec_of(parent.spec.array)
     assert spec is not None
     with suppress(ArrayExists):  # made by the first try of a replayed POST
         deps.arrays.create(parent.job_id, spec)
-    hand_off(parent.job_id, deps)
+    if parent.status == JobStatus.PENDING:
+        hand_off(parent.job_id, deps)
+
+
+def never_started(parent: Job, deps: Deps) -> None:
+    """An array that ended before its fan-out began (cancelled while WAITING, or by a
+    dependency): every index counted CANCELLED."""
+    spec = spec_of(parent.spec.array)
+    assert spec is not None
+    found = deps.arrays.read(parent.job_id)
+    if found is not None and not found[1].closed:
+        deps.arrays.close(parent.job_id, found[1].launched, spec.size)
 
 
 def handle_fanout(parent_id: str, start: int | None, deps: Deps | None = None) -> str:
@@ -177,13 +191,21 @@ def _unlaunched(child: Job) -> bool:
 
 
 def _launch_more(parent: Job, spec: ArraySpec, summary: Summary, deps: Deps) -> str:
-    more, wait = _slots(parent, spec, summary, deps)
-    if more == 0:
+    # Children that wait on others (per-index, sequential) take no launch slot until their
+    # release, which launches them through the usual path (usecases/dependencies.py).
+    waits = for_children(parent) is not None
+    if waits:
+        more, wait = min(CHUNK, launchable(spec, summary)), 0.0
+    else:
+        more, wait = _slots(parent, spec, summary, deps)
+    if more <= 0:
         return "paced" if wait else "full"
     seen, now = summary.launched, deps.clock()
     children = []
     for index in range(seen, seen + more):
         child = new_child(parent, index, now)
+        if waits:
+            child_start(child, deps)
         with suppress(JobExists):  # made by a tend that stopped before its claim, or is now
             deps.repo.create(child)
         children.append(child.job_id)
@@ -193,8 +215,27 @@ def _launch_more(parent: Job, spec: ArraySpec, summary: Summary, deps: Deps) -> 
     count("ArrayChildrenLaunched", more)
     if parent.status == JobStatus.PENDING:
         parent = _move(parent, JobStatus.RUNNING, None, deps)
-    _launch_claimed(parent, spec, children, deps, wait)
+    if waits:
+        _start_waiting(parent, spec, children, deps)
+    else:
+        _launch_claimed(parent, spec, children, deps, wait)
     return "launched"
+
+
+def _start_waiting(parent: Job, spec: ArraySpec, job_ids: list[str], deps: Deps) -> None:
+    """Claimed children that wait on others: each wired (what it waits on read again after it
+    was stored) or, if it may run already, launched under the governor; then go on."""
+    from jobtracker.usecases.launch import launch_attempt
+
+    for job_id in job_ids:
+        child = deps.repo.get(job_id)
+        if child is None:
+            continue
+        if child.status == JobStatus.WAITING:
+            wire(child, deps)
+        elif _unlaunched(child):
+            launch_attempt(child, deps)
+    _go_on(parent, spec, deps, 0.0)
 
 
 def _launch_claimed(
@@ -403,4 +444,6 @@ def settle(child: Job, previous: JobStatus | None, deps: Deps | None = None) -> 
     opened = launchable(spec, summary) > 0 and launchable(spec, before) == 0
     if crossed or summary.done >= spec.size or opened:
         hand_off(child.parent_id, deps)
+    if summary.per_index_dependents:
+        hand_off_release(child, deps)  # child i of each per-index dependent array
     return "settled"

@@ -24,10 +24,13 @@ def cancel_job(job_id: str, reason: str | None, deps: Deps | None = None) -> Job
         raise NotFound(f"no job with id {job_id!r}")
     if not result.accepted:
         raise Conflict(f"cannot cancel: {result.conflict}")
-    if job.is_array and not job.status.terminal:
-        from jobtracker.usecases.arrays import hand_off
+    if job.is_array:
+        from jobtracker.usecases.arrays import hand_off, never_started
 
-        hand_off(job.job_id, deps)  # its children are cancelled behind the answer
+        if job.status.terminal:
+            never_started(job, deps)  # cancelled while WAITING: it made no children
+        else:
+            hand_off(job.job_id, deps)  # its children are cancelled behind the answer
     if result.stop_task:
         deps.launcher.stop_task(
             cluster_of(deps, job, result.stop_task),

@@ -5,7 +5,7 @@ Kept apart from the store so importing the logic imports no AWS SDK (cold start)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -27,6 +27,7 @@ class Work(StrEnum):
     LAUNCH = "launch"  # a PENDING attempt whose launch is due
     DEADLINE = "deadline"  # an attempt's timer: a deadline may be due
     FANOUT = "fanout"  # an array's parent: make and launch its next children, settle it
+    RELEASE = "release"  # a job that ended: release (or cancel) a page of its dependents
 
 
 def work_message(kind: Work, job_id: str, attempt: int) -> dict[str, Any]:
@@ -75,6 +76,10 @@ class JobRepository(Protocol):
     def create(self, job: Job) -> None: ...
     def claim_idempotency(self, record: IdempotencyRecord) -> None: ...
     def get(self, job_id: str, full: bool = False) -> Job | None: ...
+    def many(self, job_ids: Iterable[str]) -> dict[str, Job]:
+        """The jobs of these ids that exist (one BatchGetItem a hundred)."""
+        ...
+
     def apply(self, change: Change) -> Written: ...
     def list_jobs(
         self,
@@ -86,8 +91,19 @@ class JobRepository(Protocol):
         children: bool = False,
     ) -> tuple[list[Job], str | None]: ...
     def active_jobs(self) -> Iterator[Job]: ...
+    def waiting_jobs(self) -> Iterator[Job]: ...
     def children(self, parent_id: str, indexes: range, consistent: bool = False) -> list[Job]:
         """An array's children at `indexes` that exist, in index order."""
+        ...
+
+    def add_edges(self, dependent_id: str, dependency_ids: Iterable[str], at: str) -> None:
+        """`dependent_id` waits on each of `dependency_ids` (found by `dependents`)."""
+        ...
+
+    def dependents(
+        self, job_id: str, limit: int, token: str | None = None
+    ) -> tuple[list[str], str | None]:
+        """Ids of the jobs an edge says wait on `job_id`, a page at a time."""
         ...
 
 
@@ -183,6 +199,10 @@ class ArrayCounterStore(Protocol):
         """The finished counts as the children say."""
         ...
 
+    def add_dependent(self, parent_id: str, dependent_id: str) -> None:
+        """An array whose children wait on this one's, index by index."""
+        ...
+
 
 class MemoryArrayCounters:
     """Array counters in memory, with the stored ones' semantics (unit tests)."""
@@ -195,9 +215,8 @@ class MemoryArrayCounters:
 
         if parent_id in self.arrays:
             raise ArrayExists(parent_id)
-        kept = ArraySpec(
-            size=spec.size, max_running=spec.max_running, tolerated_failures=spec.tolerated
-        )
+        window = spec.window if spec.window < spec.size else None
+        kept = ArraySpec(size=spec.size, max_running=window, tolerated_failures=spec.tolerated)
         self.arrays[parent_id] = (kept, Summary())
 
     def read(self, parent_id: str) -> tuple[ArraySpec, Summary] | None:
@@ -244,6 +263,10 @@ class MemoryArrayCounters:
     def reset(self, parent_id: str, summary: Summary) -> None:
         _, kept = self.arrays[parent_id]
         kept.finished = {s: n for s, n in summary.finished.items() if n}
+
+    def add_dependent(self, parent_id: str, dependent_id: str) -> None:
+        _, kept = self.arrays[parent_id]
+        kept.per_index_dependents = kept.per_index_dependents | {dependent_id}
 
 
 def _copy(summary: Summary) -> Summary:

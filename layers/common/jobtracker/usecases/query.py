@@ -3,7 +3,7 @@ overview of recent jobs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import islice
 from typing import TYPE_CHECKING
@@ -15,6 +15,7 @@ from jobtracker.wiring import Deps, default_deps
 
 if TYPE_CHECKING:
     from jobtracker.core.arrays import ArraySpec, Summary
+    from jobtracker.core.dependencies import Dependency
     from jobtracker.core.overview import Overview
 
 
@@ -26,17 +27,51 @@ def get_job(job_id: str, deps: Deps | None = None) -> Job:
     return job
 
 
+# A job's page shows this many of its dependents (GET /jobs/{id}/dependents: the rest).
+DEPENDENTS_SHOWN = 20
+
+
 @dataclass(frozen=True)
 class JobRead:
     job: Job
     array: tuple[ArraySpec, Summary] | None = None  # an array's parent: its counters
+    # What it depends on, each with the job as it is now (None: gone, or not made yet)...
+    dependencies: list[tuple[Dependency, Job | None]] = field(default_factory=list)
+    # ...and the first page of the jobs that wait on it, with the token of the next.
+    dependents: tuple[list[Job], str | None] = ([], None)
 
 
 def read_job(job_id: str, deps: Deps | None = None) -> JobRead:
-    """A job with all its attempts; an array's parent with its counters."""
+    """A job with all its attempts; an array's parent with its counters; what it depends on
+    and what depends on it."""
+    from jobtracker.core.dependencies import shown
+
     deps = deps or default_deps()
     job = get_job(job_id, deps)
-    return JobRead(job, deps.arrays.read(job_id) if job.is_array else None)
+    named = shown(job)
+    found = deps.repo.many(d.job_id for d in named) if named else {}
+    dependents = (
+        list_dependents(job_id, DEPENDENTS_SHOWN, None, deps) if job.has_dependents else ([], None)
+    )
+    return JobRead(
+        job,
+        deps.arrays.read(job_id) if job.is_array else None,
+        [(d, found.get(d.job_id)) for d in named],
+        dependents,
+    )
+
+
+def list_dependents(
+    job_id: str, limit: int, token: str | None, deps: Deps | None = None
+) -> tuple[list[Job], str | None]:
+    """A page of the jobs that wait (or waited) on `job_id`, in the order they were made."""
+    deps = deps or default_deps()
+    try:
+        ids, rest = deps.repo.dependents(job_id, limit, token)
+    except BadToken as exc:
+        raise _bad_token(exc) from None
+    found = deps.repo.many(ids)
+    return [found[i] for i in ids if i in found], rest
 
 
 # Children are read by id, a window at a time: a status filter reads at most this many windows

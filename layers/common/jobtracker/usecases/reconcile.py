@@ -9,6 +9,8 @@ what each one is owed:
 - PENDING past not_before with no task: launched again (the clientToken keeps it single);
 - past timeout_seconds: StopTask, the job ends TIMED_OUT; past the start deadline: StopTask,
   the retry policy decides (rule start-deadline);
+- WAITING (blocked on dependencies), every WAITING_SWEEP_MINUTES: its open dependencies read
+  again, so a release lost to a crash is caught (usecases/dependencies.py);
 - no news for quiet_after_seconds: DescribeTasks in batches (once per quiet period) and apply
   what ECS says through the same guarded path as events; a task ECS no longer knows is marked
   lost (rule task-lost); a stop we asked for with no STOPPED yet is asked again.
@@ -44,6 +46,7 @@ from jobtracker.observability import count, logger
 from jobtracker.usecases.arrays import hand_off
 from jobtracker.usecases.cancel import cluster_of
 from jobtracker.usecases.deadlines import enforce
+from jobtracker.usecases.dependencies import WAITING_SWEEP_MINUTES, sweep
 from jobtracker.usecases.launch import launch_attempt
 from jobtracker.usecases.track import EventResult, apply_state, hand_to_decider
 from jobtracker.usecases.write import write
@@ -119,6 +122,12 @@ def reconcile(deps: Deps | None = None) -> Report:
         if leaked:
             deps.limits.release(definition, *sorted(leaked))
             report.actions["running_slots_freed"] += len(leaked)
+    if now.minute % WAITING_SWEEP_MINUTES == 0:
+        # WAITING jobs are not in the ACTIVE shards: they are owed nothing until a dependency
+        # ends, and the release that ends their wait is checked here now and then.
+        moved = sweep(deps.repo.waiting_jobs(), deps)
+        if moved:
+            report.actions["waiting_caught"] += moved
     for name, n in report.actions.items():
         count(f"Reconciler{name.title().replace('_', '')}", n)
     if report.backed_off:

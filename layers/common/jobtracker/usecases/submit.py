@@ -22,7 +22,8 @@ from jobtracker.core.domain import SPEC_FIELDS, Job, JobSpec, JobStatus, iso, ne
 from jobtracker.core.errors import Conflict, invalid
 from jobtracker.core.submission import Submission
 from jobtracker.observability import count
-from jobtracker.usecases.arrays import new_child
+from jobtracker.usecases import dependencies
+from jobtracker.usecases.arrays import never_started, new_child, start_array
 from jobtracker.usecases.launch import begin, reattach
 from jobtracker.usecases.ports import (
     IdempotencyConflict,
@@ -91,7 +92,8 @@ def build_job(
         submission.start_timeout_seconds or definition.start_timeout_seconds
     )
     asked["retry"] = overrides
-    asked["array"] = plain(submission.array) if submission.array else None
+    asked["array"] = plain(submission.array, skip_defaults=True) if submission.array else None
+    asked["depends_on"] = [d.to_dict() for d in submission.depends_on or ()] or None
     spec = JobSpec(**asked)
     job = Job(
         job_id=job_id or new_job_id(now),
@@ -129,6 +131,9 @@ def submit_job(
     deps = deps or default_deps()
     now = deps.clock()
     job = build_job(submission, deps.settings, now, caller)
+    if job.spec.depends_on:  # read before anything is written: a 422 writes nothing
+        named = dependencies.check(job, deps)
+        dependencies.initial(job, {k: found.status for k, found in named.items()}, now)
     if idempotency_key is not None:
         record = IdempotencyRecord(
             key=idempotency_item_key(caller, idempotency_key),
@@ -144,10 +149,26 @@ def submit_job(
             return _replay(submission, caller, idempotency_key, record, conflict, deps)
     deps.repo.create(job)
     count("JobsSubmitted")
-    job = begin(job, deps)  # an array's children are made and launched behind the answer
-    return Submitted(
-        job, SubmitKind.CREATED if job.status != JobStatus.PENDING else SubmitKind.ACCEPTED
-    )
+    job = _begin(job, deps)
+    launched = job.status not in (JobStatus.PENDING, JobStatus.WAITING)
+    return Submitted(job, SubmitKind.CREATED if launched else SubmitKind.ACCEPTED)
+
+
+def _begin(job: Job, deps: Deps) -> Job:
+    """A stored job under way: wired to what it waits on (a release begins it), or launched (an
+    array's children are made and launched behind the answer)."""
+    if job.is_array:
+        start_array(job, deps)  # its counters, and its fan-out unless it waits
+    waits = job.status == JobStatus.WAITING
+    if job.spec.depends_on:
+        wired = dependencies.wire(job, deps)
+        if waits:
+            return wired
+    if job.status.terminal:  # cancelled at once: a dependency can never be met
+        if job.is_array:
+            never_started(job, deps)
+        return job
+    return job if job.is_array else begin(job, deps)
 
 
 def _replay(
@@ -176,5 +197,8 @@ def _replay(
             existing = deps.repo.get(conflict.job_id)
         if existing is None:
             raise Conflict("key in use; retry shortly", code="idempotency_conflict") from None
-    # A client retrying after a crash reattaches: launch if the first try never did.
+    # A client retrying after a crash reattaches: launch if the first try never did (or wire
+    # what it waits on, if it never got that far).
+    if existing.status == JobStatus.WAITING:
+        return Submitted(_begin(existing, deps), SubmitKind.REPLAYED)
     return Submitted(reattach(existing, deps), SubmitKind.REPLAYED)
