@@ -83,7 +83,7 @@ class FakeRepo:
         job = self.jobs.get(job_id)
         return job.clone() if job else None
 
-    def many(self, job_ids: Iterable[str]) -> dict[str, Job]:
+    def many(self, job_ids: Iterable[str], consistent: bool = False) -> dict[str, Job]:
         return {i: self.jobs[i].clone() for i in job_ids if i in self.jobs}
 
     def apply(self, change: Change) -> Written:

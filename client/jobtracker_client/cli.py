@@ -119,6 +119,7 @@ def print_job(job: JobView, out: TextIO) -> None:
         rows.insert(1, ("array", f"{job.array.size} children{window}"))
         rows.insert(2, ("children", array_progress(job)))
     _table(rows, out)
+    print_dependencies(job, out)
     if job.array:
         out.write(f"\nchildren: jobtracker children {job.id}\n")
     if not job.attempts:

@@ -423,7 +423,9 @@ def test_an_arrays_bar_leads_to_its_failed_children_and_retry_runs_them_again(
     # WHEN "Retry failed children" is confirmed
     browser.find_element(By.CSS_SELECTOR, "button.retry-failed").click()
     assert "again" in confirm(browser, "Retry failed")
-    # THEN the children run their second attempt and the parent SUCCEEDED, on the page too
+    # THEN (once the request is through: the click does not wait for it) the children run
+    # their second attempt and the parent SUCCEEDED, on the page too
+    wait_for(browser, lambda _: console.stack.job(parent["id"])["status"] != "FAILED")
     assert console.stack.wait(parent["id"], timeout=120)["status"] == "SUCCEEDED"
     open_page(browser, console, f"#/jobs/{parent['id']}")
     wait_for(browser, heading_status(browser, "SUCCEEDED"))

@@ -288,3 +288,25 @@ def test_the_cli_runs_an_arrays_failed_children_again_and_watches_them_succeed(
     listed = cli_process(["children", parent], cli_env(stack), timeout=60)
     rows = [line.split() for line in listed.stdout.splitlines()[1:]]
     assert [(r[0], r[2], r[3]) for r in rows] == [(str(i), "SUCCEEDED", "2") for i in range(3)]
+
+
+def test_the_cli_chains_a_job_after_another_and_shows_both_ends_of_the_link(stack: Stack) -> None:
+    # GIVEN a job submitted with the CLI, and one --after it
+    quick = ["--parameters", '{"kind":"succeed","seconds":0.5}', "-o", "json"]
+    first = cli_process(["submit", "demo", *quick], cli_env(stack), timeout=60)
+    assert first.returncode == 0, first.stderr
+    first_id = json.loads(first.stdout)["id"]
+    after = cli_process(
+        ["submit", "demo", "--after", f"{first_id}:finished", "--watch"], cli_env(stack), 120
+    )
+    # THEN the dependent ran once the first ended, and exits 0
+    assert after.returncode == 0, f"stdout:\n{after.stdout}\nstderr:\n{after.stderr}"
+    second_id = after.stderr.split("submitted ", 1)[1].split()[0]
+    # AND `get` of each shows the other as a link to follow
+    shown = cli_process(["get", second_id], cli_env(stack), timeout=60).stdout
+    assert "depends on:" in shown and first_id in shown and "finished" in shown, shown
+    assert "met" in shown, shown
+    back = cli_process(["get", first_id], cli_env(stack), timeout=60).stdout
+    assert "dependents:" in back and second_id in back, back
+    listed = cli_process(["dependents", first_id], cli_env(stack), timeout=60).stdout
+    assert second_id in listed, listed

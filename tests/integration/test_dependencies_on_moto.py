@@ -142,3 +142,18 @@ def test_a_sequential_array_of_10_runs_one_at_a_time_in_order(aws: AwsEnv) -> No
         assert live == [i], (i, live)
         end(deps, aws, child_id(parent.job_id, i), JobStatus.SUCCEEDED)
     assert status(deps, parent.job_id) is JobStatus.SUCCEEDED
+
+
+def test_waiting_jobs_list_under_their_own_status_and_not_among_the_active(aws: AwsEnv) -> None:
+    # GIVEN a running job and one waiting on it
+    deps = default_deps()
+    a = submit(deps)
+    b = submit(deps, Dependency(a.job_id))
+    # WHEN the jobs are listed by status, and the reconciler's sets read
+    waiting, _ = deps.repo.list_jobs("WAITING", None, None, 50, None)
+    starting, _ = deps.repo.list_jobs("STARTING", None, None, 50, None)
+    # THEN the waiting one is listed as WAITING only, and read by the sweep, not every minute
+    assert [j.job_id for j in waiting] == [b.job_id], waiting
+    assert [j.job_id for j in starting] == [a.job_id], starting
+    assert [j.job_id for j in deps.repo.active_jobs()] == [a.job_id]
+    assert [j.job_id for j in deps.repo.waiting_jobs()] == [b.job_id]

@@ -216,7 +216,7 @@ def test_a_dependency_already_finished_decides_at_submission(
         assert b.status is C, b
         assert b.status_reason == f"dependency {a.job_id} ended {ended.value}", b.status_reason
         assert b.current.rule == "dependency" and not b.current.task_arn, b.current
-    assert repo(deps).edges.get(a.job_id) is None, "no edge on a job that ended"
+    assert repo(deps).edges.get(a.job_id) == [b.job_id], "its page lists it all the same"
 
 
 # ---- release and cancellation ---------------------------------------------------------------
@@ -465,3 +465,80 @@ def test_a_sequential_array_stops_at_its_first_failure_unless_it_runs_after_any_
     drain(deps)
     assert job(deps, child_id(strict.job_id, 2)).status is C
     assert job(deps, child_id(loose.job_id, 1)).status is JobStatus.STARTING
+
+
+def test_a_schedules_job_may_not_depend_on_other_jobs() -> None:
+    from jobtracker.core.checks import Invalid
+    from jobtracker.edge.api_models import scheduled_run
+
+    tick = {
+        "schedule": "nightly",
+        "scheduled_time": "2026-01-01T00:00:00Z",
+        "job": {"definition": "demo", "depends_on": [{"job_id": "job-x"}]},
+    }
+    with pytest.raises(Invalid) as refused:
+        scheduled_run(tick)
+    assert refused.value.field == "job", refused.value
+    assert "cannot depend on other jobs" in str(refused.value), refused.value
+
+
+def test_a_waiting_array_cancelled_counts_every_index_cancelled_and_makes_no_child() -> None:
+    deps = array_deps()
+    a = running_job(deps)
+    parent = array(deps, a.job_id, size=5)
+    cancelled = cancel_job(parent.job_id, None, deps)
+    drain(deps)
+    assert cancelled.status is C, cancelled
+    found = deps.arrays.read(parent.job_id)
+    assert found is not None and found[1].finished == {C: 5}, found
+    assert not [j for j in repo(deps).jobs.values() if j.parent_id == parent.job_id]
+
+
+def test_a_dependent_array_cancelled_by_its_dependency_counts_every_index_cancelled() -> None:
+    deps = array_deps()
+    a = running_job(deps)
+    parent = array(deps, a.job_id, size=3)
+    end(deps, a.job_id, F)
+    stored = job(deps, parent.job_id)
+    assert stored.status is C and stored.status_reason == f"dependency {a.job_id} ended FAILED"
+    found = deps.arrays.read(parent.job_id)
+    assert found is not None and found[1].finished == {C: 3}, found
+
+
+class Crash(Exception):
+    pass
+
+
+def test_a_submission_that_crashes_before_its_edges_is_finished_by_its_retry() -> None:
+    # GIVEN a POST whose handler crashes after storing the dependent, before its edges
+    deps = array_deps()
+    a = running_job(deps)
+    real = repo(deps).add_edges
+    repo(deps).add_edges = lambda *args: (_ for _ in ()).throw(Crash())  # type: ignore[method-assign]
+    submission = Submission(definition="demo", depends_on=[Dependency(a.job_id)])
+    with pytest.raises(Crash):
+        submit_job(submission, caller=CALLER, idempotency_key="k1", deps=deps)
+    repo(deps).add_edges = real  # type: ignore[method-assign]
+    # WHEN the client retries with its Idempotency-Key, and A then succeeds
+    replayed = submit_job(submission, caller=CALLER, idempotency_key="k1", deps=deps).job
+    end(deps, a.job_id, S)
+    # THEN the one dependent was wired by the retry, and released by A's end, once
+    assert [j.job_id for j in repo(deps).jobs.values() if j.spec.depends_on] == [replayed.job_id]
+    assert job(deps, replayed.job_id).status is JobStatus.STARTING
+    assert launched(deps).count(f"{replayed.job_id}-a1") == 1, launched(deps)
+
+
+def test_a_submission_that_crashes_before_its_edges_and_is_never_retried_is_caught() -> None:
+    # GIVEN a dependent stored with no edges (its POST crashed), then its dependency ended
+    deps = array_deps()
+    a = running_job(deps)
+    repo(deps).add_edges = lambda *args: (_ for _ in ()).throw(Crash())  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        submit(deps, a.job_id)
+    end(deps, a.job_id, F)
+    (orphan,) = [j for j in repo(deps).jobs.values() if j.spec.depends_on]
+    assert orphan.status is W, "nothing told it"
+    # WHEN the reconciler sweeps THEN it ends CANCELLED as its condition says
+    deps.clock.now = deps.clock.now.replace(minute=20)  # type: ignore[attr-defined]
+    reconcile(deps)
+    assert job(deps, orphan.job_id).status is C, job(deps, orphan.job_id)

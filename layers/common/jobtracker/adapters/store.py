@@ -268,13 +268,15 @@ class DynamoJobRepository:
             return None
         return record if record.kind == JobRecord.KIND else None
 
-    def many(self, job_ids: Iterable[str]) -> dict[str, Job]:
+    def many(self, job_ids: Iterable[str], consistent: bool = False) -> dict[str, Job]:
         self._bound()
-        return self._jobs(list(dict.fromkeys(job_ids)))
+        return self._jobs(list(dict.fromkeys(job_ids)), consistent)
 
-    def _jobs(self, pks: Iterable[str]) -> dict[str, Job]:
+    def _jobs(self, pks: Iterable[str], consistent: bool = False) -> dict[str, Job]:
         return {
-            r.pk: job_from_record(r) for r in JobRecord.batch_get(pks) if r.kind == JobRecord.KIND
+            r.pk: job_from_record(r)
+            for r in JobRecord.batch_get(pks, consistent_read=consistent)
+            if r.kind == JobRecord.KIND
         }
 
     # -- the one write of every transition

@@ -126,6 +126,20 @@ def new_job_id(now: datetime | None = None) -> str:
     return "job-" + "".join(reversed(chars)).lower()
 
 
+def minted_at(job_id: str) -> datetime | None:
+    """When a job id new_job_id made was made (its first 10 characters are its millisecond
+    clock); None for an id it did not make. A child's id is its parent's."""
+    match = CHILD_ID.match(job_id)
+    base = match.group("parent") if match else job_id
+    digits = base.removeprefix("job-")[:10].upper()
+    if not base.startswith("job-") or len(digits) != 10 or any(c not in _CROCKFORD for c in digits):
+        return None
+    ms = 0
+    for c in digits:
+        ms = ms * 32 + _CROCKFORD.index(c)
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
 # A child's id is its parent's and its index: child i of an array is found (and made twice by
 # two fan-outs) as one item, and a child's id alone says it is one (the store keeps children
 # out of the top-level lists by it).

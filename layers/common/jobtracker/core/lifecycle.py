@@ -109,8 +109,9 @@ REOPENING = frozenset({ARRAY_REOPENED, CHILD_RETRIED})  # the store keeps such a
 DEPENDENCY_MET = _t("dependency_met", frozenset({W}))
 RELEASED = _t("released", frozenset({W}), P)
 DEPENDENCY_NEVER = _t("dependency_never", frozenset({W}), JobStatus.CANCELLED)
-# A job gets its first dependent: its end is looked up in the dependency index from now on.
-DEPENDED_ON = _t("depended_on", NON_TERMINAL | {W})
+# A job gets its first dependent: its end is looked up in the dependency index from now on
+# (and its page lists its dependents, a finished job's too).
+DEPENDED_ON = _t("depended_on", EVERY)
 
 TRANSITIONS = (
     LAUNCHED,
@@ -838,9 +839,9 @@ def dependency_ended(
 
 
 def depended_on(job: Job, now: datetime) -> Change | None:
-    """A job's first dependent is stored: from now on its end releases its dependents. None
-    when it needs no mark (marked already, or ended: its dependents read its final status)."""
-    if job.has_dependents or job.status not in DEPENDED_ON.sources:
+    """A job's first dependent is stored: from now on its end releases its dependents (one
+    that ended already decides at once, from its final status). None when marked already."""
+    if job.has_dependents:
         return None
     return change(DEPENDED_ON, job.job_id, now, sets={"has_dependents": True})
 

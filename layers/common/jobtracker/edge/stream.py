@@ -25,7 +25,7 @@ def settle_record(record: dict[str, Any], deps: Deps | None = None) -> str:
         return "skipped"  # a final status never changes: this is not its end
     done = "skipped"
     if new.has_dependents:
-        hand_off_release(new, deps or default_deps())
+        hand_off_release(new.job_id, deps or default_deps())
         done = "released"
     if new.parent_id is not None:
         done = settle(new, old.status if old else None, deps)

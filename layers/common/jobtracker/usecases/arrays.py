@@ -445,5 +445,5 @@ def settle(child: Job, previous: JobStatus | None, deps: Deps | None = None) -> 
     if crossed or summary.done >= spec.size or opened:
         hand_off(child.parent_id, deps)
     if summary.per_index_dependents:
-        hand_off_release(child, deps)  # child i of each per-index dependent array
+        hand_off_release(child.job_id, deps)  # child i of each per-index dependent array
     return "settled"

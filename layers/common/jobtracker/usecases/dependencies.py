@@ -25,12 +25,20 @@ How a dependent is found without a scan, and why nothing is missed:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from jobtracker.core import dependencies as rules
 from jobtracker.core import lifecycle
 from jobtracker.core.dependencies import Mode
-from jobtracker.core.domain import CHILD_ID, Job, JobStatus, Outcome, is_child_id, iso
+from jobtracker.core.domain import (
+    CHILD_ID,
+    Job,
+    JobStatus,
+    Outcome,
+    is_child_id,
+    iso,
+    minted_at,
+)
 from jobtracker.core.errors import invalid
 from jobtracker.observability import count, logger
 from jobtracker.usecases.ports import Work, work_message
@@ -52,12 +60,14 @@ MAX_PER_INDEX_DEPENDENTS = 25
 def check(job: Job, deps: Deps) -> dict[str, Job]:
     """The jobs a new job names, read (consistently): each must exist, and a per-index one must
     be an array of the dependent array's size. Raises a 422 naming the entry; writes nothing."""
+    declared = rules.declared(job)
+    stored = deps.repo.many((d.job_id for d in declared), consistent=True)
     named: dict[str, Job] = {}
-    for n, dep in enumerate(rules.declared(job)):
+    for n, dep in enumerate(declared):
         where = f"depends_on[{n}].job_id"
         if dep.job_id == job.job_id:
             raise invalid(where, "a job cannot depend on itself")
-        found = deps.repo.get(dep.job_id)
+        found = stored.get(dep.job_id)
         if found is None:
             raise invalid(where, _unknown(dep.job_id, deps))
         if dep.mode == Mode.PER_INDEX:
@@ -68,7 +78,7 @@ def check(job: Job, deps: Deps) -> dict[str, Job]:
 
 def _unknown(job_id: str, deps: Deps) -> str:
     """No such job: never made, or (its id says it was made before the retention) expired."""
-    made = _minted_at(job_id)
+    made = minted_at(job_id)
     days = deps.settings.retention_days
     if made is not None and days and (deps.clock() - made).days >= days:
         return (
@@ -76,21 +86,6 @@ def _unknown(job_id: str, deps: Deps) -> str:
             "what it ended as is no longer known, so nothing can wait on it"
         )
     return f"no job with id {job_id!r} (a dependency must exist when its dependent is submitted)"
-
-
-def _minted_at(job_id: str) -> datetime | None:
-    """When an id we minted was made (its first 10 characters are a millisecond clock)."""
-    from jobtracker.core.domain import _CROCKFORD
-
-    match = CHILD_ID.match(job_id)
-    base = match.group("parent") if match else job_id
-    digits = base.removeprefix("job-")[:10].upper()
-    if len(digits) != 10 or any(c not in _CROCKFORD for c in digits):
-        return None
-    ms = 0
-    for c in digits:
-        ms = ms * 32 + _CROCKFORD.index(c)
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def _check_per_index(job: Job, source: Job, n: int, deps: Deps) -> None:
@@ -125,13 +120,16 @@ def initial(job: Job, statuses: dict[str, JobStatus | None], now: datetime) -> N
 
 def wire(job: Job, deps: Deps) -> Job:
     """After the dependent is stored: its edges, its dependencies marked, then each open one
-    read again (what ended meanwhile releases it here). Safe to repeat (a replayed POST)."""
-    if job.status == JobStatus.WAITING and job.parent_id is None:
-        deps.repo.add_edges(job.job_id, sorted(job.waiting_on), iso(deps.clock()) or "")
-        for dependency_id in sorted(job.waiting_on):
+    read again (what ended meanwhile releases it here). Safe to repeat (a replayed POST). A
+    dependency that had ended gets its edge and mark too: its page lists every dependent."""
+    if job.parent_id is None:
+        named = [d.job_id for d in rules.dependencies_of(job)]
+        if named:
+            deps.repo.add_edges(job.job_id, named, iso(deps.clock()) or "")
+        for dependency_id in named:
             _mark(dependency_id, deps)
-    for source in rules.per_index_sources(job) if job.parent_id is None else ():
-        deps.arrays.add_dependent(source, job.job_id)
+        for source in rules.per_index_sources(job):
+            deps.arrays.add_dependent(source, job.job_id)
     if job.status != JobStatus.WAITING:
         return job
     return recheck(job, deps)
@@ -213,11 +211,11 @@ def resolve(
     return job
 
 
-def hand_off_release(job: Job, deps: Deps, token: str | None = None) -> None:
-    """A RELEASE of `job`'s dependents (it ended), on the launch queue."""
+def hand_off_release(job_id: str, deps: Deps, token: str | None = None) -> None:
+    """A RELEASE of the dependents of `job_id` (it ended), on the launch queue."""
     if not deps.settings.launch_queue_url:
         raise RuntimeError("LAUNCH_QUEUE_URL is not configured")
-    message = work_message(Work.RELEASE, job.job_id, 1)
+    message = work_message(Work.RELEASE, job_id, 1)
     if token is not None:
         message["token"] = token
     deps.queue.send(deps.settings.launch_queue_url, message)
@@ -231,19 +229,13 @@ def handle_release(job_id: str, token: str | None, deps: Deps | None = None) -> 
     status = ended.status if ended is not None else None
     if ended is not None and not ended.status.terminal:
         return "not-ended"  # (an array's retry round reopened it: its next end releases)
-    waiting: list[str] = []
-    if token is None or token.startswith("edges:") or token == "":
-        page, rest = deps.repo.dependents(job_id, PAGE, (token or "")[6:] or None)
-        waiting += page
-        next_token = f"edges:{rest}" if rest else None
-    else:
-        next_token = None
+    waiting, next_token = deps.repo.dependents(job_id, PAGE, token)
     if token is None and is_child_id(job_id) and ended is not None:
-        waiting += per_index_waiters(ended, deps)
+        waiting += per_index_waiters(ended, deps)  # (once: with the first page)
     for dependent_id in waiting:
         resolve(dependent_id, job_id, status, deps)
-    if next_token is not None and ended is not None:
-        hand_off_release(ended, deps, next_token)
+    if next_token is not None:
+        hand_off_release(job_id, deps, next_token)
     count("DependentsLookedAt", len(waiting))
     return "released"
 
