@@ -8,8 +8,9 @@ on a whole array), each figure printed beside its target (issue 23).
    launch), the launch governor's, the rest. Prints writes per released dependent (target
    <= 2) and, for the fan-in, the writes of the waiting job's item while the array ran (target:
    none before its release: no per-child bookkeeping).
-2. On the local stack with Fargate's launch limits: --jobs dependents on one short job, then
-   one job after an array of --jobs children. Prints the release latency (the dependency's
+2. On the local stack with Fargate's launch limits: --jobs dependents (condition `finished`) on
+   one long job, cancelled once they are all submitted, then one job after an array of --jobs
+   children. Prints the release latency (the dependency's
    finished_at to each dependent's released_at, as the tracker recorded them) p50/p95 beside
    the launch rate's own queueing (releases go out a page at a time under the governor: the
    k-th launch cannot go before (k - burst) / rate), that RunTask was never throttled, one
@@ -184,12 +185,14 @@ def local(n: int, extra: list[str]) -> dict[str, Any]:
         try:
             stack = Stack(info["api"], info["token"], info["moto"], info["ecs"], Path(work))
             watcher = TaskWatcher(stack, every=2.0)
-            # -- fan-out: n dependents on one job that runs a few seconds
+            # -- fan-out: n dependents on one job that runs until it is cancelled (their
+            # condition `finished`), so every dependent is submitted while it runs
+            long = {"kind": "long", "units": 3600, "unit_seconds": 1}
             status, first = stack.request(
-                "POST", "/jobs", {"definition": "demo", "parameters": {"seconds": 20}}
+                "POST", "/jobs", {"definition": "demo", "parameters": long}
             )
-            assert status == 202, first
-            body = {**quick, "depends_on": [{"job_id": first["id"]}]}
+            assert status in (201, 202), first
+            body = {**quick, "depends_on": [{"job_id": first["id"], "condition": "finished"}]}
 
             def post(_: int) -> dict[str, Any]:
                 code, job = stack.request("POST", "/jobs", body)
@@ -201,13 +204,15 @@ def local(n: int, extra: list[str]) -> dict[str, Any]:
                 waiting = list(pool.map(post, range(n)))
             submit_seconds = time.time() - t0
             early = sum(1 for w in waiting if w["status"] != "WAITING")
+            code, _ = stack.request("POST", f"/jobs/{first['id']}/cancel", {})
+            assert code in (200, 202), code
             done_first = stack.wait(first["id"], timeout=600)
             ends = [stack.wait(w["id"], timeout=1200) for w in waiting]
             finished = parse(done_first["finished_at"]) or 0.0
             latencies = sorted((parse(j["released_at"]) or finished) - finished for j in ends)
             # -- fan-in: one job after an array of n children
             status, parent = stack.request("POST", "/jobs", {**quick, "array": {"size": n}})
-            assert status == 202, parent
+            assert status in (201, 202), parent
             code, after = stack.request(
                 "POST", "/jobs", {**quick, "depends_on": [{"job_id": parent["id"]}]}
             )

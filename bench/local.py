@@ -21,12 +21,14 @@ per job.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -119,21 +121,30 @@ def percentile(values: list[float], q: float) -> float:
 
 class TaskWatcher:
     """Every task the local ECS describes, as last seen, polled in the background for the whole
-    run: the local ECS forgets a stopped task after its retention, as ECS does."""
+    run: the local ECS forgets a stopped task after its retention, as ECS does. Each look asks
+    only for the tasks changed since the last one (/_tasks?after=N): listing every task, ten
+    thousand of them, every look cost the stack more the longer a run went."""
 
     def __init__(self, stack: Stack, every: float) -> None:
         self.stack, self.every = stack, every
         self.tasks: dict[str, dict[str, Any]] = {}
         self.throttled = 0
+        self.changes = -1  # the local ECS's count of changes at the last look
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
     def poll(self) -> None:
-        answer = self.stack.ecs_tasks()
+        req = urllib.request.Request(
+            f"{self.stack.ecs}/_tasks?after={self.changes}",
+            headers={"Authorization": f"Bearer {self.stack.token}"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            answer = json.loads(resp.read())
         self.throttled = answer.get("throttled", 0)
         for task in answer["tasks"]:
             self.tasks[task["taskArn"]] = task
+        self.changes = answer["changes"]
 
     def _run(self) -> None:
         while not self.done.wait(self.every):

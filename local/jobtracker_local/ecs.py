@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeAlias
+from urllib.parse import parse_qs
 
 from jobtracker.core.domain import ECS_PRE_RUNNING
 from jobtracker_local.logs import LogConfiguration, LogShipper, now_ms
@@ -111,7 +112,7 @@ class TaskDefinition:
     logs: LogConfiguration | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Task:
     arn: str
     cluster_arn: str
@@ -126,6 +127,7 @@ class Task:
     created_at: str = field(default_factory=now_iso)
     updated_at: str = field(default_factory=now_iso)
     version: int = 1  # as on ECS: the task RunTask answers is version 1; every change adds one
+    changed: int = 0  # the local ECS's count of changes at this task's last one (/_tasks?after=)
     last_status: str = "PROVISIONING"
     desired_status: str = "RUNNING"
     started_at: str | None = None
@@ -139,10 +141,24 @@ class Task:
     log_path: Path | None = None
     stop_requested: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # A stopped task's overrides, as JSON (compact): kept for ECS's hour, rarely described.
+    frozen_overrides: bytes | None = None
 
     @property
     def task_id(self) -> str:
         return self.arn.rsplit("/", 1)[-1]
+
+    def shown_overrides(self) -> dict[str, Any]:
+        live = self.overrides  # read first: compact() freezes them before it lets them go
+        frozen = self.frozen_overrides
+        return live if frozen is None else dict(json.loads(frozen))
+
+    def compact(self) -> None:
+        """Stopped for good: keep less of it for the hour ECS describes it (its overrides, half
+        of what a stopped task held, as JSON; its log file's path, its process: nothing)."""
+        self.frozen_overrides = json.dumps(self.overrides, separators=(",", ":")).encode()
+        self.overrides = {}
+        self.log_path = None
 
 
 @dataclass
@@ -281,6 +297,8 @@ class LocalEcs:
         self.call_bucket = TokenBucket(launch_rate, launch_burst)
         self.launch_bucket = TokenBucket(launch_rate, launch_burst)
         self.throttled = 0
+        self.change_count = 0  # changes of tasks so far (a new task is one)
+        self.change_lock = threading.Lock()
 
     # ---- setup (from the template) -----------------------------------------------------------
 
@@ -407,6 +425,7 @@ class LocalEcs:
                     params_hash=params_hash,
                     seq=self.task_count,
                 )
+                self._count_change(task)
                 self.tasks[task.arn] = task
                 tasks.append(task)
             if token:
@@ -436,7 +455,7 @@ class LocalEcs:
             task.stop_code = "UserInitiated"
             task.stopping_at = now_iso()
             proc = task.process
-        answer = self._change(task)
+        answer = self._change(task, answer=True)
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             timer = threading.Timer(task.task_definition.stop_timeout, _kill_group, args=(proc,))
@@ -642,6 +661,8 @@ class LocalEcs:
             task.stopped_at = now_iso()
             task.process = None  # exited and waited for: nothing to signal, nothing to keep
         self._set(task, "STOPPED")
+        with task.lock:
+            task.compact()
         with self.lock:
             self.stopped.append((time.monotonic(), task.arn))
 
@@ -663,16 +684,37 @@ class LocalEcs:
             task.last_status = status
         self._change(task)
 
-    def _change(self, task: Task) -> dict[str, Any]:
-        """One change of the task: a new version, told as an event. Returns the task as an API
-        answer shows it at this change (StopTask's answer is its own change, not a later one)."""
+    def _change(self, task: Task, answer: bool = False) -> dict[str, Any] | None:
+        """One change of the task: a new version, told as an event. With `answer`, returns the
+        task as an API answer shows it at this change (StopTask's answer is its own change, not
+        a later one)."""
         with task.lock:
             task.version += 1
             task.updated_at = now_iso()
+            self._count_change(task)
             detail = self.describe(task)
-            answer = self.describe(task, epoch=True)
+            shown = self.describe(task, epoch=True) if answer else None
         self._emit(task, detail)
-        return answer
+        return shown
+
+    def _count_change(self, task: Task) -> None:
+        """Number the task's change (its state already set, under its lock): /_tasks?after=N
+        lists the tasks changed since the N-th change."""
+        with self.change_lock:
+            self.change_count += 1
+            task.changed = self.change_count
+
+    def changed_since(self, after: int) -> tuple[int, list[dict[str, Any]]]:
+        """The count of changes so far, and every task changed after the `after`-th change, as
+        it is now (events' shape). Counted first: a change numbered later is in the next look."""
+        with self.change_lock:
+            upto = self.change_count
+        shown = []
+        for task in list(self.tasks.values()):  # a copy: RunTask adds tasks meanwhile
+            if task.changed > after:
+                with task.lock:
+                    shown.append(self.describe(task))
+        return upto, shown
 
     def _emit(self, task: Task, detail: dict[str, Any]) -> None:
         if self.closed.is_set():
@@ -730,7 +772,7 @@ class LocalEcs:
             "updatedAt": ts(task.updated_at),
             "version": task.version,
             "containers": [container],
-            "overrides": task.overrides,
+            "overrides": task.shown_overrides(),
             "attachments": [],
         }
         if tags:
@@ -788,6 +830,12 @@ def serve(
     `secret_for` knows; the test helpers (/_tasks, /_faults) for `Bearer <helper_token>`."""
 
     class Handler(BaseHTTPRequestHandler):
+        # Keep-alive, as ECS's endpoint does: a RunTask then costs no TCP connect and no new
+        # thread here (every answer has its Content-Length). An idle connection's thread ends
+        # after `timeout`; botocore reconnects.
+        protocol_version = "HTTP/1.1"
+        timeout = 120
+
         def log_message(self, *args: Any) -> None:
             pass
 
@@ -850,15 +898,23 @@ def serve(
                 )
 
         def do_GET(self) -> None:
-            if self.path.rstrip("/") == "/_tasks":
+            path, _, query = self.path.partition("?")
+            if path.rstrip("/") == "/_tasks":
                 if not self._helper_allowed():
                     return None
+                # ?after=N: only the tasks changed since `changes` was N (a watcher's next look)
+                after = parse_qs(query).get("after", ["-1"])[0]
+                if not after.lstrip("-").isdigit():
+                    return self._reply(400, {"message": "after must be a whole number"})
+                changes, tasks = ecs.changed_since(int(after))
+                with ecs.lock:  # RunTask counts calls on other threads meanwhile
+                    calls = dict(ecs.run_task_calls)
                 return self._reply(
                     200,
                     {
-                        # a copy: RunTask adds tasks on other threads meanwhile
-                        "tasks": [ecs.describe(t) for t in list(ecs.tasks.values())],
-                        "run_task_calls": ecs.run_task_calls,
+                        "tasks": tasks,
+                        "changes": changes,
+                        "run_task_calls": calls,
                         "throttled": ecs.throttled,
                     },
                 )

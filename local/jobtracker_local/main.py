@@ -20,6 +20,7 @@ from jobtracker_local.ecs import (
     DEFAULT_LAUNCH_RATE,
     STOPPED_TASK_RETENTION_SECONDS,
 )
+from jobtracker_local.runtime import tune_process
 from jobtracker_local.stack import REGION, LocalStack
 from jobtracker_local.state import write_private
 
@@ -83,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         help="how long the local ECS describes a stopped task (ECS: about an hour)",
     )
     args = parser.parse_args(argv)
+    tune_process()  # before any thread (runtime.py)
 
     state_dir = Path(args.state_dir or Path(args.work_dir) / "state")
     if args.fresh and state_dir.exists():

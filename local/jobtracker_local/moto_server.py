@@ -46,6 +46,7 @@ from typing import Any
 import jsonpath_ng.ext
 import moto.core.responses
 from moto import backends
+from moto.core.common_models import BaseModel
 from moto.core.serialize import BaseJSONSerializer
 from moto.dynamodb.comparisons import ConditionExpressionParser
 from moto.dynamodb.parsing import ast_nodes as typeless_ast_nodes
@@ -57,6 +58,8 @@ from moto.dynamodb.parsing.validators import UpdateExpressionValidator
 from moto.dynamodb.responses import DynamoHandler
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from waitress import serve
+
+from jobtracker_local.runtime import tune_process
 
 ast_nodes: Any = typeless_ast_nodes  # the module declares `type: ignore`: its names are untyped
 
@@ -327,6 +330,20 @@ def condition_parsed_once() -> None:
     ConditionExpressionParser._lex_condition_expression = lex_once  # type: ignore[method-assign]
 
 
+def untracked_models() -> None:
+    """moto keeps every model object it ever makes in its class's `instances_tracked` (for its
+    dashboard, /moto-api/data.json, which the stack never reads): every item copy an UpdateItem
+    makes for its stream record, every stream record, SQS message, log event, EventBridge
+    event, forever. Over a 10,000-child array that was most of moto's memory (900 MB), and its
+    garbage collector walked all of it on every full collection. Here a model is made as any
+    object is; the models the backends keep are kept by the backends, as before."""
+
+    def new(cls: type, *args: Any, **kwargs: Any) -> Any:
+        return object.__new__(cls)
+
+    BaseModel.__new__ = staticmethod(new)  # type: ignore[method-assign]
+
+
 def counted(app: Any, path: str) -> Any:
     """The app, counting its requests by action (X-Amz-Target, or the query's Action): written
     to `path` when the server stops. For profiling (JOBTRACKER_MOTO_COUNTS=PATH)."""
@@ -355,6 +372,8 @@ def counted(app: Any, path: str) -> Any:
 
 def main(argv: list[str]) -> None:
     port = int(argv[0])
+    tune_process()  # before any thread (runtime.py)
+    untracked_models()
     atomic_dynamodb()
     plain_dynamodb_items()
     cached_lookups()

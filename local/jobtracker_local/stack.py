@@ -9,6 +9,7 @@ would: no two invocations share Powertools' per-invocation state).
 from __future__ import annotations
 
 import contextlib
+import copy
 import hmac
 import json
 import os
@@ -44,6 +45,7 @@ from jobtracker_local.ecs import (
 )
 from jobtracker_local.handlers import FakeContext, load_handler
 from jobtracker_local.logs import LogConfiguration, LogShipper
+from jobtracker_local.runtime import child_env
 from jobtracker_local.schedules import ScheduleRunner, runner_for
 from jobtracker_local.sigv4 import Credentials
 from jobtracker_local.sqs import delete_messages, sqs_event, succeeded
@@ -89,6 +91,7 @@ class MotoProcess:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                env=child_env(),  # its malloc arenas bounded too (runtime.py)
                 start_new_session=True,  # Ctrl-C reaches the stack, which stops it in order
                 preexec_fn=die_with_parent,
             )
@@ -126,12 +129,66 @@ ASYNC_TRIES = 3  # Lambda's asynchronous invocation: the first try and two retri
 # further, as on AWS; an event source's MaximumConcurrency caps its pollers.
 LOCAL_CONCURRENCY = 4
 PUT_EVENTS_MAX = 10  # entries in one PutEvents call
+# How long a PutEvents batch waits to fill (EventBridge itself delivers in about half a second).
+PUT_EVENTS_LINGER_SECONDS = 0.05
 # Queue pollers long-poll as Lambda's do: an idle poller costs a request every 2 s, not ten a second.
 POLL_WAIT_SECONDS = 2
 # A quiet stream is read four times a second, as Lambda reads each shard of a table's stream.
 STREAM_IDLE_SECONDS = 0.25
 # The stream's shards are listed again this often (they change only when the table splits).
 SHARDS_REFRESH_SECONDS = 10.0
+
+
+# Batches read from a stream and not yet delivered to a function: past this, the reader waits
+# for the function (as a Lambda event source's lag: the stream keeps the records meanwhile).
+STREAM_BACKLOG_BATCHES = 20
+
+
+class StreamReader:
+    """A table stream's records, each batch handed in order to every consumer: an inline one
+    (the journal) as it is read; a function's through a queue that its own poller drains, so a
+    slow invocation never holds up the journal, and each function sees the batches in order."""
+
+    def __init__(self, stopping: threading.Event) -> None:
+        self.stopping = stopping
+        # one look at the stream (its records to consume): whether it had any
+        self.read: Callable[[], bool] = lambda: False
+        self.inline_consumers: list[Callable[[list[dict[str, Any]]], None]] = []
+        self.queues: list[queue.Queue[list[dict[str, Any]]]] = []
+
+    def inline(self, consume: Callable[[list[dict[str, Any]]], None]) -> Callable[[], bool]:
+        """`consume` on the reader's thread, before any function sees the batch; returns the
+        reader's look (the stack's stop reads what is left with it)."""
+        self.inline_consumers.append(consume)
+        return self.read
+
+    def handoff(self, deliver: Callable[[list[dict[str, Any]]], None]) -> Callable[[], bool]:
+        """`deliver` on the caller's poller: returns its one step (the next batch, if any)."""
+        backlog: queue.Queue[list[dict[str, Any]]] = queue.Queue(STREAM_BACKLOG_BATCHES)
+        self.queues.append(backlog)
+
+        def once() -> bool:
+            try:
+                records = backlog.get(timeout=0.1)
+            except queue.Empty:
+                return True  # it waited already
+            deliver(records)
+            return True
+
+        return once
+
+    def consume(self, records: list[dict[str, Any]]) -> None:
+        for consume in list(self.inline_consumers):
+            consume(records)
+        for n, backlog in enumerate(list(self.queues)):
+            # each function its own records (an invocation may change its event)
+            batch = records if n == 0 else copy.deepcopy(records)
+            while not self.stopping.is_set():  # stopping: the functions take no more
+                try:
+                    backlog.put(batch, timeout=0.5)
+                    break
+                except queue.Full:
+                    continue
 
 
 class LocalStack:
@@ -183,6 +240,7 @@ class LocalStack:
         self.instances: dict[str, queue.Queue[int]] = {}
         self.ecs_events: queue.Queue[dict[str, Any]] = queue.Queue()
         self.journals: list[tuple[Journal, Callable[[], bool]]] = []
+        self.streams: dict[str, StreamReader] = {}  # by stream ARN: its one reader
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []
         self.stats = Stats()
@@ -417,9 +475,9 @@ class LocalStack:
         assert self.state_dir is not None
         journal = Journal(self.state_dir / f"{logical}.jsonl", keys)
         self.restored[logical] = journal.restore(ddb, table)
-        read = self._stream_reader(stream_arn, journal.append)
+        # Read from now on: what the journal put back is not news to it, nor to the functions.
+        read = self._stream(stream_arn).inline(journal.append)
         self.journals.append((journal, read))
-        self._poll(f"journal:{logical}", read, idle=STREAM_IDLE_SECONDS)
 
     @staticmethod
     def _awslogs(config: dict[str, Any]) -> LogConfiguration | None:
@@ -496,8 +554,7 @@ class LocalStack:
             elif ":dynamodb:" in source:
                 self._poll(
                     f"stream:{logical}",
-                    self._stream_poller(source, function),
-                    idle=STREAM_IDLE_SECONDS,
+                    self._stream(source).handoff(self._stream_delivery(source, function)),
                 )
 
     def _create_schedule(self, name: str, function: str, props: dict[str, Any]) -> None:
@@ -701,14 +758,28 @@ class LocalStack:
         delete_messages(sqs, url, succeeded(messages, result))
         return True
 
-    def _stream_poller(self, stream_arn: str, function: str) -> Callable[[], bool]:
+    def _stream(self, stream_arn: str) -> StreamReader:
+        """The one reader of a table's stream (made, and polled, on first use): the journal and
+        every function reading the stream take its records from it, so each record is fetched
+        and parsed once, not once per reader."""
+        reader = self.streams.get(stream_arn)
+        if reader is None:
+            reader = self.streams[stream_arn] = StreamReader(self.stop_event)
+            reader.read = self._stream_reader(stream_arn, reader.consume)
+            table = stream_arn.rsplit("/", 3)[-3]
+            self._poll(f"stream-reader:{table}", reader.read, idle=STREAM_IDLE_SECONDS)
+        return reader
+
+    def _stream_delivery(
+        self, stream_arn: str, function: str
+    ) -> Callable[[list[dict[str, Any]]], None]:
         def deliver(records: list[dict[str, Any]]) -> None:
             for rec in records:
                 rec["eventSourceARN"] = stream_arn
             # a failing batch is retried, then skipped (to the DLQ on AWS)
             self._invoke_retrying(function, {"Records": records}, 3, 0.2)
 
-        return self._stream_reader(stream_arn, deliver)
+        return deliver
 
     def _stream_reader(
         self, stream_arn: str, consume: Callable[[list[dict[str, Any]]], None]
@@ -765,14 +836,17 @@ class LocalStack:
 
     def _forward_ecs_events(self) -> bool:
         """ECS's events to the bus in PutEvents batches of up to 10 (one call each was the
-        largest share of moto's requests under a burst), in the order they happened."""
+        largest share of moto's requests under a burst), in the order they happened. A batch
+        waits up to PUT_EVENTS_LINGER_SECONDS for more events (under a burst a call carried
+        two or three of them, most of a task's eight events in calls of their own)."""
         try:
             entries = [self.ecs_events.get(timeout=0.1)]
         except queue.Empty:
             return True  # it waited already
+        until = time.monotonic() + PUT_EVENTS_LINGER_SECONDS
         while len(entries) < PUT_EVENTS_MAX:
             try:
-                entries.append(self.ecs_events.get_nowait())
+                entries.append(self.ecs_events.get(timeout=max(0.0, until - time.monotonic())))
             except queue.Empty:
                 break
         while not self.stop_event.is_set():  # an event ECS emitted is never dropped

@@ -219,6 +219,9 @@ class Zygote:
             "PYTHONPATH": f"{worker_path}{os.pathsep}{local_path}",
             "JOBTRACKER_ZYGOTE_ROOM": "." * ENVIRON_ROOM,  # see ENVIRON_ROOM
         }
+        # At most two malloc arenas, as the stack's own processes (runtime.py); each task,
+        # a fork, keeps its parent's allocator. A task's environment is its own, as before.
+        env.setdefault("MALLOC_ARENA_MAX", "2")
         self.proc = subprocess.Popen(
             [sys.executable, "-S", "-m", "jobtracker_local.zygote"],
             stdin=theirs.fileno(),

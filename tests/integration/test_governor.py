@@ -28,6 +28,26 @@ def test_the_governor_admits_the_burst_then_the_rate_keeping_its_margin(aws: Aws
     assert sum(governor.acquire(idle) == 0.0 for _ in range(120)) == 99
 
 
+def test_a_chunk_takes_as_many_slots_as_the_rate_has_in_one_write_and_shares_them(
+    aws: AwsEnv,
+) -> None:
+    # GIVEN the same account, and two launchers (an array's fan-out, a plain launch) sharing it
+    fanout = DynamoGovernor(aws.table, rate=20, burst=100)
+    single = DynamoGovernor(aws.table, rate=20, burst=100)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    # WHEN the fan-out asks for 60 slots, a single launch takes one, and the fan-out asks again
+    first = fanout.acquire_many(now, 60)
+    one = single.acquire(now)
+    second = fanout.acquire_many(now, 60)
+    # THEN it got 60, then what was left of the burst (99 - 60 - 1), and the wait for the next
+    assert first == (60, 0.0), first
+    assert one == 0.0
+    assert second[0] == 38 and second[1] == pytest.approx(1 / 18, abs=1e-3), second
+    # AND nothing more now; a second later, 18 (the rate) in one write
+    assert fanout.acquire_many(now, 10)[0] == 0
+    assert fanout.acquire_many(now + timedelta(seconds=1), 30)[0] == 18
+
+
 def test_jobs_past_the_launch_rate_wait_visibly_and_are_queued(
     aws: AwsEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:

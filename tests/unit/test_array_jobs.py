@@ -414,6 +414,12 @@ class Slots:
             return 0.0
         return self.interval
 
+    def acquire_many(self, now: Any, wanted: int) -> tuple[int, float]:
+        self.asked += 1
+        got = min(wanted, self.free)
+        self.free -= got
+        return got, (0.0 if got == wanted else self.interval)
+
 
 def test_the_fanout_launches_only_what_the_launch_rate_gives_it_and_comes_back_for_more() -> None:
     # GIVEN an array of 100 and a launch rate with 10 slots free now

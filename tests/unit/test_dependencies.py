@@ -542,3 +542,51 @@ def test_a_submission_that_crashes_before_its_edges_and_is_never_retried_is_caug
     deps.clock.now = deps.clock.now.replace(minute=20)  # type: ignore[attr-defined]
     reconcile(deps)
     assert job(deps, orphan.job_id).status is C, job(deps, orphan.job_id)
+
+
+def test_a_per_index_child_whose_index_was_never_made_is_cancelled_when_its_source_closes() -> None:
+    # GIVEN an array A of 4, one at a time, no failure tolerated, and B of 4 on it per index
+    deps = array_deps()
+    a = array(deps, size=4, max_running=1)
+    drain(deps)
+    b = array(deps, Dependency(a.job_id, mode=Mode.PER_INDEX), size=4)
+    drain(deps)
+    # WHEN A's child 0 fails: A fails, and its children 1-3 are never made
+    end(deps, child_id(a.job_id, 0), F)
+    assert job(deps, a.job_id).status is F
+    assert child_id(a.job_id, 1) not in repo(deps).jobs
+    # THEN every child of B ends CANCELLED at once (none waits for the reconciler), unlaunched
+    kids = [job(deps, child_id(b.job_id, i)) for i in range(4)]
+    assert [k.status for k in kids] == [C] * 4, [(k.status, k.status_reason) for k in kids]
+    assert not any(k.current.task_arn for k in kids)
+    assert job(deps, b.job_id).status is C
+
+
+def test_a_release_handled_twice_repeats_its_pages_never_a_chain_of_them() -> None:
+    # GIVEN 250 jobs waiting on one that ended, and its RELEASE
+    deps = array_deps()
+    a = running_job(deps)
+    for _ in range(250):
+        submit(deps, a.job_id)
+    end(deps, a.job_id, S, drained=False)
+    drain_stream_only(deps)
+    (first,) = [b for _, b, _ in queue(deps).sent if b.get("kind") == Work.RELEASE.value]
+    queue(deps).sent.clear()
+    # WHEN it is handled twice (a retry), and then every page it sent, each twice too
+    handle_work_message(json.dumps(first), deps)
+    handle_work_message(json.dumps(first), deps)
+    pages = [b for _, b, _ in queue(deps).sent if b.get("kind") == Work.RELEASE.value]
+    queue(deps).sent.clear()
+    for page in pages + pages:
+        handle_work_message(json.dumps(page), deps)
+    # THEN it sent its 3 pages each time, the pages sent no RELEASE of their own, and every
+    # dependent was launched once
+    assert [len(p["dependents"]) for p in pages] == [100, 100, 50] * 2, [len(p) for p in pages]
+    assert not [b for _, b, _ in queue(deps).sent if b.get("kind") == Work.RELEASE.value]
+    assert len(launched(deps)) == len(set(launched(deps))) == 251, len(launched(deps))
+
+
+def drain_stream_only(deps: Deps) -> None:
+    records, repo(deps).stream[:] = list(repo(deps).stream), []
+    for old, new in records:
+        settle_record(stream_record(old, new), deps)

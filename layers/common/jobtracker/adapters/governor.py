@@ -3,7 +3,8 @@ ECS for more than the account allows (Fargate: 20 task launches a second, bursts
 
 GCRA (the generic cell rate algorithm): the item holds the theoretical arrival time `t` of
 the next launch. A launch may go when `t` is no later than now + (burst - 1) x interval, and
-moves `t` on by one interval. One conditional UpdateItem per launch in the common case.
+moves `t` on by one interval. One conditional UpdateItem per launch in the common case, and
+one per chunk of an array's fan-out (`acquire_many`: the slots a chunk can have, in one write).
 """
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ class DynamoGovernor:
         self.seen: float | None = None  # the last `t` this container saw (a hint only)
 
     def acquire(self, now: datetime) -> float:
+        """One slot: 0.0 when it is taken, else how long until the next."""
+        got, wait = self.acquire_many(now, 1)
+        return 0.0 if got else wait
+
+    def acquire_many(self, now: datetime, wanted: int) -> tuple[int, float]:
+        """Up to `wanted` slots in one write (an array's fan-out launching a chunk): how many
+        it got, and how long until the next one (0.0 when it got all it wanted)."""
         bind(self.table_name)
         at = now.timestamp()
         # the latest `t` that still admits (1 ms of slack: times are floats of ~1.7e9 seconds)
@@ -45,18 +53,23 @@ class DynamoGovernor:
         for _ in range(TRIES):
             if stored is not None and stored > latest:
                 self.seen = stored
-                return stored - latest
+                return 0, stored - latest
             if stored is None or stored <= at:
-                # Idle: the bucket is full again; the next slot starts from now.
-                applied = self._update(_t.does_not_exist() | (_t <= at), _t.set(at + self.interval))
+                # Idle: the bucket is full again; the slots start from now.
+                got = min(wanted, self.burst)
+                condition = _t.does_not_exist() | (_t <= at)
+                action, start = _t.set(at + got * self.interval), at
             else:
-                # Busy: one more slot after the last, whatever it is, if it is not too far.
-                applied = self._update((_t > at) & (_t <= latest), _t.set(_t + self.interval))
-            if applied:
-                self.seen = max(stored or at, at) + self.interval
-                return 0.0
+                # `got` more after the last, wherever it is now, if the last of them is not too
+                # far (the sum is DynamoDB's: no float of ours must equal its decimal)
+                got = min(wanted, int((latest - stored) / self.interval) + 1)
+                condition = (_t > at) & (_t <= latest - (got - 1) * self.interval)
+                action, start = _t.set(_t + got * self.interval), stored
+            if self._update(condition, action):
+                self.seen = start + got * self.interval
+                return got, (0.0 if got == wanted else max(0.0, self.seen - latest))
             stored = self._stored()
-        return self.interval  # heavy contention: a slot is a moment away
+        return 0, self.interval  # heavy contention: a slot is a moment away
 
     def _update(self, condition: Condition, action: Action) -> bool:
         try:

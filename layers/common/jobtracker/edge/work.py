@@ -8,12 +8,12 @@ from typing import Any
 
 from jobtracker.adapters.records import job_from_message
 from jobtracker.core.arrays import MAX_ARRAY_SIZE
-from jobtracker.core.checks import Invalid, fields, integer, mapping, one_of, text
+from jobtracker.core.checks import Invalid, fields, integer, mapping, one_of, optional, text, texts
 from jobtracker.observability import count, logger
 from jobtracker.usecases.arrays import handle_fanout
 from jobtracker.usecases.deadlines import on_timer
 from jobtracker.usecases.decide import decide_attempt
-from jobtracker.usecases.dependencies import handle_release
+from jobtracker.usecases.dependencies import PAGE, handle_release
 from jobtracker.usecases.launch import handle_launch_message
 from jobtracker.usecases.ports import Work
 from jobtracker.wiring import Deps
@@ -31,8 +31,10 @@ class WorkMessage:
     job: dict[str, Any] | None = None
     # A closing array's cursor: the first child index its FANOUT cancels from.
     start: int | None = None
-    # A RELEASE's page token: where its dependents' next page starts.
-    token: str | None = None
+    # A RELEASE's page: the dependents it resolves (none: find them all and send the pages);
+    # or the per-index dependent array whose waiting children it sweeps, from `start`.
+    dependents: list[str] | None = None
+    sweep: str | None = None
 
     @classmethod
     def from_json(cls, body: str) -> WorkMessage:
@@ -44,14 +46,16 @@ class WorkMessage:
         data = fields(raw, MESSAGE_FIELDS, ("kind", "job_id", "attempt"), extra=True)
         job = data.get("job")
         start = data.get("start")
-        token = data.get("token")
+        dependents = data.get("dependents")
+        sweep = data.get("sweep")
         return cls(
             kind=Work(one_of(data["kind"], "kind", tuple(k.value for k in KINDS))),
             job_id=text(data["job_id"], "job_id", min_length=1, max_length=128),
             attempt=integer(data["attempt"], "attempt", ge=1, le=1000),
             job=None if job is None else mapping(job, "job"),
             start=None if start is None else integer(start, "start", ge=0, le=MAX_ARRAY_SIZE),
-            token=None if token is None else text(token, "token", max_length=2048),
+            dependents=optional(texts, dependents, "dependents", max_items=PAGE, max_length=128),
+            sweep=optional(text, sweep, "sweep", max_length=128),
         )
 
 
@@ -76,5 +80,7 @@ def handle_work_message(body: str, deps: Deps | None = None) -> str:
     if message.kind is Work.FANOUT:
         return handle_fanout(message.job_id, message.start, deps)
     if message.kind is Work.RELEASE:
-        return handle_release(message.job_id, message.token, deps)
+        return handle_release(
+            message.job_id, message.dependents, message.sweep, message.start, deps
+        )
     return handle_launch_message(message.job_id, message.attempt, deps)

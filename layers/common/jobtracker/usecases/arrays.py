@@ -78,17 +78,15 @@ def hand_off(parent_id: str, deps: Deps, start: int | None = None, delay: float 
 
 
 def take_slots(deps: Deps, wanted: int) -> tuple[int, float]:
-    """Up to `wanted` of the launch governor's slots now: how many, and (when fewer) how long
-    until the next. The fan-out launches only what it holds slots for, and comes back when the
-    rate gives it more: the array, not the launch queue, holds its waiting children, so a
-    10,000-child array never wakes thousands of launches at once to refuse most of them."""
-    now = deps.clock()
-    for granted in range(wanted):
-        wait = deps.governor.acquire(now)
-        if wait > 0:
-            count("ArrayLaunchesPaced")
-            return granted, wait
-    return wanted, 0.0
+    """Up to `wanted` of the launch governor's slots now, in one write: how many, and (when
+    fewer) how long until the next. The fan-out launches only what it holds slots for, and
+    comes back when the rate gives it more: the array, not the launch queue, holds its waiting
+    children, so a 10,000-child array never wakes thousands of launches at once to refuse most
+    of them."""
+    granted, wait = deps.governor.acquire_many(deps.clock(), wanted)
+    if granted < wanted:
+        count("ArrayLaunchesPaced")
+    return granted, wait
 
 
 def new_child(parent: Job, index: int, now: datetime) -> Job:
@@ -201,14 +199,18 @@ def _launch_more(parent: Job, spec: ArraySpec, summary: Summary, deps: Deps) -> 
     if more <= 0:
         return "paced" if wait else "full"
     seen, now = summary.launched, deps.clock()
-    children = []
+    # Each child as made here (None: made before, by a tend that stopped before its claim, or
+    # is making it now: read again before it is launched).
+    children: dict[str, Job | None] = {}
     for index in range(seen, seen + more):
         child = new_child(parent, index, now)
         if waits:
             child_start(child, deps)
-        with suppress(JobExists):  # made by a tend that stopped before its claim, or is now
+        try:
             deps.repo.create(child)
-        children.append(child.job_id)
+            children[child.job_id] = child
+        except JobExists:
+            children[child.job_id] = None
     if not deps.arrays.claim(parent.job_id, seen, more):
         count("ArrayClaimsContended")
         return "contended"  # another tend took these indexes, and launches them
@@ -216,7 +218,7 @@ def _launch_more(parent: Job, spec: ArraySpec, summary: Summary, deps: Deps) -> 
     if parent.status == JobStatus.PENDING:
         parent = _move(parent, JobStatus.RUNNING, None, deps)
     if waits:
-        _start_waiting(parent, spec, children, deps)
+        _start_waiting(parent, spec, list(children), deps)
     else:
         _launch_claimed(parent, spec, children, deps, wait)
     return "launched"
@@ -239,14 +241,16 @@ def _start_waiting(parent: Job, spec: ArraySpec, job_ids: list[str], deps: Deps)
 
 
 def _launch_claimed(
-    parent: Job, spec: ArraySpec, job_ids: list[str], deps: Deps, wait: float
+    parent: Job, spec: ArraySpec, made: dict[str, Job | None], deps: Deps, wait: float
 ) -> None:
     """Launch the children whose indexes were just claimed (each with the governor's slot taken
-    for it), then go on."""
+    for it), then go on. A child as this tend made it is launched without a read: one that
+    moved since (cancelled) makes its launch's write refuse, and its task is stopped
+    (launch_attempt); a child made before is read first."""
     from jobtracker.usecases.launch import launch_attempt
 
-    for job_id in job_ids:
-        child = deps.repo.get(job_id)
+    for job_id, known in made.items():
+        child = known or deps.repo.get(job_id)
         if child is not None and _unlaunched(child):
             launch_attempt(child, deps, slot_held=True)
     _go_on(parent, spec, deps, wait)
@@ -295,7 +299,7 @@ def _relaunch_more(parent: Job, spec: ArraySpec, summary: Summary, deps: Deps) -
     if not deps.arrays.claim(parent.job_id, summary.launched, len(picked), cursor=at):
         count("ArrayClaimsContended")
         return "contended"
-    _launch_claimed(parent, spec, picked, deps, wait)
+    _launch_claimed(parent, spec, dict.fromkeys(picked), deps, wait)
     return "relaunched"
 
 

@@ -35,7 +35,6 @@ from jobtracker.core.domain import (
     Job,
     JobStatus,
     Outcome,
-    is_child_id,
     iso,
     minted_at,
 )
@@ -50,6 +49,8 @@ PAGE = 100
 # A WAITING job's dependencies are read again by the reconciler this often (it runs every
 # minute): a backstop for a lost release, not the path a release takes.
 WAITING_SWEEP_MINUTES = 10
+# Children of a per-index dependent array checked per message when its source array closed.
+SWEEP_WINDOW = 200
 # Arrays that may wait on one array index by index (its counters item names them all).
 MAX_PER_INDEX_DEPENDENTS = 25
 
@@ -116,6 +117,8 @@ def initial(job: Job, statuses: dict[str, JobStatus | None], now: datetime) -> N
         job.status = JobStatus.WAITING
         job.waiting_on = begun.waiting_on
         job.status_reason = rules.waiting_reason(job, begun.waiting_on)
+    elif statuses:
+        job.released_at = iso(now)  # every condition met already
 
 
 def wire(job: Job, deps: Deps) -> Job:
@@ -130,6 +133,7 @@ def wire(job: Job, deps: Deps) -> Job:
             _mark(dependency_id, deps)
         for source in rules.per_index_sources(job):
             deps.arrays.add_dependent(source, job.job_id)
+            _mark(source, deps)  # its end sweeps the indexes it never made (handle_release)
     if job.status != JobStatus.WAITING:
         return job
     return recheck(job, deps)
@@ -178,10 +182,12 @@ def resolve(
     status: JobStatus | None,
     deps: Deps,
     known: Job | None = None,
+    launch: bool = True,
 ) -> Job | None:
     """`dependency_id` ended `status`: the dependent, if it waits on it, counts it; released,
-    it begins (launch, or its array's fan-out); cancelled, its own dependents follow (its end
-    is a stream record like any other)."""
+    it begins (launch, or its array's fan-out; with `launch` False a plain job is left PENDING
+    for the caller to launch); cancelled, its own dependents follow (its end is a stream record
+    like any other)."""
     now = deps.clock()
 
     def plan(j: Job | None) -> tuple[lifecycle.Change | None, None]:
@@ -199,6 +205,8 @@ def resolve(
 
             hand_off(job.job_id, deps)
             return job
+        if not launch:
+            return job
         from jobtracker.usecases.launch import launch_attempt
 
         return launch_attempt(job, deps)
@@ -211,33 +219,106 @@ def resolve(
     return job
 
 
-def hand_off_release(job_id: str, deps: Deps, token: str | None = None) -> None:
-    """A RELEASE of the dependents of `job_id` (it ended), on the launch queue."""
+def hand_off_release(
+    job_id: str,
+    deps: Deps,
+    dependents: list[str] | None = None,
+    sweep: str | None = None,
+    start: int | None = None,
+) -> None:
+    """A RELEASE for `job_id` (it ended) on the launch queue: with no page, the one that finds
+    its dependents and sends their pages; with `dependents`, one page; with `sweep`, a window
+    of a per-index dependent array's children from `start`."""
     if not deps.settings.launch_queue_url:
         raise RuntimeError("LAUNCH_QUEUE_URL is not configured")
     message = work_message(Work.RELEASE, job_id, 1)
-    if token is not None:
-        message["token"] = token
+    if dependents is not None:
+        message["dependents"] = dependents
+    if sweep is not None:
+        message["sweep"], message["start"] = sweep, start or 0
     deps.queue.send(deps.settings.launch_queue_url, message)
 
 
-def handle_release(job_id: str, token: str | None, deps: Deps | None = None) -> str:
-    """A page of the dependents of `job_id`, which ended: each resolved; the next page handed
-    off. A child's end also releases its index in every per-index dependent array."""
+def handle_release(
+    job_id: str,
+    dependents: list[str] | None = None,
+    sweep: str | None = None,
+    start: int | None = None,
+    deps: Deps | None = None,
+) -> str:
+    """`job_id` ended: its dependents released (or cancelled), a page of PAGE per message.
+
+    The first message finds them all (the index's pages, then the per-index arrays' child of
+    the same index) and sends every page at once: no page sends the next, so a message handled
+    twice (a retry) repeats its own work, never a second chain of pages. An array that closed
+    before making every child also gets, per per-index dependent array, a sweep of its waiting
+    children, a window per message (a child never made never ends)."""
     deps = deps or default_deps()
     ended = deps.repo.get(job_id)
     status = ended.status if ended is not None else None
     if ended is not None and not ended.status.terminal:
         return "not-ended"  # (an array's retry round reopened it: its next end releases)
-    waiting, next_token = deps.repo.dependents(job_id, PAGE, token)
-    if token is None and is_child_id(job_id) and ended is not None:
-        waiting += per_index_waiters(ended, deps)  # (once: with the first page)
-    for dependent_id in waiting:
-        resolve(dependent_id, job_id, status, deps)
-    if next_token is not None:
-        hand_off_release(job_id, deps, next_token)
-    count("DependentsLookedAt", len(waiting))
-    return "released"
+    if sweep is not None:
+        return _sweep_window(job_id, sweep, start or 0, deps)
+    if dependents is not None:
+        released = []
+        for dependent_id in dependents:
+            moved = resolve(dependent_id, job_id, status, deps, launch=False)
+            if moved is not None and moved.status == JobStatus.PENDING and not moved.is_array:
+                released.append(moved)
+        _launch_released(released, deps)
+        count("DependentsLookedAt", len(dependents))
+        return "released"
+    found: list[str] = []
+    token: str | None = None
+    while True:
+        page, token = deps.repo.dependents(job_id, PAGE * 10, token)
+        found += page
+        if token is None:
+            break
+    if ended is not None and ended.parent_id is not None:
+        found += per_index_waiters(ended, deps)
+    for at in range(0, len(found), PAGE):
+        hand_off_release(job_id, deps, dependents=found[at : at + PAGE])
+    if ended is not None and ended.is_array:
+        counters = deps.arrays.read(job_id)
+        spec = counters[0] if counters else None
+        if counters is not None and spec is not None and counters[1].closed:
+            for dependent in sorted(counters[1].per_index_dependents):
+                for at in range(0, spec.size, SWEEP_WINDOW):
+                    hand_off_release(job_id, deps, sweep=dependent, start=at)
+    return "paged"
+
+
+def _launch_released(released: list[Job], deps: Deps) -> None:
+    """A page's released dependents, launched after the whole page is released (a release is
+    one write; a launch waits for the rate): as many now as the governor has slots for, in one
+    write, the rest handed to the launch queue, which launches them as the rate allows."""
+    from jobtracker.usecases.arrays import take_slots
+    from jobtracker.usecases.launch import launch_attempt, schedule_launch
+
+    now_slots, _ = take_slots(deps, len(released)) if released else (0, 0.0)
+    for n, job in enumerate(released):
+        if n < now_slots:
+            launch_attempt(job, deps, slot_held=True)
+        else:
+            schedule_launch(job, deps)
+
+
+def _sweep_window(source_id: str, dependent_id: str, start: int, deps: Deps) -> str:
+    """The waiting children of a per-index dependent array, SWEEP_WINDOW indexes from `start`,
+    each checked again against its index of `source_id` (which closed)."""
+    from jobtracker.core.arrays import spec_of
+
+    dependent = deps.repo.get(dependent_id)
+    spec = spec_of(dependent.spec.array) if dependent is not None else None
+    if spec is None:
+        return "unknown-job"
+    window = range(start, min(spec.size, start + SWEEP_WINDOW))
+    for child in deps.repo.children(dependent_id, window, consistent=True):
+        if child.status == JobStatus.WAITING:
+            recheck(child, deps)
+    return "swept"
 
 
 def per_index_waiters(child: Job, deps: Deps) -> list[str]:

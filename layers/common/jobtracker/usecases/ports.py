@@ -136,12 +136,19 @@ class LaunchGovernor(Protocol):
 
     def acquire(self, now: datetime) -> float: ...
 
+    def acquire_many(self, now: datetime, wanted: int) -> tuple[int, float]:
+        """Up to `wanted` slots at once: how many, and the wait for the next when fewer."""
+        ...
+
 
 class Unlimited:
     """No governor: every launch may go (unit tests; a deployment with its own limiter)."""
 
     def acquire(self, now: datetime) -> float:
         return 0.0
+
+    def acquire_many(self, now: datetime, wanted: int) -> tuple[int, float]:
+        return wanted, 0.0
 
 
 @dataclass(frozen=True)
