@@ -71,13 +71,16 @@ class WriteSorter:
         self._count(pk, op, params)
 
     def _count(self, pk: str, op: str, params: dict[str, Any]) -> None:
+        from jobtracker.adapters.models import JobRecord
+
         if pk.startswith("governor#"):
             self.counts["governor"] += 1
         elif pk.startswith("edge#"):
             self.counts["edge"] += 1
         elif pk in self.watching:
             names = set((params.get("ExpressionAttributeNames") or {}).values())
-            self.counts["release" if "rl" in names else "dependent, other"] += 1
+            released = JobRecord.released_at.attr_name  # what only a release writes
+            self.counts["release" if released in names else "dependent, other"] += 1
         else:
             self.counts["other"] += 1
 

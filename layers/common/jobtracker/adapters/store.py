@@ -494,8 +494,8 @@ class DynamoJobRepository:
     def dependents(
         self, job_id: str, limit: int, token: str | None = None
     ) -> tuple[list[str], str | None]:
-        """Up to `limit` ids of the jobs that wait (or waited) on `job_id`, oldest first, and
-        the token of the rest (None: no more)."""
+        """Up to `limit` ids of the jobs that wait (or waited) on `job_id`, shard after shard
+        (each oldest first), and the token of the rest (None: no more)."""
         self._bound()
         shard, start = 0, None
         if token:

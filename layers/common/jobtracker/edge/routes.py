@@ -134,7 +134,7 @@ def get_route(job_id: str) -> Any:
 
 @queries.get(
     "/jobs/<job_id>/dependents",
-    summary="The jobs that wait (or waited) on this one, in the order they were submitted",
+    summary="The jobs that wait (or waited) on this one, a page at a time",
     responses=responses({200: (JobList, "a page of dependents")}, 400, 404, 422),
 )
 def dependents_route(

@@ -31,7 +31,6 @@ from contextlib import suppress
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from jobtracker.adapters.queue import MAX_DELAY_SECONDS
 from jobtracker.core import lifecycle
 from jobtracker.core.arrays import (
     ArraySpec,
@@ -48,6 +47,7 @@ from jobtracker.core.domain import Job, JobStatus, StopRequest, child_id, iso
 from jobtracker.core.errors import Conflict, NotFound
 from jobtracker.observability import count, logger
 from jobtracker.usecases.dependencies import child_start, hand_off_release, wire
+from jobtracker.usecases.handoff import to_launch_queue
 from jobtracker.usecases.ports import ArrayExists, JobExists, Work, work_message
 from jobtracker.usecases.write import write
 from jobtracker.wiring import Deps, default_deps
@@ -68,13 +68,10 @@ HOLD_SECONDS = 15 * 60
 def hand_off(parent_id: str, deps: Deps, start: int | None = None, delay: float = 0.0) -> None:
     """A FANOUT for the parent: tend it (from `start`, a closing array's cancel cursor), at
     once or in `delay` seconds (when the launch rate gives it its next slots)."""
-    if not deps.settings.launch_queue_url:
-        raise RuntimeError("LAUNCH_QUEUE_URL is not configured")
     message = work_message(Work.FANOUT, parent_id, 1)
     if start is not None:
         message["start"] = start
-    seconds = min(MAX_DELAY_SECONDS, math.ceil(delay)) if delay > 0 else 0
-    deps.queue.send(deps.settings.launch_queue_url, message, delay_seconds=seconds)
+    to_launch_queue(deps, message, math.ceil(delay) if delay > 0 else 0)
 
 
 def take_slots(deps: Deps, wanted: int) -> tuple[int, float]:
@@ -218,19 +215,20 @@ def _launch_more(parent: Job, spec: ArraySpec, summary: Summary, deps: Deps) -> 
     if parent.status == JobStatus.PENDING:
         parent = _move(parent, JobStatus.RUNNING, None, deps)
     if waits:
-        _start_waiting(parent, spec, list(children), deps)
+        _start_waiting(parent, spec, children, deps)
     else:
         _launch_claimed(parent, spec, children, deps, wait)
     return "launched"
 
 
-def _start_waiting(parent: Job, spec: ArraySpec, job_ids: list[str], deps: Deps) -> None:
+def _start_waiting(parent: Job, spec: ArraySpec, made: dict[str, Job | None], deps: Deps) -> None:
     """Claimed children that wait on others: each wired (what it waits on read again after it
-    was stored) or, if it may run already, launched under the governor; then go on."""
+    was stored) or, if it may run already, launched under the governor; then go on. As in
+    _launch_claimed, a child as this tend made it is used without a read."""
     from jobtracker.usecases.launch import launch_attempt
 
-    for job_id in job_ids:
-        child = deps.repo.get(job_id)
+    for job_id, known in made.items():
+        child = known or deps.repo.get(job_id)
         if child is None:
             continue
         if child.status == JobStatus.WAITING:

@@ -40,6 +40,7 @@ from jobtracker.core.domain import (
 )
 from jobtracker.core.errors import invalid
 from jobtracker.observability import count, logger
+from jobtracker.usecases.handoff import to_launch_queue
 from jobtracker.usecases.ports import Work, work_message
 from jobtracker.usecases.write import write
 from jobtracker.wiring import Deps, default_deps
@@ -90,11 +91,14 @@ def _unknown(job_id: str, deps: Deps) -> str:
 
 
 def _check_per_index(job: Job, source: Job, n: int, deps: Deps) -> None:
+    from jobtracker.core.arrays import spec_of
+
     where = f"depends_on[{n}].mode"
-    size = (job.spec.array or {}).get("size")
-    if size is None:
+    mine, theirs = spec_of(job.spec.array), spec_of(source.spec.array)
+    if mine is None:
         raise invalid(where, "per_index is for an array that depends on an array")
-    if not source.is_array or (source.spec.array or {}).get("size") != size:
+    size = mine.size
+    if theirs is None or theirs.size != size:
         raise invalid(where, f"per_index needs {source.job_id} to be an array of size {size}")
     found = deps.arrays.read(source.job_id)
     if found is not None and len(found[1].per_index_dependents) >= MAX_PER_INDEX_DEPENDENTS:
@@ -229,14 +233,12 @@ def hand_off_release(
     """A RELEASE for `job_id` (it ended) on the launch queue: with no page, the one that finds
     its dependents and sends their pages; with `dependents`, one page; with `sweep`, a window
     of a per-index dependent array's children from `start`."""
-    if not deps.settings.launch_queue_url:
-        raise RuntimeError("LAUNCH_QUEUE_URL is not configured")
     message = work_message(Work.RELEASE, job_id, 1)
     if dependents is not None:
         message["dependents"] = dependents
     if sweep is not None:
         message["sweep"], message["start"] = sweep, start or 0
-    deps.queue.send(deps.settings.launch_queue_url, message)
+    to_launch_queue(deps, message)
 
 
 def handle_release(
@@ -280,13 +282,12 @@ def handle_release(
         found += per_index_waiters(ended, deps)
     for at in range(0, len(found), PAGE):
         hand_off_release(job_id, deps, dependents=found[at : at + PAGE])
-    if ended is not None and ended.is_array:
-        counters = deps.arrays.read(job_id)
-        spec = counters[0] if counters else None
-        if counters is not None and spec is not None and counters[1].closed:
-            for dependent in sorted(counters[1].per_index_dependents):
-                for at in range(0, spec.size, SWEEP_WINDOW):
-                    hand_off_release(job_id, deps, sweep=dependent, start=at)
+    counters = deps.arrays.read(job_id) if ended is not None and ended.is_array else None
+    if counters is not None and counters[1].closed:
+        spec, summary = counters
+        for dependent in sorted(summary.per_index_dependents):
+            for at in range(0, spec.size, SWEEP_WINDOW):
+                hand_off_release(job_id, deps, sweep=dependent, start=at)
     return "paged"
 
 
@@ -294,10 +295,9 @@ def _launch_released(released: list[Job], deps: Deps) -> None:
     """A page's released dependents, launched after the whole page is released (a release is
     one write; a launch waits for the rate): as many now as the governor has slots for, in one
     write, the rest handed to the launch queue, which launches them as the rate allows."""
-    from jobtracker.usecases.arrays import take_slots
     from jobtracker.usecases.launch import launch_attempt, schedule_launch
 
-    now_slots, _ = take_slots(deps, len(released)) if released else (0, 0.0)
+    now_slots, _ = deps.governor.acquire_many(deps.clock(), len(released)) if released else (0, 0)
     for n, job in enumerate(released):
         if n < now_slots:
             launch_attempt(job, deps, slot_held=True)

@@ -8,12 +8,12 @@ from jobtracker.adapters.launcher import (
     build_run_task,
     log_stream_for,
 )
-from jobtracker.adapters.queue import MAX_DELAY_SECONDS
 from jobtracker.core import lifecycle
 from jobtracker.core.domain import Job, JobStatus, LaunchFailure, StopRequest
 from jobtracker.core.lifecycle import Change
 from jobtracker.observability import count, logger
 from jobtracker.usecases.deadlines import arm
+from jobtracker.usecases.handoff import to_launch_queue
 from jobtracker.usecases.ports import Work, work_message
 from jobtracker.usecases.running_limit import give_back_slot, take_slot
 from jobtracker.usecases.write import write
@@ -119,15 +119,10 @@ def schedule_launch(job: Job, deps: Deps) -> None:
     """Hand the current attempt to the launch queue, delayed until its not_before."""
     from jobtracker.core.domain import parse_iso
 
-    if not deps.settings.launch_queue_url:
-        raise RuntimeError("LAUNCH_QUEUE_URL is not configured")
     due = parse_iso(job.not_before) or deps.clock()
     delay = max(0.0, (due - deps.clock()).total_seconds())
-    deps.queue.send(
-        deps.settings.launch_queue_url,
-        work_message(Work.LAUNCH, job.job_id, job.attempt),
-        delay_seconds=int(min(MAX_DELAY_SECONDS, round(delay + 0.49))),
-    )
+    message = work_message(Work.LAUNCH, job.job_id, job.attempt)
+    to_launch_queue(deps, message, round(delay + 0.49))
 
 
 def handle_launch_message(job_id: str, attempt: int, deps: Deps | None = None) -> str:
