@@ -95,17 +95,25 @@ build: tools
 run: venv
 	$(PY) -m jobtracker_local.main --demo fresh $(ARGS)
 
+# Every bench runs, whichever missed its target (each exits non-zero then): one that misses
+# must not hide the figures of the ones after it; `make bench` fails at the end if any did.
+BENCHES = \
+	"coldstart.py" \
+	"events.py" \
+	"cost.py" \
+	"scale.py" \
+	"deadlines.py --jobs 100" \
+	"burst.py --jobs 1000" \
+	"local.py --jobs 300" \
+	"local.py --jobs 1000 -- --ecs-launch-rate 50 --ecs-launch-burst 100" \
+	"array_jobs.py --metered 500 --size 10000" \
+	"deps.py --metered 200 --jobs 1000"
+
 bench: venv
-	$(PY) bench/coldstart.py
-	$(PY) bench/events.py
-	$(PY) bench/cost.py
-	$(PY) bench/scale.py
-	$(PY) bench/deadlines.py --jobs 100
-	$(PY) bench/burst.py --jobs 1000
-	$(PY) bench/local.py --jobs 300
-	$(PY) bench/local.py --jobs 1000 -- --ecs-launch-rate 50 --ecs-launch-burst 100
-	$(PY) bench/array_jobs.py --metered 500 --size 10000
-	$(PY) bench/deps.py --metered 200 --jobs 1000
+	@missed=""; for b in $(BENCHES); do \
+		echo "== bench/$$b"; $(PY) bench/$$b || missed="$$missed, $$b"; \
+	done; \
+	if [ -n "$$missed" ]; then echo "targets missed by: $${missed#, }"; exit 1; fi
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache

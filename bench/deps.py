@@ -41,6 +41,7 @@ WRITES_TARGET = 2  # per released dependent (issue 23)
 RELEASE_TARGET_SECONDS = 2.0  # p95, beyond the launch rate's own queueing
 STOPPED_SUCCESS = ("task_pending", "task_running", "task_stopped_success")
 WRITES = ("PutItem", "UpdateItem", "DeleteItem")
+OWN_ITEM = ("release", "dependent, other")  # the WriteSorter's counts of a watched job's item
 
 
 class WriteSorter:
@@ -259,20 +260,20 @@ def main() -> int:
         m = metered(args.metered)
         n = m["n"]
         released = m["released"]
-        per = (released["release"] + released["dependent, other"]) / n
+        per = sum(released[k] for k in OWN_ITEM) / n
         ok &= released["release"] / n <= WRITES_TARGET and m["statuses"] == {"STARTING": n}
-        ok &= not m["fan_in_during"] and m["fan_in"].get("release") == 1
+        waited = sum(m["fan_in_during"].get(k, 0) for k in OWN_ITEM)
+        ok &= waited == 0 and m["fan_in"].get("release") == 1
         print(f"Fan-out: {n} jobs waiting on one, metered in-process")
         print(f"  at submission: {dict(m['at_submit'])} for {n} dependents (each its job and"
               " an edge; 'other' holds the dependency's mark, once)")  # fmt: skip
         print(f"  from its end to every dependent launched: {dict(released)}")
         print(f"  writes per released dependent: {released['release'] / n:.2f} its release"
               f" (target <= {WRITES_TARGET}); {per:.2f} on its item with its launch,"
-              f" {released['governor'] / n:.2f} on the governor (as any launch)")  # fmt: skip
+              f" {released['governor'] / n:.2f} on the governor (one write a page)")  # fmt: skip
         print(f"  dependents: {dict(m['statuses'])}")
         print(f"Fan-in: one job on an array of {n}, metered in-process")
-        print(f"  writes of the waiting job's item while the array ran: "
-              f"{sum(m['fan_in_during'].get(k, 0) for k in ('release', 'dependent, other'))}"
+        print(f"  writes of the waiting job's item while the array ran: {waited}"
               f" (target 0); at the array's end: {dict(m['fan_in'])}; it is "
               f"{m['fan_in_status']}")  # fmt: skip
     if not args.skip_local:
