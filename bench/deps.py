@@ -173,16 +173,11 @@ def metered(n: int) -> dict[str, Any]:
 def local(n: int, extra: list[str]) -> dict[str, Any]:
     import tempfile
 
-    from bench.local import TaskWatcher, parse, percentile
-    from jobtracker.adapters.governor import DynamoGovernor
-    from jobtracker_local.ecs import DEFAULT_LAUNCH_BURST, DEFAULT_LAUNCH_RATE
+    from bench.local import TaskWatcher, governor_of, ideal_queueing, parse, percentile
+    from jobtracker.adapters.governor import MARGIN
     from tests.e2e.conftest import Stack, start_stack, stop_stack
 
-    limits = argparse.ArgumentParser(add_help=False)
-    limits.add_argument("--ecs-launch-rate", type=float, default=DEFAULT_LAUNCH_RATE)
-    limits.add_argument("--ecs-launch-burst", type=float, default=DEFAULT_LAUNCH_BURST)
-    known, _ = limits.parse_known_args(extra)
-    governor = DynamoGovernor("bench", known.ecs_launch_rate, int(known.ecs_launch_burst))
+    governor = governor_of(extra)
     quick = {"definition": "demo", "parameters": {"kind": "succeed", "seconds": 0}}
     with tempfile.TemporaryDirectory() as work:
         proc, info = start_stack(Path(work), *extra)
@@ -226,14 +221,14 @@ def local(n: int, extra: list[str]) -> dict[str, Any]:
             tasks = watcher.stop()
         finally:
             stop_stack(proc)
-    ideal = sorted(max(0.0, (k + 1 - governor.burst) * governor.interval) for k in range(n))
+    ideal = ideal_queueing([0.0] * n, governor)  # all launchable at the dependency's end
     excess = sorted(lat - q for lat, q in zip(latencies, ideal, strict=True))
     per_job = Counter(str(t.get("startedBy")) for t in tasks)
     fan_in = (parse(done_after["released_at"]) or 0.0) - (parse(done_parent["finished_at"]) or 0.0)
     return {
         "n": n,
-        "limits": f"ECS {known.ecs_launch_rate:g} launches/s after a burst of"
-        f" {int(known.ecs_launch_burst)}",
+        "limits": f"ECS {1 / (governor.interval * MARGIN):g} launches/s after a burst of"
+        f" {governor.burst + 1}",
         "submit_seconds": submit_seconds,
         "early": early,
         "statuses": Counter(j["status"] for j in ends),

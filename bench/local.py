@@ -39,12 +39,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from jobtracker.adapters.governor import DynamoGovernor  # noqa: E402
+from jobtracker.adapters.governor import MARGIN, DynamoGovernor  # noqa: E402
 from jobtracker_local.ecs import DEFAULT_LAUNCH_BURST, DEFAULT_LAUNCH_RATE  # noqa: E402
 from tests.e2e.conftest import Stack, peak_concurrency, start_stack, stop_stack  # noqa: E402
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED"}
 ANCHOR_JOBS_PER_SECOND = 20.0  # Fargate's task launch rate per account and region
+QUEUEING_TARGET = 1.3  # p95 submit -> RUNNING, as a multiple of the ideal (issue 24)
+WRITES_PER_LAUNCH_TARGET = 1.3  # job writes per launch (issue 24)
 
 
 def rss_mb(pid: int) -> float:
@@ -94,18 +96,56 @@ def tasks_cpu(pid: int) -> float:
 def launch_cap(jobs: int, extra: list[str]) -> tuple[float, str]:
     """The most jobs/s the launch limits allow `jobs` jobs submitted at once (the governor lets
     its burst go at once, then one per interval), and the limits in words."""
-    limits = argparse.ArgumentParser(add_help=False)
-    limits.add_argument("--ecs-launch-rate", type=float, default=DEFAULT_LAUNCH_RATE)
-    limits.add_argument("--ecs-launch-burst", type=float, default=DEFAULT_LAUNCH_BURST)
-    known, _ = limits.parse_known_args(extra)
-    rate, burst = known.ecs_launch_rate, int(known.ecs_launch_burst)
-    governor = DynamoGovernor("bench", rate, burst)
+    governor = governor_of(extra)
+    rate, burst = 1 / (governor.interval * MARGIN), governor.burst + 1
     seconds = max(0, jobs - governor.burst) * governor.interval
     words = (
         f"ECS {rate:g} launches/s after a burst of {burst}, the governor at"
         f" {1 / governor.interval:g}/s"
     )
     return (jobs / seconds if seconds else float("inf")), words
+
+
+def governor_of(extra: list[str]) -> DynamoGovernor:
+    """The governor the stack's functions run with the ECS limits in `extra` (it is never
+    called here: its interval and burst say what the launch rate allows)."""
+    limits = argparse.ArgumentParser(add_help=False)
+    limits.add_argument("--ecs-launch-rate", type=float, default=DEFAULT_LAUNCH_RATE)
+    limits.add_argument("--ecs-launch-burst", type=float, default=DEFAULT_LAUNCH_BURST)
+    known, _ = limits.parse_known_args(extra)
+    return DynamoGovernor("bench", known.ecs_launch_rate, int(known.ecs_launch_burst))
+
+
+def ideal_queueing(arrivals: list[float], governor: DynamoGovernor) -> list[float]:
+    """How long each launch must wait, at best, under the governor's rate, for jobs that became
+    launchable at `arrivals` (epoch seconds): GCRA run over them in order, each launching at
+    the first moment its rate allows. The floor no launcher of this design can beat."""
+    ahead = (governor.burst - 1) * governor.interval
+    tat = float("-inf")
+    waits = []
+    for at in sorted(arrivals):
+        goes = max(at, tat - ahead)
+        tat = max(tat, goes) + governor.interval
+        waits.append(goes - at)
+    return waits
+
+
+def launch_writes(stack: Stack, ids: list[str]) -> int:
+    """The writes each job's launch made beyond its one record of the task: every wait for a
+    launch slot and every failed launch is one write, and each adds one to the attempt's
+    counters (lw, lf), read here from the table."""
+    ddb = stack.client("dynamodb")
+    (table,) = ddb.list_tables()["TableNames"]
+    extra = 0
+    for at in range(0, len(ids), 100):
+        keys = [{"pk": {"S": i}} for i in ids[at : at + 100]]
+        ask: dict[str, Any] = {table: {"Keys": keys, "ProjectionExpression": "lw, lf"}}
+        while ask:
+            got = ddb.batch_get_item(RequestItems=ask)
+            for item in got["Responses"][table]:
+                extra += sum(int(item[k]["N"]) for k in ("lw", "lf") if k in item)
+            ask = got.get("UnprocessedKeys") or {}
+    return extra
 
 
 def parse(ts: str | None) -> float | None:
@@ -230,6 +270,7 @@ def main() -> int:
         with ThreadPoolExecutor(args.threads) as pool:
             final = list(pool.map(stack.job, [j["id"] for j in jobs]))
         tasks = watcher.stop()
+        waits = launch_writes(stack, [j["id"] for j in jobs])
         rss_end = rss_mb(proc.pid)
         cpu_end, tasks_end = cpu_seconds(proc.pid)[0], tasks_cpu(proc.pid)
         moto_end = moto_cpu(proc.pid)
@@ -251,7 +292,12 @@ def main() -> int:
     rate = len(finished_at) / end_to_end if finished_at else 0.0
     print(f"local stack: {args.jobs} zero-second jobs from {args.threads} threads")
     print(f"  statuses: {dict(statuses)}; not finished in time: {len(pending)}")
-    print(f"  submit:     {args.jobs / submit_seconds:6.1f} jobs/s ({submit_seconds:.1f} s)")
+    submit_rate = args.jobs / submit_seconds
+    allowed = 1 / governor_of(args.extra).interval
+    print(
+        f"  submit:     {submit_rate:6.1f} jobs/s ({submit_seconds:.1f} s),"
+        f" {submit_rate / allowed:.1f} x the governor's launch rate"
+    )
     print(
         f"  end to end: {rate:6.1f} jobs/s ({end_to_end:.1f} s), "
         f"{rate / ANCHOR_JOBS_PER_SECOND:.2f} x Fargate's 20 launches/s"
@@ -265,6 +311,21 @@ def main() -> int:
             f"  submit -> SUCCEEDED: p50 {statistics.median(to_done):5.1f} s, "
             f"p95 {percentile(to_done, 0.95):5.1f} s"
         )
+    ideal = percentile(
+        ideal_queueing([parse(j["created_at"]) or 0.0 for j in final], governor_of(args.extra)),
+        0.95,
+    )
+    measured = percentile(to_running, 0.95)
+    print(
+        f"  queueing: p95 submit -> RUNNING {measured:.1f} s, ideal {ideal:.1f} s"
+        f" ({measured / ideal if ideal else float('inf'):.2f} x; target <= {QUEUEING_TARGET})"
+    )
+    launched = sum(1 for j in final if j["attempts"] and j["attempts"][0].get("task_arn"))
+    per_launch = (launched + waits) / launched if launched else float("nan")
+    print(
+        f"  job writes per launch: {per_launch:.2f} (the record of its task, and {waits} waits"
+        f" or failed launches in all; target <= {WRITES_PER_LAUNCH_TARGET})"
+    )
     cap, limits = launch_cap(args.jobs, args.extra)
     print(
         f"  launch limits ({limits}) allow at most {cap:.1f} jobs/s for {args.jobs} jobs:"

@@ -52,6 +52,36 @@ class FakeClock:
         self.now += timedelta(seconds=seconds)
 
 
+class FakeGovernor:
+    """The launch governor's GCRA in memory: `burst` slots at once, then one every `interval`
+    seconds; a reservation books slots up to its horizon ahead. Counts its calls (`asked`)."""
+
+    def __init__(self, burst: int, interval: float) -> None:
+        self.burst, self.interval = burst, interval
+        self.tat: float | None = None  # the theoretical arrival time of the next slot
+        self.asked = 0
+
+    def reserve(self, now: datetime, wanted: int, horizon: float) -> tuple[list[float], float]:
+        self.asked += 1
+        at = now.timestamp()
+        ahead = (self.burst - 1) * self.interval
+        tat = max(self.tat or at, at)
+        slots = []
+        while len(slots) < wanted and tat - ahead <= at + horizon + 1e-9:
+            slots.append(max(0.0, round(tat - ahead - at, 3)))
+            tat += self.interval
+        self.tat = tat
+        wait = 0.0 if len(slots) == wanted else max(0.0, tat - ahead - at - horizon)
+        return slots, wait
+
+    def acquire_many(self, now: datetime, wanted: int) -> tuple[int, float]:
+        slots, wait = self.reserve(now, wanted, 0.0)
+        return len(slots), wait
+
+    def booked_until(self) -> float | None:
+        return self.tat
+
+
 @dataclass
 class FakeRepo:
     """Keeps jobs as deep copies and applies Changes as DynamoDB would: the change's own guard

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -222,6 +223,13 @@ def test_a_jobs_page_shows_its_task_links_settings_and_ecs_history(
         }
     )
     done = console.stack.wait(job["id"])
+    # (its task's RUNNING event may be recorded after its STOPPED: the history is complete
+    # once both are in)
+    for _ in range(100):
+        if {"RUNNING", "STOPPED"} <= {h["status"] for h in done["attempts"][0]["history"]}:
+            break
+        time.sleep(0.1)
+        done = console.stack.job(job["id"])
     attempt = done["attempts"][0]
     # WHEN its page is opened
     open_page(browser, console, f"#/jobs/{job['id']}")

@@ -28,6 +28,18 @@ class Stack:
     ecs: str
     work_dir: Path
 
+    def client(self, service: str) -> Any:
+        """A boto3 client of the stack's moto (any key is accepted there)."""
+        import boto3
+
+        return boto3.client(
+            service,
+            endpoint_url=self.moto,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+
     def request(
         self,
         method: str,

@@ -120,20 +120,13 @@ def test_capacity_error_at_launch_is_retried(stack: Stack) -> None:
 
 
 def test_duplicated_and_old_ecs_events_change_nothing(stack: Stack) -> None:
-    import boto3
 
     job = stack.submit({"definition": "demo", "parameters": {"kind": "succeed", "seconds": 0.1}})
     done = stack.wait(job["id"])
     task = next(
         t for t in stack.ecs_tasks()["tasks"] if t["taskArn"] == done["attempts"][0]["task_arn"]
     )
-    events = boto3.client(
-        "events",
-        endpoint_url=stack.moto,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    events = stack.client("events")
     # the RUNNING event the attempt already holds, told again after STOPPED
     running = next(h for h in done["attempts"][0]["history"] if h["status"] == "RUNNING")
     stale = dict(task, lastStatus="RUNNING", desiredStatus="RUNNING", version=running["version"])

@@ -30,9 +30,13 @@ def submit(deps: Deps, *after: Dependency, array: ArraySpec | None = None) -> Jo
 
 
 def drain(deps: Deps, queue_url: str) -> None:
-    """Run every FANOUT and RELEASE on the launch queue (launches are RunTask'd at once here)."""
+    """Run every FANOUT, RELEASE and booked LAUNCH on the launch queue."""
+
+    def due(body: dict[str, Any]) -> bool:
+        return body.get("kind") in ("fanout", "release") or bool(body.get("booked"))
+
     while got := deps.queue.receive(queue_url, 10):
-        mine = [m for m in got if json.loads(m.body).get("kind") in ("fanout", "release")]
+        mine = [m for m in got if due(json.loads(m.body))]
         if not mine:
             return
         for message in mine:

@@ -28,7 +28,7 @@ from jobtracker.usecases.query import read_job
 from jobtracker.usecases.reconcile import reconcile
 from jobtracker.usecases.submit import submit_job
 from jobtracker.wiring import Deps
-from tests.fakes import array_deps, launcher, queue, repo
+from tests.fakes import FakeGovernor, array_deps, launcher, queue, repo
 
 W, P, S, F, T, C = (
     JobStatus.WAITING,
@@ -57,14 +57,18 @@ def job(deps: Deps, job_id: str) -> Job:
 
 
 def drain(deps: Deps) -> None:
-    """The table's stream (every write so far, through settle_record), then every FANOUT and
-    RELEASE sent (and what they write and send), until nothing is left."""
+    """The table's stream (every write so far, through settle_record), then every FANOUT,
+    RELEASE and booked LAUNCH sent (and what they write and send), until nothing is left."""
     kinds = (Work.FANOUT.value, Work.RELEASE.value)
+
+    def due(body: dict[str, Any]) -> bool:
+        return body.get("kind") in kinds or bool(body.get("booked"))
+
     while True:
         records, repo(deps).stream[:] = list(repo(deps).stream), []
         for old, new in records:
             settle_record(stream_record(old, new), deps)
-        pending = [(i, b) for i, (_, b, _) in enumerate(queue(deps).sent) if b.get("kind") in kinds]
+        pending = [(i, b) for i, (_, b, _) in enumerate(queue(deps).sent) if due(b)]
         if not pending and not records:
             return
         for i, body in pending:
@@ -369,6 +373,33 @@ def test_many_dependents_are_released_a_page_per_message() -> None:
     assert len(set(launched(deps))) == len(launched(deps)) == 251
 
 
+def test_a_page_releases_all_its_dependents_then_books_their_launches_in_one_governor_call() -> (
+    None
+):
+    # GIVEN 100 jobs waiting on one, and a governor with a burst of 10, then 2 slots a second
+    deps = array_deps()
+    deps.governor = FakeGovernor(burst=10, interval=0.5)
+    a = running_job(deps)
+    waiting = [submit(deps, a.job_id) for _ in range(100)]
+    end(deps, a.job_id, S, drained=False)
+    drain_stream_only(deps)
+    (first,) = [b for _, b, _ in queue(deps).sent if b.get("kind") == Work.RELEASE.value]
+    handle_work_message(json.dumps(first), deps)
+    (page,) = [b for _, b, _ in queue(deps).sent if b.get("dependents")]
+    queue(deps).sent.clear()
+    asked = deps.governor.asked
+    # WHEN the page is handled
+    handle_work_message(json.dumps(page), deps)
+    # THEN every dependent is released (PENDING, released_at) and none launched by the page;
+    # the governor was asked once; each launch is queued, booked, for its own slot's time
+    assert {job(deps, w.job_id).status for w in waiting} == {JobStatus.PENDING}
+    assert all(job(deps, w.job_id).released_at for w in waiting)
+    assert len(launched(deps)) == 1, "only the dependency itself ran"
+    assert deps.governor.asked == asked + 1, deps.governor.asked - asked
+    booked = [(b["job_id"], d) for _, b, d in queue(deps).sent if b.get("booked")]
+    assert [d for _, d in booked] == [0] * 9 + [max(0, (k + 2) // 2) for k in range(91)], booked
+
+
 # ---- arrays ---------------------------------------------------------------------------------
 
 
@@ -579,10 +610,14 @@ def test_a_release_handled_twice_repeats_its_pages_never_a_chain_of_them() -> No
     queue(deps).sent.clear()
     for page in pages + pages:
         handle_work_message(json.dumps(page), deps)
-    # THEN it sent its 3 pages each time, the pages sent no RELEASE of their own, and every
-    # dependent was launched once
+    sent = [b for _, b, _ in queue(deps).sent]
+    for launch in sent:
+        handle_work_message(json.dumps(launch), deps)
+    # THEN it sent its 3 pages each time, the pages sent no RELEASE of their own, each
+    # dependent's launch was booked once, and every dependent was launched once
     assert [len(p["dependents"]) for p in pages] == [100, 100, 50] * 2, [len(p) for p in pages]
-    assert not [b for _, b, _ in queue(deps).sent if b.get("kind") == Work.RELEASE.value]
+    assert not [b for b in sent if b.get("kind") == Work.RELEASE.value]
+    assert len([b for b in sent if b.get("booked")]) == 250, len(sent)
     assert len(launched(deps)) == len(set(launched(deps))) == 251, len(launched(deps))
 
 

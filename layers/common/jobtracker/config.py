@@ -175,6 +175,9 @@ NUMBERS: dict[str, tuple[str | None, Callable[..., Any], dict[str, float]]] = {
     # every launcher through the governor.
     "launch_rate": ("LAUNCH_RATE", number, {"gt": 0, "le": 1000}),
     "launch_burst": ("LAUNCH_BURST", integer, {"ge": 1, "le": 10000}),
+    # How far ahead a launch that may not go now books its slot (adapters/governor.py), at
+    # most one SQS delay: 0 refuses instead (the job writes a wait and asks again).
+    "launch_booking_seconds": ("LAUNCH_BOOKING_SECONDS", number, {"ge": 0, "le": 900}),
     "max_launch_failures": ("MAX_LAUNCH_FAILURES", integer, {"ge": 1, "le": 100}),
     "launch_backoff_base_seconds": ("LAUNCH_BACKOFF_BASE_SECONDS", number, {"ge": 0, "le": 900}),
     "launch_backoff_cap_seconds": ("LAUNCH_BACKOFF_CAP_SECONDS", number, {"ge": 0, "le": 3600}),
@@ -208,6 +211,9 @@ class Settings:
     backoff_scale: float = 1.0
     launch_rate: float = 20.0
     launch_burst: int = 100
+    # 300 s: at Fargate's rate, 5,400 launches booked ahead; a booked job cancelled leaves its
+    # slot unused, so a cancelled burst costs the others at most this long.
+    launch_booking_seconds: float = 300.0
     max_launch_failures: int = 8
     launch_backoff_base_seconds: float = 5.0
     launch_backoff_cap_seconds: float = 300.0

@@ -1003,17 +1003,20 @@ def next_timed(job: Job, settings: Settings) -> tuple[Due, datetime] | None:
     return which, at
 
 
-def deadlines(job: Job, settings: Settings) -> dict[Due, datetime]:
+def deadlines(
+    job: Job, settings: Settings, booked_until: datetime | None = None
+) -> dict[Due, datetime]:
     """Every deadline of a job: the one rule both the reconciler and the API's view use. Nothing
-    is due before the reconciler's backoff of the job ends."""
-    due = _deadlines(job, settings)
+    is due before the reconciler's backoff of the job ends. `booked_until`: no launch slot is
+    booked later than this (the governor says; None: none is booked)."""
+    due = _deadlines(job, settings, booked_until)
     until = reconcile_backoff_until(job, settings)
     if until is None:
         return due
     return {what: max(at, until) for what, at in due.items()}
 
 
-def _deadlines(job: Job, settings: Settings) -> dict[Due, datetime]:
+def _deadlines(job: Job, settings: Settings, booked_until: datetime | None) -> dict[Due, datetime]:
     if job.status.terminal or job.status == W:
         return {}  # a WAITING job is owed nothing until its dependencies end (no clock runs)
     cur = job.current
@@ -1026,7 +1029,13 @@ def _deadlines(job: Job, settings: Settings) -> dict[Due, datetime]:
     if cur.awaiting_decision:
         return {Due.REDECIDE: (parse_iso(cur.stopped_at) or updated) + grace}
     if job.status == JobStatus.PENDING and not cur.task_arn:
-        return {Due.LAUNCH: (parse_iso(job.not_before) or updated) + grace}
+        # Its launch may be booked (nothing written on the job: usecases/launch.book_launch),
+        # for no later than the horizon from when it was due, nor than the governor has booked.
+        due_at = parse_iso(job.not_before) or updated
+        booked = timedelta(seconds=settings.launch_booking_seconds)
+        if booked_until is not None:
+            due_at = max(due_at, min(due_at + booked, booked_until))
+        return {Due.LAUNCH: due_at + grace}
     due: dict[Due, datetime] = {}
     if job.stop_request is None and job.status in (S, R):
         began = parse_iso(cur.started_at)

@@ -8,7 +8,17 @@ from typing import Any
 
 from jobtracker.adapters.records import job_from_message
 from jobtracker.core.arrays import MAX_ARRAY_SIZE
-from jobtracker.core.checks import Invalid, fields, integer, mapping, one_of, optional, text, texts
+from jobtracker.core.checks import (
+    Invalid,
+    boolean,
+    fields,
+    integer,
+    mapping,
+    one_of,
+    optional,
+    text,
+    texts,
+)
 from jobtracker.observability import count, logger
 from jobtracker.usecases.arrays import handle_fanout
 from jobtracker.usecases.deadlines import on_timer
@@ -35,6 +45,8 @@ class WorkMessage:
     # or the per-index dependent array whose waiting children it sweeps, from `start`.
     dependents: list[str] | None = None
     sweep: str | None = None
+    # A LAUNCH whose governor slot is booked for the time it arrives: it launches unasked.
+    booked: bool = False
 
     @classmethod
     def from_json(cls, body: str) -> WorkMessage:
@@ -48,6 +60,7 @@ class WorkMessage:
         start = data.get("start")
         dependents = data.get("dependents")
         sweep = data.get("sweep")
+        booked = data.get("booked", False)
         return cls(
             kind=Work(one_of(data["kind"], "kind", tuple(k.value for k in KINDS))),
             job_id=text(data["job_id"], "job_id", min_length=1, max_length=128),
@@ -56,6 +69,7 @@ class WorkMessage:
             start=None if start is None else integer(start, "start", ge=0, le=MAX_ARRAY_SIZE),
             dependents=optional(texts, dependents, "dependents", max_items=PAGE, max_length=128),
             sweep=optional(text, sweep, "sweep", max_length=128),
+            booked=boolean(booked, "booked"),
         )
 
 
@@ -83,4 +97,4 @@ def handle_work_message(body: str, deps: Deps | None = None) -> str:
         return handle_release(
             message.job_id, message.dependents, message.sweep, message.start, deps
         )
-    return handle_launch_message(message.job_id, message.attempt, deps)
+    return handle_launch_message(message.job_id, message.attempt, deps, booked=message.booked)

@@ -20,6 +20,12 @@ How a dependent is found without a scan, and why nothing is missed:
   reads it then.
 - The reconciler reads the WAITING jobs every WAITING_SWEEP_MINUTES and checks each open
   dependency again: a release lost to a crash is late, never missing.
+- A page releases its dependents first (one read for the page, one write each), then books
+  their launch slots in one governor write and hands each launch to the launch queue for its
+  slot's time: releasing never waits for launches (a page that launched inline held the
+  pages behind it, issue 23's p95). Only what this handling released is booked, so a page
+  handled twice books nothing twice; a dependent released by a try that crashed before its
+  booking is launched by the reconciler (a PENDING job with no task, lifecycle.deadlines).
 """
 
 from __future__ import annotations
@@ -186,12 +192,27 @@ def resolve(
     status: JobStatus | None,
     deps: Deps,
     known: Job | None = None,
-    launch: bool = True,
 ) -> Job | None:
     """`dependency_id` ended `status`: the dependent, if it waits on it, counts it; released,
-    it begins (launch, or its array's fan-out; with `launch` False a plain job is left PENDING
-    for the caller to launch); cancelled, its own dependents follow (its end is a stream record
-    like any other)."""
+    it begins (launch, or its array's fan-out); cancelled, its own dependents follow (its end
+    is a stream record like any other)."""
+    job, released = settle(dependent_id, dependency_id, status, deps, known)
+    if job is not None and released:
+        from jobtracker.usecases.launch import launch_attempt
+
+        return launch_attempt(job, deps)
+    return job
+
+
+def settle(
+    dependent_id: str,
+    dependency_id: str,
+    status: JobStatus | None,
+    deps: Deps,
+    known: Job | None = None,
+) -> tuple[Job | None, bool]:
+    """resolve's write and what follows it, but for a plain job's launch: the job, and whether
+    this call released a plain job (the caller launches it)."""
     now = deps.clock()
 
     def plan(j: Job | None) -> tuple[lifecycle.Change | None, None]:
@@ -201,26 +222,22 @@ def resolve(
 
     job, _, written = write(deps, dependent_id, plan, known=known)
     if job is None or not written:
-        return job
+        return job, False
     if job.status == JobStatus.PENDING:
         count("DependentsReleased")
         if job.is_array:  # its fan-out begins (counters made at its submission)
             from jobtracker.usecases.arrays import hand_off
 
             hand_off(job.job_id, deps)
-            return job
-        if not launch:
-            return job
-        from jobtracker.usecases.launch import launch_attempt
-
-        return launch_attempt(job, deps)
+            return job, False
+        return job, True
     if job.status == JobStatus.CANCELLED:
         count("DependentsCancelled")
         if job.is_array:
             from jobtracker.usecases.arrays import never_started
 
             never_started(job, deps)
-    return job
+    return job, False
 
 
 def hand_off_release(
@@ -263,10 +280,14 @@ def handle_release(
     if sweep is not None:
         return _sweep_window(job_id, sweep, start or 0, deps)
     if dependents is not None:
+        # one read for the page (consistent: a stale copy would only cost a refused guard)
+        known = deps.repo.many(dependents, consistent=True)
         released = []
         for dependent_id in dependents:
-            moved = resolve(dependent_id, job_id, status, deps, launch=False)
-            if moved is not None and moved.status == JobStatus.PENDING and not moved.is_array:
+            moved, now_released = settle(
+                dependent_id, job_id, status, deps, known.get(dependent_id)
+            )
+            if moved is not None and now_released:
                 released.append(moved)
         _launch_released(released, deps)
         count("DependentsLookedAt", len(dependents))
@@ -292,17 +313,20 @@ def handle_release(
 
 
 def _launch_released(released: list[Job], deps: Deps) -> None:
-    """A page's released dependents, launched after the whole page is released (a release is
-    one write; a launch waits for the rate): as many now as the governor has slots for, in one
-    write, the rest handed to the launch queue, which launches them as the rate allows."""
-    from jobtracker.usecases.launch import launch_attempt, schedule_launch
+    """A page's released dependents, once the whole page is released: their governor slots
+    booked in one write, each launch handed to the launch queue for its slot's time (so the
+    launches go in parallel, off this page, and never ask again); those past the booking
+    horizon wait, spread at the launch rate, and ask again."""
+    from jobtracker.usecases.launch import book_launch, wait_for_rate
 
-    now_slots, _ = deps.governor.acquire_many(deps.clock(), len(released)) if released else (0, 0)
-    for n, job in enumerate(released):
-        if n < now_slots:
-            launch_attempt(job, deps, slot_held=True)
-        else:
-            schedule_launch(job, deps)
+    if not released:
+        return
+    horizon = deps.settings.launch_booking_seconds
+    slots, wait = deps.governor.reserve(deps.clock(), len(released), horizon)
+    for job, at in zip(released, slots, strict=False):
+        book_launch(job, at, deps)
+    for n, job in enumerate(released[len(slots) :]):
+        wait_for_rate(job, wait + n / deps.settings.launch_rate, deps)
 
 
 def _sweep_window(source_id: str, dependent_id: str, start: int, deps: Deps) -> str:

@@ -4,6 +4,8 @@ the launch failure and when to try again).
 
 from __future__ import annotations
 
+import math
+
 from jobtracker.adapters.launcher import (
     build_run_task,
     log_stream_for,
@@ -58,13 +60,19 @@ def launch_attempt(job: Job, deps: Deps, slot_held: bool = False) -> Job:
         full = f"definition {job.definition!r} at its running limit {limit}"
         wait = lifecycle.running_slot_wait(deps.settings, job.launch_waits + 1, deps.rand)
         return _launch_failed(deps, job, number, full, LaunchFailure.WAIT, wait)
-    # Every launcher shares the account's launch rate: past it the job waits, visibly.
-    slot_in = 0.0 if slot_held else deps.governor.acquire(deps.clock())
-    if slot_in > 0:
-        count("LaunchesGoverned")
-        give_back_slot(deps, job.definition, job.job_id, number)
-        rate = f"launch rate {deps.settings.launch_rate:g}/s reached"
-        return _launch_failed(deps, job, number, rate, LaunchFailure.WAIT, slot_in)
+    # Every launcher shares the account's launch rate: past it the launch books the next free
+    # slot and goes then, unasked (no job write); past the booking horizon the job waits,
+    # visibly, and asks again.
+    if not slot_held:
+        horizon = deps.settings.launch_booking_seconds
+        slots, wait = deps.governor.reserve(deps.clock(), 1, horizon)
+        if not slots or slots[0] > 0:
+            give_back_slot(deps, job.definition, job.job_id, number)
+        if not slots:
+            return wait_for_rate(job, wait, deps)
+        if slots[0] > 0:
+            book_launch(job, slots[0], deps)
+            return job
     result = deps.launcher.run_task(build_run_task(job, number, definition))
     count("RunTaskCalls")
     if result.launched:
@@ -125,7 +133,29 @@ def schedule_launch(job: Job, deps: Deps) -> None:
     to_launch_queue(deps, message, round(delay + 0.49))
 
 
-def handle_launch_message(job_id: str, attempt: int, deps: Deps | None = None) -> str:
+def wait_for_rate(job: Job, wait: float, deps: Deps) -> Job:
+    """No slot within the booking horizon: the job waits `wait` seconds, visibly (one write),
+    and asks again."""
+    count("LaunchesGoverned")
+    rate = f"launch rate {deps.settings.launch_rate:g}/s reached"
+    return _launch_failed(deps, job, job.attempt, rate, LaunchFailure.WAIT, wait)
+
+
+def book_launch(job: Job, seconds: float, deps: Deps) -> None:
+    """The current attempt launches in `seconds`, on a governor slot booked for then: a LAUNCH
+    that will not ask again. Nothing is written on the job (a booking is the governor's one
+    write): the reconciler reads how far the governor has booked before it takes a PENDING
+    job's launch for lost (lifecycle.deadlines)."""
+    count("LaunchesBooked")
+    message = {**work_message(Work.LAUNCH, job.job_id, job.attempt), "booked": True}
+    # SQS delays are whole seconds: rounded up, a booked launch never goes before its slot
+    to_launch_queue(deps, message, math.ceil(seconds))
+
+
+def handle_launch_message(
+    job_id: str, attempt: int, deps: Deps | None = None, booked: bool = False
+) -> str:
+    """A launch due (`booked`: on a governor slot booked for now)."""
     deps = deps or default_deps()
     job = deps.repo.get(job_id)
     if job is None:
@@ -135,5 +165,5 @@ def handle_launch_message(job_id: str, attempt: int, deps: Deps | None = None) -
     if not lifecycle.launch_due(job, deps.clock()):
         schedule_launch(job, deps)  # waits longer than one SQS delay hop: chain another
         return "rescheduled"
-    launch_attempt(job, deps)
+    launch_attempt(job, deps, slot_held=booked)
     return "launched"

@@ -132,23 +132,33 @@ class LogReader(Protocol):
 
 class LaunchGovernor(Protocol):
     """The account's launch rate, shared by every launcher (API, schedules, retries, the
-    reconciler): a slot now, or how long until the next one."""
-
-    def acquire(self, now: datetime) -> float: ...
+    reconciler): slots now, or booked up to a horizon ahead (adapters/governor.py)."""
 
     def acquire_many(self, now: datetime, wanted: int) -> tuple[int, float]:
-        """Up to `wanted` slots at once: how many, and the wait for the next when fewer."""
+        """Up to `wanted` slots now: how many, and the wait for the next when fewer."""
+        ...
+
+    def reserve(self, now: datetime, wanted: int, horizon: float) -> tuple[list[float], float]:
+        """Up to `wanted` slots within `horizon` seconds: each one's seconds from now (0.0:
+        now), and the wait until the next comes within the horizon when fewer."""
+        ...
+
+    def booked_until(self) -> float | None:
+        """No slot is booked later than this (epoch seconds); None: nothing booked."""
         ...
 
 
 class Unlimited:
     """No governor: every launch may go (unit tests; a deployment with its own limiter)."""
 
-    def acquire(self, now: datetime) -> float:
-        return 0.0
-
     def acquire_many(self, now: datetime, wanted: int) -> tuple[int, float]:
         return wanted, 0.0
+
+    def reserve(self, now: datetime, wanted: int, horizon: float) -> tuple[list[float], float]:
+        return [0.0] * wanted, 0.0
+
+    def booked_until(self) -> float | None:
+        return None
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from jobtracker.adapters.launcher import Describe, DescribedTask
 from jobtracker.core import lifecycle
@@ -57,10 +57,11 @@ RUN_INTERVAL_SECONDS = 60  # the schedule in template.yaml
 PERIODIC = frozenset({Due.LOOK, Due.TEND})
 
 
-def plan(job: Job, now: datetime, deps: Deps) -> list[Due]:
+def plan(job: Job, now: datetime, deps: Deps, booked_until: datetime | None = None) -> list[Due]:
     """What the reconciler does for one job now (pure): the first deadline passed, in the order
-    of Due; a quiet job is looked at once per quiet period, not on every run."""
-    deadlines = lifecycle.deadlines(job, deps.settings)
+    of Due; a quiet job is looked at once per quiet period, not on every run. `booked_until`:
+    the governor's latest booked launch slot (a PENDING job may be waiting for one)."""
+    deadlines = lifecycle.deadlines(job, deps.settings, booked_until)
     for due in Due:
         at = deadlines.get(due)
         if at is None or at > now:
@@ -94,6 +95,8 @@ def reconcile(deps: Deps | None = None) -> Report:
     recovering: list[Job] = []  # backed off before and reached now: their backoff ends...
     unfinished: set[str] = set()  # ...unless DescribeTasks left them here unfinished
     held = _running_slots(deps)
+    booked = deps.governor.booked_until()
+    booked_until = None if booked is None else datetime.fromtimestamp(booked, UTC)
     current: set[str] = set()  # the slots unfinished jobs' current attempts may hold
     for job in deps.repo.active_jobs():
         report.seen += 1
@@ -103,7 +106,7 @@ def reconcile(deps: Deps | None = None) -> Report:
             report.backed_off += 1  # nothing is due before then (lifecycle.deadlines)
             continue
         try:
-            for due in plan(job, now, deps):
+            for due in plan(job, now, deps, booked_until):
                 report.actions[due.value] += 1
                 _act(due, job, deps, to_describe)
         except Exception:
