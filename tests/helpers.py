@@ -281,6 +281,27 @@ def drain(queue_url: str, code_uri: str = "functions/retry_decider") -> list[dic
     return handled
 
 
+def run_launch_queue_work(deps: Deps, queue_url: str, kinds: tuple[str, ...]) -> int:
+    """Run the launch queue's messages of `kinds` (fanout, release) and its booked LAUNCHes,
+    and what they send, until none is left (the others stay for their own consumers); how many
+    of `kinds` ran."""
+    from jobtracker.edge.work import handle_work_message
+
+    def due(body: dict[str, Any]) -> bool:
+        return body.get("kind") in kinds or bool(body.get("booked"))
+
+    ran = 0
+    while got := deps.queue.receive(queue_url, 10):
+        mine = [(m, json.loads(m.body)) for m in got if due(json.loads(m.body))]
+        if not mine:
+            return ran
+        for message, body in mine:
+            handle_work_message(message.body, deps)
+            deps.queue.delete(queue_url, message.receipt)
+            ran += body.get("kind") in kinds
+    return ran
+
+
 def handed_off(body: dict[str, Any]) -> dict[str, Any]:
     """A work message without the job snapshot a decide hand-off carries (checked to be the
     job the message names)."""

@@ -569,3 +569,70 @@ def test_the_readme_explains_every_deploy_parameter_and_output() -> None:
         if f"`{name}`" not in deploy
     ]
     assert not missing, f"the README's Deploy section does not explain {missing}"
+
+
+# ---- issue 24's infrastructure findings (checkov on the SAM-translated template) -------------
+
+ASYNC_SOURCES = {"ScheduleV2", "Schedule", "EventBridgeRule", "CloudWatchEvent", "SNS", "S3"}
+
+
+def _checkov_skips(resource: dict[str, Any]) -> dict[str, str]:
+    skips = resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
+    return {s["id"]: s.get("comment", "") for s in skips}
+
+
+def test_every_queue_is_encrypted_at_rest_explicitly() -> None:
+    queues = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::SQS::Queue"}
+    assert queues
+    for name, queue in queues.items():
+        props = queue["Properties"]
+        assert props.get("SqsManagedSseEnabled") is True or props.get("KmsMasterKeyId"), name
+
+
+def test_the_api_logs_every_request_as_json_for_the_log_retention() -> None:
+    settings = RESOURCES["JobsApi"]["Properties"]["AccessLogSettings"]
+    (group,) = settings["DestinationArn"]["Fn::GetAtt"][:1]
+    assert RESOURCES[group]["Type"] == "AWS::Logs::LogGroup"
+    assert RESOURCES[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    line = json.loads(settings["Format"])  # one JSON object a request
+    assert {"requestId", "caller", "route", "status", "integrationError"} <= set(line), line
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_every_function_reserves_concurrency_or_says_what_bounds_it(name: str) -> None:
+    fn = FUNCTIONS[name]
+    reserved = fn["Properties"].get("ReservedConcurrentExecutions")
+    why = _checkov_skips(fn).get("CKV_AWS_115", "")
+    assert reserved or len(why) > 20, f"{name}: no reserved concurrency and no reason given"
+
+
+def test_every_queue_a_function_consumes_bounds_its_concurrency() -> None:
+    # (what the functions without a reservation say bounds them)
+    mappings = [
+        (n, r["Properties"])
+        for n, r in RESOURCES.items()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping"
+        and "Queue" in r["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
+    ]
+    assert mappings
+    for name, props in mappings:
+        assert props.get("ScalingConfig", {}).get("MaximumConcurrency"), name
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_every_asynchronously_invoked_function_has_an_on_failure_destination(name: str) -> None:
+    fn = FUNCTIONS[name]["Properties"]
+    sources = {e["Type"] for e in fn.get("Events", {}).values()}
+    if not sources & ASYNC_SOURCES:
+        return  # invoked synchronously only (HTTP, queues, the stream, by hand)
+    destination = fn["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"]
+    queue = destination["Fn::GetAtt"][0]
+    assert RESOURCES[queue]["Type"] == "AWS::SQS::Queue", name
+    alarmed = [
+        a
+        for a in RESOURCES.values()
+        if a["Type"] == "AWS::CloudWatch::Alarm"
+        and a["Properties"].get("Dimensions", [{}])[0].get("Value")
+        == {"Fn::GetAtt": [queue, "QueueName"]}
+    ]
+    assert alarmed, f"{name}'s failures land on {queue}, which nothing alarms on"

@@ -4,7 +4,6 @@ keeping children apart, and the parent's status written once every child ended."
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from jobtracker.adapters.records import item_size, job_record
@@ -13,24 +12,15 @@ from jobtracker.core.arrays import ArraySpec
 from jobtracker.core.domain import Job, JobStatus
 from jobtracker.core.submission import Submission
 from jobtracker.edge.stream import settle_record
-from jobtracker.edge.work import handle_work_message
 from jobtracker.usecases.submit import submit_job
 from jobtracker.wiring import Deps, default_deps
 from tests.conftest import AwsEnv
+from tests.helpers import run_launch_queue_work
 
 
 def drain_fanouts(deps: Deps, queue_url: str) -> int:
-    """Run every FANOUT on the launch queue (the others stay for their own consumers)."""
-    ran = 0
-    while got := deps.queue.receive(queue_url, 10):
-        fanouts = [m for m in got if json.loads(m.body).get("kind") == "fanout"]
-        if not fanouts:
-            return ran
-        for message in fanouts:
-            handle_work_message(message.body, deps)
-            deps.queue.delete(queue_url, message.receipt)
-            ran += 1
-    return ran
+    """Run every FANOUT on the launch queue, and the launches it books; how many FANOUTs ran."""
+    return run_launch_queue_work(deps, queue_url, ("fanout",))
 
 
 def stream_record(new: Job, old: Job) -> dict[str, Any]:

@@ -5,7 +5,6 @@ arrays of 50 and a sequential array of 10."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from jobtracker.adapters.records import job_record
@@ -15,10 +14,10 @@ from jobtracker.core.dependencies import Condition, Dependency, Mode
 from jobtracker.core.domain import Job, JobStatus, child_id
 from jobtracker.core.submission import Submission
 from jobtracker.edge.stream import settle_record
-from jobtracker.edge.work import handle_work_message
 from jobtracker.usecases.submit import submit_job
 from jobtracker.wiring import Deps, default_deps
 from tests.conftest import AwsEnv
+from tests.helpers import run_launch_queue_work
 
 CALLER = "arn:aws:iam::123456789012:user/u"
 ENDS = {JobStatus.SUCCEEDED: lifecycle.TASK_SUCCEEDED, JobStatus.FAILED: lifecycle.FAIL}
@@ -31,17 +30,7 @@ def submit(deps: Deps, *after: Dependency, array: ArraySpec | None = None) -> Jo
 
 def drain(deps: Deps, queue_url: str) -> None:
     """Run every FANOUT, RELEASE and booked LAUNCH on the launch queue."""
-
-    def due(body: dict[str, Any]) -> bool:
-        return body.get("kind") in ("fanout", "release") or bool(body.get("booked"))
-
-    while got := deps.queue.receive(queue_url, 10):
-        mine = [m for m in got if due(json.loads(m.body))]
-        if not mine:
-            return
-        for message in mine:
-            handle_work_message(message.body, deps)
-            deps.queue.delete(queue_url, message.receipt)
+    run_launch_queue_work(deps, queue_url, ("fanout", "release"))
 
 
 def end(deps: Deps, aws: AwsEnv, job_id: str, status: JobStatus) -> None:
