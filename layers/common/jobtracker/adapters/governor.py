@@ -43,11 +43,6 @@ class DynamoGovernor:
         self.burst = max(1, burst - 1)
         self.seen: float | None = None  # the last `t` this container saw (a hint only)
 
-    def acquire(self, now: datetime) -> float:
-        """One slot now: 0.0 when it is taken, else how long until the next."""
-        got, wait = self.acquire_many(now, 1)
-        return 0.0 if got else wait
-
     def acquire_many(self, now: datetime, wanted: int) -> tuple[int, float]:
         """Up to `wanted` slots now, in one write (an array's fan-out launching a chunk): how
         many it got, and how long until the next one (0.0 when it got all it wanted)."""

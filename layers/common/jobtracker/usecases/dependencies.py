@@ -317,12 +317,11 @@ def _launch_released(released: list[Job], deps: Deps) -> None:
     booked in one write, each launch handed to the launch queue for its slot's time (so the
     launches go in parallel, off this page, and never ask again); those past the booking
     horizon wait, spread at the launch rate, and ask again."""
-    from jobtracker.usecases.launch import book_launch, wait_for_rate
+    from jobtracker.usecases.launch import book_launch, reserve_slots, wait_for_rate
 
     if not released:
         return
-    horizon = deps.settings.launch_booking_seconds
-    slots, wait = deps.governor.reserve(deps.clock(), len(released), horizon)
+    slots, wait = reserve_slots(deps, len(released))
     for job, at in zip(released, slots, strict=False):
         book_launch(job, at, deps)
     for n, job in enumerate(released[len(slots) :]):

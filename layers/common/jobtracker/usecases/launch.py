@@ -64,8 +64,7 @@ def launch_attempt(job: Job, deps: Deps, slot_held: bool = False) -> Job:
     # slot and goes then, unasked (no job write); past the booking horizon the job waits,
     # visibly, and asks again.
     if not slot_held:
-        horizon = deps.settings.launch_booking_seconds
-        slots, wait = deps.governor.reserve(deps.clock(), 1, horizon)
+        slots, wait = reserve_slots(deps, 1)
         if not slots or slots[0] > 0:
             give_back_slot(deps, job.definition, job.job_id, number)
         if not slots:
@@ -131,6 +130,12 @@ def schedule_launch(job: Job, deps: Deps) -> None:
     delay = max(0.0, (due - deps.clock()).total_seconds())
     message = work_message(Work.LAUNCH, job.job_id, job.attempt)
     to_launch_queue(deps, message, round(delay + 0.49))
+
+
+def reserve_slots(deps: Deps, wanted: int) -> tuple[list[float], float]:
+    """Up to `wanted` governor slots, now or booked within the deployment's booking horizon:
+    each one's seconds from now, and the wait for the next when fewer (governor.reserve)."""
+    return deps.governor.reserve(deps.clock(), wanted, deps.settings.launch_booking_seconds)
 
 
 def wait_for_rate(job: Job, wait: float, deps: Deps) -> Job:
